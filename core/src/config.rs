@@ -1,0 +1,332 @@
+//! The configuration schema, the same on every runtime (native TOML + `PORTCULLIS_*`
+//! environment, Workers `[vars]`, Spin variables), with the declarative seeds of resources,
+//! clients and users, and the start-up checks that refuse unsafe combinations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// Every setting. Field names are the TOML keys; environment variables are
+/// `PORTCULLIS_` + the upper-cased key (nested tables joined with `__`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The issuer identifier (RFC 8414 §2): an https URL, or http on loopback.
+    pub issuer: String,
+    /// Admin API key (`Authorization: Bearer …`). Without one, every admin request is refused.
+    pub admin_api_key: Option<Secret>,
+    /// Master secret from which the key-encryption key is derived (HKDF-SHA256).
+    pub master_key: Option<Secret>,
+    /// Access token lifetime for user grants, seconds (default 900).
+    pub access_token_ttl: i64,
+    /// Access token lifetime for `client_credentials`, seconds (default 3600).
+    pub client_credentials_ttl: i64,
+    /// Refresh token lifetime, seconds (default 30 days).
+    pub refresh_token_ttl: i64,
+    /// Authorization code lifetime, seconds (at most 600).
+    pub code_ttl: i64,
+    /// Browser login session lifetime, seconds (default 12 hours).
+    pub session_ttl: i64,
+    /// Signing key lifetime before scheduled rotation, seconds (0 disables; default 90 days).
+    pub key_rotation_interval: i64,
+    /// Dynamic client registration (RFC 7591).
+    pub registration: RegistrationConfig,
+    /// Client ID metadata documents.
+    pub cimd: CimdConfig,
+    /// Login throttling (H4).
+    pub login: LoginConfig,
+    /// Users created on start if missing.
+    pub users: Vec<SeedUser>,
+    /// Resources (MCP servers) created or updated on start.
+    pub resources: Vec<SeedResource>,
+    /// Static clients created or updated on start.
+    pub clients: Vec<SeedClient>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:9000".into(),
+            admin_api_key: None,
+            master_key: None,
+            access_token_ttl: 900,
+            client_credentials_ttl: 3600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            code_ttl: 600,
+            session_ttl: 12 * 3600,
+            key_rotation_interval: 90 * 24 * 3600,
+            registration: RegistrationConfig::default(),
+            cimd: CimdConfig::default(),
+            login: LoginConfig::default(),
+            users: Vec::new(),
+            resources: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// Who may register clients dynamically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Anyone (rate limited per IP).
+    Open,
+    /// Anyone, but every redirect URI must start with one of `allowed_redirect_prefixes`.
+    AllowList,
+    /// Only with the admin API key as a bearer token.
+    AdminOnly,
+}
+
+/// RFC 7591 settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Registration mode (default `open`).
+    pub mode: RegistrationMode,
+    /// Redirect URI prefixes allowed in `allow_list` mode.
+    pub allowed_redirect_prefixes: Vec<String>,
+    /// Registrations per client IP per minute (0 disables the limit).
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            mode: RegistrationMode::Open,
+            allowed_redirect_prefixes: Vec::new(),
+            rate_limit_per_minute: 20,
+        }
+    }
+}
+
+/// Client ID metadata document settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CimdConfig {
+    /// Accept URL-shaped `client_id`s (default true).
+    pub enabled: bool,
+    /// Allow documents on loopback hosts (only honoured when the issuer is loopback; for tests).
+    pub allow_loopback: bool,
+    /// PEM file of an extra CA trusted for loopback documents (native host only).
+    pub extra_ca_file: Option<String>,
+    /// Largest document, bytes.
+    pub max_bytes: usize,
+    /// Cache lifetime floor and ceiling, seconds.
+    pub min_cache_secs: i64,
+    /// Cache lifetime ceiling, seconds.
+    pub max_cache_secs: i64,
+    /// How long a failed fetch is remembered, seconds.
+    pub failure_cache_secs: i64,
+}
+
+impl Default for CimdConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_loopback: false,
+            extra_ca_file: None,
+            max_bytes: 5 * 1024,
+            min_cache_secs: 60,
+            max_cache_secs: 24 * 3600,
+            failure_cache_secs: 10,
+        }
+    }
+}
+
+/// Login throttling.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Failures per username (and per IP) allowed within `window_secs` before refusing.
+    pub max_failures: u32,
+    /// The throttling window, seconds.
+    pub window_secs: i64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window_secs: 300,
+        }
+    }
+}
+
+/// A user declared in configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedUser {
+    /// Login name.
+    pub username: String,
+    /// Plain password (hashed with argon2id on start).
+    pub password: Secret,
+}
+
+/// A resource (MCP server) declared in configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedResource {
+    /// The resource URI (RFC 8707), e.g. `https://mcp.example.com/mcp`.
+    pub uri: String,
+    /// Its scope catalog.
+    pub scopes: Vec<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A static client declared in configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedClient {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret (confidential clients); stored hashed.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Display name.
+    #[serde(default)]
+    pub client_name: Option<String>,
+    /// Registered redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grant types (default `authorization_code`, plus `refresh_token`).
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Scope ceiling (space separated); empty means any scope of the resource.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `none`, `client_secret_basic` or `client_secret_post` (default by secret presence).
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+/// A refused configuration, naming the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error in '{setting}': {message}")]
+pub struct ConfigError {
+    /// The setting at fault.
+    pub setting: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn cfg_err(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// The issuer parsed, without a trailing slash.
+    pub fn issuer_url(&self) -> Result<url::Url, ConfigError> {
+        url::Url::parse(&self.issuer).map_err(|e| cfg_err("issuer", e.to_string()))
+    }
+
+    /// The issuer string exactly as published (no trailing slash).
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+
+    /// Whether the issuer's host is loopback.
+    pub fn issuer_is_loopback(&self) -> bool {
+        self.issuer_url()
+            .map(|u| crate::redirect::is_loopback_host(&u))
+            .unwrap_or(false)
+    }
+
+    /// Refuses unsafe or malformed combinations, naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.issuer_url()?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(cfg_err("issuer", "must not have a query or fragment"));
+        }
+        let loopback = self.issuer_is_loopback();
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => return Err(cfg_err(
+                "issuer",
+                "plain http is only allowed for a loopback issuer (127.0.0.1, [::1], localhost)",
+            )),
+            _ => return Err(cfg_err("issuer", "must be an https URL")),
+        }
+        if !loopback {
+            if self.admin_api_key.is_none() {
+                return Err(cfg_err(
+                    "admin_api_key",
+                    "a public issuer needs an admin API key (PORTCULLIS_ADMIN_API_KEY)",
+                ));
+            }
+            if self.master_key.is_none() {
+                return Err(cfg_err(
+                    "master_key",
+                    "a public issuer needs a master key to encrypt signing keys (PORTCULLIS_MASTER_KEY)",
+                ));
+            }
+        }
+        if let Some(k) = &self.admin_api_key {
+            if k.expose().len() < 16 {
+                return Err(cfg_err("admin_api_key", "must be at least 16 characters"));
+            }
+        }
+        if let Some(k) = &self.master_key {
+            if k.expose().len() < 16 {
+                return Err(cfg_err("master_key", "must be at least 16 characters"));
+            }
+        }
+        if !(1..=600).contains(&self.code_ttl) {
+            return Err(cfg_err("code_ttl", "must be between 1 and 600 seconds"));
+        }
+        for (name, v) in [
+            ("access_token_ttl", self.access_token_ttl),
+            ("client_credentials_ttl", self.client_credentials_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("session_ttl", self.session_ttl),
+        ] {
+            if v <= 0 {
+                return Err(cfg_err(name, "must be positive"));
+            }
+        }
+        if self.cimd.allow_loopback && !loopback {
+            return Err(cfg_err(
+                "cimd.allow_loopback",
+                "only allowed when the issuer itself is loopback",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_issuer_off_loopback_is_refused() {
+        let cfg = Config {
+            issuer: "http://auth.example.com".into(),
+            ..Config::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().setting, "issuer");
+    }
+
+    #[test]
+    fn public_issuer_needs_admin_and_master_keys() {
+        let mut cfg = Config {
+            issuer: "https://auth.example.com".into(),
+            ..Config::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().setting, "admin_api_key");
+        cfg.admin_api_key = Some(Secret::new("0123456789abcdef0123"));
+        assert_eq!(cfg.validate().unwrap_err().setting, "master_key");
+        cfg.master_key = Some(Secret::new("0123456789abcdef0123"));
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn loopback_default_is_valid() {
+        Config::default().validate().unwrap();
+    }
+}

@@ -1,0 +1,90 @@
+//! Crypto seam (DESIGN.md rule 8). Protocol code signs through [`CryptoProvider`]; the
+//! portable default is RustCrypto ([`RustCrypto`]), and a host may supply a faster one
+//! (ring natively, WebCrypto on Workers) without touching protocol code. Hashing of stored
+//! secrets, constant-time comparison, key encryption and password hashing live here too.
+
+pub mod kek;
+pub mod password;
+pub mod rustcrypto;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::env::MaybeSend;
+
+pub use rustcrypto::RustCrypto;
+
+/// A crypto failure (bad key material, provider failure). Never shown to clients in detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("crypto error: {0}")]
+pub struct CryptoError(pub String);
+
+/// A loaded ES256 private key, ready to sign.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+pub trait Es256Signer: MaybeSend {
+    /// Signs `message` (SHA-256, ECDSA P-256) and returns the 64-byte `r || s` signature.
+    async fn sign(&self, message: &[u8]) -> Result<[u8; 64], CryptoError>;
+}
+
+/// The crypto provider a host supplies.
+pub trait CryptoProvider: MaybeSend {
+    /// A short name for logs and metrics (`rustcrypto`, `ring`, `webcrypto`).
+    fn name(&self) -> &'static str;
+    /// Loads a P-256 private key from its 32-byte big-endian scalar.
+    fn es256_signer(&self, scalar: &[u8; 32]) -> Result<Arc<dyn Es256Signer>, CryptoError>;
+    /// Verifies an ES256 signature over `message` with an uncompressed SEC1 public key.
+    fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// base64url without padding.
+pub fn b64(data: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Decodes base64url without padding.
+pub fn b64_decode(data: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(data)
+        .ok()
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: impl AsRef<[u8]>) -> [u8; 32] {
+    Sha256::digest(data.as_ref()).into()
+}
+
+/// The storage key for a high-entropy secret (code, token, session id, client secret):
+/// base64url SHA-256. Only this is stored (C6, A4); a hash of a 256-bit random value needs
+/// no salt or stretching.
+pub fn token_hash(secret: &str) -> String {
+    b64(sha256(secret.as_bytes()))
+}
+
+/// Constant-time equality (P7, A4).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hash_is_stable_and_not_the_input() {
+        let h = token_hash("abc");
+        assert_eq!(h, "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+        assert_ne!(h, "abc");
+    }
+
+    #[test]
+    fn ct_eq_compares_length_and_content() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+    }
+}

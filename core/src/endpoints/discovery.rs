@@ -1,0 +1,82 @@
+//! Authorization server metadata (RFC 8414 §2–3, OpenID Connect Discovery 1.0 §4) and the
+//! JWK Set. For an issuer with a path, the metadata is served at the path-inserted
+//! (`/.well-known/oauth-authorization-server/tenant`) and path-appended
+//! (`/tenant/.well-known/openid-configuration`) locations.
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use serde_json::{json, Value};
+
+use super::{endpoint_url, issuer_path, paths};
+use crate::config::RegistrationMode;
+use crate::http_util::{error_json, method_not_allowed, preflight, public_json, with_cors};
+use crate::server::Portcullis;
+
+const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
+const OIDC_METADATA: &str = "/.well-known/openid-configuration";
+
+/// Serves the metadata documents if `path` names one; `None` otherwise.
+pub async fn route_well_known(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+    path: &str,
+) -> Option<Response<Bytes>> {
+    let ip = issuer_path(server);
+    let candidates = [
+        format!("{AS_METADATA}{ip}"),
+        format!("{OIDC_METADATA}{ip}"),
+        format!("{ip}{AS_METADATA}"),
+        format!("{ip}{OIDC_METADATA}"),
+    ];
+    if !candidates.iter().any(|c| c == path) {
+        return None;
+    }
+    Some(with_cors(match *req.method() {
+        Method::GET | Method::HEAD => public_json(&metadata(server), 3600),
+        Method::OPTIONS => preflight(),
+        _ => error_json(&method_not_allowed("GET")),
+    }))
+}
+
+/// The metadata document: it advertises exactly what works.
+pub fn metadata(server: &Portcullis) -> Value {
+    let cfg = server.config();
+    let mut doc = json!({
+        "issuer": server.issuer(),
+        "authorization_endpoint": endpoint_url(server, paths::AUTHORIZE),
+        "token_endpoint": endpoint_url(server, paths::TOKEN),
+        "jwks_uri": endpoint_url(server, paths::JWKS),
+        "revocation_endpoint": endpoint_url(server, paths::REVOKE),
+        "introspection_endpoint": endpoint_url(server, paths::INTROSPECT),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": [],
+        "resource_indicators_supported": true,
+        "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": cfg.cimd.enabled,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "access_token_signing_alg_values_supported": ["ES256"],
+        "service_documentation": "https://github.com/portcullis-auth/portcullis",
+    });
+    if cfg.registration.mode != RegistrationMode::AdminOnly || cfg.admin_api_key.is_some() {
+        doc["registration_endpoint"] = endpoint_url(server, paths::REGISTER).into();
+    }
+    doc
+}
+
+/// `GET /.well-known/jwks.json`: public keys only, with `kid`, `alg` and `use`.
+pub async fn jwks(server: &Portcullis, req: &Request<Bytes>) -> Response<Bytes> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return error_json(&method_not_allowed("GET"));
+    }
+    match server.keys().jwks(server.env()).await {
+        Ok(doc) => public_json(&doc, 300),
+        Err(e) => error_json(&e.into()),
+    }
+}

@@ -1,0 +1,116 @@
+//! Routing of the public listener. Endpoints live under the issuer's path (RFC 8414 §3:
+//! an issuer `https://as.example/tenant` serves `/tenant/oauth/token`); well-known documents
+//! are also served at the path-inserted locations (RFC 8414 §3.1, RFC 9728 §3.1).
+
+pub mod authorize;
+pub mod consent;
+pub mod discovery;
+pub mod health;
+pub mod introspect;
+pub mod login;
+pub mod pages;
+pub mod prm;
+pub mod register;
+pub mod revoke;
+pub mod token;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+
+use crate::error::{Error, ErrorCode};
+use crate::http_util::{error_json, preflight, with_cors, MAX_BODY_BYTES};
+use crate::server::Portcullis;
+
+/// Paths relative to the issuer.
+pub mod paths {
+    /// Authorization endpoint.
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    /// Login form target.
+    pub const LOGIN: &str = "/oauth/login";
+    /// Consent form target.
+    pub const CONSENT: &str = "/oauth/consent";
+    /// Logout.
+    pub const LOGOUT: &str = "/logout";
+    /// Token endpoint.
+    pub const TOKEN: &str = "/oauth/token";
+    /// Registration endpoint.
+    pub const REGISTER: &str = "/oauth/register";
+    /// Revocation endpoint.
+    pub const REVOKE: &str = "/oauth/revoke";
+    /// Introspection endpoint.
+    pub const INTROSPECT: &str = "/oauth/introspect";
+    /// JWK Set.
+    pub const JWKS: &str = "/.well-known/jwks.json";
+}
+
+/// Dispatches a public request.
+pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return error_json(&Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    let path = req.uri().path().to_owned();
+
+    // Path-inserted well-known documents live at the origin root.
+    if let Some(resp) = discovery::route_well_known(server, &req, &path).await {
+        return resp;
+    }
+    if let Some(rest) = path.strip_prefix("/.well-known/oauth-protected-resource") {
+        return with_cors(prm::handle(server, &req, rest).await);
+    }
+    if path == "/health" {
+        return health::live();
+    }
+    if path == "/ready" {
+        return health::ready(server).await;
+    }
+
+    let issuer_path = issuer_path(server);
+    let Some(local) = path.strip_prefix(issuer_path.as_str()) else {
+        return not_found();
+    };
+    let local = if local.is_empty() { "/" } else { local };
+    let cors = matches!(
+        local,
+        paths::TOKEN | paths::REVOKE | paths::INTROSPECT | paths::REGISTER | paths::JWKS
+    );
+    if cors && req.method() == Method::OPTIONS {
+        return preflight();
+    }
+    let resp = match local {
+        paths::AUTHORIZE => authorize::handle(server, req).await,
+        paths::LOGIN => login::handle(server, req).await,
+        paths::CONSENT => consent::handle(server, req).await,
+        paths::LOGOUT => login::logout(server, req).await,
+        paths::TOKEN => token::handle(server, req).await,
+        paths::REGISTER => register::handle(server, req).await,
+        paths::REVOKE => revoke::handle(server, req).await,
+        paths::INTROSPECT => introspect::handle(server, req).await,
+        paths::JWKS => discovery::jwks(server, &req).await,
+        _ => not_found(),
+    };
+    if cors {
+        with_cors(resp)
+    } else {
+        resp
+    }
+}
+
+/// The issuer's path without a trailing slash (empty for an origin issuer).
+pub fn issuer_path(server: &Portcullis) -> String {
+    url::Url::parse(server.issuer())
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// The absolute URL of an endpoint.
+pub fn endpoint_url(server: &Portcullis, path: &str) -> String {
+    format!("{}{}", server.issuer(), path)
+}
+
+/// 404 in the common error shape.
+pub fn not_found() -> Response<Bytes> {
+    error_json(&Error::new(ErrorCode::NotFound, "no such endpoint"))
+}

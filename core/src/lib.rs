@@ -1,0 +1,36 @@
+//! Portcullis core: an OAuth 2.1 authorization server for the Model Context Protocol as a
+//! library. It does no I/O of its own (DESIGN.md rule 1): time, randomness, storage,
+//! outbound HTTP and signing come in through [`Env`]; requests come in as
+//! `http::Request<Bytes>` and leave as `http::Response<Bytes>` (rule 2).
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod audit;
+pub mod cimd;
+pub mod client_auth;
+pub mod clients;
+pub mod config;
+pub mod crypto;
+pub mod endpoints;
+pub mod env;
+pub mod error;
+pub mod http_util;
+pub mod jose;
+pub mod keys;
+pub mod pkce;
+pub mod redirect;
+pub mod resource;
+pub mod scope;
+pub mod secret;
+pub mod server;
+pub mod ssrf;
+pub mod store;
+
+pub use bytes::Bytes;
+pub use config::Config;
+pub use env::{Clock, Fetcher, Rng};
+pub use error::{Error, ErrorCode};
+pub use http_util::{RemoteAddr, RequestId};
+pub use secret::Secret;
+pub use server::{Env, Portcullis, StartError};

@@ -1,0 +1,76 @@
+//! Resource indicators (RFC 8707 §2): the `resource` parameter selects a registered resource,
+//! which becomes the token audience; requested scopes must come from that resource's
+//! catalog (and the client's ceiling, if it registered one).
+
+use crate::clients::Client;
+use crate::error::{Error, Result};
+use crate::scope;
+use crate::server::Portcullis;
+use crate::store::repo::resources::{self, ResourceRow};
+
+/// Resolves the `resource` parameter. It must be an absolute URI without a fragment (M1)
+/// naming a registered resource. When absent and exactly one resource is registered, that
+/// one is used; otherwise a resource is required.
+pub async fn select(server: &Portcullis, resource: Option<&str>) -> Result<ResourceRow> {
+    let db = server.env().sql.as_ref();
+    match resource {
+        Some(uri) => {
+            let parsed = url::Url::parse(uri)
+                .map_err(|_| Error::invalid_target("resource must be an absolute URI"))?;
+            if parsed.fragment().is_some() || uri.contains('#') {
+                return Err(Error::invalid_target(
+                    "resource must not contain a fragment",
+                ));
+            }
+            resources::get(db, uri)
+                .await?
+                .ok_or_else(|| Error::invalid_target("resource is not registered at this server"))
+        }
+        None => {
+            let mut all = resources::list(db).await?;
+            if all.len() == 1 {
+                Ok(all.remove(0))
+            } else {
+                Err(Error::invalid_target(
+                    "the resource parameter is required (RFC 8707)",
+                ))
+            }
+        }
+    }
+}
+
+/// The scopes to grant: the requested ones, each in the resource catalog and the client's
+/// ceiling (`invalid_scope` otherwise); when none are requested, the whole catalog within
+/// the ceiling.
+pub fn select_scopes(
+    requested: Option<&str>,
+    resource: &ResourceRow,
+    client: &Client,
+) -> Result<Vec<String>> {
+    let ceiling = client
+        .metadata
+        .scope
+        .as_deref()
+        .map(scope::parse)
+        .transpose()?;
+    let allowed =
+        |s: &String| resource.scopes.contains(s) && ceiling.as_ref().is_none_or(|c| c.contains(s));
+    match requested {
+        Some(req) => {
+            let wanted = scope::parse(req)?;
+            if let Some(bad) = wanted.iter().find(|s| !allowed(s)) {
+                return Err(Error::invalid_scope(format!(
+                    "scope '{}' is not available for this resource and client",
+                    crate::http_util::truncate(bad, 64)
+                )));
+            }
+            Ok(wanted)
+        }
+        None => Ok(resource
+            .scopes
+            .iter()
+            .filter(|s| allowed(s))
+            .cloned()
+            .collect()),
+    }
+}

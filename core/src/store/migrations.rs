@@ -1,0 +1,185 @@
+//! Versioned schema migrations, applied on start by every host. Written once in SQLite's
+//! dialect; [`ddl`] adapts the handful of type names for PostgreSQL.
+//!
+//! Only hashes of codes, tokens, secrets and session ids are stored (SECURITY-CHECKLIST C6, A4).
+
+use super::{Dialect, SqlStore, StoreError, Value};
+
+/// One schema version: statements separated by `;`.
+pub struct Migration {
+    /// Monotonic version number.
+    pub version: i64,
+    /// What the migration does.
+    pub name: &'static str,
+    /// SQLite-dialect DDL.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first. Never edit a released one; add a new version.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial schema",
+    sql: r#"
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE resources (
+  uri TEXT PRIMARY KEY,
+  name TEXT,
+  scopes TEXT NOT NULL,
+  allowed_clients TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE clients (
+  client_id TEXT PRIMARY KEY,
+  secret_hash TEXT,
+  metadata TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  resource TEXT,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE auth_codes (
+  code_hash TEXT PRIMARY KEY,
+  grant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  resource TEXT,
+  code_challenge TEXT,
+  code_challenge_method TEXT,
+  auth_time INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  grant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  resource TEXT,
+  expires_at INTEGER NOT NULL,
+  consumed_at INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+CREATE TABLE access_tokens (
+  jti TEXT PRIMARY KEY,
+  grant_id TEXT,
+  client_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX access_tokens_grant ON access_tokens (grant_id);
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  auth_time INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE auth_requests (
+  id_hash TEXT PRIMARY KEY,
+  request TEXT NOT NULL,
+  session_hash TEXT,
+  expires_at INTEGER NOT NULL,
+  consumed_at INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  private_enc TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER,
+  remove_after INTEGER
+);
+CREATE TABLE audit_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  client_id TEXT,
+  subject TEXT,
+  reason TEXT,
+  request_id TEXT,
+  detail TEXT
+);
+CREATE INDEX audit_events_at ON audit_events (at);
+"#,
+}];
+
+/// Adapts SQLite DDL to `dialect`.
+pub fn ddl(dialect: Dialect, sql: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => sql.to_owned(),
+        Dialect::Postgres => sql
+            .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+            .replace("INTEGER", "BIGINT"),
+    }
+}
+
+/// Applies every migration newer than the stored version. Safe to run from several
+/// instances at once: a losing concurrent run sees the version recorded and stops.
+pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> {
+    store
+        .execute(
+            &ddl(
+                store.dialect(),
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+            ),
+            &[],
+        )
+        .await?;
+    let mut current = current_version(store).await?;
+    let start = current;
+    for m in MIGRATIONS.iter().filter(|m| m.version > start) {
+        let mut statements: Vec<(String, Vec<Value>)> = ddl(store.dialect(), m.sql)
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| (s.to_owned(), Vec::new()))
+            .collect();
+        statements.push((
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)".into(),
+            vec![m.version.into(), m.name.into(), now.into()],
+        ));
+        match store.batch(&statements).await {
+            Ok(()) => current = m.version,
+            Err(e) => {
+                // Another instance may have applied it concurrently.
+                if current_version(store).await? >= m.version {
+                    current = m.version;
+                } else {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(current)
+}
+
+/// The highest applied schema version (0 when none).
+pub async fn current_version(store: &dyn SqlStore) -> Result<i64, StoreError> {
+    let rows = store
+        .query("SELECT MAX(version) FROM schema_migrations", &[])
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.opt_int(0).ok().flatten())
+        .unwrap_or(0))
+}

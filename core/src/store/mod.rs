@@ -1,0 +1,141 @@
+//! Storage seams (DESIGN.md rule 4): a SQL trait for the system of record and a KV trait for
+//! caches. Adapters implement only these primitive operations; every query the server runs
+//! lives in [`crate::store::repo`], written once in the SQL dialect shared by SQLite, D1,
+//! Spin SQLite and PostgreSQL (positional `?` parameters, `RETURNING`, no vendor functions).
+
+pub mod kv;
+pub mod migrations;
+pub mod repo;
+
+use async_trait::async_trait;
+
+pub use kv::{KvStore, MemoryKv};
+
+use crate::env::MaybeSend;
+
+/// A SQL parameter or column value. Only the three types every backend agrees on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer (timestamps are seconds since the epoch).
+    Int(i64),
+    /// UTF-8 text (binary data is stored base64url-encoded).
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row: values in the order of the `SELECT` / `RETURNING` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    /// Column `i` as text; NULL or a missing column is a [`StoreError::Corrupt`].
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Text(s)) => Ok(s.clone()),
+            Some(Value::Int(n)) => Ok(n.to_string()),
+            _ => Err(StoreError::Corrupt(format!("column {i} is not text"))),
+        }
+    }
+    /// Column `i` as optional text.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Null) => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+    /// Column `i` as an integer.
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Int(n)) => Ok(*n),
+            Some(Value::Text(s)) => s
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("column {i} is not an integer"))),
+            _ => Err(StoreError::Corrupt(format!("column {i} is not an integer"))),
+        }
+    }
+    /// Column `i` as an optional integer.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Null) => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+}
+
+/// A storage failure. Never shown to clients in detail (DESIGN.md rule 9).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The backend is unreachable or failed (becomes 503 / `temporarily_unavailable`).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness constraint was violated.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data did not have the expected shape.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// One statement with its parameters.
+pub type Statement = (&'static str, Vec<Value>);
+
+/// The SQL system of record. Each call is one statement, atomic on its own; `batch` runs
+/// several statements in one transaction (used by migrations and multi-row writes).
+///
+/// Placeholders are `?` in the order of `params`; a backend that numbers them (PostgreSQL)
+/// rewrites them. A unique-constraint violation must be reported as [`StoreError::Conflict`].
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
+pub trait SqlStore: MaybeSend {
+    /// Runs a statement and returns the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    /// Runs a query (or a statement with `RETURNING`) and returns its rows.
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Runs statements in one transaction: all of them or none.
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError>;
+    /// Which dialect quirks apply (DDL types only; DML is shared).
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+}
+
+/// The SQL dialect of a backend, for the few DDL differences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite, D1 and Spin SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}

@@ -1,0 +1,86 @@
+//! Grants: one per authorization (a code and the refresh-token family that descends from
+//! it). Revoking a grant ends every token issued under it (C2, F2, V2).
+
+use crate::store::{SqlStore, StoreError};
+
+/// A stored grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    /// Random id.
+    pub id: String,
+    /// The client the grant was made to.
+    pub client_id: String,
+    /// The resource owner.
+    pub subject: String,
+    /// Granted scope (space separated).
+    pub scope: String,
+    /// The resource (token audience).
+    pub resource: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// Inserts a grant.
+pub async fn insert(db: &dyn SqlStore, g: &GrantRow) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO grants (id, client_id, subject, scope, resource, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        &[
+            g.id.as_str().into(),
+            g.client_id.as_str().into(),
+            g.subject.as_str().into(),
+            g.scope.as_str().into(),
+            g.resource.clone().into(),
+            g.created_at.into(),
+            g.revoked_at.into(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Looks a grant up.
+pub async fn get(db: &dyn SqlStore, id: &str) -> Result<Option<GrantRow>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT id, client_id, subject, scope, resource, created_at, revoked_at FROM grants WHERE id = ?",
+            &[id.into()],
+        )
+        .await?;
+    rows.first()
+        .map(|r| {
+            Ok(GrantRow {
+                id: r.text(0)?,
+                client_id: r.text(1)?,
+                subject: r.text(2)?,
+                scope: r.text(3)?,
+                resource: r.opt_text(4)?,
+                created_at: r.int(5)?,
+                revoked_at: r.opt_int(6)?,
+            })
+        })
+        .transpose()
+}
+
+/// Revokes a grant and everything under it: its refresh tokens are consumed and its access
+/// tokens marked revoked, in one transaction. Idempotent.
+pub async fn revoke(db: &dyn SqlStore, id: &str, now: i64) -> Result<(), StoreError> {
+    db.batch(&[
+        (
+            "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL".into(),
+            vec![now.into(), id.into()],
+        ),
+        (
+            "UPDATE refresh_tokens SET consumed_at = ? WHERE grant_id = ? AND consumed_at IS NULL"
+                .into(),
+            vec![now.into(), id.into()],
+        ),
+        (
+            "UPDATE access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL"
+                .into(),
+            vec![now.into(), id.into()],
+        ),
+    ])
+    .await
+}

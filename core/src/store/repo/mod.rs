@@ -1,0 +1,15 @@
+//! Every query the server runs, as typed functions over [`SqlStore`](super::SqlStore).
+//! Security-relevant transitions are single conditional statements (DESIGN.md rule 4):
+//! [`codes::redeem`], [`refresh::consume`], [`auth_requests::consume`].
+
+pub mod access;
+pub mod audit;
+pub mod auth_requests;
+pub mod clients;
+pub mod codes;
+pub mod grants;
+pub mod keys;
+pub mod refresh;
+pub mod resources;
+pub mod sessions;
+pub mod users;

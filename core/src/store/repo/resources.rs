@@ -1,0 +1,83 @@
+//! Protected resources (MCP servers) with their scope catalogs (RFC 8707, RFC 9728).
+
+use crate::store::{SqlStore, StoreError};
+
+/// A registered resource.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResourceRow {
+    /// The resource URI, the `aud` of tokens issued for it.
+    pub uri: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// The scope catalog.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+fn from_row(r: &crate::store::Row) -> Result<ResourceRow, StoreError> {
+    Ok(ResourceRow {
+        uri: r.text(0)?,
+        name: r.opt_text(1)?,
+        scopes: r.text(2)?.split_whitespace().map(str::to_owned).collect(),
+        created_at: r.int(3)?,
+    })
+}
+
+/// Inserts or replaces a resource's name and scope catalog.
+pub async fn upsert(db: &dyn SqlStore, r: &ResourceRow) -> Result<(), StoreError> {
+    let scopes = r.scopes.join(" ");
+    let n = db
+        .execute(
+            "UPDATE resources SET name = ?, scopes = ? WHERE uri = ?",
+            &[
+                r.name.clone().into(),
+                scopes.as_str().into(),
+                r.uri.as_str().into(),
+            ],
+        )
+        .await?;
+    if n == 0 {
+        db.execute(
+            "INSERT INTO resources (uri, name, scopes, created_at) VALUES (?, ?, ?, ?)",
+            &[
+                r.uri.as_str().into(),
+                r.name.clone().into(),
+                scopes.into(),
+                r.created_at.into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Looks a resource up by its exact URI.
+pub async fn get(db: &dyn SqlStore, uri: &str) -> Result<Option<ResourceRow>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT uri, name, scopes, created_at FROM resources WHERE uri = ?",
+            &[uri.into()],
+        )
+        .await?;
+    rows.first().map(from_row).transpose()
+}
+
+/// Every resource, by URI.
+pub async fn list(db: &dyn SqlStore) -> Result<Vec<ResourceRow>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT uri, name, scopes, created_at FROM resources ORDER BY uri",
+            &[],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Deletes a resource; returns whether it existed.
+pub async fn delete(db: &dyn SqlStore, uri: &str) -> Result<bool, StoreError> {
+    Ok(db
+        .execute("DELETE FROM resources WHERE uri = ?", &[uri.into()])
+        .await?
+        > 0)
+}
