@@ -20,6 +20,7 @@ pub mod jose;
 pub mod keys;
 pub mod pkce;
 pub mod redirect;
+pub mod registration;
 pub mod resource;
 pub mod scope;
 pub mod secret;

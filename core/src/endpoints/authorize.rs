@@ -1,12 +1,260 @@
-//! PLACEHOLDER: being written.
+//! The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1): validates the request in
+//! the order that decides where errors go (client and redirect URI problems are shown at the
+//! server, R1/R2; everything after is an error redirect with `state` and `iss`, R8), stores
+//! the validated request server-side, and shows the login or consent page.
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
 
+use super::browser::{self, add_cookie};
+use super::pages::{self, error_page, RequestView};
+use super::{endpoint_url, paths};
+use crate::clients::{self, Client};
+use crate::crypto::token_hash;
+use crate::error::{Error, ErrorCode, Result};
+use crate::http_util::Params;
 use crate::server::Portcullis;
+use crate::store::repo::auth_requests::{self, AuthRequestRow};
 
-/// Handles the endpoint.
+/// How long a pending request lives while the user logs in and consents.
+pub const PENDING_TTL: i64 = 15 * 60;
+
+/// A validated authorization request, stored until the user decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    /// The client.
+    pub client_id: String,
+    /// The (exactly matched) redirect URI.
+    pub redirect_uri: String,
+    /// Granted-to-be scopes.
+    pub scopes: Vec<String>,
+    /// The resource (audience).
+    pub resource: String,
+    /// Client state, returned verbatim.
+    pub state: Option<String>,
+    /// PKCE challenge (S256).
+    pub code_challenge: String,
+    /// Always `S256`.
+    pub code_challenge_method: String,
+}
+
+/// Where an authorization error goes.
+enum Failure {
+    /// Shown at the server (no trustworthy redirect URI).
+    Page(StatusCode, String),
+    /// Redirected to the client.
+    Redirect(String, Error, Option<String>),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Page(e.code.status(), e.description)
+    }
+}
+
+/// `GET` or `POST /oauth/authorize`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    let _ = (server, req);
-    unimplemented!()
+    let params = match *req.method() {
+        Method::GET => Params::from_query(req.uri()),
+        Method::POST => Params::from_form(req.headers(), req.body()),
+        _ => {
+            return error_page(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "The authorization endpoint accepts GET and POST.",
+            )
+        }
+    };
+    let result = match params {
+        Ok(p) => validate(server, &p).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok((pending, client)) => start(server, req.headers(), pending, &client)
+            .await
+            .unwrap_or_else(|e| {
+                error_page(e.code.status(), "Authorization failed", &e.description)
+            }),
+        Err(Failure::Page(status, msg)) => {
+            error_page(status, "Authorization request refused", &msg)
+        }
+        Err(Failure::Redirect(uri, err, state)) => {
+            crate::audit::record(
+                server,
+                crate::audit::Event {
+                    action: "authorize.denied",
+                    success: false,
+                    reason: Some(err.code.as_str()),
+                    request_id: crate::endpoints::request_id(&req),
+                    ..Default::default()
+                },
+            )
+            .await;
+            browser::error_redirect(server, &uri, &err, state.as_deref())
+        }
+    }
+}
+
+/// Validates an authorization request.
+async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Client), Failure> {
+    let client_id = p.get("client_id").ok_or_else(|| {
+        Failure::Page(
+            StatusCode::BAD_REQUEST,
+            "The request has no client_id.".into(),
+        )
+    })?;
+    let client = match clients::resolve(server, client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err(Failure::Page(
+                StatusCode::BAD_REQUEST,
+                "The application (client_id) is not known to this server.".into(),
+            ))
+        }
+        Err(e) if e.code == ErrorCode::TemporarilyUnavailable => return Err(e.into()),
+        Err(e) => return Err(Failure::Page(StatusCode::BAD_REQUEST, e.description)),
+    };
+    let redirect_uri = match p.get("redirect_uri") {
+        Some(r) => r.to_owned(),
+        None if client.metadata.redirect_uris.len() == 1 => {
+            client.metadata.redirect_uris[0].clone()
+        }
+        None => {
+            return Err(Failure::Page(
+                StatusCode::BAD_REQUEST,
+                "The request has no redirect_uri and the application registered several.".into(),
+            ))
+        }
+    };
+    if crate::redirect::is_dangerous_scheme(&redirect_uri)
+        || !crate::redirect::matches(&client.metadata.redirect_uris, &redirect_uri)
+    {
+        return Err(Failure::Page(
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri is not registered for this application.".into(),
+        ));
+    }
+    let state = p.get("state").map(str::to_owned);
+    let fail = |e: Error| Failure::Redirect(redirect_uri.clone(), e, state.clone());
+
+    match p.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(Error::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )))
+        }
+        None => {
+            return Err(fail(Error::invalid_request(
+                "missing parameter 'response_type'",
+            )))
+        }
+    }
+    if p.get("request").is_some() || p.get("request_uri").is_some() {
+        return Err(fail(Error::invalid_request(
+            "request objects are not supported",
+        )));
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(fail(Error::new(
+            ErrorCode::UnauthorizedClient,
+            "the client is not registered for the authorization_code grant",
+        )));
+    }
+    crate::pkce::validate_challenge(p.get("code_challenge"), p.get("code_challenge_method"))
+        .map_err(fail)?;
+    let resource = crate::resource::select(server, p.get("resource"))
+        .await
+        .map_err(fail)?;
+    let scopes =
+        crate::resource::select_scopes(p.get("scope"), &resource, &client).map_err(fail)?;
+    if p.get("prompt") == Some("none") {
+        return Err(fail(Error::new(
+            ErrorCode::AccessDenied,
+            "interaction is required (prompt=none is not supported without prior consent)",
+        )));
+    }
+    Ok((
+        PendingRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri,
+            scopes,
+            resource: resource.uri,
+            state,
+            code_challenge: p.get("code_challenge").unwrap_or_default().to_owned(),
+            code_challenge_method: "S256".into(),
+        },
+        client,
+    ))
+}
+
+/// Stores the request and shows the login page, or the consent page when logged in.
+async fn start(
+    server: &Portcullis,
+    headers: &http::HeaderMap,
+    pending: PendingRequest,
+    client: &Client,
+) -> Result<Response<Bytes>> {
+    let handle = crate::env::random_token(server.env().rng.as_ref(), 32);
+    let now = server.now();
+    let session = browser::session(server, headers).await?;
+    let row = AuthRequestRow {
+        id_hash: token_hash(&handle),
+        request: serde_json::to_string(&pending).map_err(|e| Error::server(e.to_string()))?,
+        session_hash: session.as_ref().map(|s| s.id_hash.clone()),
+        expires_at: now + PENDING_TTL,
+        consumed_at: None,
+        created_at: now,
+    };
+    auth_requests::insert(server.env().sql.as_ref(), &row).await?;
+    let (csrf, set_csrf) = browser::csrf_token(server, headers);
+    let view = RequestView {
+        request: &handle,
+        csrf: &csrf,
+        client_name: client.display_name(),
+        client_id: &client.client_id,
+        redirect_uri: &pending.redirect_uri,
+        scopes: &pending.scopes,
+        resource: &pending.resource,
+    };
+    let mut resp = match session {
+        Some(s) => {
+            let username = crate::store::repo::users::by_id(server.env().sql.as_ref(), &s.subject)
+                .await?
+                .map(|u| u.username)
+                .unwrap_or_else(|| s.subject.clone());
+            pages::consent_page(&endpoint_url(server, paths::CONSENT), &view, &username)
+        }
+        None => pages::login_page(
+            &endpoint_url(server, paths::LOGIN),
+            &view,
+            None,
+            StatusCode::OK,
+        ),
+    };
+    if let Some(c) = set_csrf {
+        add_cookie(&mut resp, &c);
+    }
+    Ok(resp)
+}
+
+/// Loads a live pending request by its handle.
+pub async fn load_pending(
+    server: &Portcullis,
+    handle: &str,
+) -> Result<Option<(AuthRequestRow, PendingRequest)>> {
+    if handle.is_empty() || handle.len() > 128 {
+        return Ok(None);
+    }
+    let Some(row) =
+        auth_requests::get_live(server.env().sql.as_ref(), &token_hash(handle), server.now())
+            .await?
+    else {
+        return Ok(None);
+    };
+    let pending: PendingRequest = serde_json::from_str(&row.request)
+        .map_err(|_| Error::server("stored authorization request is unreadable"))?;
+    Ok(Some((row, pending)))
 }

@@ -1,18 +1,267 @@
-//! PLACEHOLDER: being written.
+//! The login form behind the authorization endpoint and logout. Failures never reveal
+//! whether an account exists and are throttled per username and per client IP
+//! (SECURITY-CHECKLIST H4); the form is CSRF-protected (H2); a successful login binds the
+//! pending authorization request to the new session (H5).
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response, StatusCode};
 
+use super::authorize::load_pending;
+use super::browser::{self, add_cookie, set_cookie, SESSION_COOKIE};
+use super::pages::{self, error_page, RequestView};
+use super::{endpoint_url, paths};
+use crate::audit::{self, Event};
+use crate::crypto::{password, token_hash};
+use crate::error::Result;
+use crate::http_util::{cookie, redirect, Params, RemoteAddr};
 use crate::server::Portcullis;
+use crate::store::repo::{auth_requests, sessions, users};
 
-/// Handles the login form.
+/// The one message for every failed login (H4).
+pub const LOGIN_FAILED: &str = "The username or password is incorrect.";
+/// Shown when throttled.
+pub const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes and try again.";
+
+/// `POST /oauth/login`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    let _ = (server, req);
-    unimplemented!()
+    if req.method() != Method::POST {
+        return error_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "The login form must be submitted with POST.",
+        );
+    }
+    match login(server, &req).await {
+        Ok(resp) => resp,
+        Err(e) => error_page(e.code.status(), "Sign-in failed", &e.description),
+    }
 }
 
-/// Handles logout.
+async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    let form = Params::from_form(req.headers(), req.body())?;
+    browser::check_csrf(server, req.headers(), form.get("csrf"))?;
+    let handle = form.get("request").unwrap_or_default();
+    let Some((_, pending)) = load_pending(server, handle).await? else {
+        return Ok(expired());
+    };
+    let client = crate::clients::resolve(server, &pending.client_id)
+        .await?
+        .ok_or_else(|| {
+            crate::error::Error::invalid_request("the application is no longer registered")
+        })?;
+    let csrf = form.get("csrf").unwrap_or_default();
+    let view = RequestView {
+        request: handle,
+        csrf,
+        client_name: client.display_name(),
+        client_id: &client.client_id,
+        redirect_uri: &pending.redirect_uri,
+        scopes: &pending.scopes,
+        resource: &pending.resource,
+    };
+    let action = endpoint_url(server, paths::LOGIN);
+    let username = form.get("username").unwrap_or_default();
+    let password_given = form.get("password").unwrap_or_default();
+    let ip = req
+        .extensions()
+        .get::<RemoteAddr>()
+        .map(|r| r.0.to_string());
+    let rid = super::request_id(req);
+    let throttle_keys = throttle_keys(username, ip.as_deref());
+
+    if throttled(server, &throttle_keys).await {
+        audit::record(
+            server,
+            Event {
+                action: "login",
+                success: false,
+                client_id: Some(&pending.client_id),
+                reason: Some("throttled"),
+                request_id: rid,
+                ..Default::default()
+            },
+        )
+        .await;
+        return Ok(pages::login_page(
+            &action,
+            &view,
+            Some(THROTTLED),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
+
+    let user = if username.is_empty() || username.len() > 256 {
+        None
+    } else {
+        users::by_username(server.env().sql.as_ref(), username).await?
+    };
+    // Spend the same argon2 time whether or not the user exists (H4).
+    let stored = user
+        .as_ref()
+        .map_or(password::DUMMY_HASH, |u| u.password_hash.as_str());
+    let ok = password::verify(password_given, stored) && user.as_ref().is_some_and(|u| !u.disabled);
+    let Some(user) = user.filter(|_| ok) else {
+        note_failure(server, &throttle_keys).await;
+        audit::record(
+            server,
+            Event {
+                action: "login",
+                success: false,
+                client_id: Some(&pending.client_id),
+                reason: Some("bad_credentials"),
+                request_id: rid,
+                ..Default::default()
+            },
+        )
+        .await;
+        return Ok(pages::login_page(
+            &action,
+            &view,
+            Some(LOGIN_FAILED),
+            StatusCode::UNAUTHORIZED,
+        ));
+    };
+
+    let now = server.now();
+    let session_id = crate::env::random_token(server.env().rng.as_ref(), 32);
+    let session_hash = token_hash(&session_id);
+    sessions::insert(
+        server.env().sql.as_ref(),
+        &sessions::SessionRow {
+            id_hash: session_hash.clone(),
+            subject: user.id.clone(),
+            auth_time: now,
+            expires_at: now + server.config().session_ttl,
+        },
+    )
+    .await?;
+    if !auth_requests::bind_session(
+        server.env().sql.as_ref(),
+        &token_hash(handle),
+        &session_hash,
+    )
+    .await?
+    {
+        return Ok(expired());
+    }
+    audit::record(
+        server,
+        Event {
+            action: "login",
+            success: true,
+            client_id: Some(&pending.client_id),
+            subject: Some(&user.id),
+            request_id: rid,
+            ..Default::default()
+        },
+    )
+    .await;
+    let consent_url = format!(
+        "{}?{}",
+        endpoint_url(server, paths::CONSENT),
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("request", handle)
+            .finish()
+    );
+    let mut resp = redirect(&consent_url);
+    add_cookie(
+        &mut resp,
+        &set_cookie(
+            server,
+            SESSION_COOKIE,
+            &session_id,
+            server.config().session_ttl,
+        ),
+    );
+    Ok(resp)
+}
+
+fn expired() -> Response<Bytes> {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Request expired",
+        "This sign-in request has expired or was already used. Start again from the application.",
+    )
+}
+
+fn throttle_keys(username: &str, ip: Option<&str>) -> Vec<String> {
+    let mut keys = vec![format!(
+        "login-fail:user:{}",
+        crate::crypto::b64(crate::crypto::sha256(username.to_lowercase()))
+    )];
+    if let Some(ip) = ip {
+        keys.push(format!("login-fail:ip:{ip}"));
+    }
+    keys
+}
+
+async fn count(server: &Portcullis, key: &str) -> u32 {
+    match server.env().kv.get(key, server.now()).await {
+        Ok(Some(v)) => std::str::from_utf8(&v)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+async fn throttled(server: &Portcullis, keys: &[String]) -> bool {
+    let max = server.config().login.max_failures;
+    for (i, key) in keys.iter().enumerate() {
+        // The per-IP budget is larger: several people may share an address.
+        let limit = if i == 0 { max } else { max.saturating_mul(4) };
+        if count(server, key).await >= limit {
+            return true;
+        }
+    }
+    false
+}
+
+async fn note_failure(server: &Portcullis, keys: &[String]) {
+    let expires = server.now() + server.config().login.window_secs;
+    for key in keys {
+        let n = count(server, key).await + 1;
+        if let Err(e) = server
+            .env()
+            .kv
+            .put(key, n.to_string().into_bytes(), expires)
+            .await
+        {
+            tracing::warn!(error = %e, "login throttle counter not stored");
+        }
+    }
+}
+
+/// `POST /logout`: ends the session (same-origin only) and clears the cookie.
 pub async fn logout(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    let _ = (server, req);
-    unimplemented!()
+    if req.method() != Method::POST {
+        return error_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "Sign out with POST.",
+        );
+    }
+    // SameSite=Lax keeps the session cookie off cross-site POSTs; the Origin check covers the rest.
+    if let Err(e) = browser::check_origin(server, req.headers()) {
+        return error_page(e.code.status(), "Sign-out failed", &e.description);
+    }
+    if let Some(id) = cookie(req.headers(), SESSION_COOKIE) {
+        if let Err(e) = sessions::delete(server.env().sql.as_ref(), &token_hash(id)).await {
+            let e: crate::error::Error = e.into();
+            return error_page(e.code.status(), "Sign-out failed", &e.description);
+        }
+    }
+    audit::record(
+        server,
+        Event {
+            action: "logout",
+            success: true,
+            request_id: super::request_id(&req),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut resp = pages::logged_out_page();
+    add_cookie(&mut resp, &set_cookie(server, SESSION_COOKIE, "", 0));
+    resp
 }

@@ -3,6 +3,7 @@
 //! are also served at the path-inserted locations (RFC 8414 §3.1, RFC 9728 §3.1).
 
 pub mod authorize;
+pub mod browser;
 pub mod consent;
 pub mod discovery;
 pub mod health;
@@ -113,4 +114,11 @@ pub fn endpoint_url(server: &Portcullis, path: &str) -> String {
 /// 404 in the common error shape.
 pub fn not_found() -> Response<Bytes> {
     error_json(&Error::new(ErrorCode::NotFound, "no such endpoint"))
+}
+
+/// The request id the adapter assigned, if any.
+pub fn request_id(req: &Request<Bytes>) -> Option<&str> {
+    req.extensions()
+        .get::<crate::http_util::RequestId>()
+        .map(|r| r.0.as_str())
 }

@@ -1,0 +1,139 @@
+//! Browser state at the authorization server: the login session cookie, the double-submit
+//! CSRF cookie (SECURITY-CHECKLIST H2) with an `Origin` check, and the authorization
+//! response redirect that always carries `iss` (RFC 9207 §2) and `state`.
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response};
+
+use crate::crypto::{ct_eq, token_hash};
+use crate::error::{Error, Result};
+use crate::http_util::cookie;
+use crate::server::Portcullis;
+use crate::store::repo::sessions::{self, SessionRow};
+
+/// Session cookie name.
+pub const SESSION_COOKIE: &str = "pc_session";
+/// CSRF cookie name.
+pub const CSRF_COOKIE: &str = "pc_csrf";
+
+fn secure(server: &Portcullis) -> bool {
+    server.issuer().starts_with("https://")
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, scoped to the issuer's path, Secure on https.
+pub fn set_cookie(server: &Portcullis, name: &str, value: &str, max_age: i64) -> String {
+    let path = super::issuer_path(server);
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path
+    };
+    format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        if secure(server) { "; Secure" } else { "" }
+    )
+}
+
+/// Appends a `Set-Cookie` header.
+pub fn add_cookie(resp: &mut Response<Bytes>, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The CSRF token for this browser: the existing cookie, or a new one to be set.
+pub fn csrf_token(server: &Portcullis, headers: &HeaderMap) -> (String, Option<String>) {
+    match cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32 && c.len() <= 64) {
+        Some(existing) => (existing.to_owned(), None),
+        None => {
+            let fresh = crate::env::random_token(server.env().rng.as_ref(), 32);
+            let set = set_cookie(server, CSRF_COOKIE, &fresh, server.config().session_ttl);
+            (fresh, Some(set))
+        }
+    }
+}
+
+/// Checks a posted form's CSRF token against the cookie, and the `Origin` header (when the
+/// browser sends one) against the issuer's origin.
+pub fn check_csrf(server: &Portcullis, headers: &HeaderMap, posted: Option<&str>) -> Result<()> {
+    check_origin(server, headers)?;
+    let cookie = cookie(headers, CSRF_COOKIE).unwrap_or("");
+    match posted {
+        Some(p) if !cookie.is_empty() && ct_eq(p.as_bytes(), cookie.as_bytes()) => Ok(()),
+        _ => Err(Error::invalid_request(
+            "the form has expired or was not submitted from this browser (CSRF check failed)",
+        )),
+    }
+}
+
+/// Refuses a form posted from another origin (when the browser says where it came from).
+pub fn check_origin(server: &Portcullis, headers: &HeaderMap) -> Result<()> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let ours = url::Url::parse(server.issuer())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        if origin != ours {
+            return Err(Error::invalid_request(
+                "cross-origin form submission refused",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The live login session of this browser, if any, with its cookie value's hash.
+pub async fn session(server: &Portcullis, headers: &HeaderMap) -> Result<Option<SessionRow>> {
+    let Some(id) = cookie(headers, SESSION_COOKIE).filter(|c| c.len() <= 128) else {
+        return Ok(None);
+    };
+    Ok(sessions::get_live(server.env().sql.as_ref(), &token_hash(id), server.now()).await?)
+}
+
+/// Builds an authorization response redirect: the parameters are appended to the
+/// registered redirect URI's query, with `iss` added exactly once (M3).
+pub fn authorization_redirect(
+    server: &Portcullis,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+) -> Response<Bytes> {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => {
+            return super::pages::error_page(
+                http::StatusCode::BAD_REQUEST,
+                "Invalid redirect URI",
+                "The application's redirect URI is not a valid URL.",
+            )
+        }
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", server.issuer());
+    }
+    crate::http_util::redirect(url.as_str())
+}
+
+/// An error authorization response (RFC 6749 §4.1.2.1) with `state` and `iss` (R8).
+pub fn error_redirect(
+    server: &Portcullis,
+    redirect_uri: &str,
+    err: &Error,
+    state: Option<&str>,
+) -> Response<Bytes> {
+    authorization_redirect(
+        server,
+        redirect_uri,
+        &[
+            ("error", err.code.as_str()),
+            ("error_description", &err.description),
+        ],
+        state,
+    )
+}
