@@ -1,12 +1,92 @@
-//! PLACEHOLDER: being written.
+//! Token introspection (RFC 7662 §2) for authenticated (confidential) clients only. A client
+//! learns about a token only if it is the token's client (V4); everything else, like every
+//! invalid, expired or revoked token, is `{"active": false}`.
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
 
+use super::token::issue::verify_access_token;
+use crate::clients::Client;
+use crate::crypto::token_hash;
+use crate::error::{Error, Result};
+use crate::http_util::{error_json, json as json_response, method_not_allowed, Params};
 use crate::server::Portcullis;
+use crate::store::repo::{access, grants, refresh};
 
-/// Handles the endpoint.
+/// `POST /oauth/introspect`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    let _ = (server, req);
-    unimplemented!()
+    if req.method() != Method::POST {
+        return error_json(&method_not_allowed("POST"));
+    }
+    let result = async {
+        let params = Params::from_form(req.headers(), req.body())?;
+        let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
+        if client.is_public() {
+            return Err(Error::invalid_client(
+                "introspection requires an authenticated (confidential) client",
+            ));
+        }
+        let token = params.require("token")?;
+        introspect(server, &client, token).await
+    }
+    .await;
+    match result {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => error_json(&e),
+    }
+}
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result<Value> {
+    let db = server.env().sql.as_ref();
+    let now = server.now();
+    if let Some(claims) = verify_access_token(server, token).await? {
+        if claims.exp <= now || claims.client_id != client.client_id {
+            return Ok(inactive());
+        }
+        if access::is_revoked(db, &claims.jti).await? {
+            return Ok(inactive());
+        }
+        return Ok(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": claims.scope,
+            "client_id": claims.client_id,
+            "sub": claims.sub,
+            "aud": claims.aud,
+            "iss": claims.iss,
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "nbf": claims.nbf,
+            "jti": claims.jti,
+        }));
+    }
+    if let Some(row) = refresh::get(db, &token_hash(token)).await? {
+        let live = row.consumed_at.is_none() && row.expires_at > now;
+        if !live || row.client_id != client.client_id {
+            return Ok(inactive());
+        }
+        if grants::get(db, &row.grant_id)
+            .await?
+            .is_none_or(|g| g.revoked_at.is_some())
+        {
+            return Ok(inactive());
+        }
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": row.scope,
+            "client_id": row.client_id,
+            "sub": row.subject,
+            "aud": row.resource,
+            "iss": server.issuer(),
+            "exp": row.expires_at,
+            "iat": row.created_at,
+        }));
+    }
+    Ok(inactive())
 }

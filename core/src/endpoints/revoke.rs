@@ -1,12 +1,83 @@
-//! PLACEHOLDER: being written.
+//! Token revocation (RFC 7009 §2). The client authenticates (public clients by `client_id`);
+//! a refresh token ends its whole family, an access token only itself (V2); a token of another
+//! client is left alone (V1); `token_type_hint` is only a hint (V3). Unknown tokens answer 200
+//! as §2.2 requires, so revocation is no token-validity oracle.
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response, StatusCode};
 
+use super::token::issue::verify_access_token;
+use crate::audit::{self, Event};
+use crate::clients::Client;
+use crate::crypto::token_hash;
+use crate::error::{Error, ErrorCode, Result};
+use crate::http_util::{error_json, json, method_not_allowed, Params};
 use crate::server::Portcullis;
+use crate::store::repo::{access, grants, refresh};
 
-/// Handles the endpoint.
+/// `POST /oauth/revoke`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    let _ = (server, req);
-    unimplemented!()
+    if req.method() != Method::POST {
+        return error_json(&method_not_allowed("POST"));
+    }
+    let rid = super::request_id(&req);
+    let result = async {
+        let params = Params::from_form(req.headers(), req.body())?;
+        let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
+        let token = params.require("token")?;
+        match params.get("token_type_hint") {
+            None | Some("access_token") | Some("refresh_token") => {}
+            Some(_) => {
+                return Err(Error::new(
+                    ErrorCode::UnsupportedTokenType,
+                    "token_type_hint must be access_token or refresh_token",
+                ))
+            }
+        }
+        let what = revoke(server, &client, token).await?;
+        Ok((client, what))
+    }
+    .await;
+    match result {
+        Ok((client, what)) => {
+            if let Some(kind) = what {
+                audit::record(
+                    server,
+                    Event {
+                        action: "token.revoked",
+                        success: true,
+                        client_id: Some(&client.client_id),
+                        request_id: rid,
+                        detail: Some(serde_json::json!({ "token_type": kind })),
+                        ..Default::default()
+                    },
+                )
+                .await;
+            }
+            json(StatusCode::OK, &serde_json::json!({}))
+        }
+        Err(e) => error_json(&e),
+    }
+}
+
+/// Revokes `token` if it is one of `client`'s; returns what was revoked.
+async fn revoke(server: &Portcullis, client: &Client, token: &str) -> Result<Option<&'static str>> {
+    let db = server.env().sql.as_ref();
+    let now = server.now();
+    // Both lookups run whatever the hint says (V3).
+    if let Some(row) = refresh::get(db, &token_hash(token)).await? {
+        if row.client_id != client.client_id {
+            return Ok(None);
+        }
+        grants::revoke(db, &row.grant_id, now).await?;
+        return Ok(Some("refresh_token"));
+    }
+    if let Some(claims) = verify_access_token(server, token).await? {
+        if claims.client_id != client.client_id {
+            return Ok(None);
+        }
+        access::revoke(db, &claims.jti, &claims.client_id, claims.exp, now).await?;
+        return Ok(Some("access_token"));
+    }
+    Ok(None)
 }
