@@ -1,0 +1,147 @@
+//! The native crypto provider (DESIGN.md rule 8): ES256 (RFC 7518 §3.4) on `ring`, several
+//! times faster than the portable RustCrypto default, behind the core's [`CryptoProvider`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use p256::pkcs8::EncodePrivateKey;
+use portcullis_core::crypto::{CryptoError, CryptoProvider, Es256Signer};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    EcdsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
+
+/// ES256 on `ring`.
+#[derive(Debug, Clone)]
+pub struct RingCrypto {
+    rng: SystemRandom,
+}
+
+impl RingCrypto {
+    /// A provider drawing signing nonces from the operating system.
+    pub fn new() -> Self {
+        Self {
+            rng: SystemRandom::new(),
+        }
+    }
+}
+
+impl Default for RingCrypto {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct RingSigner {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+#[async_trait]
+impl Es256Signer for RingSigner {
+    async fn sign(&self, message: &[u8]) -> Result<[u8; 64], CryptoError> {
+        let sig = self
+            .key
+            .sign(&self.rng, message)
+            .map_err(|_| CryptoError("ring: signing failed".into()))?;
+        sig.as_ref()
+            .try_into()
+            .map_err(|_| CryptoError("ring: unexpected signature length".into()))
+    }
+}
+
+impl CryptoProvider for RingCrypto {
+    fn name(&self) -> &'static str {
+        "ring"
+    }
+
+    fn es256_signer(&self, scalar: &[u8; 32]) -> Result<Arc<dyn Es256Signer>, CryptoError> {
+        // ring loads private keys only from PKCS#8; p256 writes one (with the public key,
+        // which ring checks against the scalar).
+        let secret = p256::SecretKey::from_slice(scalar).map_err(|e| CryptoError(e.to_string()))?;
+        let doc = secret
+            .to_pkcs8_der()
+            .map_err(|e| CryptoError(e.to_string()))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_bytes(), &self.rng)
+                .map_err(|e| CryptoError(format!("ring: {e}")))?;
+        Ok(Arc::new(RingSigner {
+            key,
+            rng: self.rng.clone(),
+        }))
+    }
+
+    fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        // ring refuses r = 0 or s = 0 and out-of-range values (J4), and malformed points.
+        signature.len() == 64
+            && UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public_sec1)
+                .verify(message, signature)
+                .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_core::crypto::rustcrypto::{generate_scalar, public_key_sec1};
+    use portcullis_core::crypto::RustCrypto;
+    use portcullis_core::env::SeededRng;
+
+    use super::*;
+
+    fn key(seed: u64) -> ([u8; 32], Vec<u8>) {
+        let scalar = generate_scalar(&SeededRng::new(seed));
+        let public = public_key_sec1(&scalar).unwrap();
+        (scalar, public)
+    }
+
+    #[tokio::test]
+    async fn ring_signatures_verify_with_rustcrypto() {
+        let (scalar, public) = key(1);
+        let sig = RingCrypto::new()
+            .es256_signer(&scalar)
+            .unwrap()
+            .sign(b"header.payload")
+            .await
+            .unwrap();
+        assert!(RustCrypto.es256_verify(&public, b"header.payload", &sig));
+        assert!(!RustCrypto.es256_verify(&public, b"header.payloaD", &sig));
+        assert!(RingCrypto::new().es256_verify(&public, b"header.payload", &sig));
+    }
+
+    #[tokio::test]
+    async fn rustcrypto_signatures_verify_with_ring() {
+        let (scalar, public) = key(2);
+        let sig = RustCrypto
+            .es256_signer(&scalar)
+            .unwrap()
+            .sign(b"m")
+            .await
+            .unwrap();
+        let ring = RingCrypto::new();
+        assert!(ring.es256_verify(&public, b"m", &sig));
+        assert!(!ring.es256_verify(&public, b"n", &sig));
+        let (_, other) = key(3);
+        assert!(!ring.es256_verify(&other, b"m", &sig));
+        assert!(!ring.es256_verify(&public, b"m", &sig[..63]));
+        assert!(!ring.es256_verify(&public[1..], b"m", &sig));
+    }
+
+    #[test]
+    fn j4_zero_r_or_s_is_refused() {
+        let (_, public) = key(4);
+        let ring = RingCrypto::new();
+        let mut zero_r = [0u8; 64];
+        zero_r[63] = 1;
+        let mut zero_s = [0u8; 64];
+        zero_s[31] = 1;
+        assert!(!ring.es256_verify(&public, b"m", &zero_r));
+        assert!(!ring.es256_verify(&public, b"m", &zero_s));
+        assert!(!ring.es256_verify(&public, b"m", &[0u8; 64]));
+    }
+
+    #[test]
+    fn invalid_scalar_is_an_error() {
+        assert!(RingCrypto::new().es256_signer(&[0u8; 32]).is_err());
+        assert!(RingCrypto::new().es256_signer(&[0xff; 32]).is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! The Portcullis native host as a library: SQLite/PostgreSQL storage, the ring crypto
+//! provider, the SSRF-safe fetcher, configuration loading and the tokio HTTP server. The
+//! `portcullis` binary (`main.rs`) and the shared test suites build on these.
+
+#![forbid(unsafe_code)]
+
+pub mod crypto_ring;
+pub mod fetcher;
+pub mod store_sql;
