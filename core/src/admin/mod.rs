@@ -1,14 +1,269 @@
-//! Admin API. PLACEHOLDER: being written.
+//! Admin API, served on the admin listener: users, resources (RFC 8707 / RFC 9728), static
+//! clients (RFC 7591 metadata), the audit log and signing keys (RFC 7517). Requests carry
+//! `Authorization: Bearer <admin_api_key>` (RFC 6750 §2.1), compared in constant time;
+//! bodies are JSON and errors are RFC 9457 problem details. [`route_trusted`] is the same
+//! routing without the key check, for the local CLI that already holds the database.
 
+mod audit;
+mod clients;
+mod keys;
+mod resources;
 pub mod seed;
+#[cfg(test)]
+pub(crate) mod test_store;
+#[cfg(test)]
+mod tests;
+mod users;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
+use crate::crypto::{ct_eq, sha256};
+use crate::error::{Error, ErrorCode, Result};
+use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId, MAX_BODY_BYTES};
 use crate::server::Portcullis;
 
-/// Routes an admin request.
+/// The challenge sent with every 401 (RFC 6750 §3).
+const CHALLENGE: &str = "Bearer realm=\"portcullis-admin\"";
+
+/// Largest page a list endpoint returns.
+const MAX_PAGE: i64 = 1000;
+
+/// Routes an admin request after checking the admin API key.
 pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    let _ = (server, req);
-    unimplemented!()
+    if let Err(e) = check_key(server, &req) {
+        if server.config().admin_api_key.is_some() {
+            crate::audit::record(
+                server,
+                crate::audit::Event {
+                    action: "admin.auth",
+                    success: false,
+                    reason: Some("unauthorized"),
+                    request_id: request_id(&req),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+        return error_json(&e);
+    }
+    route_trusted(server, req).await
+}
+
+/// Routes an admin request without the key check: only for callers that already hold the
+/// server's storage (the local CLI), never for a network listener.
+pub async fn route_trusted(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+    match dispatch(server, &req).await {
+        Ok(resp) => resp,
+        Err(e) => error_json(&e),
+    }
+}
+
+/// Checks `Authorization: Bearer <key>`. Both sides are hashed first so the comparison is
+/// constant time and independent of the key's length.
+fn check_key(server: &Portcullis, req: &Request<Bytes>) -> Result<()> {
+    let Some(key) = server.config().admin_api_key.as_ref() else {
+        return Err(Error::new(
+            ErrorCode::Unauthorized,
+            "no admin API key is configured (set admin_api_key or PORTCULLIS_ADMIN_API_KEY); \
+             the admin API refuses every request",
+        )
+        .with_header(header::WWW_AUTHENTICATE, CHALLENGE));
+    };
+    let unauthorized = || {
+        Error::new(
+            ErrorCode::Unauthorized,
+            "a valid admin API key is required (Authorization: Bearer <key>)",
+        )
+        .with_header(header::WWW_AUTHENTICATE, CHALLENGE)
+    };
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(unauthorized());
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .ok_or_else(unauthorized)?;
+    if ct_eq(&sha256(token), &sha256(key.expose())) {
+        Ok(())
+    } else {
+        Err(unauthorized())
+    }
+}
+
+async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    let path = req.uri().path();
+    let Some(rest) = path.strip_prefix("/admin/") else {
+        return Err(not_found());
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let m = req.method();
+    match segments.as_slice() {
+        ["users"] => match *m {
+            Method::GET => users::list(server, req).await,
+            Method::POST => users::create(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["users", name] => {
+            let name = decode_segment(name)?;
+            match *m {
+                Method::GET => users::get(server, &name).await,
+                Method::DELETE => users::delete(server, req, &name).await,
+                _ => Err(method_not_allowed("GET, DELETE")),
+            }
+        }
+        ["users", name, "password"] => {
+            let name = decode_segment(name)?;
+            match *m {
+                Method::POST => users::set_password(server, req, &name).await,
+                _ => Err(method_not_allowed("POST")),
+            }
+        }
+        ["resources"] => match *m {
+            Method::GET => resources::list(server).await,
+            Method::POST => resources::create(server, req).await,
+            Method::DELETE => resources::delete(server, req).await,
+            _ => Err(method_not_allowed("GET, POST, DELETE")),
+        },
+        ["clients"] => match *m {
+            Method::GET => clients::list(server, req).await,
+            Method::POST => clients::create(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["clients", id] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::GET => clients::get(server, &id).await,
+                Method::DELETE => clients::delete(server, req, &id).await,
+                _ => Err(method_not_allowed("GET, DELETE")),
+            }
+        }
+        ["audit"] => match *m {
+            Method::GET => audit::list(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["keys"] => match *m {
+            Method::GET => keys::list(server).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["keys", "rotate"] => match *m {
+            Method::POST => keys::rotate(server).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        _ => Err(not_found()),
+    }
+}
+
+fn not_found() -> Error {
+    Error::new(ErrorCode::NotFound, "no such admin endpoint")
+}
+
+/// The request id the adapter attached, for audit events.
+fn request_id(req: &Request<Bytes>) -> Option<&str> {
+    req.extensions().get::<RequestId>().map(|r| r.0.as_str())
+}
+
+/// Writes an admin audit event (always a success: refused requests change nothing).
+async fn record(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+    action: &str,
+    client_id: Option<&str>,
+    subject: Option<&str>,
+    detail: serde_json::Value,
+) {
+    crate::audit::record(
+        server,
+        crate::audit::Event {
+            action,
+            success: true,
+            client_id,
+            subject,
+            request_id: request_id(req),
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+/// `200 OK` with a JSON body.
+fn ok(value: serde_json::Value) -> Response<Bytes> {
+    json(StatusCode::OK, &value)
+}
+
+/// `201 Created` with a JSON body.
+fn created(value: serde_json::Value) -> Response<Bytes> {
+    json(StatusCode::CREATED, &value)
+}
+
+/// `204 No Content`.
+fn no_content() -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::new());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The query parameters of `req` (a repeated parameter is `invalid_request`).
+fn query(req: &Request<Bytes>) -> Result<Params> {
+    Params::from_query(req.uri())
+}
+
+/// An optional integer query parameter within `min..=max`.
+fn int_param(params: &Params, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
+    let Some(raw) = params.get(name) else {
+        return Ok(None);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(Error::invalid_request(format!(
+            "'{name}' must be an integer between {min} and {max}"
+        ))),
+    }
+}
+
+/// `limit` (default `default`, at most [`MAX_PAGE`]) and `offset` (default 0).
+fn page(params: &Params, default: i64) -> Result<(i64, i64)> {
+    let limit = int_param(params, "limit", 1, MAX_PAGE)?.unwrap_or(default);
+    let offset = int_param(params, "offset", 0, i64::from(i32::MAX))?.unwrap_or(0);
+    Ok((limit, offset))
+}
+
+/// Percent-decodes one path segment (RFC 3986 §2.1); invalid escapes or UTF-8 are 400.
+fn decode_segment(s: &str) -> Result<String> {
+    let bad = || Error::invalid_request("the path contains an invalid percent-encoding");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+            let digit = |c: u8| (c as char).to_digit(16);
+            let (Some(hi), Some(lo)) = (digit(hex[0]), digit(hex[1])) else {
+                return Err(bad());
+            };
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(out).map_err(|_| bad())?;
+    if decoded.is_empty() {
+        return Err(not_found());
+    }
+    Ok(decoded)
 }

@@ -1,0 +1,207 @@
+//! Admin API: static clients (`/admin/clients`), registered with RFC 7591 §2 metadata and
+//! checked by the same rules as dynamic registration. A confidential client's secret is
+//! returned once, in the creation response (RFC 7591 §3.2.1), and stored only as a hash
+//! (SECURITY-CHECKLIST A4).
+
+use bytes::Bytes;
+use http::Request;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{created, no_content, ok, page, query, record};
+use crate::clients::ClientMetadata;
+use crate::error::{Error, ErrorCode, Result};
+use crate::http_util::{json_body, truncate};
+use crate::server::Portcullis;
+use crate::store::repo::clients::{self as repo, ClientRow};
+use crate::store::StoreError;
+
+/// Longest client id, bytes.
+const MAX_CLIENT_ID: usize = 255;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_name: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    response_types: Vec<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    application_type: Option<String>,
+    #[serde(default)]
+    client_uri: Option<String>,
+}
+
+/// Checks an administrator-chosen client id: 1 to 255 unreserved characters
+/// (RFC 3986 §2.3: letters, digits, `-._~`). URL-shaped ids are refused so a static client
+/// can never shadow a client ID metadata document.
+pub(crate) fn validate_client_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID {
+        return Err(Error::invalid_request(format!(
+            "client_id must be 1 to {MAX_CLIENT_ID} characters"
+        )));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+    {
+        return Err(Error::invalid_request(
+            "client_id may only contain ASCII letters, digits and - . _ ~",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether clients with this authentication method hold a shared secret.
+pub(crate) fn uses_secret(method: &str) -> bool {
+    matches!(method, "client_secret_basic" | "client_secret_post")
+}
+
+/// The public view of a stored client: metadata plus provenance, never the secret hash.
+pub(crate) fn view(c: &ClientRow) -> Value {
+    let mut v = serde_json::to_value(&c.metadata).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("client_id".into(), c.client_id.clone().into());
+        o.insert("source".into(), c.source.clone().into());
+        o.insert("created_at".into(), c.created_at.into());
+        o.insert(
+            "confidential".into(),
+            (c.metadata.token_endpoint_auth_method != "none").into(),
+        );
+    }
+    v
+}
+
+fn no_such_client(id: &str) -> Error {
+    Error::new(
+        ErrorCode::NotFound,
+        format!("no client '{}'", truncate(id, 255)),
+    )
+}
+
+/// `POST /admin/clients`.
+pub(super) async fn create(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+) -> Result<http::Response<Bytes>> {
+    let body: NewClient = json_body(req.headers(), req.body())?;
+    let rng = server.env().rng.as_ref();
+    let client_id = match body.client_id {
+        Some(id) => {
+            validate_client_id(&id)?;
+            id
+        }
+        None => crate::env::random_token(rng, 16),
+    };
+    let application_type = body
+        .application_type
+        .unwrap_or_else(|| super::seed::implied_application_type(&body.redirect_uris).into());
+    let mut metadata = ClientMetadata {
+        redirect_uris: body.redirect_uris,
+        grant_types: body.grant_types,
+        response_types: body.response_types,
+        token_endpoint_auth_method: body.token_endpoint_auth_method.unwrap_or_default(),
+        client_name: body.client_name,
+        client_uri: body.client_uri,
+        scope: body.scope,
+        application_type,
+        ..ClientMetadata::default()
+    };
+    crate::registration::validate_metadata(&mut metadata)?;
+
+    let db = server.env().sql.as_ref();
+    let taken = || {
+        Error::new(
+            ErrorCode::Conflict,
+            format!("a client with id '{client_id}' already exists"),
+        )
+    };
+    if repo::get(db, &client_id).await?.is_some() {
+        return Err(taken());
+    }
+    let secret = uses_secret(&metadata.token_endpoint_auth_method)
+        .then(|| crate::secret::Secret::new(crate::env::random_token(rng, 32)));
+    let row = ClientRow {
+        client_id: client_id.clone(),
+        secret_hash: secret
+            .as_ref()
+            .map(|s| crate::crypto::token_hash(s.expose())),
+        metadata,
+        source: "static".into(),
+        created_at: server.now(),
+    };
+    match repo::insert(db, &row).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(taken()),
+        Err(e) => return Err(e.into()),
+    }
+    record(
+        server,
+        req,
+        "admin.client.created",
+        Some(&row.client_id),
+        None,
+        json!({ "source": row.source }),
+    )
+    .await;
+    let mut out = view(&row);
+    if let Some(o) = out.as_object_mut() {
+        o.insert("client_id_issued_at".into(), row.created_at.into());
+        if let Some(s) = &secret {
+            o.insert("client_secret".into(), s.expose().into());
+            o.insert("client_secret_expires_at".into(), 0.into());
+        }
+    }
+    Ok(created(out))
+}
+
+/// `GET /admin/clients?limit=&offset=`.
+pub(super) async fn list(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+) -> Result<http::Response<Bytes>> {
+    let (limit, offset) = page(&query(req)?, 100)?;
+    let clients = repo::list(server.env().sql.as_ref(), limit, offset).await?;
+    Ok(ok(
+        json!({ "clients": clients.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /admin/clients/{client_id}`.
+pub(super) async fn get(server: &Portcullis, id: &str) -> Result<http::Response<Bytes>> {
+    let c = repo::get(server.env().sql.as_ref(), id)
+        .await?
+        .ok_or_else(|| no_such_client(id))?;
+    Ok(ok(view(&c)))
+}
+
+/// `DELETE /admin/clients/{client_id}`.
+pub(super) async fn delete(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+    id: &str,
+) -> Result<http::Response<Bytes>> {
+    if !repo::delete(server.env().sql.as_ref(), id).await? {
+        return Err(no_such_client(id));
+    }
+    record(
+        server,
+        req,
+        "admin.client.deleted",
+        Some(id),
+        None,
+        json!({}),
+    )
+    .await;
+    Ok(no_content())
+}

@@ -1,0 +1,220 @@
+//! Admin API: end users (`/admin/users`). Passwords are hashed with argon2id (RFC 9106) and
+//! never returned; the user id is a random opaque subject identifier.
+
+use bytes::Bytes;
+use http::Request;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{created, no_content, ok, page, query, record};
+use crate::error::{Error, ErrorCode, Result};
+use crate::http_util::{json_body, truncate};
+use crate::secret::Secret;
+use crate::server::Portcullis;
+use crate::store::repo::users::{self as repo, UserRow};
+use crate::store::StoreError;
+
+/// Longest username, characters.
+const MAX_USERNAME: usize = 128;
+/// Shortest and longest password, characters.
+const PASSWORD_LEN: std::ops::RangeInclusive<usize> = 8..=1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    password: Secret,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: Secret,
+}
+
+/// Checks a username: 1 to 128 characters of ASCII letters, digits and `. _ - @ +`.
+pub(crate) fn validate_username(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > MAX_USERNAME {
+        return Err(Error::invalid_request(format!(
+            "username must be 1 to {MAX_USERNAME} characters"
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+')))
+    {
+        return Err(Error::invalid_request(format!(
+            "username may only contain ASCII letters, digits and . _ - @ + (found {c:?})"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a password's length: 8 to 1024 characters.
+pub(crate) fn validate_password(password: &str) -> Result<()> {
+    let n = password.chars().count();
+    if !PASSWORD_LEN.contains(&n) {
+        return Err(Error::invalid_request(format!(
+            "password must be {} to {} characters",
+            PASSWORD_LEN.start(),
+            PASSWORD_LEN.end()
+        )));
+    }
+    Ok(())
+}
+
+/// Hashes `password` with argon2id.
+pub(crate) fn hash_password(server: &Portcullis, password: &str) -> Result<String> {
+    crate::crypto::password::hash(server.env().rng.as_ref(), password)
+        .map_err(|_| Error::server("the password could not be hashed"))
+}
+
+/// The public view of a user (no hash).
+fn view(u: &UserRow) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "disabled": u.disabled,
+        "created_at": u.created_at,
+    })
+}
+
+fn no_such_user(name: &str) -> Error {
+    Error::new(
+        ErrorCode::NotFound,
+        format!("no user named '{}'", truncate(name, 128)),
+    )
+}
+
+/// Stores a new user with an already computed hash; a taken name is
+/// [`StoreError::Conflict`].
+pub(crate) async fn insert(
+    server: &Portcullis,
+    username: &str,
+    password_hash: String,
+) -> Result<UserRow, StoreError> {
+    let row = UserRow {
+        id: crate::env::random_token(server.env().rng.as_ref(), 16),
+        username: username.to_owned(),
+        password_hash,
+        disabled: false,
+        created_at: server.now(),
+    };
+    repo::insert(server.env().sql.as_ref(), &row).await?;
+    Ok(row)
+}
+
+/// `POST /admin/users`.
+pub(super) async fn create(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+) -> Result<http::Response<Bytes>> {
+    let body: NewUser = json_body(req.headers(), req.body())?;
+    validate_username(&body.username)?;
+    validate_password(body.password.expose())?;
+    let db = server.env().sql.as_ref();
+    let taken = || {
+        Error::new(
+            ErrorCode::Conflict,
+            format!("a user named '{}' already exists", body.username),
+        )
+    };
+    // Checked first so a taken name costs no argon2 work; the insert is still the
+    // authority (a concurrent create loses with the same 409).
+    if repo::by_username(db, &body.username).await?.is_some() {
+        return Err(taken());
+    }
+    let hash = hash_password(server, body.password.expose())?;
+    let row = match insert(server, &body.username, hash).await {
+        Ok(row) => row,
+        Err(StoreError::Conflict(_)) => return Err(taken()),
+        Err(e) => return Err(e.into()),
+    };
+    record(
+        server,
+        req,
+        "admin.user.created",
+        None,
+        Some(&row.id),
+        json!({ "username": row.username }),
+    )
+    .await;
+    Ok(created(json!({
+        "id": row.id,
+        "username": row.username,
+        "created_at": row.created_at,
+    })))
+}
+
+/// `GET /admin/users?limit=&offset=`.
+pub(super) async fn list(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+) -> Result<http::Response<Bytes>> {
+    let (limit, offset) = page(&query(req)?, 100)?;
+    let users = repo::list(server.env().sql.as_ref(), limit, offset).await?;
+    Ok(ok(
+        json!({ "users": users.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /admin/users/{username}`.
+pub(super) async fn get(server: &Portcullis, name: &str) -> Result<http::Response<Bytes>> {
+    let user = repo::by_username(server.env().sql.as_ref(), name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    Ok(ok(view(&user)))
+}
+
+/// `DELETE /admin/users/{username}`.
+pub(super) async fn delete(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<http::Response<Bytes>> {
+    let db = server.env().sql.as_ref();
+    let user = repo::by_username(db, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    if !repo::delete(db, name).await? {
+        return Err(no_such_user(name));
+    }
+    record(
+        server,
+        req,
+        "admin.user.deleted",
+        None,
+        Some(&user.id),
+        json!({ "username": user.username }),
+    )
+    .await;
+    Ok(no_content())
+}
+
+/// `POST /admin/users/{username}/password` with `{"password": "..."}`.
+pub(super) async fn set_password(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+    name: &str,
+) -> Result<http::Response<Bytes>> {
+    let body: NewPassword = json_body(req.headers(), req.body())?;
+    validate_password(body.password.expose())?;
+    let db = server.env().sql.as_ref();
+    let user = repo::by_username(db, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    let hash = hash_password(server, body.password.expose())?;
+    if !repo::set_password(db, name, &hash).await? {
+        return Err(no_such_user(name));
+    }
+    record(
+        server,
+        req,
+        "admin.user.password_changed",
+        None,
+        Some(&user.id),
+        json!({ "username": user.username }),
+    )
+    .await;
+    Ok(no_content())
+}
