@@ -4,6 +4,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin_cli;
+pub mod config;
 pub mod crypto_ring;
 pub mod fetcher;
+pub mod server;
 pub mod store_sql;

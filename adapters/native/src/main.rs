@@ -1,1 +1,257 @@
-fn main() {}
+//! The `portcullis` command: `serve` runs the authorization server (public and admin
+//! listeners); `migrate` applies the schema; `user`, `resource`, `client`, `audit` and `key`
+//! administer the database directly through the core's admin API, in-process.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use portcullis::admin_cli::{self, Op};
+use portcullis::config::{self, Settings};
+use portcullis::server;
+
+/// Portcullis: an OAuth 2.1 authorization server for MCP.
+#[derive(Parser)]
+#[command(name = "portcullis", version, about)]
+struct Cli {
+    /// TOML configuration file (settings may also come from PORTCULLIS_* variables).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the public and admin listeners until SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage resources (MCP servers) and their scope catalogs.
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+    /// Manage static clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user. The password comes from --password, PORTCULLIS_USER_PASSWORD or stdin.
+    Add {
+        /// Login name.
+        username: String,
+        /// Password (prefer PORTCULLIS_USER_PASSWORD or stdin: arguments are visible to `ps`).
+        #[arg(long, env = "PORTCULLIS_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ResourceCmd {
+    /// Add or update a resource.
+    Add {
+        /// Resource URI, e.g. https://mcp.example.com/mcp.
+        uri: String,
+        /// A scope of its catalog (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List resources.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Add a static client; a confidential client's secret is printed once.
+    Add(ClientAdd),
+    /// List clients.
+    List,
+}
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("kind").args(["secret", "public"])))]
+struct ClientAdd {
+    /// Client id (random when omitted).
+    #[arg(long)]
+    client_id: Option<String>,
+    /// Confidential client with a generated secret (client_secret_basic).
+    #[arg(long)]
+    secret: bool,
+    /// Public client without a secret (PKCE only).
+    #[arg(long)]
+    public: bool,
+    /// A redirect URI (repeat for several).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// A grant type (repeat for several).
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Scope ceiling, space separated.
+    #[arg(long)]
+    scope: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// List events, newest first.
+    List {
+        /// Number of events.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only events with this action (e.g. token.issued).
+        #[arg(long)]
+        action: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// List signing keys.
+    List,
+    /// Add a new active signing key; older keys stay published until their tokens expire.
+    Rotate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("portcullis: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "portcullis failed");
+            eprintln!("portcullis: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = config::load(cli.config.as_deref())?;
+    let op = match cli.command {
+        Command::Serve => return serve(settings).await,
+        Command::Migrate => return migrate(settings).await,
+        Command::User(UserCmd::Add { username, password }) => Op::UserAdd {
+            password: match password {
+                Some(p) => p,
+                None => read_password()?,
+            },
+            username,
+        },
+        Command::User(UserCmd::List) => Op::UserList,
+        Command::Resource(ResourceCmd::Add { uri, scopes, name }) => {
+            Op::ResourceAdd { uri, scopes, name }
+        }
+        Command::Resource(ResourceCmd::List) => Op::ResourceList,
+        Command::Client(ClientCmd::Add(a)) => Op::ClientAdd {
+            client_id: a.client_id,
+            confidential: match (a.secret, a.public) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            redirect_uris: a.redirect_uris,
+            grant_types: a.grant_types,
+            name: a.name,
+            scope: a.scope,
+        },
+        Command::Client(ClientCmd::List) => Op::ClientList,
+        Command::Audit(AuditCmd::List { limit, action }) => Op::AuditList { limit, action },
+        Command::Key(KeyCmd::List) => Op::KeyList,
+        Command::Key(KeyCmd::Rotate) => Op::KeyRotate,
+    };
+    server::init_logging(settings.host.log_format, "warn");
+    let server = server::start(&settings).await?;
+    let (status, value) = admin_cli::run(&server, &op).await?;
+    let text = serde_json::to_string_pretty(&value)?;
+    if status.is_success() {
+        println!("{text}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{text}");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    server::init_logging(settings.host.log_format, "info,sqlx=warn");
+    let portcullis = server::start(&settings).await?;
+    let public = tokio::net::TcpListener::bind(settings.host.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.host.listen))?;
+    let admin = tokio::net::TcpListener::bind(settings.host.admin_listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.host.admin_listen))?;
+    tracing::info!(
+        issuer = portcullis.issuer(),
+        public = %public.local_addr()?,
+        admin = %admin.local_addr()?,
+        database = %server::redact_url(&settings.host.database_url),
+        "portcullis listening"
+    );
+    server::serve(portcullis, public, admin, server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    server::init_logging(settings.host.log_format, "warn");
+    let store = portcullis::store_sql::SqlxStore::connect(&settings.host.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "database {}",
+                server::redact_url(&settings.host.database_url)
+            )
+        })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let version = portcullis_core::store::migrations::migrate(&store, now).await?;
+    println!("{}", serde_json::json!({ "schema_version": version }));
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a password from stdin (one line), prompting when stdin is a terminal.
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password given (use --password, PORTCULLIS_USER_PASSWORD or stdin)");
+    }
+    Ok(password)
+}

@@ -1,0 +1,289 @@
+//! Local administration for the CLI: each operation is a request to the core's admin API,
+//! routed in-process with [`portcullis_core::admin::route_trusted`] (the same routes and
+//! JSON as the admin listener, without the API key, for an operator who holds the database).
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use portcullis_core::{Portcullis, RequestId};
+use serde_json::{json, Value};
+
+/// One admin operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Create a user.
+    UserAdd {
+        /// Login name.
+        username: String,
+        /// Password (hashed by the core).
+        password: String,
+    },
+    /// List users.
+    UserList,
+    /// Create or update a resource (RFC 8707) with its scope catalog.
+    ResourceAdd {
+        /// Resource URI.
+        uri: String,
+        /// Scope catalog.
+        scopes: Vec<String>,
+        /// Display name.
+        name: Option<String>,
+    },
+    /// List resources.
+    ResourceList,
+    /// Create a static client; the response holds the secret once.
+    ClientAdd {
+        /// Chosen id (random when absent).
+        client_id: Option<String>,
+        /// `Some(true)`: confidential (`client_secret_basic`); `Some(false)`: public (`none`).
+        confidential: Option<bool>,
+        /// Redirect URIs.
+        redirect_uris: Vec<String>,
+        /// Grant types.
+        grant_types: Vec<String>,
+        /// Display name.
+        name: Option<String>,
+        /// Scope ceiling (space separated).
+        scope: Option<String>,
+    },
+    /// List clients.
+    ClientList,
+    /// List audit events, newest first.
+    AuditList {
+        /// Page size.
+        limit: Option<u32>,
+        /// Only this action.
+        action: Option<String>,
+    },
+    /// List signing keys.
+    KeyList,
+    /// Add a new active signing key.
+    KeyRotate,
+}
+
+impl Op {
+    /// The admin API request for this operation: method, path with query, JSON body.
+    pub fn request(&self) -> (Method, String, Option<Value>) {
+        match self {
+            Op::UserAdd { username, password } => (
+                Method::POST,
+                "/admin/users".into(),
+                Some(json!({ "username": username, "password": password })),
+            ),
+            Op::UserList => (Method::GET, "/admin/users".into(), None),
+            Op::ResourceAdd { uri, scopes, name } => {
+                let mut body = json!({ "uri": uri, "scopes": scopes });
+                if let Some(n) = name {
+                    body["name"] = n.as_str().into();
+                }
+                (Method::POST, "/admin/resources".into(), Some(body))
+            }
+            Op::ResourceList => (Method::GET, "/admin/resources".into(), None),
+            Op::ClientAdd {
+                client_id,
+                confidential,
+                redirect_uris,
+                grant_types,
+                name,
+                scope,
+            } => {
+                let mut body = json!({ "redirect_uris": redirect_uris });
+                if !grant_types.is_empty() {
+                    body["grant_types"] = json!(grant_types);
+                }
+                if let Some(id) = client_id {
+                    body["client_id"] = id.as_str().into();
+                }
+                if let Some(c) = confidential {
+                    body["token_endpoint_auth_method"] =
+                        if *c { "client_secret_basic" } else { "none" }.into();
+                }
+                if let Some(n) = name {
+                    body["client_name"] = n.as_str().into();
+                }
+                if let Some(s) = scope {
+                    body["scope"] = s.as_str().into();
+                }
+                (Method::POST, "/admin/clients".into(), Some(body))
+            }
+            Op::ClientList => (Method::GET, "/admin/clients".into(), None),
+            Op::AuditList { limit, action } => {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                if let Some(l) = limit {
+                    q.append_pair("limit", &l.to_string());
+                }
+                if let Some(a) = action {
+                    q.append_pair("action", a);
+                }
+                let q = q.finish();
+                let path = if q.is_empty() {
+                    "/admin/audit".into()
+                } else {
+                    format!("/admin/audit?{q}")
+                };
+                (Method::GET, path, None)
+            }
+            Op::KeyList => (Method::GET, "/admin/keys".into(), None),
+            Op::KeyRotate => (Method::POST, "/admin/keys/rotate".into(), None),
+        }
+    }
+}
+
+/// Runs `op` against `server` in-process and returns the status and JSON answer.
+pub async fn run(server: &Portcullis, op: &Op) -> anyhow::Result<(StatusCode, Value)> {
+    let (method, path, body) = op.request();
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .extension(RequestId(format!("cli-{}", std::process::id())));
+    let bytes = match body {
+        Some(v) => {
+            builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+            Bytes::from(serde_json::to_vec(&v)?)
+        }
+        None => Bytes::new(),
+    };
+    let resp = portcullis_core::admin::route_trusted(server, builder.body(bytes)?).await;
+    let status = resp.status();
+    let value = if resp.body().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(resp.body())
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(resp.body()).into()))
+    };
+    Ok((status, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn server() -> (tempfile::TempDir, Portcullis) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("a.db").display());
+        let env = [("PORTCULLIS_DATABASE_URL".to_string(), db)];
+        let settings = crate::config::load_from(None, &env).unwrap();
+        let server = crate::server::start(&settings).await.unwrap();
+        (dir, server)
+    }
+
+    #[test]
+    fn audit_query_is_encoded() {
+        let op = Op::AuditList {
+            limit: Some(5),
+            action: Some("token issued&x".into()),
+        };
+        assert_eq!(
+            op.request().1,
+            "/admin/audit?limit=5&action=token+issued%26x"
+        );
+        let none = Op::AuditList {
+            limit: None,
+            action: None,
+        };
+        assert_eq!(none.request().1, "/admin/audit");
+    }
+
+    #[tokio::test]
+    async fn users_resources_clients_keys_roundtrip() {
+        let (_dir, server) = server().await;
+        let (s, v) = run(
+            &server,
+            &Op::UserAdd {
+                username: "alice".into(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert!(!v.to_string().contains("correct horse"));
+        let (_, users) = run(&server, &Op::UserList).await.unwrap();
+        assert!(users.to_string().contains("alice"), "{users}");
+
+        let (s, v) = run(
+            &server,
+            &Op::ResourceAdd {
+                uri: "https://mcp.example.com/mcp".into(),
+                scopes: vec!["mcp:tools".into(), "mcp:read".into()],
+                name: Some("Example".into()),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s.is_success(), "{v}");
+        let (_, res) = run(&server, &Op::ResourceList).await.unwrap();
+        assert!(res.to_string().contains("mcp:read"), "{res}");
+
+        let (s, v) = run(
+            &server,
+            &Op::ClientAdd {
+                client_id: Some("cli-test".into()),
+                confidential: Some(true),
+                redirect_uris: vec!["https://app.example.com/cb".into()],
+                grant_types: vec![],
+                name: Some("CLI test".into()),
+                scope: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["client_id"], "cli-test");
+        assert!(
+            v["client_secret"].as_str().is_some_and(|s| s.len() >= 32),
+            "{v}"
+        );
+        let (_, clients) = run(&server, &Op::ClientList).await.unwrap();
+        assert!(clients.to_string().contains("cli-test"));
+        assert!(!clients
+            .to_string()
+            .contains(v["client_secret"].as_str().unwrap()));
+
+        let (s, v) = run(
+            &server,
+            &Op::ClientAdd {
+                client_id: None,
+                confidential: Some(false),
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                name: None,
+                scope: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert!(v.get("client_secret").is_none(), "{v}");
+
+        let (_, before) = run(&server, &Op::KeyList).await.unwrap();
+        let (s, _) = run(&server, &Op::KeyRotate).await.unwrap();
+        assert!(s.is_success());
+        let (_, after) = run(&server, &Op::KeyList).await.unwrap();
+        assert_ne!(before, after);
+
+        let (s, audit) = run(
+            &server,
+            &Op::AuditList {
+                limit: Some(50),
+                action: Some("admin.client.created".into()),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(audit["events"].as_array().unwrap().len(), 2, "{audit}");
+    }
+
+    #[tokio::test]
+    async fn errors_come_back_as_status_and_json() {
+        let (_dir, server) = server().await;
+        let add = Op::UserAdd {
+            username: "bob".into(),
+            password: "another long password".into(),
+        };
+        run(&server, &add).await.unwrap();
+        let (s, v) = run(&server, &add).await.unwrap();
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert_eq!(v["error"], "conflict");
+    }
+}

@@ -1,0 +1,361 @@
+//! Native configuration loading (DESIGN.md "Configuration"): an optional TOML file, then
+//! `PORTCULLIS_*` environment overrides for every setting of the core's [`Config`] (nested
+//! tables joined with `__`, e.g. `PORTCULLIS_REGISTRATION__MODE`), plus the host-only
+//! settings of the `[server]` table (listen addresses, database URL, log format).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+use portcullis_core::Config;
+use toml::{Table, Value};
+
+/// The environment prefix.
+pub const PREFIX: &str = "PORTCULLIS_";
+
+/// Host-only settings (`[server]` table; `PORTCULLIS_<KEY>` in the environment).
+const HOST_KEYS: &[&str] = &["listen", "admin_listen", "database_url", "log_format"];
+
+/// `PORTCULLIS_*` variables that are not settings (read by the CLI itself).
+const NOT_SETTINGS: &[&str] = &["CONFIG", "USER_PASSWORD", "LOG"];
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Settings that only the native host has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Public listener (default `127.0.0.1:9000`).
+    pub listen: SocketAddr,
+    /// Admin listener (default `127.0.0.1:9001`).
+    pub admin_listen: SocketAddr,
+    /// `sqlite://…` (default `sqlite://portcullis.db`) or `postgres://…`.
+    pub database_url: String,
+    /// Log format; `None` means JSON unless stderr is a terminal.
+    pub log_format: Option<LogFormat>,
+}
+
+/// The whole native configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The core's settings.
+    pub core: Config,
+    /// The host's settings.
+    pub host: HostConfig,
+}
+
+/// Loads the file at `path` (if any) and applies the process environment.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+    let text = match path {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading configuration file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_from(text.as_deref(), &env)
+}
+
+/// Builds the settings from TOML text and environment pairs (pure; for tests).
+pub fn load_from(toml_text: Option<&str>, env: &[(String, String)]) -> anyhow::Result<Settings> {
+    let mut table: Table = match toml_text {
+        Some(t) => t.parse().context("configuration file is not valid TOML")?,
+        None => Table::new(),
+    };
+    let schema = Table::try_from(Config::default()).context("configuration schema")?;
+    let mut port = None;
+    for (name, raw) in env {
+        if name == "PORT" {
+            port = Some(raw.as_str());
+            continue;
+        }
+        let Some(key) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        if NOT_SETTINGS.contains(&key) || key.is_empty() {
+            continue;
+        }
+        let mut path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+        if path.len() == 1 && HOST_KEYS.contains(&path[0].as_str()) {
+            path.insert(0, "server".into());
+        }
+        let value = env_value(lookup(&schema, &path), raw)
+            .with_context(|| format!("environment variable {name}"))?;
+        insert(&mut table, &path, value).with_context(|| format!("environment variable {name}"))?;
+    }
+    let server = match table.remove("server") {
+        Some(Value::Table(t)) => t,
+        Some(_) => bail!("configuration: 'server' must be a table"),
+        None => Table::new(),
+    };
+    let host = host_config(
+        server,
+        env.iter().any(|(k, _)| k == "PORTCULLIS_LISTEN"),
+        port,
+    )?;
+    if !table.contains_key("issuer") {
+        table.insert(
+            "issuer".into(),
+            Value::String(format!("http://{}", host.listen)),
+        );
+    }
+    let core: Config = Value::Table(table)
+        .try_into()
+        .map_err(|e| anyhow!("configuration: {e}"))?;
+    Ok(Settings { core, host })
+}
+
+/// The type of a setting, from the serialized defaults (absent for unset optional settings).
+fn lookup<'a>(schema: &'a Table, path: &[String]) -> Option<&'a Value> {
+    let (last, parents) = path.split_last()?;
+    let mut t = schema;
+    for p in parents {
+        t = t.get(p)?.as_table()?;
+    }
+    t.get(last)
+}
+
+/// Parses an environment value by the setting's type; optional and host settings are text.
+fn env_value(schema: Option<&Value>, raw: &str) -> anyhow::Result<Value> {
+    Ok(match schema {
+        Some(Value::Integer(_)) => Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| anyhow!("expected an integer, got {raw:?}"))?,
+        ),
+        Some(Value::Boolean(_)) => Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => bail!("expected true or false, got {raw:?}"),
+        }),
+        Some(Value::Float(_)) => Value::Float(
+            raw.trim()
+                .parse()
+                .map_err(|_| anyhow!("expected a number, got {raw:?}"))?,
+        ),
+        Some(Value::Array(_)) if !raw.trim_start().starts_with('[') => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        ),
+        Some(Value::Array(_) | Value::Table(_)) => {
+            let mut t: Table = format!("v = {raw}")
+                .parse()
+                .map_err(|e| anyhow!("expected an inline TOML value: {e}"))?;
+            t.remove("v").unwrap_or(Value::String(String::new()))
+        }
+        _ => Value::String(raw.to_owned()),
+    })
+}
+
+fn insert(table: &mut Table, path: &[String], value: Value) -> anyhow::Result<()> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut t = table;
+    for p in parents {
+        t = t
+            .entry(p.clone())
+            .or_insert_with(|| Value::Table(Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("'{p}' is not a table"))?;
+    }
+    t.insert(last.clone(), value);
+    Ok(())
+}
+
+fn host_config(
+    mut server: Table,
+    listen_from_env: bool,
+    port: Option<&str>,
+) -> anyhow::Result<HostConfig> {
+    let mut text = |key: &str| -> anyhow::Result<Option<String>> {
+        match server.remove(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => bail!("configuration error in 'server.{key}': must be a string"),
+        }
+    };
+    let addr = |key: &str, v: Option<String>, default: &str| -> anyhow::Result<SocketAddr> {
+        v.as_deref().unwrap_or(default).parse().map_err(|_| {
+            anyhow!("configuration error in 'server.{key}': not an address like 127.0.0.1:9000")
+        })
+    };
+    let mut listen = addr("listen", text("listen")?, "127.0.0.1:9000")?;
+    if let (false, Some(port)) = (listen_from_env, port) {
+        let port: u16 = port
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("environment variable PORT: not a port number"))?;
+        listen = SocketAddr::from(([127, 0, 0, 1], port));
+    }
+    let admin_listen = addr("admin_listen", text("admin_listen")?, "127.0.0.1:9001")?;
+    let database_url = text("database_url")?.unwrap_or_else(|| "sqlite://portcullis.db".into());
+    let log_format = match text("log_format")?.as_deref() {
+        None | Some("") => None,
+        Some("json") => Some(LogFormat::Json),
+        Some("text") => Some(LogFormat::Text),
+        Some(_) => bail!("configuration error in 'server.log_format': must be json or text"),
+    };
+    if let Some(k) = server.keys().next() {
+        bail!("configuration error in 'server.{k}': unknown setting");
+    }
+    Ok(HostConfig {
+        listen,
+        admin_listen,
+        database_url,
+        log_format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_core::config::RegistrationMode;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let s = load_from(None, &env(&[("HOME", "/root")])).unwrap();
+        assert_eq!(s.core.issuer, "http://127.0.0.1:9000");
+        assert_eq!(s.host.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(s.host.admin_listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(s.host.database_url, "sqlite://portcullis.db");
+        assert_eq!(s.host.log_format, None);
+        assert_eq!(s.core.access_token_ttl, 900);
+    }
+
+    #[test]
+    fn file_then_env_overrides() {
+        let file = r#"
+            issuer = "https://auth.example.com"
+            access_token_ttl = 300
+            [registration]
+            mode = "allow_list"
+            [server]
+            listen = "0.0.0.0:8080"
+            database_url = "postgres://db/portcullis"
+            [[resources]]
+            uri = "https://mcp.example.com/mcp"
+            scopes = ["mcp:tools"]
+        "#;
+        let s = load_from(
+            Some(file),
+            &env(&[
+                ("PORTCULLIS_ACCESS_TOKEN_TTL", "120"),
+                ("PORTCULLIS_REGISTRATION__MODE", "admin_only"),
+                ("PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE", "7"),
+                (
+                    "PORTCULLIS_REGISTRATION__ALLOWED_REDIRECT_PREFIXES",
+                    "https://a/, https://b/",
+                ),
+                ("PORTCULLIS_CIMD__ENABLED", "false"),
+                ("PORTCULLIS_CIMD__EXTRA_CA_FILE", "/ca.pem"),
+                ("PORTCULLIS_ADMIN_API_KEY", "0123456789abcdef0123"),
+                ("PORTCULLIS_MASTER_KEY", "12345678901234567890"),
+                ("PORTCULLIS_ADMIN_LISTEN", "127.0.0.1:7001"),
+                ("PORTCULLIS_LOG_FORMAT", "text"),
+                ("PORTCULLIS_USER_PASSWORD", "not a setting"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.core.issuer, "https://auth.example.com");
+        assert_eq!(s.core.access_token_ttl, 120);
+        assert_eq!(s.core.registration.mode, RegistrationMode::AdminOnly);
+        assert_eq!(s.core.registration.rate_limit_per_minute, 7);
+        assert_eq!(
+            s.core.registration.allowed_redirect_prefixes,
+            vec!["https://a/", "https://b/"]
+        );
+        assert!(!s.core.cimd.enabled);
+        assert_eq!(s.core.cimd.extra_ca_file.as_deref(), Some("/ca.pem"));
+        assert_eq!(
+            s.core.admin_api_key.unwrap().expose(),
+            "0123456789abcdef0123"
+        );
+        // A numeric-looking secret stays text.
+        assert_eq!(s.core.master_key.unwrap().expose(), "12345678901234567890");
+        assert_eq!(s.core.resources.len(), 1);
+        assert_eq!(s.host.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(s.host.admin_listen.to_string(), "127.0.0.1:7001");
+        assert_eq!(s.host.database_url, "postgres://db/portcullis");
+        assert_eq!(s.host.log_format, Some(LogFormat::Text));
+    }
+
+    #[test]
+    fn issuer_defaults_to_the_listen_address() {
+        let s = load_from(None, &env(&[("PORTCULLIS_LISTEN", "127.0.0.1:7000")])).unwrap();
+        assert_eq!(s.core.issuer, "http://127.0.0.1:7000");
+        let s = load_from(None, &env(&[("PORTCULLIS_ISSUER", "http://localhost:1")])).unwrap();
+        assert_eq!(s.core.issuer, "http://localhost:1");
+        assert_eq!(s.host.listen.to_string(), "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn port_applies_only_without_portcullis_listen() {
+        let s = load_from(None, &env(&[("PORT", "8123")])).unwrap();
+        assert_eq!(s.host.listen.to_string(), "127.0.0.1:8123");
+        assert_eq!(s.core.issuer, "http://127.0.0.1:8123");
+        let s = load_from(
+            None,
+            &env(&[("PORT", "8123"), ("PORTCULLIS_LISTEN", "127.0.0.1:9100")]),
+        )
+        .unwrap();
+        assert_eq!(s.host.listen.to_string(), "127.0.0.1:9100");
+        assert!(load_from(None, &env(&[("PORT", "http")])).is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = load_from(None, &env(&[("PORTCULLIS_CODE_TTL", "ten")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("PORTCULLIS_CODE_TTL"),
+            "{err:#}"
+        );
+        let err = load_from(None, &env(&[("PORTCULLIS_LISTEN", "nowhere")])).unwrap_err();
+        assert!(format!("{err:#}").contains("server.listen"), "{err:#}");
+        let err = load_from(None, &env(&[("PORTCULLIS_LOG_FORMAT", "xml")])).unwrap_err();
+        assert!(format!("{err:#}").contains("log_format"), "{err:#}");
+        let err = load_from(Some("[server]\nport = 1\n"), &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("server.port"), "{err:#}");
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let err = load_from(None, &env(&[("PORTCULLIS_ISSUR", "x")])).unwrap_err();
+        assert!(format!("{err:#}").contains("issur"), "{err:#}");
+        let err = load_from(Some("isuer = \"https://a\"\n"), &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("isuer"), "{err:#}");
+        assert!(load_from(Some("not toml ="), &[]).is_err());
+    }
+
+    #[test]
+    fn seeds_can_come_from_the_environment_as_inline_toml() {
+        let s = load_from(
+            None,
+            &env(&[(
+                "PORTCULLIS_USERS",
+                r#"[{ username = "alice", password = "correct horse" }]"#,
+            )]),
+        )
+        .unwrap();
+        assert_eq!(s.core.users.len(), 1);
+        assert_eq!(s.core.users[0].username, "alice");
+    }
+}

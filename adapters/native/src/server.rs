@@ -1,0 +1,289 @@
+//! The native HTTP host: two axum listeners (public → [`Portcullis::handle`], admin →
+//! [`Portcullis::handle_admin`]) that convert requests to `http::Request<Bytes>` with a body
+//! limit (G2), add the peer address and a request id, log one line per request (without
+//! query strings, headers or bodies: H3), and shut down gracefully on SIGTERM or Ctrl-C.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::serve::ListenerExt;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use portcullis_core::error::{Error, ErrorCode};
+use portcullis_core::store::MemoryKv;
+use portcullis_core::{Clock, Env, Portcullis, RemoteAddr, RequestId, Rng};
+use tokio::net::TcpListener;
+
+use crate::config::{LogFormat, Settings};
+use crate::crypto_ring::RingCrypto;
+use crate::fetcher::{FetcherConfig, HttpFetcher};
+use crate::store_sql::SqlxStore;
+
+/// Largest request body accepted (G2).
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long shutdown waits for in-flight requests.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+/// The operating system's CSPRNG.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsRng;
+
+impl Rng for OsRng {
+    fn fill(&self, buf: &mut [u8]) {
+        // Without OS randomness no secret can be minted safely: stop rather than go on.
+        getrandom::getrandom(buf).expect("operating system randomness unavailable");
+    }
+}
+
+/// Connects storage and assembles the runtime seams for `settings`.
+pub async fn build_env(settings: &Settings) -> anyhow::Result<Env> {
+    let sql = SqlxStore::connect(&settings.host.database_url)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "database ({}): {e}",
+                redact_url(&settings.host.database_url)
+            )
+        })?;
+    let fetcher = HttpFetcher::new(&FetcherConfig::from_config(&settings.core))?;
+    Ok(Env {
+        clock: Arc::new(SystemClock),
+        rng: Arc::new(OsRng),
+        sql: Arc::new(sql),
+        kv: Arc::new(MemoryKv::default()),
+        crypto: Arc::new(RingCrypto::new()),
+        fetcher: Arc::new(fetcher),
+    })
+}
+
+/// Connects storage and starts the core (validation, migrations, seeds, signing key).
+pub async fn start(settings: &Settings) -> anyhow::Result<Portcullis> {
+    // Refuse unsafe settings before touching storage.
+    settings.core.validate()?;
+    let env = build_env(settings).await?;
+    Portcullis::start(env, settings.core.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    server: Portcullis,
+    admin: bool,
+}
+
+fn router(server: Portcullis, admin: bool) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(App { server, admin })
+}
+
+/// Serves the public and admin listeners until `shutdown` completes, then drains in-flight
+/// requests (for at most a few seconds).
+pub async fn serve(
+    server: Portcullis,
+    public: TcpListener,
+    admin: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let listener = |l: TcpListener| {
+        l.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        })
+    };
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let public = axum::serve(
+        listener(public),
+        router(server.clone(), false).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop(rx.clone()))
+    .into_future();
+    let admin = axum::serve(
+        listener(admin),
+        router(server, true).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop(rx))
+    .into_future();
+    let both = async { tokio::try_join!(public, admin).map(|_| ()) };
+    tokio::pin!(both);
+    tokio::select! {
+        r = &mut both => return r,
+        () = shutdown => {}
+    }
+    tracing::info!("shutting down");
+    let _ = tx.send(true);
+    match tokio::time::timeout(DRAIN, both).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!("in-flight requests did not finish in time");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Installs the log subscriber on stderr (filter from `PORTCULLIS_LOG` or `RUST_LOG`, else
+/// `default_filter`); JSON lines unless `format` says text or stderr is a terminal.
+pub fn init_logging(format: Option<LogFormat>, default_filter: &str) {
+    use std::io::IsTerminal;
+    let filter = std::env::var("PORTCULLIS_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default_filter.into());
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        Some(f) => f == LogFormat::Json,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
+
+fn new_request_id() -> String {
+    let mut buf = [0u8; 12];
+    OsRng.fill(&mut buf);
+    portcullis_core::crypto::b64(buf)
+}
+
+async fn handle(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let id = new_request_id();
+    let method = req.method().clone();
+    // The path only: query strings can carry codes and state (H3).
+    let path = req.uri().path().to_owned();
+    let (mut parts, body) = req.into_parts();
+    let mut resp = match read_body(&parts.headers, body).await {
+        Ok(bytes) => {
+            parts.extensions.insert(RemoteAddr(peer.ip()));
+            parts.extensions.insert(RequestId(id.clone()));
+            let req = Request::from_parts(parts, bytes);
+            let server = app.server.clone();
+            let admin = app.admin;
+            // A panic in one request must not take the connection task down silently.
+            let task = tokio::spawn(async move {
+                if admin {
+                    server.handle_admin(req).await
+                } else {
+                    server.handle(req).await
+                }
+            });
+            match task.await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    tracing::error!(request_id = %id, panic = e.is_panic(), "request handler failed");
+                    error_response(ErrorCode::ServerError, "internal error")
+                }
+            }
+        }
+        Err(resp) => resp,
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(
+        target: "portcullis::access",
+        listener = if app.admin { "admin" } else { "public" },
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %id,
+    );
+    resp.map(Body::from)
+}
+
+/// Reads the body up to [`MAX_BODY`]: 413 when larger (by `Content-Length` or while reading).
+async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<Bytes, Response<Bytes>> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(_) => Err(error_response(
+            ErrorCode::InvalidRequest,
+            "the request body could not be read",
+        )),
+    }
+}
+
+fn too_large() -> Response<Bytes> {
+    error_response(
+        ErrorCode::PayloadTooLarge,
+        "the request body is larger than 64 KiB",
+    )
+}
+
+fn error_response(code: ErrorCode, message: &str) -> Response<Bytes> {
+    portcullis_core::http_util::error_json(&Error::new(code, message))
+}
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;
