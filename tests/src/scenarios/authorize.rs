@@ -1,0 +1,149 @@
+//! Authorization endpoint scenarios (RFC 6749 §4.1.2.1, RFC 9207, RFC 8707, RFC 7636):
+//! where errors go (R1, R2, R8), `iss` exactly once (M3), resource checks (M1), PKCE at
+//! authorize (P1, P2).
+
+use super::support::*;
+use super::Target;
+
+/// Asserts an error page rendered at the server: no redirect, no code (R1, R2).
+fn assert_error_page(r: &Resp, why: &str) {
+    assert_eq!(
+        r.status,
+        400,
+        "{why}: expected a 400 error page at the server, got {}: {}",
+        r.status,
+        short(&r.body)
+    );
+    assert!(r.header("location").is_none(), "{why}: no redirect");
+    assert_eq!(mime(r), "text/html", "{why}: the error is an HTML page");
+    assert!(!r.body.contains("code="), "{why}: no code anywhere");
+    assert_no_store(r);
+}
+
+/// GETs an authorization request without any session.
+async fn get_authorize(t: &Target, params: &[(String, String)]) -> Resp {
+    Browser::new().get(&authorize_url(t, &pairs(params))).await
+}
+
+/// R1: an unregistered `redirect_uri` gives an error page at the server, never a redirect.
+pub async fn r1_unregistered_redirect_uri_error_page(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let reg = f.client.redirect_uri.clone();
+    for bad in [
+        "https://evil.example/cb".to_owned(),
+        format!("{reg}/"),
+        format!("{reg}?x=1"),
+        reg.replace("https://client.example", "https://CLIENT.example:443"),
+        reg.to_uppercase(),
+        "javascript:alert(1)".to_owned(),
+    ] {
+        let mut params = f.params(&p, "st");
+        set_param(&mut params, "redirect_uri", Some(&bad));
+        assert_error_page(&get_authorize(t, &params).await, &format!("R1 {bad}"));
+    }
+}
+
+/// R2: an unknown `client_id` (or none) gives an error page, never a redirect.
+pub async fn r2_unknown_client_error_page(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let mut params = f.params(&p, "st");
+    set_param(&mut params, "client_id", Some("no-such-client-ever"));
+    assert_error_page(&get_authorize(t, &params).await, "R2 unknown client");
+    set_param(&mut params, "client_id", None);
+    assert_error_page(&get_authorize(t, &params).await, "R2 missing client_id");
+}
+
+/// R8 and M3: error redirects carry `state` and exactly one `iss`.
+pub async fn r8_error_redirects_carry_state_and_iss(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let cases: [(&str, Option<&str>, &str); 4] = [
+        ("response_type", Some("token"), "unsupported_response_type"),
+        ("response_type", None, "invalid_request"),
+        ("scope", Some("mcp:tools admin:everything"), "invalid_scope"),
+        ("code_challenge", None, "invalid_request"),
+    ];
+    for (name, value, error) in cases {
+        let state = random_b64(9);
+        let mut params = f.params(&p, &state);
+        set_param(&mut params, name, value);
+        let r = get_authorize(t, &params).await;
+        let resp = AuthzResponse::from_redirect(&r);
+        resp.assert_error(t, &f.client.redirect_uri, &state, error);
+    }
+}
+
+/// M3: `iss` appears exactly once in a successful authorization response too.
+pub async fn m3_iss_exactly_once(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let state = random_b64(9);
+    let resp = authorize(
+        &Browser::new(),
+        t,
+        &f.params(&p, &state),
+        &f.user,
+        "approve",
+    )
+    .await;
+    resp.assert_to_client(t, &f.client.redirect_uri, &state);
+    assert_eq!(resp.count("code"), 1);
+    let denied = authorize(&Browser::new(), t, &f.params(&p, &state), &f.user, "deny").await;
+    denied.assert_error(t, &f.client.redirect_uri, &state, "access_denied");
+}
+
+/// M1 at authorize: a `resource` with a fragment, or one not registered, is `invalid_target`.
+pub async fn m1_authorize_invalid_target(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    for bad in [
+        format!("{}#fragment", f.resource),
+        "https://unregistered.example/mcp".to_owned(),
+        format!("{}/", f.resource),
+        "not a uri".to_owned(),
+    ] {
+        let state = random_b64(9);
+        let mut params = f.params(&p, &state);
+        set_param(&mut params, "resource", Some(&bad));
+        let resp = AuthzResponse::from_redirect(&get_authorize(t, &params).await);
+        resp.assert_error(t, &f.client.redirect_uri, &state, "invalid_target");
+    }
+}
+
+/// P1: a missing `code_challenge` is `invalid_request`.
+pub async fn p1_missing_code_challenge(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let state = random_b64(9);
+    let mut params = f.params(&p, &state);
+    set_param(&mut params, "code_challenge", None);
+    set_param(&mut params, "code_challenge_method", None);
+    let resp = AuthzResponse::from_redirect(&get_authorize(t, &params).await);
+    resp.assert_error(t, &f.client.redirect_uri, &state, "invalid_request");
+}
+
+/// P2 and P5: `plain`, a missing, unknown or case-changed method, and malformed challenges
+/// are refused with `invalid_request`.
+pub async fn p2_challenge_methods_refused(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("code_challenge_method", Some("plain".into())),
+        ("code_challenge_method", None),
+        ("code_challenge_method", Some("S512".into())),
+        ("code_challenge_method", Some("s256".into())),
+        ("code_challenge", Some("short".into())),
+        ("code_challenge", Some("a".repeat(129))),
+        ("code_challenge", Some(format!("{}!", &p.challenge[..42]))),
+    ];
+    for (name, value) in cases {
+        let state = random_b64(9);
+        let mut params = f.params(&p, &state);
+        set_param(&mut params, name, value.as_deref());
+        let r = get_authorize(t, &params).await;
+        let resp = AuthzResponse::from_redirect(&r);
+        resp.assert_error(t, &f.client.redirect_uri, &state, "invalid_request");
+    }
+}

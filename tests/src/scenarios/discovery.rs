@@ -1,0 +1,182 @@
+//! Discovery scenarios: authorization server metadata (RFC 8414 §2–3), OpenID Connect
+//! discovery, the JWK Set (RFC 7517, RFC 9068 §4), protected resource metadata at the
+//! path-inserted URL (RFC 9728 §3, M4), and the liveness and readiness probes.
+
+use serde_json::{json, Value};
+
+use super::support::*;
+use super::Target;
+
+fn assert_common_metadata(t: &Target, doc: &Value) {
+    let url = |p: &str| json!(t.url(p));
+    assert_eq!(
+        doc["issuer"],
+        json!(t.base),
+        "issuer is exactly the issuer URL"
+    );
+    assert_eq!(doc["authorization_endpoint"], url("/oauth/authorize"));
+    assert_eq!(doc["token_endpoint"], url("/oauth/token"));
+    assert_eq!(doc["jwks_uri"], url("/.well-known/jwks.json"));
+    assert_eq!(doc["registration_endpoint"], url("/oauth/register"));
+    assert_eq!(doc["revocation_endpoint"], url("/oauth/revoke"));
+    assert_eq!(doc["introspection_endpoint"], url("/oauth/introspect"));
+    assert_eq!(
+        doc["response_types_supported"],
+        json!(["code"]),
+        "only the code flow"
+    );
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        json!(["S256"]),
+        "P2: the metadata advertises only S256"
+    );
+    let strings = |k: &str| -> Vec<String> {
+        doc[k]
+            .as_array()
+            .unwrap_or_else(|| panic!("{k} is an array: {doc}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let grants = strings("grant_types_supported");
+    for g in ["authorization_code", "refresh_token", "client_credentials"] {
+        assert!(
+            grants.contains(&g.to_owned()),
+            "grant type {g} is advertised"
+        );
+    }
+    for g in ["implicit", "password"] {
+        assert!(
+            !grants.contains(&g.to_owned()),
+            "OAuth 2.1 has no {g} grant"
+        );
+    }
+    let methods = strings("token_endpoint_auth_methods_supported");
+    for m in ["none", "client_secret_basic", "client_secret_post"] {
+        assert!(
+            methods.contains(&m.to_owned()),
+            "auth method {m} is advertised"
+        );
+    }
+    assert_eq!(doc["resource_indicators_supported"], json!(true));
+    assert_eq!(
+        doc["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
+    assert_eq!(doc["client_id_metadata_document_supported"], json!(true));
+    if let Some(modes) = doc.get("response_modes_supported") {
+        assert_eq!(
+            modes,
+            &json!(["query"]),
+            "only the query response mode works"
+        );
+    }
+}
+
+/// RFC 8414: the authorization server metadata advertises exactly what works.
+pub async fn discovery_authorization_server_metadata(t: &Target) {
+    let r = send(http().get(format!(
+        "{}/.well-known/oauth-authorization-server{}",
+        t.origin(),
+        t.base_url().path().trim_end_matches('/')
+    )))
+    .await;
+    let doc = r.ok_json();
+    assert_eq!(mime(&r), "application/json");
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*"),
+        "discovery is readable cross-origin (CORS)"
+    );
+    assert_common_metadata(t, &doc);
+}
+
+/// OpenID Connect discovery carries the same endpoints and the fields OIDC requires.
+pub async fn discovery_openid_configuration(t: &Target) {
+    let r = send(http().get(t.url("/.well-known/openid-configuration"))).await;
+    let doc = r.ok_json();
+    assert_common_metadata(t, &doc);
+    for k in [
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        assert!(doc[k].is_array(), "OIDC discovery requires {k}: {doc}");
+    }
+}
+
+/// The JWK Set publishes only public members, each key with `kid`, `alg` and `use`.
+pub async fn jwks_public_keys_only(t: &Target) {
+    let r = send(http().get(t.url("/.well-known/jwks.json"))).await;
+    let doc = r.ok_json();
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let keys = doc["keys"].as_array().expect("keys is an array");
+    assert!(!keys.is_empty(), "at least one signing key is published");
+    for k in keys {
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k", "oth"] {
+            assert!(
+                k.get(private).is_none(),
+                "JWK member {private} is private: {k}"
+            );
+        }
+        assert_eq!(k["kty"], json!("EC"), "{k}");
+        assert_eq!(k["crv"], json!("P-256"), "{k}");
+        assert_eq!(k["alg"], json!("ES256"), "{k}");
+        assert_eq!(k["use"], json!("sig"), "{k}");
+        assert!(k["kid"].as_str().is_some_and(|s| !s.is_empty()), "{k}");
+        assert!(k["x"].is_string() && k["y"].is_string(), "{k}");
+    }
+    let mut kids: Vec<&str> = keys.iter().filter_map(|k| k["kid"].as_str()).collect();
+    kids.sort_unstable();
+    kids.dedup();
+    assert_eq!(kids.len(), keys.len(), "kids are unique");
+}
+
+/// M4: every registered resource has its metadata at the path-inserted well-known URL.
+pub async fn m4_protected_resource_metadata_path_inserted(t: &Target) {
+    let uri = new_resource(t, &SCOPES).await;
+    let path = url::Url::parse(&uri).unwrap().path().to_owned();
+    let r = send(http().get(format!(
+        "{}/.well-known/oauth-protected-resource{path}",
+        t.origin()
+    )))
+    .await;
+    let doc = r.ok_json();
+    assert_eq!(
+        doc["resource"],
+        json!(uri),
+        "RFC 9728 §3.3: resource matches exactly"
+    );
+    assert_eq!(doc["authorization_servers"], json!([t.base]));
+    assert_eq!(doc["scopes_supported"], json!(SCOPES));
+    assert!(
+        doc["bearer_methods_supported"]
+            .as_array()
+            .is_some_and(|m| m.contains(&json!("header"))),
+        "bearer tokens in the Authorization header: {doc}"
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+
+    let missing = send(http().get(format!(
+        "{}/.well-known/oauth-protected-resource/{}/nothing-here",
+        t.origin(),
+        crate::conformance::uid("none")
+    )))
+    .await;
+    assert_eq!(missing.status, 404, "no metadata for an unregistered path");
+}
+
+/// `/health` answers without touching storage; `/ready` checks storage.
+pub async fn health_and_ready(t: &Target) {
+    let origin = t.origin();
+    let h = send(http().get(format!("{origin}/health"))).await;
+    assert_eq!(h.status, 200, "/health: {}", h.body);
+    let r = send(http().get(format!("{origin}/ready"))).await;
+    let v = r.ok_json();
+    assert_eq!(v["status"], json!("ready"), "{v}");
+}

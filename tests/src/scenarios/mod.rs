@@ -1,0 +1,57 @@
+//! The black-box scenario suite (DESIGN.md rule 6): drives a running Portcullis over HTTP
+//! only, so the same scenarios run unchanged against the native host, the Worker in
+//! Miniflare and the Spin component. Each scenario is a `pub async fn(&Target)` that sets up
+//! its own resource, client and user through the admin API with unique names and panics on
+//! failure; a host's runner calls each as its own test. Names follow SECURITY-CHECKLIST IDs.
+//!
+//! Scenarios listed in [`ISOLATED`] trip per-IP limits (login throttling, registration rate
+//! limit) and must get a server of their own.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod flow;
+pub mod hygiene;
+pub mod registration;
+pub mod support;
+pub mod tokens;
+
+/// A running server.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The issuer URL (no trailing slash): public endpoints live under it.
+    pub base: String,
+    /// The admin listener's base URL (no trailing slash).
+    pub admin: String,
+    /// The admin API key.
+    pub admin_key: String,
+}
+
+impl Target {
+    /// A target; trailing slashes are removed.
+    pub fn new(base: &str, admin: &str, admin_key: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            admin: admin.trim_end_matches('/').to_owned(),
+            admin_key: admin_key.to_owned(),
+        }
+    }
+    /// The absolute URL of a public endpoint path (`/oauth/token`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    /// The issuer parsed.
+    pub fn base_url(&self) -> url::Url {
+        url::Url::parse(&self.base).expect("the issuer is a URL")
+    }
+    /// The origin of the issuer (for well-known documents at the origin root).
+    pub fn origin(&self) -> String {
+        self.base_url().origin().ascii_serialization()
+    }
+}
+
+/// Scenarios that need a server of their own (they trip per-IP throttles).
+pub const ISOLATED: &[&str] = &[
+    "h4_failed_login_same_message",
+    "h4_repeated_failures_throttled",
+];

@@ -1,0 +1,158 @@
+//! Revocation (RFC 7009) and introspection (RFC 7662) scenarios: SECURITY-CHECKLIST V1–V4.
+
+use serde_json::json;
+
+use super::support::*;
+use super::Target;
+
+/// V1: client B cannot revoke client A's tokens; A's tokens keep working.
+pub async fn v1_other_client_cannot_revoke(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let other = new_client(
+        t,
+        "client_secret_basic",
+        &["authorization_code", "refresh_token"],
+    )
+    .await;
+    let b_auth = Auth::Basic(&other.id, other.secret.as_deref().unwrap());
+    let tok = f.tokens(t).await;
+    let rt = tok.refresh.clone().expect("refresh token");
+    for (token, hint) in [(&tok.access, "access_token"), (&rt, "refresh_token")] {
+        let r = revoke(t, token, Some(hint), b_auth).await;
+        assert_eq!(
+            r.status, 200,
+            "RFC 7009 §2.2: the endpoint answers 200: {}",
+            r.body
+        );
+        assert_no_store(&r);
+    }
+    assert!(
+        is_active(t, &tok.access, f.auth()).await,
+        "A's access token still works"
+    );
+    tokens(&refresh(t, &rt, f.auth()).await);
+}
+
+/// V2: revoking a refresh token ends its family (and the access tokens issued under it);
+/// revoking an access token leaves the refresh token working.
+pub async fn v2_revocation_scope(t: &Target) {
+    let f = Fixture::confidential(t).await;
+
+    let tok = f.tokens(t).await;
+    let r = revoke(t, &tok.access, Some("access_token"), f.auth()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !is_active(t, &tok.access, f.auth()).await,
+        "the revoked access token is inactive"
+    );
+    let rotated = tokens(&refresh(t, tok.refresh.as_deref().unwrap(), f.auth()).await);
+    assert!(is_active(t, &rotated.access, f.auth()).await);
+
+    let rt = rotated.refresh.clone().expect("rotated refresh token");
+    let r = revoke(t, &rt, Some("refresh_token"), f.auth()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    refresh(t, &rt, f.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    assert!(
+        !is_active(t, &rotated.access, f.auth()).await,
+        "RFC 7009 §2.1: revoking the refresh token invalidates the grant's access tokens"
+    );
+    assert!(
+        !is_active(t, &rt, f.auth()).await,
+        "the refresh token introspects inactive"
+    );
+}
+
+/// V3: a wrong `token_type_hint` still finds the token; an unknown token answers 200.
+pub async fn v3_wrong_hint_still_revokes(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+    let r = revoke(t, &tok.access, Some("refresh_token"), f.auth()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!is_active(t, &tok.access, f.auth()).await);
+
+    let rt = tok.refresh.clone().expect("refresh token");
+    let r = revoke(t, &rt, Some("access_token"), f.auth()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    refresh(t, &rt, f.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+
+    let r = revoke(t, "not-a-token-we-issued", None, f.auth()).await;
+    assert_eq!(
+        r.status, 200,
+        "RFC 7009 §2.2: invalid tokens answer 200: {}",
+        r.body
+    );
+    revoke(t, &rt, Some("id_token"), f.auth())
+        .await
+        .assert_oauth_error(400, "unsupported_token_type");
+}
+
+/// Revocation requires the client to authenticate as registered.
+pub async fn revocation_requires_client_auth(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+    revoke(t, &tok.access, None, Auth::Nothing)
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    revoke(t, &tok.access, None, Auth::Basic(&f.client.id, "wrong"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    assert!(is_active(t, &tok.access, f.auth()).await);
+}
+
+/// V4: introspection requires client authentication; a client that is not the token's
+/// client gets `{"active": false}`; the token's client sees its claims.
+pub async fn v4_introspection_requires_client_auth(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+
+    let r = introspect(t, &tok.access, Auth::Nothing).await;
+    r.assert_oauth_error(401, "invalid_client");
+    assert!(
+        r.header("www-authenticate").is_some(),
+        "RFC 6749 §5.2: WWW-Authenticate"
+    );
+    introspect(t, &tok.access, Auth::Basic(&f.client.id, "wrong"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    let public = new_client(t, "none", &["authorization_code"]).await;
+    introspect(t, &tok.access, Auth::Public(&public.id))
+        .await
+        .assert_oauth_error(401, "invalid_client");
+
+    let other = new_client(t, "client_secret_basic", &["authorization_code"]).await;
+    let v = introspect(
+        t,
+        &tok.access,
+        Auth::Basic(&other.id, other.secret.as_deref().unwrap()),
+    )
+    .await
+    .ok_json();
+    assert_eq!(
+        v,
+        json!({ "active": false }),
+        "V4: nothing leaks to another client"
+    );
+
+    let r = introspect(t, &tok.access, f.auth()).await;
+    assert_no_store(&r);
+    let v = r.ok_json();
+    assert_eq!(v["active"], json!(true), "{v}");
+    assert_eq!(v["client_id"], json!(f.client.id));
+    assert_eq!(v["sub"], json!(f.user.id));
+    assert_eq!(v["scope"], json!("mcp:tools"));
+    assert_eq!(v["iss"], json!(t.base));
+    assert!(
+        v["aud"] == json!(f.resource) || v["aud"] == json!([f.resource]),
+        "{v}"
+    );
+    assert!(v["exp"].as_i64().is_some(), "{v}");
+
+    let v = introspect(t, "garbage.token.value", f.auth())
+        .await
+        .ok_json();
+    assert_eq!(v, json!({ "active": false }));
+}

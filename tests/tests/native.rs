@@ -1,0 +1,247 @@
+//! Runs the black-box scenario suite against the native host: `portcullis serve` on free
+//! loopback ports with a fresh SQLite file, started once per test binary and shared by the
+//! scenarios (those in `ISOLATED` get a server of their own). The binary comes from
+//! `PORTCULLIS_BIN`, or the `portcullis` next to this test's target directory (build it first
+//! with `cargo build -p portcullis`; `scripts/test` does).
+//!
+//! Each server runs under a small shell guard that stops it (and removes its directory) when
+//! this process exits, however it exits: the guard waits on a pipe only this process holds.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use portcullis_tests::scenarios::{self, Target};
+
+/// A running server and the handle that keeps it alive.
+struct Server {
+    target: Target,
+    _guard: Mutex<(Child, ChildStdin)>,
+}
+
+fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("PORTCULLIS_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/native-<hash> -> target/<profile>/portcullis
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "the portcullis binary is missing at {}: build it with `cargo build -p portcullis` \
+         (scripts/test does) or set PORTCULLIS_BIN",
+        bin.display()
+    );
+    assert_fresh(&bin);
+    bin
+}
+
+/// Refuses to test a binary older than the sources it is built from.
+fn assert_fresh(bin: &std::path::Path) {
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest = None;
+    let mut stack = vec![
+        root.join("core/src"),
+        root.join("adapters/native/src"),
+        root.join("core/Cargo.toml"),
+        root.join("adapters/native/Cargo.toml"),
+    ];
+    while let Some(p) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&p) {
+            stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
+        } else if let Ok(m) = std::fs::metadata(&p).and_then(|m| m.modified()) {
+            newest = newest.max(Some(m));
+        }
+    }
+    if let (Some(built), Some(newest)) = (built, newest) {
+        assert!(
+            built >= newest,
+            "{} is older than its sources: rebuild it with `cargo build -p portcullis`",
+            bin.display()
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn random_hex(n: usize) -> String {
+    portcullis_tests::scenarios::support::random_b64(n)
+}
+
+async fn start_server() -> Server {
+    let mut last_err = String::new();
+    for _attempt in 0..3 {
+        match try_start().await {
+            Ok(s) => return s,
+            Err(e) => last_err = e,
+        }
+    }
+    panic!("portcullis serve did not start: {last_err}");
+}
+
+async fn try_start() -> Result<Server, String> {
+    let bin = binary();
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-scenarios-{}",
+        portcullis_tests::conformance::uid("srv")
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (port, admin_port) = (free_port(), free_port());
+    let issuer = format!("http://127.0.0.1:{port}");
+    let admin_key = random_hex(32);
+    let log = dir.join("server.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(
+            r#"dir="$1"; shift; "$@" & pid=$!; read -r _ignored; kill -TERM "$pid" 2>/dev/null; wait "$pid"; rm -rf "$dir""#,
+        )
+        .arg("portcullis-guard")
+        .arg(&dir)
+        .arg(&bin)
+        .arg("serve");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PORTCULLIS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("PORTCULLIS_ISSUER", &issuer)
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+        .env(
+            "PORTCULLIS_DATABASE_URL",
+            format!("sqlite://{}", dir.join("portcullis.db").display()),
+        )
+        .env("PORTCULLIS_ADMIN_API_KEY", &admin_key)
+        .env("PORTCULLIS_MASTER_KEY", random_hex(32))
+        // The suite registers many clients from one IP; the limit itself is a unit test.
+        .env("PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE", "0")
+        .env("PORTCULLIS_LOG_FORMAT", "text")
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("spawning {}: {e}", bin.display()))?;
+    let stdin = child.stdin.take().expect("piped stdin");
+
+    let target = Target::new(
+        &issuer,
+        &format!("http://127.0.0.1:{admin_port}"),
+        &admin_key,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(r) = client.get(format!("{issuer}/health")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("the server exited with {status}:\n{out}"));
+        }
+        if Instant::now() > deadline {
+            let out = std::fs::read_to_string(&log).unwrap_or_default();
+            let mut stdin = stdin;
+            let _ = stdin.write_all(b"stop\n");
+            return Err(format!("no answer on {issuer}/health within 60 s:\n{out}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(Server {
+        target,
+        _guard: Mutex::new((child, stdin)),
+    })
+}
+
+static SHARED: tokio::sync::OnceCell<Server> = tokio::sync::OnceCell::const_new();
+
+async fn shared() -> Target {
+    SHARED.get_or_init(start_server).await.target.clone()
+}
+
+/// Scenarios that share one server.
+macro_rules! shared {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let t = shared().await;
+            scenarios::$module::$name(&t).await;
+        }
+    )*};
+}
+
+/// Scenarios that need a server of their own (they trip per-IP throttles).
+macro_rules! isolated {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = start_server().await;
+            scenarios::$module::$name(&server.target).await;
+        }
+    )*};
+}
+
+shared!(
+    discovery::discovery_authorization_server_metadata,
+    discovery::discovery_openid_configuration,
+    discovery::jwks_public_keys_only,
+    discovery::m4_protected_resource_metadata_path_inserted,
+    discovery::health_and_ready,
+    flow::full_flow_public_client,
+    flow::f1_refresh_rotation,
+    flow::f2_refresh_replay_revokes_family,
+    flow::f5_other_client_refresh_refused,
+    flow::c2_code_replay_revokes_tokens,
+    flow::c3_other_client_cannot_redeem_code,
+    flow::c5_failed_client_auth_keeps_code,
+    flow::r6_token_redirect_uri_mismatch_keeps_code,
+    flow::p4_wrong_verifier_burns_code,
+    flow::m1_token_resource_not_covered,
+    flow::consent_deny_access_denied,
+    flow::client_credentials_confidential_client,
+    flow::client_credentials_public_client_refused,
+    tokens::v1_other_client_cannot_revoke,
+    tokens::v2_revocation_scope,
+    tokens::v3_wrong_hint_still_revokes,
+    tokens::revocation_requires_client_auth,
+    tokens::v4_introspection_requires_client_auth,
+    authorize::r1_unregistered_redirect_uri_error_page,
+    authorize::r2_unknown_client_error_page,
+    authorize::r8_error_redirects_carry_state_and_iss,
+    authorize::m3_iss_exactly_once,
+    authorize::m1_authorize_invalid_target,
+    authorize::p1_missing_code_challenge,
+    authorize::p2_challenge_methods_refused,
+    hygiene::h1_no_store_on_token_registration_and_errors,
+    hygiene::h2_login_and_consent_page_headers,
+    hygiene::h2_login_csrf_refused,
+    hygiene::h5_consent_replay_refused,
+    hygiene::g2_huge_body_refused,
+    hygiene::g3_malformed_requests_are_400,
+    hygiene::g4_huge_scope_refused,
+    hygiene::cors_headers,
+    registration::registration_confidential_client,
+    registration::registration_defaults,
+    registration::g1_registration_refuses_bad_metadata,
+    client_auth::a1_basic_header_edge_cases,
+    client_auth::a2_credentials_in_two_places,
+    client_auth::a3_registered_auth_method_enforced,
+);
+
+isolated!(
+    hygiene::h4_failed_login_same_message,
+    hygiene::h4_repeated_failures_throttled,
+);
