@@ -128,7 +128,7 @@ impl<'a> Parsed<'a> {
     ) -> Result<T, JwtError> {
         let alg = ProviderEs256(crypto);
         let token = alg
-            .validator::<T>(public_sec1)
+            .validator::<serde_json::Map<String, serde_json::Value>>(public_sec1)
             .validate(&self.token)
             .map_err(|e| match e {
                 jwt_compact::ValidationError::AlgorithmMismatch { .. } => JwtError::Algorithm,
@@ -137,6 +137,20 @@ impl<'a> Parsed<'a> {
                 | jwt_compact::ValidationError::MalformedSignature(_) => JwtError::Signature,
                 other => JwtError::Claims(other.to_string()),
             })?;
-        Ok(token.into_parts().1.custom)
+        // jwt-compact lifts `exp`, `nbf` and `iat` out of the claim set; put them back so the
+        // caller's claim type sees the whole set.
+        let claims = token.into_parts().1;
+        let mut map = claims.custom;
+        for (name, time) in [
+            ("exp", claims.expiration),
+            ("nbf", claims.not_before),
+            ("iat", claims.issued_at),
+        ] {
+            if let Some(t) = time {
+                map.insert(name.into(), t.timestamp().into());
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| JwtError::Claims(e.to_string()))
     }
 }

@@ -6,6 +6,8 @@ pub mod authorize;
 pub mod browser;
 pub mod consent;
 pub mod discovery;
+#[cfg(test)]
+mod flow_tests;
 pub mod health;
 pub mod introspect;
 pub mod login;
