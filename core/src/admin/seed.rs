@@ -163,13 +163,13 @@ fn prepare_resource(server: &Portcullis, r: &SeedResource) -> Result<ResourceRow
         .map_err(init_err("resource", &r.uri))
 }
 
-/// The application type implied by redirect URIs: `native` when any is not `https`
-/// (loopback or private-use scheme, RFC 8252 §7), else `web`.
+/// The application type implied by redirect URIs when none is given, as for dynamic
+/// registration: `native` when any uses a private-use scheme (RFC 8252 §7.1), else `web`.
 pub(crate) fn implied_application_type(redirect_uris: &[String]) -> &'static str {
-    if redirect_uris
+    let private_use = redirect_uris
         .iter()
-        .any(|u| !u.to_ascii_lowercase().starts_with("https://"))
-    {
+        .any(|u| url::Url::parse(u).is_ok_and(|u| !matches!(u.scheme(), "http" | "https")));
+    if private_use {
         "native"
     } else {
         "web"
@@ -410,6 +410,10 @@ mod tests {
                     Box::new(|c| {
                         c.clients[0].token_endpoint_auth_method = Some("client_secret_post".into())
                     }),
+                    "",
+                ),
+                (
+                    Box::new(|c| c.clients[1].redirect_uris = vec!["com.example.app:/cb".into()]),
                     "",
                 ),
                 (

@@ -571,6 +571,17 @@ fn public_clients_generated_ids_conflicts_and_delete() {
         let id = c["client_id"].as_str().unwrap().to_owned();
         assert_eq!(id.len(), 22);
 
+        let (status, native) = call(
+            &s,
+            Method::POST,
+            "/admin/clients",
+            Some(json!({"redirect_uris": ["com.example.app:/cb"], "token_endpoint_auth_method": "none"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{native}");
+        assert_eq!(native["application_type"], "native");
+        assert_eq!(native["grant_types"], json!(["authorization_code"]));
+
         let body = json!({"client_id": "cli", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"});
         let (status, _) = call(&s, Method::POST, "/admin/clients", Some(body.clone())).await;
         assert_eq!(status, StatusCode::CREATED);
@@ -603,7 +614,7 @@ fn public_clients_generated_ids_conflicts_and_delete() {
         let acts = actions(&s).await;
         assert_eq!(
             acts.iter().filter(|a| *a == "admin.client.created").count(),
-            2
+            3
         );
         assert_eq!(
             acts.iter().filter(|a| *a == "admin.client.deleted").count(),
