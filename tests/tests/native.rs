@@ -1,8 +1,8 @@
 //! Runs the black-box scenario suite against the native host: `portcullis serve` on free
 //! loopback ports with a fresh SQLite file, started once per test binary and shared by the
 //! scenarios (those in `ISOLATED` get a server of their own). The binary comes from
-//! `PORTCULLIS_BIN`, or the `portcullis` next to this test's target directory (build it first
-//! with `cargo build -p portcullis`; `scripts/test` does).
+//! `PORTCULLIS_BIN`, or the `portcullis` in this test's target directory, brought up to date
+//! with `cargo build -p portcullis` first (a no-op when nothing changed).
 //!
 //! Each server runs under a small shell guard that stops it (and removes its directory) when
 //! this process exits, however it exits: the guard waits on a pipe only this process holds.
@@ -22,48 +22,48 @@ struct Server {
 }
 
 fn binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("PORTCULLIS_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/native-<hash> -> target/<profile>/portcullis
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "the portcullis binary is missing at {}: build it with `cargo build -p portcullis` \
-         (scripts/test does) or set PORTCULLIS_BIN",
-        bin.display()
-    );
-    assert_fresh(&bin);
-    bin
-}
-
-/// Refuses to test a binary older than the sources it is built from.
-fn assert_fresh(bin: &std::path::Path) {
-    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut newest = None;
-    let mut stack = vec![
-        root.join("core/src"),
-        root.join("adapters/native/src"),
-        root.join("core/Cargo.toml"),
-        root.join("adapters/native/Cargo.toml"),
-    ];
-    while let Some(p) = stack.pop() {
-        if let Ok(rd) = std::fs::read_dir(&p) {
-            stack.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
-        } else if let Ok(m) = std::fs::metadata(&p).and_then(|m| m.modified()) {
-            newest = newest.max(Some(m));
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("PORTCULLIS_BIN") {
+            return PathBuf::from(p);
         }
-    }
-    if let (Some(built), Some(newest)) = (built, newest) {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/native-<hash> -> target/<profile>/portcullis
+        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+        let bin = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+        build(&bin);
         assert!(
-            built >= newest,
-            "{} is older than its sources: rebuild it with `cargo build -p portcullis`",
+            bin.exists(),
+            "the portcullis binary is missing at {}: build it with `cargo build -p portcullis` \
+             or set PORTCULLIS_BIN",
             bin.display()
         );
+        bin
+    })
+    .clone()
+}
+
+/// Brings the binary up to date with `cargo build --workspace --bins` (a no-op when it is), so
+/// the scenarios never run against a stale server. Skipped when cargo is not running us.
+fn build(bin: &std::path::Path) {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return;
+    };
+    let profile_dir = bin.parent().expect("profile dir");
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let target_dir = profile_dir.parent().expect("target dir");
+    let mut cmd = Command::new(cargo);
+    // `--workspace` keeps feature unification identical to `cargo test --workspace`, so this
+    // is a no-op after it rather than a rebuild with other features.
+    cmd.args(["build", "--quiet", "--workspace", "--bins"])
+        .arg("--manifest-path")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+        .env("CARGO_TARGET_DIR", target_dir);
+    if release {
+        cmd.arg("--release");
     }
+    let status = cmd.status().expect("running cargo build -p portcullis");
+    assert!(status.success(), "cargo build -p portcullis failed");
 }
 
 fn free_port() -> u16 {

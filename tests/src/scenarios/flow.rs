@@ -62,6 +62,7 @@ pub async fn full_flow_public_client(t: &Target) {
         "an anonymous browser sees the login page: {}",
         short(&first.body)
     );
+    assert_eq!(first.status, 200, "the login page is served with 200");
     let consent_page = login(&b, t, &first, &user).await;
     assert!(
         is_consent_page(&consent_page),

@@ -106,7 +106,11 @@ impl Resp {
 
 /// The first 600 characters of a body, for failure messages.
 pub fn short(s: &str) -> String {
-    s.chars().take(600).collect()
+    let mut out: String = s.chars().take(600).collect();
+    if out.len() < s.len() {
+        out.push_str("…");
+    }
+    out
 }
 
 /// Asserts `Cache-Control: no-store` (H1).
@@ -138,10 +142,13 @@ pub async fn send(rb: reqwest::RequestBuilder) -> Resp {
     let req = rb.build().expect("request builds");
     let url = req.url().clone();
     let method = req.method().clone();
-    let resp = http()
-        .execute(req)
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+    let resp = http().execute(req).await.unwrap_or_else(|e| {
+        panic!(
+            "{method} {} failed: {}",
+            short(url.as_str()),
+            short(&e.to_string())
+        )
+    });
     read(url, resp).await
 }
 
@@ -188,7 +195,13 @@ impl Browser {
             .header("accept", "text/html")
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {u} failed: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "GET {} failed: {}",
+                    short(u.as_str()),
+                    short(&e.to_string())
+                )
+            });
         read(u, resp).await
     }
     /// `POST url` with a form body.
@@ -201,7 +214,13 @@ impl Browser {
             .form(form)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("POST {u} failed: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "POST {} failed: {}",
+                    short(u.as_str()),
+                    short(&e.to_string())
+                )
+            });
         read(u, resp).await
     }
     /// Follows redirects that stay on the server's origin; stops at a page or at a redirect
@@ -292,9 +311,11 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Whether the page is the login form.
+/// Whether the page is the login form (shown with 200, or again with 4xx after a failure).
 pub fn is_login_page(r: &Resp) -> bool {
-    r.status == 200 && form_inputs(&r.body).contains_key("password")
+    (r.status == 200 || (400..500).contains(&r.status))
+        && mime(r) == "text/html"
+        && form_inputs(&r.body).contains_key("password")
 }
 
 /// Whether the page is the consent form.
