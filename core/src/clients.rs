@@ -31,6 +31,12 @@ pub struct ClientMetadata {
     /// Logo (not loaded by our pages: no third-party resources, H2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
+    /// Terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// Privacy policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
     /// Scope ceiling, space separated; `None` means any scope of the resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,

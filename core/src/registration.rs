@@ -41,8 +41,8 @@ fn bad_redirect(msg: impl Into<String>) -> Error {
 }
 
 /// Reads client metadata from a JSON object (a registration request or a metadata
-/// document). `null` members count as absent, unknown members are ignored, and
-/// `tos_uri` / `policy_uri` (not stored) are still checked to be https URIs (G1).
+/// document). `null` members count as absent and unknown members are ignored; a
+/// non-string `tos_uri` / `policy_uri` is refused here with a precise message (G1).
 ///
 /// When `application_type` is absent it is `native` if a redirect URI uses a private-use
 /// scheme and `web` otherwise: MCP clients rarely send it, and an explicit `web` with a
@@ -166,6 +166,12 @@ pub fn validate_metadata(meta: &mut ClientMetadata) -> Result<(), Error> {
     }
     if let Some(u) = &meta.logo_uri {
         check_https_uri("logo_uri", u)?;
+    }
+    if let Some(u) = &meta.tos_uri {
+        check_https_uri("tos_uri", u)?;
+    }
+    if let Some(u) = &meta.policy_uri {
+        check_https_uri("policy_uri", u)?;
     }
     if meta.contacts.len() > MAX_CONTACTS {
         return Err(bad_meta(format!(

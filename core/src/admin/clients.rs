@@ -191,9 +191,12 @@ pub(super) async fn delete(
     req: &Request<Bytes>,
     id: &str,
 ) -> Result<http::Response<Bytes>> {
-    if !repo::delete(server.env().sql.as_ref(), id).await? {
+    let db = server.env().sql.as_ref();
+    if !repo::delete(db, id).await? {
         return Err(no_such_client(id));
     }
+    // Grants to the deleted client end, so a client re-created with the same id inherits nothing.
+    crate::store::repo::grants::revoke_for_client(db, id, server.now()).await?;
     record(
         server,
         req,

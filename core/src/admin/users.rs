@@ -179,6 +179,9 @@ pub(super) async fn delete(
     if !repo::delete(db, name).await? {
         return Err(no_such_user(name));
     }
+    // The user's sessions end and every grant they made is revoked.
+    crate::store::repo::sessions::delete_for_subject(db, &user.id).await?;
+    crate::store::repo::grants::revoke_for_subject(db, &user.id, server.now()).await?;
     record(
         server,
         req,

@@ -144,3 +144,38 @@ fn v4_introspection_requires_authentication_and_hides_other_clients_tokens() {
     h.clock.advance(901 + 60);
     assert_eq!(h.introspect(&at_conf)["active"], false);
 }
+
+fn admin_delete(h: &H, path: &str) -> StatusCode {
+    let req = http::Request::builder()
+        .method(http::Method::DELETE)
+        .uri(path)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    block(crate::admin::route_trusted(&h.server, req)).status()
+}
+
+#[test]
+fn deleting_a_user_or_client_revokes_their_grants() {
+    let h = H::new();
+    let (at, rt) = tokens(&h, CONFIDENTIAL);
+    assert_eq!(
+        admin_delete(&h, "/admin/users/alice"),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(h.introspect(&at)["active"], false);
+    assert_eq!(h.introspect(&rt)["active"], false);
+
+    let h = H::new();
+    let (_, rt) = tokens(&h, PUBLIC);
+    assert_eq!(
+        admin_delete(&h, &format!("/admin/clients/{PUBLIC}")),
+        StatusCode::NO_CONTENT
+    );
+    let row = block(crate::store::repo::refresh::get(
+        h.sql.as_ref(),
+        &crate::crypto::token_hash(&rt),
+    ))
+    .unwrap()
+    .unwrap();
+    assert!(row.consumed_at.is_some());
+}

@@ -84,3 +84,48 @@ pub async fn revoke(db: &dyn SqlStore, id: &str, now: i64) -> Result<(), StoreEr
     ])
     .await
 }
+
+/// Revokes every grant of a subject or of a client (`column` is `subject` or `client_id`),
+/// with their refresh tokens and access tokens, in one transaction. Used when a user or a
+/// client is deleted, so a re-created namesake inherits nothing.
+async fn revoke_where(
+    db: &dyn SqlStore,
+    column: &'static str,
+    value: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let grant_ids = format!("SELECT id FROM grants WHERE {column} = ?");
+    db.batch(&[
+        (
+            format!("UPDATE refresh_tokens SET consumed_at = ? WHERE consumed_at IS NULL AND grant_id IN ({grant_ids})"),
+            vec![now.into(), value.into()],
+        ),
+        (
+            format!("UPDATE access_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND grant_id IN ({grant_ids})"),
+            vec![now.into(), value.into()],
+        ),
+        (
+            format!("UPDATE grants SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL"),
+            vec![now.into(), value.into()],
+        ),
+    ])
+    .await
+}
+
+/// Revokes every grant made by the user `subject`.
+pub async fn revoke_for_subject(
+    db: &dyn SqlStore,
+    subject: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    revoke_where(db, "subject", subject, now).await
+}
+
+/// Revokes every grant made to `client_id`.
+pub async fn revoke_for_client(
+    db: &dyn SqlStore,
+    client_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    revoke_where(db, "client_id", client_id, now).await
+}

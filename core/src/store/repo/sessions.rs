@@ -61,3 +61,10 @@ pub async fn delete(db: &dyn SqlStore, id_hash: &str) -> Result<(), StoreError> 
         .await
         .map(|_| ())
 }
+
+/// Ends every session of a user (user deleted or disabled).
+pub async fn delete_for_subject(db: &dyn SqlStore, subject: &str) -> Result<(), StoreError> {
+    db.execute("DELETE FROM sessions WHERE subject = ?", &[subject.into()])
+        .await
+        .map(|_| ())
+}
