@@ -2,7 +2,7 @@
 //! listeners); `migrate` applies the schema; `user`, `resource`, `client`, `audit` and `key`
 //! administer the database directly through the core's admin API, in-process.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -193,12 +193,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let (status, value) = admin_cli::run(&server, &op).await?;
     let text = serde_json::to_string_pretty(&value)?;
     if status.is_success() {
-        println!("{text}");
+        print_line(&text);
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{text}");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Prints to stdout; a closed pipe (`portcullis key list | head`) is not an error.
+fn print_line(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
@@ -236,7 +241,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let version = portcullis_core::store::migrations::migrate(&store, now).await?;
-    println!("{}", serde_json::json!({ "schema_version": version }));
+    print_line(&serde_json::json!({ "schema_version": version }).to_string());
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
