@@ -173,6 +173,9 @@ pub struct SeedResource {
     /// Display name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Confidential clients allowed to introspect tokens issued for this resource.
+    #[serde(default)]
+    pub introspection_clients: Vec<String>,
 }
 
 /// A static client declared in configuration.

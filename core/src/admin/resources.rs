@@ -27,6 +27,8 @@ struct NewResource {
     scopes: Vec<String>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    introspection_clients: Vec<String>,
 }
 
 /// Checks a resource URI (RFC 8707 §2): absolute, `https` (plain `http` only on a loopback
@@ -121,15 +123,26 @@ pub(crate) fn prepare(
     uri: &str,
     scopes: &[String],
     name: Option<&str>,
+    introspection_clients: &[String],
 ) -> Result<ResourceRow> {
     validate_uri(uri)?;
     let scopes = validate_scopes(scopes)?;
     validate_name(name)?;
+    if introspection_clients.len() > 32
+        || introspection_clients
+            .iter()
+            .any(|c| c.is_empty() || c.len() > 255 || c.contains(char::is_whitespace))
+    {
+        return Err(Error::invalid_request(
+            "introspection_clients must be at most 32 client ids without whitespace",
+        ));
+    }
     Ok(ResourceRow {
         uri: uri.to_owned(),
         name: name.map(str::to_owned),
         scopes,
         created_at: server.now(),
+        introspection_clients: introspection_clients.to_vec(),
     })
 }
 
@@ -138,6 +151,7 @@ fn view(r: &ResourceRow) -> Value {
         "uri": r.uri,
         "name": r.name,
         "scopes": r.scopes,
+        "introspection_clients": r.introspection_clients,
         "created_at": r.created_at,
         "metadata_url": crate::endpoints::prm::metadata_url(&r.uri),
     })
@@ -150,7 +164,13 @@ pub(super) async fn create(
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewResource = crate::http_util::json_body(req.headers(), req.body())?;
-    let row = prepare(server, &body.uri, &body.scopes, body.name.as_deref())?;
+    let row = prepare(
+        server,
+        &body.uri,
+        &body.scopes,
+        body.name.as_deref(),
+        &body.introspection_clients,
+    )?;
     let db = server.env().sql.as_ref();
     let existed = repo::get(db, &row.uri).await?.is_some();
     repo::upsert(db, &row).await?;

@@ -159,8 +159,14 @@ async fn record(server: &Portcullis, action: &str, id: &str, username: &str) {
 }
 
 fn prepare_resource(server: &Portcullis, r: &SeedResource) -> Result<ResourceRow, StartError> {
-    resources::prepare(server, &r.uri, &r.scopes, r.name.as_deref())
-        .map_err(init_err("resource", &r.uri))
+    resources::prepare(
+        server,
+        &r.uri,
+        &r.scopes,
+        r.name.as_deref(),
+        &r.introspection_clients,
+    )
+    .map_err(init_err("resource", &r.uri))
 }
 
 /// The application type implied by redirect URIs when none is given, as for dynamic
@@ -256,6 +262,7 @@ mod tests {
                 uri: "https://mcp.example.com/mcp".into(),
                 scopes: vec!["tools:read".into(), "tools:call".into()],
                 name: Some("Example MCP".into()),
+                introspection_clients: vec![],
             }],
             clients: vec![
                 SeedClient {

@@ -1,6 +1,7 @@
 //! Token introspection (RFC 7662 §2) for authenticated (confidential) clients only. A client
-//! learns about a token only if it is the token's client (V4); everything else, like every
-//! invalid, expired or revoked token, is `{"active": false}`.
+//! learns about a token only if it is the token's client or is listed in the
+//! `introspection_clients` of the token's audience (the resource server itself, RFC 7662 §4)
+//! (V4); everything else, like every invalid, expired or revoked token, is `{"active": false}`.
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -12,7 +13,7 @@ use crate::crypto::token_hash;
 use crate::error::{Error, Result};
 use crate::http_util::{error_json, json as json_response, method_not_allowed, Params};
 use crate::server::Portcullis;
-use crate::store::repo::{access, grants, refresh};
+use crate::store::repo::{access, grants, refresh, resources};
 
 /// `POST /oauth/introspect`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
@@ -37,6 +38,25 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     }
 }
 
+/// Whether `client` may learn about a token of `token_client` for audience `aud`.
+async fn entitled(
+    server: &Portcullis,
+    client: &Client,
+    token_client: &str,
+    aud: &str,
+) -> Result<bool> {
+    if client.client_id == token_client {
+        return Ok(true);
+    }
+    Ok(resources::get(server.env().sql.as_ref(), aud)
+        .await?
+        .is_some_and(|r| {
+            r.introspection_clients
+                .iter()
+                .any(|c| *c == client.client_id)
+        }))
+}
+
 fn inactive() -> Value {
     json!({ "active": false })
 }
@@ -45,7 +65,7 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
     let db = server.env().sql.as_ref();
     let now = server.now();
     if let Some(claims) = verify_access_token(server, token).await? {
-        if claims.exp <= now || claims.client_id != client.client_id {
+        if claims.exp <= now || !entitled(server, client, &claims.client_id, &claims.aud).await? {
             return Ok(inactive());
         }
         if access::is_revoked(db, &claims.jti).await? {
@@ -67,7 +87,8 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
     }
     if let Some(row) = refresh::get(db, &token_hash(token)).await? {
         let live = row.consumed_at.is_none() && row.expires_at > now;
-        if !live || row.client_id != client.client_id {
+        let aud = row.resource.clone().unwrap_or_default();
+        if !live || !entitled(server, client, &row.client_id, &aud).await? {
             return Ok(inactive());
         }
         if grants::get(db, &row.grant_id)

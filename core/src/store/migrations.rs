@@ -31,7 +31,7 @@ CREATE TABLE resources (
   uri TEXT PRIMARY KEY,
   name TEXT,
   scopes TEXT NOT NULL,
-  allowed_clients TEXT,
+  introspection_clients TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL
 );
 CREATE TABLE clients (

@@ -40,6 +40,7 @@ pub fn config() -> Config {
             uri: RESOURCE.into(),
             scopes: vec!["mcp:tools".into(), "mcp:resources".into()],
             name: Some("Example MCP".into()),
+            introspection_clients: vec![],
         }],
         clients: vec![
             SeedClient {

@@ -179,3 +179,15 @@ fn deleting_a_user_or_client_revokes_their_grants() {
     .unwrap();
     assert!(row.consumed_at.is_some());
 }
+
+#[test]
+fn v4_client_listed_for_the_audience_may_introspect_other_clients_tokens() {
+    let mut cfg = config();
+    cfg.resources[0].introspection_clients = vec![CONFIDENTIAL.into()];
+    let h = H::with_config(cfg);
+    let (at, rt) = tokens(&h, PUBLIC);
+    let view = h.introspect(&at);
+    assert_eq!(view["active"], true);
+    assert_eq!(view["client_id"], PUBLIC);
+    assert_eq!(h.introspect(&rt)["active"], true);
+}

@@ -11,6 +11,9 @@ pub struct ResourceRow {
     pub name: Option<String>,
     /// The scope catalog.
     pub scopes: Vec<String>,
+    /// Confidential clients (typically the resource server itself) allowed to introspect
+    /// tokens whose audience is this resource (RFC 7662 §4).
+    pub introspection_clients: Vec<String>,
     /// Creation time.
     pub created_at: i64,
 }
@@ -21,30 +24,39 @@ fn from_row(r: &crate::store::Row) -> Result<ResourceRow, StoreError> {
         name: r.opt_text(1)?,
         scopes: r.text(2)?.split_whitespace().map(str::to_owned).collect(),
         created_at: r.int(3)?,
+        introspection_clients: r
+            .opt_text(4)?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
 /// Inserts or replaces a resource's name and scope catalog.
 pub async fn upsert(db: &dyn SqlStore, r: &ResourceRow) -> Result<(), StoreError> {
     let scopes = r.scopes.join(" ");
+    let introspectors = r.introspection_clients.join(" ");
     let n = db
         .execute(
-            "UPDATE resources SET name = ?, scopes = ? WHERE uri = ?",
+            "UPDATE resources SET name = ?, scopes = ?, introspection_clients = ? WHERE uri = ?",
             &[
                 r.name.clone().into(),
                 scopes.as_str().into(),
+                introspectors.as_str().into(),
                 r.uri.as_str().into(),
             ],
         )
         .await?;
     if n == 0 {
         db.execute(
-            "INSERT INTO resources (uri, name, scopes, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO resources (uri, name, scopes, created_at, introspection_clients) VALUES (?, ?, ?, ?, ?)",
             &[
                 r.uri.as_str().into(),
                 r.name.clone().into(),
                 scopes.into(),
                 r.created_at.into(),
+                introspectors.into(),
             ],
         )
         .await?;
@@ -56,7 +68,7 @@ pub async fn upsert(db: &dyn SqlStore, r: &ResourceRow) -> Result<(), StoreError
 pub async fn get(db: &dyn SqlStore, uri: &str) -> Result<Option<ResourceRow>, StoreError> {
     let rows = db
         .query(
-            "SELECT uri, name, scopes, created_at FROM resources WHERE uri = ?",
+            "SELECT uri, name, scopes, created_at, introspection_clients FROM resources WHERE uri = ?",
             &[uri.into()],
         )
         .await?;
@@ -67,7 +79,7 @@ pub async fn get(db: &dyn SqlStore, uri: &str) -> Result<Option<ResourceRow>, St
 pub async fn list(db: &dyn SqlStore) -> Result<Vec<ResourceRow>, StoreError> {
     let rows = db
         .query(
-            "SELECT uri, name, scopes, created_at FROM resources ORDER BY uri",
+            "SELECT uri, name, scopes, created_at, introspection_clients FROM resources ORDER BY uri",
             &[],
         )
         .await?;
