@@ -50,11 +50,7 @@ async fn entitled(
     }
     Ok(resources::get(server.env().sql.as_ref(), aud)
         .await?
-        .is_some_and(|r| {
-            r.introspection_clients
-                .iter()
-                .any(|c| *c == client.client_id)
-        }))
+        .is_some_and(|r| r.introspection_clients.contains(&client.client_id)))
 }
 
 fn inactive() -> Value {
