@@ -222,3 +222,88 @@ fn missing_extra_ca_file_names_the_setting() {
         .unwrap();
     assert!(err.to_string().contains("cimd.extra_ca_file"));
 }
+
+/// A TLS server for `localhost` with a certificate from a fresh test CA; returns the port
+/// and the CA's PEM.
+async fn tls_server() -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::ServerConfig;
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+    let config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let body = r#"{"client_id":"tls"}"#;
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+#[tokio::test]
+async fn s1_extra_ca_file_trusts_a_loopback_https_document() {
+    let (port, ca_pem) = tls_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let url = url::Url::parse(&format!("https://localhost:{port}/doc")).unwrap();
+
+    let trusting = FetcherConfig {
+        extra_ca_file: Some(ca_file.display().to_string()),
+        timeout: Duration::from_secs(5),
+        ..FetcherConfig::default()
+    };
+    let f = HttpFetcher::with_policy(&trusting, Arc::new(|_| true)).unwrap();
+    let resp = f.get(&url, 1024).await.unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, br#"{"client_id":"tls"}"#);
+
+    // Without the extra CA the same server is not trusted.
+    let err = fetcher(true).get(&url, 1024).await.unwrap_err();
+    assert!(matches!(err, FetchError::Transport(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn s3_default_constructor_applies_the_core_policy() {
+    let server = RawServer::start(responder).await;
+    let url = server.url("localhost", "/doc");
+    let strict = HttpFetcher::new(&FetcherConfig::default()).unwrap();
+    let err = strict.get(&url, 1024).await.unwrap_err();
+    assert!(matches!(err, FetchError::Forbidden(_)), "{err:?}");
+    assert!(server.requests().is_empty());
+    let loopback = HttpFetcher::new(&FetcherConfig {
+        allow_loopback: true,
+        ..FetcherConfig::default()
+    })
+    .unwrap();
+    assert_eq!(loopback.get(&url, 1024).await.unwrap().status, 200);
+}
