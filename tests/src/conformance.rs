@@ -915,6 +915,7 @@ pub async fn resources_crud(store: Store) {
         uri: format!("https://mcp.example.com/{id}/mcp"),
         name: Some("Example MCP".into()),
         scopes: vec!["mcp:tools".into(), "mcp:read".into()],
+        introspection_clients: vec!["rs-a".into(), "rs-b".into()],
         created_at: NOW,
     };
     resources::upsert(db, &r).await.unwrap();
@@ -927,6 +928,7 @@ pub async fn resources_crud(store: Store) {
     let updated = resources::ResourceRow {
         name: None,
         scopes: vec!["mcp:admin".into()],
+        introspection_clients: Vec::new(),
         created_at: NOW + 50,
         ..r.clone()
     };
@@ -934,6 +936,7 @@ pub async fn resources_crud(store: Store) {
     let got = resources::get(db, &r.uri).await.unwrap().unwrap();
     assert_eq!(got.scopes, vec!["mcp:admin".to_owned()]);
     assert_eq!(got.name, None);
+    assert!(got.introspection_clients.is_empty());
     assert_eq!(got.created_at, NOW, "upsert keeps the creation time");
 
     let second = resources::ResourceRow {

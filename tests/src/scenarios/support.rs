@@ -412,11 +412,22 @@ pub async fn new_resource(t: &Target, scopes: &[&str]) -> String {
 
 /// Registers a resource at `uri`.
 pub async fn new_resource_at(t: &Target, uri: &str, scopes: &[&str]) {
+    new_resource_with(t, uri, scopes, &[]).await;
+}
+
+/// Registers (or updates) a resource at `uri` whose server may introspect its tokens
+/// through the listed clients (RFC 7662 §4).
+pub async fn new_resource_with(t: &Target, uri: &str, scopes: &[&str], introspectors: &[&str]) {
     admin_ok(
         t,
         reqwest::Method::POST,
         "/admin/resources",
-        Some(json!({ "uri": uri, "scopes": scopes, "name": "Scenario MCP server" })),
+        Some(json!({
+            "uri": uri,
+            "scopes": scopes,
+            "name": "Scenario MCP server",
+            "introspection_clients": introspectors,
+        })),
     )
     .await;
 }

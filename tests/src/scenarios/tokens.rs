@@ -155,4 +155,20 @@ pub async fn v4_introspection_requires_client_auth(t: &Target) {
         .await
         .ok_json();
     assert_eq!(v, json!({ "active": false }));
+
+    // The resource server, entitled to the token's audience, may introspect it.
+    let rs = new_client(t, "client_secret_basic", &["client_credentials"]).await;
+    let rs_auth = Auth::Basic(&rs.id, rs.secret.as_deref().unwrap());
+    assert!(
+        !is_active(t, &tok.access, rs_auth).await,
+        "not entitled yet"
+    );
+    new_resource_with(t, &f.resource, &SCOPES, &[&rs.id]).await;
+    let v = introspect(t, &tok.access, rs_auth).await.ok_json();
+    assert_eq!(
+        v["active"],
+        json!(true),
+        "an entitled resource server sees the token: {v}"
+    );
+    assert_eq!(v["sub"], json!(f.user.id));
 }
