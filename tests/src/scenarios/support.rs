@@ -108,7 +108,7 @@ impl Resp {
 pub fn short(s: &str) -> String {
     let mut out: String = s.chars().take(600).collect();
     if out.len() < s.len() {
-        out.push_str("…");
+        out.push('…');
     }
     out
 }

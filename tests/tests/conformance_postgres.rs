@@ -1,0 +1,90 @@
+//! Runs the storage conformance suite against the native host's `SqlxStore` on a real
+//! PostgreSQL server, one fresh database per case. The server comes from
+//! `TEST_POSTGRES_URL` (`postgres://user@host:port/db`, a role that may create databases);
+//! `scripts/test` starts a throwaway cluster and sets it (and `TEST_REQUIRE_POSTGRES=1`, which
+//! turns a missing URL into a failure instead of a skip).
+
+use std::sync::Arc;
+
+use portcullis::store_sql::SqlxStore;
+use portcullis_core::store::SqlStore;
+use portcullis_tests::conformance::{self, uid, Store};
+
+/// A fresh database on the test server, or `None` (skip) when none is configured.
+async fn fresh_store() -> Option<(SqlxStore, String, Store)> {
+    let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("TEST_REQUIRE_POSTGRES").is_err(),
+            "TEST_REQUIRE_POSTGRES is set but TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: TEST_POSTGRES_URL is not set (scripts/test sets it)");
+        return None;
+    };
+    let admin = SqlxStore::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    let name = uid("conf").replace('-', "_").to_ascii_lowercase();
+    admin
+        .execute(&format!("CREATE DATABASE {name}"), &[])
+        .await
+        .expect("create a database for the case");
+    let mut db_url = url::Url::parse(&url).expect("TEST_POSTGRES_URL is a URL");
+    db_url.set_path(&format!("/{name}"));
+    let store = SqlxStore::connect(db_url.as_str())
+        .await
+        .expect("connect to the case's database");
+    Some((admin, name, Arc::new(store)))
+}
+
+async fn drop_db(admin: SqlxStore, name: String, store: Store) {
+    drop(store);
+    // Connections of the case's pool may linger briefly; FORCE ends them.
+    let _ = admin
+        .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[])
+        .await;
+    admin.close().await;
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let Some((admin, name, store)) = fresh_store().await else { return };
+            conformance::$name(store.clone()).await;
+            drop_db(admin, name, store).await;
+        }
+    )*};
+}
+
+cases!(
+    migrations_idempotent,
+    codes_insert_get_redeem_once,
+    codes_expired_not_redeemable,
+    codes_purge_expired,
+    c6_only_hashes_stored,
+    c1_concurrent_code_redemption,
+    refresh_insert_get_consume,
+    refresh_expired_not_consumable,
+    f3_concurrent_refresh_consume,
+    f5_wrong_client_consume_refused,
+    grants_revoke_ends_family,
+    access_revoke_and_is_revoked,
+    auth_requests_bind_and_consume,
+    h5_auth_request_consumed_once_concurrently,
+    sessions_lifecycle,
+    clients_crud_and_conflict,
+    users_crud_and_conflict,
+    resources_crud,
+    audit_list_filters_and_paging,
+    keys_published_and_retire,
+);
+
+/// The whole suite in sequence on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_on_one_database() {
+    let Some((admin, name, store)) = fresh_store().await else {
+        return;
+    };
+    conformance::run_all(store.clone()).await;
+    drop_db(admin, name, store).await;
+}
