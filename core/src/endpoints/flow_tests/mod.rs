@@ -2,6 +2,7 @@
 //! seeded RNG and the real schema on in-memory SQLite. Named after SECURITY-CHECKLIST IDs.
 
 mod code;
+mod discovery;
 mod harness;
 mod refresh;
 mod revoke;
