@@ -26,6 +26,8 @@ use crate::store_sql::SqlxStore;
 
 /// Largest request body accepted (G2).
 pub const MAX_BODY: usize = 64 * 1024;
+/// How long a client may take to send its body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -263,13 +265,22 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<Bytes, Respo
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(error_response(
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect());
+    match read.await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(error_response(
             ErrorCode::InvalidRequest,
             "the request body could not be read",
         )),
+        Err(_) => {
+            let mut resp = error_response(
+                ErrorCode::InvalidRequest,
+                "the request body did not arrive in time",
+            );
+            *resp.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
+            Err(resp)
+        }
     }
 }
 

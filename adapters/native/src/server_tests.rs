@@ -74,14 +74,19 @@ impl Write for Sink {
 
 #[tokio::test]
 async fn h3_access_log_has_path_without_query_and_request_id() {
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A process-wide subscriber: thread-local ones race with callsite registration in
+    // parallel tests. Other tests log into the same sink; lines are matched by request id.
+    static SINK: std::sync::OnceLock<Sink> = std::sync::OnceLock::new();
+    let sink = SINK.get_or_init(|| {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || writer.clone())
+            .init();
+        sink
+    });
     let app = Running::start().await;
     let resp = reqwest::get(app.url(false, "/health?code=SECRETCODE&state=abc"))
         .await
@@ -194,6 +199,15 @@ async fn ready_checks_storage() {
     let resp = reqwest::get(app.url(false, "/ready")).await.unwrap();
     assert_eq!(resp.status(), 200);
     app.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn g2_body_that_never_arrives_is_408() {
+    let body = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+    let resp = read_body(&http::HeaderMap::new(), body).await.unwrap_err();
+    assert_eq!(resp.status(), http::StatusCode::REQUEST_TIMEOUT);
+    let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(v["error"], "invalid_request");
 }
 
 #[test]
