@@ -81,6 +81,10 @@ pub async fn full_flow_public_client(t: &Target) {
         consent_page.body.contains(&resource),
         "consent shows the resource"
     );
+    assert!(
+        consent_page.body.contains("127.0.0.1"),
+        "consent shows the redirect host"
+    );
     let resp = AuthzResponse::from_redirect(&consent(&b, t, &consent_page, "approve").await);
     resp.assert_to_client(t, redirect, &state);
     let code = resp.get("code").expect("a code").to_owned();
