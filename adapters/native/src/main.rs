@@ -229,7 +229,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     server::init_logging(settings.host.log_format, "warn");
-    let store = portcullis::store_sql::SqlxStore::connect(&settings.host.database_url)
+    let store = portcullis::store_sql::open(&settings.host.database_url)
         .await
         .with_context(|| {
             format!(
@@ -240,9 +240,8 @@ async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let version = portcullis_core::store::migrations::migrate(&store, now).await?;
+    let version = portcullis_core::store::migrations::migrate(store.as_ref(), now).await?;
     print_line(&serde_json::json!({ "schema_version": version }).to_string());
-    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

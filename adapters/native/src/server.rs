@@ -5,6 +5,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::serve::ListenerExt;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use portcullis_core::error::{Error, ErrorCode};
@@ -22,7 +24,6 @@ use tokio::net::TcpListener;
 use crate::config::{LogFormat, Settings};
 use crate::crypto_ring::RingCrypto;
 use crate::fetcher::{FetcherConfig, HttpFetcher};
-use crate::store_sql::SqlxStore;
 
 /// Largest request body accepted (G2).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -56,7 +57,7 @@ impl Rng for OsRng {
 
 /// Connects storage and assembles the runtime seams for `settings`.
 pub async fn build_env(settings: &Settings) -> anyhow::Result<Env> {
-    let sql = SqlxStore::connect(&settings.host.database_url)
+    let sql = crate::store_sql::open(&settings.host.database_url)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -68,7 +69,7 @@ pub async fn build_env(settings: &Settings) -> anyhow::Result<Env> {
     Ok(Env {
         clock: Arc::new(SystemClock),
         rng: Arc::new(OsRng),
-        sql: Arc::new(sql),
+        sql,
         kv: Arc::new(MemoryKv::default()),
         crypto: Arc::new(RingCrypto::new()),
         fetcher: Arc::new(fetcher),
@@ -221,20 +222,19 @@ async fn handle(
             parts.extensions.insert(RemoteAddr(peer.ip()));
             parts.extensions.insert(RequestId(id.clone()));
             let req = Request::from_parts(parts, bytes);
-            let server = app.server.clone();
-            let admin = app.admin;
-            // A panic in one request must not take the connection task down silently.
-            let task = tokio::spawn(async move {
-                if admin {
+            let server = &app.server;
+            let call = async move {
+                if app.admin {
                     server.handle_admin(req).await
                 } else {
                     server.handle(req).await
                 }
-            });
-            match task.await {
+            };
+            // A panic in one request becomes a 500 for that request only.
+            match AssertUnwindSafe(call).catch_unwind().await {
                 Ok(resp) => resp,
-                Err(e) => {
-                    tracing::error!(request_id = %id, panic = e.is_panic(), "request handler failed");
+                Err(_) => {
+                    tracing::error!(request_id = %id, "request handler panicked");
                     error_response(ErrorCode::ServerError, "internal error")
                 }
             }

@@ -3,6 +3,7 @@
 //! Each call is one statement, atomic on its own; `batch` is one transaction.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +19,16 @@ use sqlx::{Row as _, TypeInfo, ValueRef};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the system of record for `url`: the inline rusqlite store
+/// ([`crate::store_sqlite::SqliteStore`]) for `sqlite:` URLs, [`SqlxStore`] for PostgreSQL.
+pub async fn open(url: &str) -> Result<Arc<dyn SqlStore>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(crate::store_sqlite::SqliteStore::open(url)?))
+    } else {
+        Ok(Arc::new(SqlxStore::connect(url).await?))
+    }
+}
 
 /// A pooled SQLite or PostgreSQL database.
 #[derive(Debug, Clone)]

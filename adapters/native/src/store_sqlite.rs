@@ -1,0 +1,224 @@
+//! The embedded SQLite system of record (DESIGN.md rule 4) on rusqlite, run inline on the
+//! calling task: statements on a WAL-mode file take microseconds, far less than handing each
+//! one to a worker thread and back, which dominated the server's CPU time. One writer
+//! connection (writes queue on its mutex instead of spinning in SQLite's busy handler) and a
+//! few reader connections; `batch` is one `BEGIN IMMEDIATE` transaction.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use portcullis_core::store::{Dialect, Row, SqlStore, StoreError, Value};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections (WAL lets them run beside the writer).
+const READERS: usize = 4;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
+/// SQLite through rusqlite.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.readers.len())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens `sqlite://path`, `sqlite:path` or `sqlite::memory:`, creating the file if
+    /// missing (URL query parameters are ignored).
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::Unavailable("not a sqlite: URL".into()))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            // Each connection to :memory: is its own database: keep exactly one.
+            let conn = Connection::open_in_memory().map_err(map_err)?;
+            configure(&conn, false)?;
+            return Ok(Self {
+                writer: Mutex::new(conn),
+                readers: Vec::new(),
+                next: AtomicUsize::new(0),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writer = Connection::open_with_flags(path, flags).map_err(map_err)?;
+        configure(&writer, true)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(path, flags).map_err(map_err)?;
+                configure(&c, false)?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A free reader if one is idle, else the next in turn; `None` without readers.
+    fn reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        if self.readers.is_empty() {
+            return None;
+        }
+        for r in &self.readers {
+            if let Ok(g) = r.try_lock() {
+                return Some(g);
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        Some(self.readers[i].lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn configure(conn: &Connection, writer: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if writer {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(map_err)?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(map_err)?;
+    Ok(())
+}
+
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(n) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+fn params(values: &[Value]) -> impl Iterator<Item = Param<'_>> {
+    values.iter().map(Param)
+}
+
+fn run_execute(conn: &Connection, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    if stmt.column_count() > 0 {
+        // A statement that returns rows (e.g. with RETURNING): step through them.
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params(values)))
+            .map_err(map_err)?;
+        while rows.next().map_err(map_err)?.is_some() {}
+        drop(rows);
+        return Ok(conn.changes());
+    }
+    let n = stmt
+        .execute(rusqlite::params_from_iter(params(values)))
+        .map_err(map_err)?;
+    Ok(n as u64)
+}
+
+fn run_query(conn: &Connection, sql: &str, values: &[Value]) -> Result<Vec<Row>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let n = stmt.column_count();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params(values)))
+        .map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        let mut vals = Vec::with_capacity(n);
+        for i in 0..n {
+            vals.push(match row.get_ref(i).map_err(map_err)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(v) => Value::Int(v),
+                ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(f as i64),
+                ValueRef::Real(f) => Value::Text(f.to_string()),
+                ValueRef::Text(t) => Value::Text(
+                    String::from_utf8(t.to_vec())
+                        .map_err(|_| StoreError::Corrupt(format!("column {i} is not UTF-8")))?,
+                ),
+                ValueRef::Blob(_) => {
+                    return Err(StoreError::Corrupt(format!("column {i} is a blob")))
+                }
+            });
+        }
+        out.push(Row(vals));
+    }
+    Ok(out)
+}
+
+/// Whether `sql` only reads (asked of SQLite itself, on an already prepared statement).
+fn is_read_only(conn: &Connection, sql: &str) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached(sql).map_err(map_err)?.readonly())
+}
+
+#[async_trait]
+impl SqlStore for SqliteStore {
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        run_execute(&self.writer(), sql, params)
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        if let Some(reader) = self.reader() {
+            if is_read_only(&reader, sql)? {
+                return run_query(&reader, sql, params);
+            }
+        }
+        run_query(&self.writer(), sql, params)
+    }
+
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+        let mut conn = self.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        for (sql, params) in statements {
+            run_execute(&tx, sql, params)?;
+        }
+        tx.commit().map_err(map_err)
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(e.to_string())
+        }
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(_)
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[path = "store_sqlite_tests.rs"]
+mod tests;
