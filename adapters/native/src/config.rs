@@ -14,7 +14,13 @@ use toml::{Table, Value};
 pub const PREFIX: &str = "PORTCULLIS_";
 
 /// Host-only settings (`[server]` table; `PORTCULLIS_<KEY>` in the environment).
-const HOST_KEYS: &[&str] = &["listen", "admin_listen", "database_url", "log_format"];
+const HOST_KEYS: &[&str] = &[
+    "listen",
+    "admin_listen",
+    "database_url",
+    "log_format",
+    "trusted_proxies",
+];
 
 /// `PORTCULLIS_*` variables that are not settings (read by the CLI itself).
 const NOT_SETTINGS: &[&str] = &["CONFIG", "USER_PASSWORD", "LOG"];
@@ -39,6 +45,9 @@ pub struct HostConfig {
     pub database_url: String,
     /// Log format; `None` means JSON unless stderr is a terminal.
     pub log_format: Option<LogFormat>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed for
+    /// the client address (rate limits, login throttling); empty: the peer address is used.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The whole native configuration.
@@ -206,6 +215,7 @@ fn host_config(
         Some("text") => Some(LogFormat::Text),
         Some(_) => bail!("configuration error in 'server.log_format': must be json or text"),
     };
+    let trusted_proxies = proxies(server.remove("trusted_proxies"))?;
     if let Some(k) = server.keys().next() {
         bail!("configuration error in 'server.{k}': unknown setting");
     }
@@ -214,7 +224,35 @@ fn host_config(
         admin_listen,
         database_url,
         log_format,
+        trusted_proxies,
     })
+}
+
+/// `trusted_proxies`: an array, or a comma-separated string (from the environment).
+fn proxies(v: Option<Value>) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let items: Vec<String> = match v {
+        None => Vec::new(),
+        Some(Value::String(s)) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => bail!(
+                    "configuration error in 'server.trusted_proxies': entries must be strings"
+                ),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        Some(_) => bail!("configuration error in 'server.trusted_proxies': must be a list"),
+    };
+    items
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow!("configuration error in 'server.trusted_proxies': {s:?} is not an address or CIDR range"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -343,6 +381,31 @@ mod tests {
         let err = load_from(Some("isuer = \"https://a\"\n"), &[]).unwrap_err();
         assert!(format!("{err:#}").contains("isuer"), "{err:#}");
         assert!(load_from(Some("not toml ="), &[]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_from_file_or_env() {
+        let s = load_from(
+            Some("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.host.trusted_proxies.len(), 2);
+        assert_eq!(s.host.trusted_proxies[1].to_string(), "::1/128");
+        let s = load_from(
+            None,
+            &env(&[("PORTCULLIS_TRUSTED_PROXIES", "192.168.0.0/16, 127.0.0.1")]),
+        )
+        .unwrap();
+        assert_eq!(s.host.trusted_proxies.len(), 2);
+        let err =
+            load_from(None, &env(&[("PORTCULLIS_TRUSTED_PROXIES", "lb.internal")])).unwrap_err();
+        assert!(format!("{err:#}").contains("trusted_proxies"), "{err:#}");
+        assert!(load_from(None, &[])
+            .unwrap()
+            .host
+            .trusted_proxies
+            .is_empty());
     }
 
     #[test]

@@ -222,7 +222,14 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         database = %server::redact_url(&settings.host.database_url),
         "portcullis listening"
     );
-    server::serve(portcullis, public, admin, server::shutdown_signal()).await?;
+    server::serve(
+        portcullis,
+        public,
+        admin,
+        settings.host.trusted_proxies.clone(),
+        server::shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,7 @@
 //! query strings, headers or bodies: H3), and shut down gracefully on SIGTERM or Ctrl-C.
 
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use ipnet::IpNet;
 use portcullis_core::error::{Error, ErrorCode};
 use portcullis_core::store::MemoryKv;
 use portcullis_core::{Clock, Env, Portcullis, RemoteAddr, RequestId, Rng};
@@ -101,22 +102,28 @@ pub fn redact_url(url: &str) -> String {
 struct App {
     server: Portcullis,
     admin: bool,
+    proxies: Arc<Vec<IpNet>>,
 }
 
-fn router(server: Portcullis, admin: bool) -> axum::Router {
-    axum::Router::new()
-        .fallback(handle)
-        .with_state(App { server, admin })
+fn router(server: Portcullis, admin: bool, proxies: Arc<Vec<IpNet>>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(App {
+        server,
+        admin,
+        proxies,
+    })
 }
 
 /// Serves the public and admin listeners until `shutdown` completes, then drains in-flight
-/// requests (for at most a few seconds).
+/// requests (for at most a few seconds). `trusted_proxies` may set the client address
+/// through `X-Forwarded-For` (see [`client_ip`]).
 pub async fn serve(
     server: Portcullis,
     public: TcpListener,
     admin: TcpListener,
+    trusted_proxies: Vec<IpNet>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let proxies = Arc::new(trusted_proxies);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let listener = |l: TcpListener| {
         l.tap_io(|tcp| {
@@ -128,13 +135,14 @@ pub async fn serve(
     };
     let public = axum::serve(
         listener(public),
-        router(server.clone(), false).into_make_service_with_connect_info::<SocketAddr>(),
+        router(server.clone(), false, proxies.clone())
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stop(rx.clone()))
     .into_future();
     let admin = axum::serve(
         listener(admin),
-        router(server, true).into_make_service_with_connect_info::<SocketAddr>(),
+        router(server, true, proxies).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stop(rx))
     .into_future();
@@ -219,7 +227,8 @@ async fn handle(
     let (mut parts, body) = req.into_parts();
     let mut resp = match read_body(&parts.headers, body).await {
         Ok(bytes) => {
-            parts.extensions.insert(RemoteAddr(peer.ip()));
+            let ip = client_ip(peer.ip(), &parts.headers, &app.proxies);
+            parts.extensions.insert(RemoteAddr(ip));
             parts.extensions.insert(RequestId(id.clone()));
             let req = Request::from_parts(parts, bytes);
             let server = &app.server;
@@ -254,6 +263,36 @@ async fn handle(
         request_id = %id,
     );
     resp.map(Body::from)
+}
+
+/// The client address: the peer, unless the peer is a trusted proxy; then the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left can be
+/// forged by the client). A malformed entry stops the walk at the last trusted hop.
+pub fn client_ip(peer: IpAddr, headers: &http::HeaderMap, proxies: &[IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        let Ok(v) = v.to_str() else {
+            return peer;
+        };
+        hops.extend(v.split(','));
+    }
+    let mut ip = peer;
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(h) => {
+                ip = h;
+                if !trusted(&h) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    ip
 }
 
 /// Reads the body up to [`MAX_BODY`]: 413 when larger (by `Content-Length` or while reading).

@@ -35,7 +35,7 @@ impl Running {
         let settings = load_from(None, &env).unwrap();
         let server = super::start(&settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let done = tokio::spawn(serve(server, public, admin, async {
+        let done = tokio::spawn(serve(server, public, admin, Vec::new(), async {
             let _ = rx.await;
         }));
         Self {
@@ -208,6 +208,35 @@ async fn g2_body_that_never_arrives_is_408() {
     assert_eq!(resp.status(), http::StatusCode::REQUEST_TIMEOUT);
     let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
     assert_eq!(v["error"], "invalid_request");
+}
+
+#[test]
+fn client_ip_believes_forwarded_for_only_from_trusted_proxies() {
+    let proxies: Vec<IpNet> = vec![
+        "10.0.0.0/8".parse().unwrap(),
+        "127.0.0.1/32".parse().unwrap(),
+    ];
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let mut h = http::HeaderMap::new();
+    h.append("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+    h.append("x-forwarded-for", "10.1.2.3".parse().unwrap());
+    // An untrusted peer: its header is ignored.
+    assert_eq!(
+        client_ip(ip("198.51.100.1"), &h, &proxies),
+        ip("198.51.100.1")
+    );
+    // Through two trusted hops: the first untrusted address from the right.
+    assert_eq!(client_ip(ip("10.9.9.9"), &h, &proxies), ip("203.0.113.7"));
+    // No proxies configured: always the peer.
+    assert_eq!(client_ip(ip("10.9.9.9"), &h, &[]), ip("10.9.9.9"));
+    // A malformed entry stops at the last trusted hop.
+    let mut bad = http::HeaderMap::new();
+    bad.insert("x-forwarded-for", "203.0.113.7, garbage".parse().unwrap());
+    assert_eq!(client_ip(ip("127.0.0.1"), &bad, &proxies), ip("127.0.0.1"));
+    // Only trusted hops: the left-most of them.
+    let mut inner = http::HeaderMap::new();
+    inner.insert("x-forwarded-for", "10.0.0.5".parse().unwrap());
+    assert_eq!(client_ip(ip("127.0.0.1"), &inner, &proxies), ip("10.0.0.5"));
 }
 
 #[test]
