@@ -52,6 +52,15 @@ pub struct ClientMetadata {
     /// Software version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    /// RFC 9449 §5.2: the client only accepts DPoP-bound access tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
+    /// Public keys for `private_key_jwt` (RFC 7591 §2, a JWK Set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where to fetch the public keys for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 fn default_application_type() -> String {

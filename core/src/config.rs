@@ -35,6 +35,16 @@ pub struct Config {
     pub cimd: CimdConfig,
     /// Login throttling (H4).
     pub login: LoginConfig,
+    /// DPoP (RFC 9449).
+    pub dpop: DpopConfig,
+    /// Token exchange (RFC 8693).
+    pub token_exchange: TokenExchangeConfig,
+    /// Seconds a new signing key is published in the JWKS before it signs (0: at once).
+    pub key_prepublish_secs: i64,
+    /// Trusted enterprise IdPs for the JWT bearer / ID-JAG grant, created or updated on start.
+    pub idps: Vec<SeedIdp>,
+    /// Which IdP / client / resource / scope combinations the JWT bearer grant allows.
+    pub idp_policies: Vec<SeedIdpPolicy>,
     /// Users created on start if missing.
     pub users: Vec<SeedUser>,
     /// Resources (MCP servers) created or updated on start.
@@ -58,6 +68,11 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             cimd: CimdConfig::default(),
             login: LoginConfig::default(),
+            dpop: DpopConfig::default(),
+            token_exchange: TokenExchangeConfig::default(),
+            key_prepublish_secs: 0,
+            idps: Vec::new(),
+            idp_policies: Vec::new(),
             users: Vec::new(),
             resources: Vec::new(),
             clients: Vec::new(),
@@ -150,6 +165,73 @@ impl Default for LoginConfig {
             window_secs: 300,
         }
     }
+}
+
+/// DPoP settings (RFC 9449).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpopConfig {
+    /// Require a server-issued nonce in every proof (RFC 9449 §8).
+    pub require_nonce: bool,
+    /// How far a proof's `iat` may be from now, seconds.
+    pub proof_max_age_secs: i64,
+    /// How long a server nonce stays valid, seconds.
+    pub nonce_lifetime_secs: i64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            require_nonce: false,
+            proof_max_age_secs: 300,
+            nonce_lifetime_secs: 300,
+        }
+    }
+}
+
+/// Token exchange settings (RFC 8693).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenExchangeConfig {
+    /// Longest delegation (`act`) chain; deeper exchanges are refused.
+    pub max_delegation_depth: usize,
+}
+
+impl Default for TokenExchangeConfig {
+    fn default() -> Self {
+        Self {
+            max_delegation_depth: 5,
+        }
+    }
+}
+
+/// A trusted enterprise IdP (issuer of ID-JAG assertions).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedIdp {
+    /// The IdP's issuer identifier (`iss` of its assertions).
+    pub issuer: String,
+    /// Where its JWKS is (fetched through the SSRF-safe fetcher).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Its JWKS inline, instead of a URI.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+}
+
+/// A JWT bearer policy: which client may get tokens for which resource and scopes on the
+/// strength of an IdP's assertion.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedIdpPolicy {
+    /// The IdP issuer.
+    pub issuer: String,
+    /// The client.
+    pub client_id: String,
+    /// The resource.
+    pub resource: String,
+    /// The largest scope set granted.
+    pub scopes: Vec<String>,
 }
 
 /// A user declared in configuration.

@@ -12,6 +12,7 @@ pub mod client_auth;
 pub mod clients;
 pub mod config;
 pub mod crypto;
+pub mod dpop;
 pub mod endpoints;
 pub mod env;
 pub mod error;

@@ -16,10 +16,11 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Never edit a released one; add a new version.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial schema",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial schema",
+        sql: r#"
 CREATE TABLE users (
   id TEXT PRIMARY KEY,
   username TEXT NOT NULL UNIQUE,
@@ -121,7 +122,46 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_at ON audit_events (at);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "sender-constrained tokens, delegation, enterprise IdPs, key pre-publication",
+        sql: r#"
+ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
+ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
+ALTER TABLE access_tokens ADD COLUMN parent_jti TEXT;
+CREATE INDEX access_tokens_parent ON access_tokens (parent_jti);
+ALTER TABLE resources ADD COLUMN exchange_clients TEXT NOT NULL DEFAULT '';
+ALTER TABLE signing_keys ADD COLUMN activates_at INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE replay_cache (
+  key TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX replay_cache_expiry ON replay_cache (expires_at);
+CREATE TABLE trusted_idps (
+  issuer TEXT PRIMARY KEY,
+  jwks_uri TEXT,
+  jwks TEXT,
+  allowed_audiences TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE idp_subjects (
+  issuer TEXT NOT NULL,
+  external_subject TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  PRIMARY KEY (issuer, external_subject)
+);
+CREATE TABLE idp_policies (
+  id TEXT PRIMARY KEY,
+  issuer TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+"#,
+    },
+];
 
 /// Adapts SQLite DDL to `dialect`.
 pub fn ddl(dialect: Dialect, sql: &str) -> String {

@@ -31,13 +31,13 @@ pub async fn grants_revoke_ends_family(store: Store) {
         .await
         .unwrap());
     let (jti1, jti2, jti_out) = (uid("jti"), uid("jti"), uid("jti"));
-    access::insert(db, &jti1, Some(&g.id), &client, NOW + 900)
+    access::insert(db, &jti1, Some(&g.id), &client, NOW + 900, None)
         .await
         .unwrap();
-    access::insert(db, &jti2, Some(&g.id), &client, NOW + 900)
+    access::insert(db, &jti2, Some(&g.id), &client, NOW + 900, None)
         .await
         .unwrap();
-    access::insert(db, &jti_out, Some(&other.id), &client, NOW + 900)
+    access::insert(db, &jti_out, Some(&other.id), &client, NOW + 900, None)
         .await
         .unwrap();
 
@@ -95,7 +95,7 @@ pub async fn access_revoke_and_is_revoked(store: Store) {
     let grant = grant_row(&uid("grant"), "c");
     grants::insert(db, &grant).await.unwrap();
     let jti = uid("jti");
-    access::insert(db, &jti, Some(&grant.id), "c", NOW + 900)
+    access::insert(db, &jti, Some(&grant.id), "c", NOW + 900, None)
         .await
         .unwrap();
     assert!(!access::is_revoked(db, &jti).await.unwrap());

@@ -154,5 +154,8 @@ fn health_and_ready() {
     assert_eq!(h.get("/health", "").status(), StatusCode::OK);
     let (status, body) = json_of(h.get("/ready", ""));
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["schema_version"], 1);
+    assert_eq!(
+        body["schema_version"],
+        crate::store::migrations::MIGRATIONS.last().unwrap().version
+    );
 }

@@ -4,22 +4,16 @@
 //! transition (C1), and a replayed code revokes everything issued from it (C2).
 
 use super::issue::{self, AccessTokenSpec};
-use super::Issued;
+use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
-use crate::clients::Client;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
-use crate::http_util::Params;
 use crate::server::Portcullis;
 use crate::store::repo::{codes, grants, refresh, resources};
 
 /// Redeems an authorization code.
-pub async fn exchange(
-    server: &Portcullis,
-    client: &Client,
-    params: &Params,
-    rid: Option<&str>,
-) -> Result<Issued> {
+pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
+    let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     let db = server.env().sql.as_ref();
     let now = server.now();
     let code = params.require("code")?;
@@ -28,7 +22,7 @@ pub async fn exchange(
         return Err(Error::invalid_grant("the authorization code is invalid"));
     };
     if row.used_at.is_some() {
-        return Err(replayed(server, &row.grant_id, &row.client_id, rid).await);
+        return Err(replayed(server, &row.grant_id, &row.client_id, ctx.rid).await);
     }
     if now >= row.expires_at {
         return Err(Error::invalid_grant("the authorization code has expired"));
@@ -70,7 +64,7 @@ pub async fn exchange(
     }
     if !codes::redeem(db, &code_hash, now).await? {
         // Lost a race with another redemption of the same code (C1): treat as replay.
-        return Err(replayed(server, &row.grant_id, &row.client_id, rid).await);
+        return Err(replayed(server, &row.grant_id, &row.client_id, ctx.rid).await);
     }
     if grants::get(db, &row.grant_id)
         .await?
@@ -90,6 +84,9 @@ pub async fn exchange(
             ttl,
             grant_id: Some(&row.grant_id),
             auth_time: Some(row.auth_time),
+            dpop_jkt: ctx.dpop_jkt,
+            act: None,
+            parent_jti: None,
         },
     )
     .await?;
@@ -116,6 +113,8 @@ pub async fn exchange(
     };
     Ok(Issued {
         access_token: jwt,
+        token_type: Issued::token_type_for(ctx.dpop_jkt),
+        issued_token_type: None,
         expires_in: ttl,
         scope: row.scope,
         refresh_token,

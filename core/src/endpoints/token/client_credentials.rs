@@ -2,14 +2,12 @@
 //! subject is the client itself, its audience the selected resource (RFC 8707).
 
 use super::issue::{self, AccessTokenSpec};
-use super::Issued;
-use crate::clients::Client;
+use super::{Issued, TokenRequest};
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::Params;
-use crate::server::Portcullis;
 
 /// Exchanges client credentials for an access token.
-pub async fn exchange(server: &Portcullis, client: &Client, params: &Params) -> Result<Issued> {
+pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
+    let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     if client.is_public() {
         return Err(Error::new(
             ErrorCode::UnauthorizedClient,
@@ -30,11 +28,16 @@ pub async fn exchange(server: &Portcullis, client: &Client, params: &Params) -> 
             ttl,
             grant_id: None,
             auth_time: None,
+            dpop_jkt: ctx.dpop_jkt,
+            act: None,
+            parent_jti: None,
         },
     )
     .await?;
     Ok(Issued {
         access_token: jwt,
+        token_type: Issued::token_type_for(ctx.dpop_jkt),
+        issued_token_type: None,
         expires_in: ttl,
         scope,
         refresh_token: None,

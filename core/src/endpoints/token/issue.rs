@@ -36,6 +36,19 @@ pub struct AccessClaims {
     /// When the user authenticated (user tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// Confirmation: the DPoP key thumbprint the token is bound to (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// The delegation chain (RFC 8693 §4.1): the current actor, with earlier ones nested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+}
+
+/// The `cnf` claim (RFC 7800 §3.1) with a JWK SHA-256 thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 7638 thumbprint of the DPoP public key.
+    pub jkt: String,
 }
 
 /// What to put in a new access token.
@@ -54,6 +67,12 @@ pub struct AccessTokenSpec<'a> {
     pub grant_id: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: Option<i64>,
+    /// DPoP key thumbprint to bind the token to (`cnf.jkt`).
+    pub dpop_jkt: Option<&'a str>,
+    /// Delegation chain (`act`).
+    pub act: Option<serde_json::Value>,
+    /// The token this one was exchanged from (RFC 8693); revoking it revokes this one.
+    pub parent_jti: Option<&'a str>,
 }
 
 /// Signs a new access token; records its `jti` when it belongs to a grant.
@@ -74,14 +93,19 @@ pub async fn access_token(
         nbf: now,
         exp: now + spec.ttl,
         auth_time: spec.auth_time,
+        cnf: spec.dpop_jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
+        act: spec.act.clone(),
     };
-    if let Some(grant_id) = spec.grant_id {
+    if spec.grant_id.is_some() || spec.parent_jti.is_some() {
         access::insert(
             server.env().sql.as_ref(),
             &claims.jti,
-            Some(grant_id),
+            spec.grant_id,
             spec.client_id,
             claims.exp,
+            spec.parent_jti,
         )
         .await?;
     }

@@ -1,10 +1,12 @@
 //! The token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): form-encoded POST, client
-//! authentication, dispatch by `grant_type`, JSON answers with `Cache-Control: no-store` (H1)
-//! and an audit event for every token issued or denied.
+//! authentication, the DPoP proof (RFC 9449 §5), dispatch by `grant_type`, JSON answers with
+//! `Cache-Control: no-store` (H1) and an audit event for every token issued or denied.
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod exchange;
 pub mod issue;
+pub mod jwt_bearer;
 pub mod refresh;
 
 use bytes::Bytes;
@@ -16,23 +18,67 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, json, method_not_allowed, Params};
 use crate::server::Portcullis;
 
+/// RFC 8693 token exchange grant type.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 7523 JWT bearer grant type (used with ID-JAG assertions).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Every grant type the endpoint serves.
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    TOKEN_EXCHANGE,
+    JWT_BEARER,
+];
+
+/// Everything a grant handler needs about the request.
+pub struct TokenRequest<'a> {
+    /// The server.
+    pub server: &'a Portcullis,
+    /// The authenticated client.
+    pub client: &'a Client,
+    /// The form parameters.
+    pub params: &'a Params,
+    /// The request headers.
+    pub headers: &'a http::HeaderMap,
+    /// The request id, for audit events.
+    pub rid: Option<&'a str>,
+    /// Thumbprint of the key of a valid DPoP proof sent with the request (RFC 9449 §5).
+    pub dpop_jkt: Option<&'a str>,
+}
+
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
     /// The access token (JWT).
     pub access_token: String,
+    /// `Bearer` or `DPoP` (RFC 9449 §5).
+    pub token_type: &'static str,
     /// Seconds until it expires.
     pub expires_in: i64,
     /// Granted scope.
     pub scope: String,
     /// A new refresh token, if any.
     pub refresh_token: Option<String>,
+    /// RFC 8693 `issued_token_type`, for token exchange.
+    pub issued_token_type: Option<&'static str>,
     /// The subject, for the audit log.
     pub subject: String,
     /// The access token's `jti`, for the audit log.
     pub jti: String,
     /// The audience.
     pub resource: String,
+}
+
+impl Issued {
+    /// `Bearer`, or `DPoP` when the token is bound to a key.
+    pub fn token_type_for(dpop_jkt: Option<&str>) -> &'static str {
+        if dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
 }
 
 /// `POST /oauth/token`.
@@ -47,17 +93,15 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     };
     let grant_type = params.get("grant_type").unwrap_or_default().to_owned();
     let mut client_id: Option<String> = None;
+    let mut extra_headers: Vec<(http::HeaderName, String)> = Vec::new();
     let result = async {
         if grant_type.is_empty() {
             return Err(Error::invalid_request("missing parameter 'grant_type'"));
         }
-        if !matches!(
-            grant_type.as_str(),
-            "authorization_code" | "refresh_token" | "client_credentials"
-        ) {
+        if !GRANT_TYPES.contains(&grant_type.as_str()) {
             return Err(Error::new(
                 ErrorCode::UnsupportedGrantType,
-                "supported grant types: authorization_code, refresh_token, client_credentials",
+                format!("supported grant types: {}", GRANT_TYPES.join(", ")),
             ));
         }
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
@@ -68,10 +112,20 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
                 format!("the client is not registered for the {grant_type} grant"),
             ));
         }
-        dispatch(server, &grant_type, &client, &params, rid).await
+        let proof = crate::dpop::check_token_request(server, &req, &client).await?;
+        extra_headers = proof.response_headers.clone();
+        let ctx = TokenRequest {
+            server,
+            client: &client,
+            params: &params,
+            headers: req.headers(),
+            rid,
+            dpop_jkt: proof.jkt.as_deref(),
+        };
+        dispatch(&ctx, &grant_type).await
     }
     .await;
-    match result {
+    let mut resp = match result {
         Ok(issued) => {
             audit::record(
                 server,
@@ -86,6 +140,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
                         "scope": issued.scope,
                         "resource": issued.resource,
                         "jti": issued.jti,
+                        "token_type": issued.token_type,
                     })),
                     ..Default::default()
                 },
@@ -93,12 +148,15 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             .await;
             let mut body = serde_json::json!({
                 "access_token": issued.access_token,
-                "token_type": "Bearer",
+                "token_type": issued.token_type,
                 "expires_in": issued.expires_in,
                 "scope": issued.scope,
             });
             if let Some(rt) = issued.refresh_token {
                 body["refresh_token"] = rt.into();
+            }
+            if let Some(t) = issued.issued_token_type {
+                body["issued_token_type"] = t.into();
             }
             json(StatusCode::OK, &body)
         }
@@ -118,19 +176,21 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             .await;
             error_json(&err)
         }
+    };
+    for (name, value) in extra_headers {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
     }
+    resp
 }
 
-async fn dispatch(
-    server: &Portcullis,
-    grant_type: &str,
-    client: &Client,
-    params: &Params,
-    rid: Option<&str>,
-) -> Result<Issued> {
+async fn dispatch(ctx: &TokenRequest<'_>, grant_type: &str) -> Result<Issued> {
     match grant_type {
-        "authorization_code" => authorization_code::exchange(server, client, params, rid).await,
-        "refresh_token" => refresh::exchange(server, client, params, rid).await,
-        _ => client_credentials::exchange(server, client, params).await,
+        "authorization_code" => authorization_code::exchange(ctx).await,
+        "refresh_token" => refresh::exchange(ctx).await,
+        "client_credentials" => client_credentials::exchange(ctx).await,
+        TOKEN_EXCHANGE => exchange::exchange(ctx).await,
+        _ => jwt_bearer::exchange(ctx).await,
     }
 }

@@ -5,22 +5,16 @@
 //! 503, never `invalid_grant` or a revocation (F7).
 
 use super::issue::{self, AccessTokenSpec};
-use super::Issued;
+use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
-use crate::clients::Client;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
-use crate::http_util::Params;
 use crate::server::Portcullis;
 use crate::store::repo::{grants, refresh, resources};
 
 /// Rotates a refresh token and issues a new access token.
-pub async fn exchange(
-    server: &Portcullis,
-    client: &Client,
-    params: &Params,
-    rid: Option<&str>,
-) -> Result<Issued> {
+pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
+    let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     let db = server.env().sql.as_ref();
     let now = server.now();
     let presented = params.require("refresh_token")?;
@@ -34,7 +28,7 @@ pub async fn exchange(
         ));
     }
     if row.consumed_at.is_some() {
-        return Err(reuse(server, &row.grant_id, &row.client_id, rid).await);
+        return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
     }
     if now >= row.expires_at {
         return Err(Error::invalid_grant("the refresh token has expired"));
@@ -78,7 +72,7 @@ pub async fn exchange(
 
     if !refresh::consume(db, &hash, &client.client_id, now).await? {
         // Someone else consumed it between our read and now (F3): reuse.
-        return Err(reuse(server, &row.grant_id, &row.client_id, rid).await);
+        return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
     }
     let new_token = issue::refresh_token(server);
     refresh::insert(
@@ -107,11 +101,16 @@ pub async fn exchange(
             ttl,
             grant_id: Some(&row.grant_id),
             auth_time: None,
+            dpop_jkt: ctx.dpop_jkt,
+            act: None,
+            parent_jti: None,
         },
     )
     .await?;
     Ok(Issued {
         access_token: jwt,
+        token_type: Issued::token_type_for(ctx.dpop_jkt),
+        issued_token_type: None,
         expires_in: ttl,
         scope,
         refresh_token: Some(new_token),

@@ -4,21 +4,23 @@
 
 use crate::store::{SqlStore, StoreError};
 
-/// Records an issued access token.
+/// Records an issued access token (with the token it was exchanged from, if any).
 pub async fn insert(
     db: &dyn SqlStore,
     jti: &str,
     grant_id: Option<&str>,
     client_id: &str,
     expires_at: i64,
+    parent_jti: Option<&str>,
 ) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO access_tokens (jti, grant_id, client_id, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO access_tokens (jti, grant_id, client_id, expires_at, parent_jti) VALUES (?, ?, ?, ?, ?)",
         &[
             jti.into(),
             grant_id.into(),
             client_id.into(),
             expires_at.into(),
+            parent_jti.into(),
         ],
     )
     .await

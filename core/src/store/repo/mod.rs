@@ -10,6 +10,7 @@ pub mod codes;
 pub mod grants;
 pub mod keys;
 pub mod refresh;
+pub mod replay;
 pub mod resources;
 pub mod sessions;
 pub mod users;
