@@ -154,3 +154,159 @@ impl<'a> Parsed<'a> {
             .map_err(|e| JwtError::Claims(e.to_string()))
     }
 }
+
+/// The decoded JOSE header of a compact JWS, without verifying anything.
+pub fn header(token: &str) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
+    let first = token.split('.').next().ok_or(JwtError::Malformed)?;
+    if first.len() > 8 * 1024 {
+        return Err(JwtError::Malformed);
+    }
+    let bytes = crate::crypto::b64_decode(first).ok_or(JwtError::Malformed)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(JwtError::Malformed),
+    }
+}
+
+/// The uncompressed SEC1 point of a public P-256 JWK; `None` for anything else, including
+/// a JWK carrying private members (`d`) or a symmetric key (J3).
+pub fn p256_public_key(jwk: &serde_json::Value) -> Option<Vec<u8>> {
+    let obj = jwk.as_object()?;
+    if obj.get("kty")?.as_str()? != "EC" || obj.get("crv")?.as_str()? != "P-256" {
+        return None;
+    }
+    if obj.contains_key("d") {
+        return None;
+    }
+    let x = crate::crypto::b64_decode(obj.get("x")?.as_str()?)?;
+    let y = crate::crypto::b64_decode(obj.get("y")?.as_str()?)?;
+    if x.len() != 32 || y.len() != 32 {
+        return None;
+    }
+    let mut sec1 = Vec::with_capacity(65);
+    sec1.push(4);
+    sec1.extend_from_slice(&x);
+    sec1.extend_from_slice(&y);
+    // Reject points that are not on the curve.
+    p256::PublicKey::from_sec1_bytes(&sec1).ok()?;
+    Some(sec1)
+}
+
+/// Verifies a JWT signed by someone else (a client assertion, an ID-JAG, a DPoP proof) with
+/// the given public JWK. The key decides the algorithm (J2): only ES256 with a P-256 key is
+/// accepted, `alg: none` in any case is refused (J1), keys referenced from the header are
+/// never used (J3, the caller picks `jwk`), and `r = 0` / `s = 0` signatures fail (J4).
+/// Returns the claims; time, audience, issuer and type checks are the caller's (J5).
+pub fn verify_with_jwk(
+    crypto: &dyn CryptoProvider,
+    token: &str,
+    jwk: &serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
+    let public = p256_public_key(jwk).ok_or(JwtError::UnknownKey)?;
+    let parsed = Parsed::parse(token)?;
+    parsed.verify(crypto, &public)
+}
+
+/// Picks the key for `kid` (or the only key when the token names none) from a JWK Set.
+pub fn select_key<'a>(
+    jwks: &'a serde_json::Value,
+    kid: Option<&str>,
+) -> Option<&'a serde_json::Value> {
+    let keys = jwks.get("keys")?.as_array()?;
+    match kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.get("kid").and_then(|v| v.as_str()) == Some(kid)),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
+    use crate::crypto::RustCrypto;
+    use crate::env::SeededRng;
+
+    fn key() -> ([u8; 32], serde_json::Value) {
+        let scalar = generate_scalar(&SeededRng::new(11));
+        let jwk = crate::keys::public_jwk(&public_key_sec1(&scalar).unwrap());
+        (scalar, jwk)
+    }
+
+    fn signed(scalar: &[u8; 32], header: serde_json::Value, claims: serde_json::Value) -> String {
+        let signer = RustCrypto.es256_signer(scalar).unwrap();
+        let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+        let sig = futures::executor::block_on(signer.sign(input.as_bytes())).unwrap();
+        format!("{input}.{}", b64(sig))
+    }
+
+    #[test]
+    fn verifies_es256_with_the_given_jwk() {
+        let (scalar, jwk) = key();
+        let t = signed(
+            &scalar,
+            serde_json::json!({"alg":"ES256","typ":"JWT"}),
+            serde_json::json!({"sub":"a","exp":5}),
+        );
+        let claims = verify_with_jwk(&RustCrypto, &t, &jwk).unwrap();
+        assert_eq!(claims["sub"], "a");
+        assert_eq!(claims["exp"], 5);
+        assert_eq!(header(&t).unwrap()["typ"], "JWT");
+    }
+
+    #[test]
+    fn j1_alg_none_in_any_case_is_refused() {
+        let (_, jwk) = key();
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let t = format!(
+                "{}.{}.",
+                b64(format!(r#"{{"alg":"{alg}"}}"#)),
+                b64(r#"{"sub":"a"}"#)
+            );
+            assert!(verify_with_jwk(&RustCrypto, &t, &jwk).is_err(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn j2_hs256_signed_with_our_public_key_is_refused() {
+        use hkdf::hmac::{Hmac, Mac};
+        let (_, jwk) = key();
+        let input = format!("{}.{}", b64(r#"{"alg":"HS256"}"#), b64(r#"{"sub":"a"}"#));
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(jwk.to_string().as_bytes()).unwrap();
+        mac.update(input.as_bytes());
+        let t = format!("{input}.{}", b64(mac.finalize().into_bytes()));
+        assert_eq!(
+            verify_with_jwk(&RustCrypto, &t, &jwk).unwrap_err(),
+            JwtError::Algorithm
+        );
+    }
+
+    #[test]
+    fn j3_private_or_symmetric_jwks_are_not_keys() {
+        let (_, mut jwk) = key();
+        jwk["d"] = "AAAA".into();
+        assert!(p256_public_key(&jwk).is_none());
+        assert!(p256_public_key(&serde_json::json!({"kty":"oct","k":"AAAA"})).is_none());
+    }
+
+    #[test]
+    fn j4_zero_signature_is_refused() {
+        let (_, jwk) = key();
+        let input = format!("{}.{}", b64(r#"{"alg":"ES256"}"#), b64(r#"{"sub":"a"}"#));
+        let t = format!("{input}.{}", b64([0u8; 64]));
+        assert_eq!(
+            verify_with_jwk(&RustCrypto, &t, &jwk).unwrap_err(),
+            JwtError::Signature
+        );
+    }
+
+    #[test]
+    fn select_key_by_kid() {
+        let jwks = serde_json::json!({"keys":[{"kid":"a"},{"kid":"b"}]});
+        assert_eq!(select_key(&jwks, Some("b")).unwrap()["kid"], "b");
+        assert!(select_key(&jwks, None).is_none());
+        assert!(select_key(&jwks, Some("c")).is_none());
+    }
+}
