@@ -50,6 +50,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// Admin API: already exists.
     Conflict,
+    /// RFC 9449 §5: the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry a server-provided nonce (see the `DPoP-Nonce` header).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -76,6 +80,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Conflict => "conflict",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -118,6 +124,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => "Method not allowed",
             Self::PayloadTooLarge => "Payload too large",
             Self::Conflict => "Conflict",
+            Self::InvalidDpopProof => "Invalid DPoP proof",
+            Self::UseDpopNonce => "DPoP nonce required",
         }
     }
 }
