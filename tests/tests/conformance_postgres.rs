@@ -77,6 +77,8 @@ cases!(
     resources_crud,
     audit_list_filters_and_paging,
     keys_published_and_retire,
+    replay_reserved_once_until_expiry,
+    replay_concurrent_reservation,
 );
 
 /// The whole suite in sequence on one database.

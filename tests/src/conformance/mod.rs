@@ -10,6 +10,7 @@
 
 mod grants_and_requests;
 mod records;
+mod replay;
 mod tokens;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use portcullis_core::store::{SqlStore, StoreError};
 
 pub use grants_and_requests::*;
 pub use records::*;
+pub use replay::*;
 pub use tokens::*;
 
 /// A backend under test.
@@ -54,7 +56,9 @@ pub async fn run_all(store: Store) {
     users_crud_and_conflict(store.clone()).await;
     resources_crud(store.clone()).await;
     audit_list_filters_and_paging(store.clone()).await;
-    keys_published_and_retire(store).await;
+    keys_published_and_retire(store.clone()).await;
+    replay_reserved_once_until_expiry(store.clone()).await;
+    replay_concurrent_reservation(store).await;
 }
 
 /// A unique id for this process: cases never collide, even on a shared database.
