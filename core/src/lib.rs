@@ -23,6 +23,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod registration;
 pub mod resource;
+pub mod resource_server;
 pub mod scope;
 pub mod secret;
 pub mod server;

@@ -10,6 +10,17 @@ use sha2::Sha256;
 use super::{b64, b64_decode, CryptoError};
 use crate::env::Rng;
 
+/// A 256-bit key for `purpose` derived from `master` with HKDF-SHA256 (RFC 5869). Every
+/// instance sharing the master key derives the same key (used for the key-encryption keys
+/// and for stateless DPoP nonces, RFC 9449 §8).
+pub fn derive_key(master: &[u8], purpose: &str) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(b"portcullis kek v1"), master);
+    let mut okm = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
+    let _ = hk.expand(purpose.as_bytes(), &mut okm);
+    okm
+}
+
 /// A key-encryption key for one purpose.
 pub struct Kek(Aes256Gcm);
 
@@ -22,11 +33,7 @@ impl std::fmt::Debug for Kek {
 impl Kek {
     /// Derives the key for `purpose` from `master`.
     pub fn derive(master: &[u8], purpose: &str) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"portcullis kek v1"), master);
-        let mut okm = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
-        let _ = hk.expand(purpose.as_bytes(), &mut okm);
-        Self(Aes256Gcm::new(&okm.into()))
+        Self(Aes256Gcm::new(&derive_key(master, purpose).into()))
     }
 
     /// Encrypts `plaintext`, binding `aad`; returns `v1.<nonce>.<ciphertext>` in base64url.

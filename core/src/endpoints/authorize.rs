@@ -37,6 +37,9 @@ pub struct PendingRequest {
     pub code_challenge: String,
     /// Always `S256`.
     pub code_challenge_method: String,
+    /// RFC 9449 §10: thumbprint of the DPoP key the code is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Where an authorization error goes.
@@ -170,6 +173,12 @@ async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Cl
         .map_err(fail)?;
     let scopes =
         crate::resource::select_scopes(p.get("scope"), &resource, &client).map_err(fail)?;
+    let dpop_jkt = p.get("dpop_jkt").map(str::to_owned);
+    if dpop_jkt.as_deref().is_some_and(|j| !is_thumbprint(j)) {
+        return Err(fail(Error::invalid_request(
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 9449 §10)",
+        )));
+    }
     if p.get("prompt") == Some("none") {
         return Err(fail(Error::new(
             ErrorCode::AccessDenied,
@@ -185,9 +194,17 @@ async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Cl
             state,
             code_challenge: p.get("code_challenge").unwrap_or_default().to_owned(),
             code_challenge_method: "S256".into(),
+            dpop_jkt,
         },
         client,
     ))
+}
+
+/// An RFC 7638 SHA-256 thumbprint: 43 base64url characters.
+fn is_thumbprint(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Stores the request and shows the login page, or the consent page when logged in.

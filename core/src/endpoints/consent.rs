@@ -182,7 +182,7 @@ async fn issue_code(
     )
     .await?;
     let code = crate::env::random_token(rng, 32);
-    codes::insert(
+    codes::insert_bound(
         db,
         &codes::CodeRow {
             code_hash: token_hash(&code),
@@ -199,6 +199,7 @@ async fn issue_code(
             used_at: None,
             created_at: now,
         },
+        p.dpop_jkt.as_deref(),
     )
     .await?;
     Ok(code)

@@ -62,6 +62,7 @@ pub fn metadata(server: &Portcullis) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "access_token_signing_alg_values_supported": ["ES256"],
+        "dpop_signing_alg_values_supported": crate::dpop::proof::ALGS,
         "service_documentation": "https://github.com/portcullis-auth/portcullis",
     });
     if cfg.registration.mode != RegistrationMode::AdminOnly || cfg.admin_api_key.is_some() {

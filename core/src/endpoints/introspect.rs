@@ -67,9 +67,9 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
         if access::is_revoked(db, &claims.jti).await? {
             return Ok(inactive());
         }
-        return Ok(json!({
+        let mut body = json!({
             "active": true,
-            "token_type": "Bearer",
+            "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
             "scope": claims.scope,
             "client_id": claims.client_id,
             "sub": claims.sub,
@@ -79,7 +79,12 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
             "iat": claims.iat,
             "nbf": claims.nbf,
             "jti": claims.jti,
-        }));
+        });
+        // The DPoP key the token is bound to (RFC 9449 §6.2).
+        if let Some(cnf) = &claims.cnf {
+            body["cnf"] = json!({ "jkt": cnf.jkt });
+        }
+        return Ok(body);
     }
     if let Some(row) = refresh::get(db, &token_hash(token)).await? {
         let live = row.consumed_at.is_none() && row.expires_at > now;

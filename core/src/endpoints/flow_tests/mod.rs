@@ -3,6 +3,7 @@
 
 mod code;
 mod discovery;
+mod dpop;
 mod harness;
 mod refresh;
 mod revoke;

@@ -18,7 +18,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let now = server.now();
     let code = params.require("code")?;
     let code_hash = token_hash(code);
-    let Some(row) = codes::get(db, &code_hash).await? else {
+    let Some((row, bound_jkt)) = codes::get_bound(db, &code_hash).await? else {
         return Err(Error::invalid_grant("the authorization code is invalid"));
     };
     if row.used_at.is_some() {
@@ -53,6 +53,17 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
             "the resource is no longer registered",
         ));
     }
+    // RFC 9449 §10: a code requested with `dpop_jkt` is redeemed only with that key's proof
+    // (checked before redemption: a request without the key does not burn the code).
+    crate::dpop::require_binding(
+        server,
+        bound_jkt.as_deref(),
+        ctx.dpop_jkt,
+        "authorization code",
+        &client.client_id,
+        ctx.rid,
+    )
+    .await?;
     if let Err(e) = crate::pkce::verify(
         row.code_challenge.as_deref(),
         row.code_challenge_method.as_deref(),
@@ -92,7 +103,9 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     .await?;
     let refresh_token = if client.allows_grant("refresh_token") {
         let rt = issue::refresh_token(server);
-        refresh::insert(
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+        let rt_jkt = ctx.dpop_jkt.filter(|_| client.is_public());
+        refresh::insert_bound(
             db,
             &refresh::RefreshRow {
                 token_hash: token_hash(&rt),
@@ -105,6 +118,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
                 consumed_at: None,
                 created_at: now,
             },
+            rt_jkt,
         )
         .await?;
         Some(rt)

@@ -19,7 +19,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let now = server.now();
     let presented = params.require("refresh_token")?;
     let hash = token_hash(presented);
-    let Some(row) = refresh::get(db, &hash).await? else {
+    let Some((row, bound_jkt)) = refresh::get_bound(db, &hash).await? else {
         return Err(Error::invalid_grant("the refresh token is invalid"));
     };
     if row.client_id != client.client_id {
@@ -33,6 +33,16 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     if now >= row.expires_at {
         return Err(Error::invalid_grant("the refresh token has expired"));
     }
+    // RFC 9449 §5 (D3): a public client's bound refresh token needs a proof with its key.
+    crate::dpop::require_binding(
+        server,
+        bound_jkt.as_deref(),
+        ctx.dpop_jkt,
+        "refresh token",
+        &client.client_id,
+        ctx.rid,
+    )
+    .await?;
     let grant = grants::get(db, &row.grant_id).await?;
     if grant.as_ref().is_none_or(|g| g.revoked_at.is_some()) {
         return Err(Error::invalid_grant("the grant has been revoked"));
@@ -75,7 +85,8 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
         return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
     }
     let new_token = issue::refresh_token(server);
-    refresh::insert(
+    // The new token keeps the binding of the one it replaces.
+    refresh::insert_bound(
         db,
         &refresh::RefreshRow {
             token_hash: token_hash(&new_token),
@@ -88,6 +99,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
             consumed_at: None,
             created_at: now,
         },
+        bound_jkt.as_deref(),
     )
     .await?;
     let ttl = server.config().access_token_ttl;

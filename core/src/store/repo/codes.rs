@@ -56,8 +56,20 @@ fn from_row(r: &Row) -> Result<CodeRow, StoreError> {
 
 /// Stores a new code.
 pub async fn insert(db: &dyn SqlStore, c: &CodeRow) -> Result<(), StoreError> {
+    insert_bound(db, c, None).await
+}
+
+/// Stores a new code bound to the DPoP key thumbprint given as `dpop_jkt` at authorize
+/// (RFC 9449 §10), if any.
+pub async fn insert_bound(
+    db: &dyn SqlStore,
+    c: &CodeRow,
+    dpop_jkt: Option<&str>,
+) -> Result<(), StoreError> {
     db.execute(
-        &format!("INSERT INTO auth_codes ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        &format!(
+            "INSERT INTO auth_codes ({COLS}, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
         &[
             c.code_hash.as_str().into(),
             c.grant_id.as_str().into(),
@@ -72,6 +84,7 @@ pub async fn insert(db: &dyn SqlStore, c: &CodeRow) -> Result<(), StoreError> {
             c.expires_at.into(),
             c.used_at.into(),
             c.created_at.into(),
+            dpop_jkt.map(str::to_owned).into(),
         ],
     )
     .await
@@ -81,13 +94,23 @@ pub async fn insert(db: &dyn SqlStore, c: &CodeRow) -> Result<(), StoreError> {
 /// Reads a code without changing it (validation happens before redemption so that failures
 /// which must not burn the code, C5 and R6, leave it intact).
 pub async fn get(db: &dyn SqlStore, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+    Ok(get_bound(db, code_hash).await?.map(|(c, _)| c))
+}
+
+/// Reads a code together with the DPoP key thumbprint it is bound to (RFC 9449 §10).
+pub async fn get_bound(
+    db: &dyn SqlStore,
+    code_hash: &str,
+) -> Result<Option<(CodeRow, Option<String>)>, StoreError> {
     let rows = db
         .query(
-            &format!("SELECT {COLS} FROM auth_codes WHERE code_hash = ?"),
+            &format!("SELECT {COLS}, dpop_jkt FROM auth_codes WHERE code_hash = ?"),
             &[code_hash.into()],
         )
         .await?;
-    rows.first().map(from_row).transpose()
+    rows.first()
+        .map(|r| Ok((from_row(r)?, r.opt_text(13)?)))
+        .transpose()
 }
 
 /// Marks the code used if, and only if, it is unused and unexpired. Exactly one of any

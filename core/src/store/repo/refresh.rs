@@ -46,8 +46,20 @@ fn from_row(r: &Row) -> Result<RefreshRow, StoreError> {
 
 /// Stores a new refresh token.
 pub async fn insert(db: &dyn SqlStore, t: &RefreshRow) -> Result<(), StoreError> {
+    insert_bound(db, t, None).await
+}
+
+/// Stores a new refresh token bound to a DPoP key thumbprint (a public client's token,
+/// RFC 9449 §5), if `dpop_jkt` is set.
+pub async fn insert_bound(
+    db: &dyn SqlStore,
+    t: &RefreshRow,
+    dpop_jkt: Option<&str>,
+) -> Result<(), StoreError> {
     db.execute(
-        &format!("INSERT INTO refresh_tokens ({COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        &format!(
+            "INSERT INTO refresh_tokens ({COLS}, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
         &[
             t.token_hash.as_str().into(),
             t.grant_id.as_str().into(),
@@ -58,6 +70,7 @@ pub async fn insert(db: &dyn SqlStore, t: &RefreshRow) -> Result<(), StoreError>
             t.expires_at.into(),
             t.consumed_at.into(),
             t.created_at.into(),
+            dpop_jkt.map(str::to_owned).into(),
         ],
     )
     .await
@@ -66,13 +79,23 @@ pub async fn insert(db: &dyn SqlStore, t: &RefreshRow) -> Result<(), StoreError>
 
 /// Reads a refresh token without changing it.
 pub async fn get(db: &dyn SqlStore, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(get_bound(db, token_hash).await?.map(|(t, _)| t))
+}
+
+/// Reads a refresh token together with the DPoP key thumbprint it is bound to.
+pub async fn get_bound(
+    db: &dyn SqlStore,
+    token_hash: &str,
+) -> Result<Option<(RefreshRow, Option<String>)>, StoreError> {
     let rows = db
         .query(
-            &format!("SELECT {COLS} FROM refresh_tokens WHERE token_hash = ?"),
+            &format!("SELECT {COLS}, dpop_jkt FROM refresh_tokens WHERE token_hash = ?"),
             &[token_hash.into()],
         )
         .await?;
-    rows.first().map(from_row).transpose()
+    rows.first()
+        .map(|r| Ok((from_row(r)?, r.opt_text(9)?)))
+        .transpose()
 }
 
 /// Consumes the token if, and only if, it is live, unexpired and belongs to `client_id`.
