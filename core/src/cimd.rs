@@ -180,7 +180,9 @@ pub async fn fetch_with(
 }
 
 /// Validates a fetched document (S2, S5, S6) and returns the client and its cache lifetime.
-/// The client is public (`none`); its grant types default to `authorization_code`.
+/// The client is public (`none`) or authenticates with `private_key_jwt` (RFC 7523 §2.2)
+/// using its `jwks_uri` or inline public `jwks`; it never holds a shared secret. Its grant
+/// types default to `authorization_code`.
 pub fn validate_document(
     client_id: &str,
     resp: &FetchResponse,
@@ -229,43 +231,26 @@ pub fn validate_document(
         ));
     }
     if let Some(jwks) = obj.get("jwks") {
-        check_public_jwks(jwks)?;
+        crate::registration::check_public_jwks(jwks)?;
     }
-    match obj.get("token_endpoint_auth_method") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(m)) if m == "none" => {}
+    let method = match obj.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => "none",
+        Some(Value::String(m)) if m == "none" || m == "private_key_jwt" => m.as_str(),
         Some(_) => {
             return Err(
-                "token_endpoint_auth_method must be 'none' (the only method supported \
-                        for metadata document clients)"
+                "token_endpoint_auth_method must be 'none' or 'private_key_jwt' (metadata \
+                 document clients hold no shared secret)"
                     .into(),
             )
         }
     }
+    .to_owned();
     let mut metadata =
         crate::registration::metadata_from_json(doc).map_err(|e| e.description.clone())?;
-    metadata.token_endpoint_auth_method = "none".into();
+    metadata.token_endpoint_auth_method = method;
     crate::registration::validate_metadata(&mut metadata).map_err(|e| e.description)?;
     let ttl = cache_ttl(resp.cache_control.as_deref(), cfg);
     Ok((client_of(client_id, metadata), ttl))
-}
-
-/// Refuses a `jwks` member that is not a JWK Set of public keys (S6).
-fn check_public_jwks(jwks: &Value) -> Result<(), String> {
-    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("jwks must be a JWK Set with a 'keys' array")?;
-    for key in keys {
-        let obj = key.as_object().ok_or("jwks keys must be JSON objects")?;
-        if let Some(m) = PRIVATE.iter().find(|m| obj.contains_key(**m)) {
-            return Err(format!(
-                "jwks must contain only public keys (found private or symmetric member '{m}')"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Cache lifetime from `Cache-Control: max-age`, clamped to `[min_cache_secs,
@@ -573,17 +558,45 @@ mod tests {
     }
 
     #[test]
-    fn s6_only_auth_method_none() {
+    fn s6_no_shared_secret_auth_methods() {
         for m in [
             "client_secret_basic",
             "client_secret_post",
-            "private_key_jwt",
+            "client_secret_jwt",
             "",
         ] {
             let mut d = doc();
             d["token_endpoint_auth_method"] = json!(m);
             assert!(refused_doc(d).contains("token_endpoint_auth_method"), "{m}");
         }
+    }
+
+    #[test]
+    fn private_key_jwt_with_jwks_uri_or_public_jwks() {
+        use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
+        let scalar = generate_scalar(&crate::env::SeededRng::new(9));
+        let jwk = crate::keys::public_jwk(&public_key_sec1(&scalar).unwrap());
+        let mut d = doc();
+        d["token_endpoint_auth_method"] = json!("private_key_jwt");
+        d["jwks_uri"] = json!("https://app.example.com/jwks.json");
+        let (client, _) = validate(&d).unwrap();
+        assert_eq!(
+            client.metadata.token_endpoint_auth_method,
+            "private_key_jwt"
+        );
+        assert!(!client.is_public());
+        assert!(client.secret_hash.is_none());
+        let mut d = doc();
+        d["token_endpoint_auth_method"] = json!("private_key_jwt");
+        d["jwks"] = json!({ "keys": [jwk.clone()] });
+        validate(&d).unwrap();
+        // Still no private key material (S6), and a key source is required.
+        let mut private = jwk;
+        private["d"] = json!("c2VjcmV0");
+        d["jwks"] = json!({ "keys": [private] });
+        assert!(refused_doc(d.clone()).contains("jwks"));
+        d.as_object_mut().unwrap().remove("jwks");
+        assert!(refused_doc(d).contains("jwks"));
     }
 
     #[test]

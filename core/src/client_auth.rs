@@ -1,9 +1,14 @@
 //! Client authentication at the token, revocation and introspection endpoints
-//! (RFC 6749 §2.3.1, OAuth 2.1 §2.4.1): `client_secret_basic`, `client_secret_post` and
+//! (RFC 6749 §2.3.1, OAuth 2.1 §2.4.1): `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core 1.0 §9; see [`assertion`]) and
 //! public clients (`none`), with the client's registered method enforced.
 //!
-//! Two pure steps do the work: [`parse_credentials`] reads what the request presents
-//! (SECURITY-CHECKLIST A1, A2) and [`check`] judges it against the client record (A3, A4).
+//! Two pure steps do most of the work: [`parse_credentials`] reads what the request presents
+//! (SECURITY-CHECKLIST A1, A2) and [`check`] judges it against the client record (A3, A4);
+//! a client assertion is then verified by [`assertion::verify`] (A5, J1–J5).
+
+pub mod assertion;
+pub mod jwks;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -17,6 +22,8 @@ use crate::http_util::Params;
 use crate::secret::Secret;
 use crate::server::Portcullis;
 
+pub use assertion::ASSERTION_TYPE;
+
 /// Longest client id or secret accepted in credentials.
 const MAX_CREDENTIAL_LEN: usize = 2048;
 
@@ -29,6 +36,8 @@ pub enum PresentedMethod {
     Post,
     /// Only a `client_id` in the body (public client).
     None,
+    /// A JWT client assertion (`private_key_jwt`).
+    Assertion,
 }
 
 /// Credentials as presented by the request, not yet checked.
@@ -40,22 +49,68 @@ pub struct Presented {
     pub secret: Option<Secret>,
     /// Where the credentials came from.
     pub method: PresentedMethod,
+    /// The client assertion (`private_key_jwt`), not yet verified.
+    pub assertion: Option<Secret>,
 }
 
-/// Authenticates the client of a token-endpoint style request (A1–A4). Public clients
-/// (`none`) are identified by `client_id` alone. Clients are resolved with
-/// [`crate::clients::resolve`] (stored or client ID metadata document).
+/// Authenticates the client of a token-endpoint style request (A1–A5). Public clients
+/// (`none`) are identified by `client_id` alone; `private_key_jwt` clients by a verified
+/// assertion, each accepted or refused assertion being audited (`client.assertion`).
+/// Clients are resolved with [`crate::clients::resolve`] (stored or client ID metadata
+/// document).
 pub async fn authenticate(
     server: &Portcullis,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client> {
     let presented = parse_credentials(headers, params)?;
+    if presented.method == PresentedMethod::Assertion {
+        return authenticate_assertion(server, &presented).await;
+    }
     let client = crate::clients::resolve(server, &presented.client_id)
         .await?
         .ok_or_else(|| Error::invalid_client("unknown client"))?;
     check(&client, &presented)?;
     Ok(client)
+}
+
+async fn authenticate_assertion(server: &Portcullis, presented: &Presented) -> Result<Client> {
+    let result = async {
+        let client = crate::clients::resolve(server, &presented.client_id)
+            .await?
+            .ok_or_else(|| Error::invalid_client("unknown client"))?;
+        check(&client, presented)?;
+        let jwt = presented
+            .assertion
+            .as_ref()
+            .ok_or_else(|| Error::invalid_request("missing parameter 'client_assertion'"))?;
+        let checked = assertion::verify(server, &client, jwt.expose()).await?;
+        Ok::<_, Error>((client, checked))
+    }
+    .await;
+    let (detail, reason) = match &result {
+        Ok((_, c)) => (
+            serde_json::json!({ "method": "private_key_jwt", "jti": c.jti }),
+            None,
+        ),
+        Err(e) => (
+            serde_json::json!({ "method": "private_key_jwt", "error": e.description }),
+            Some(e.code.as_str()),
+        ),
+    };
+    crate::audit::record(
+        server,
+        crate::audit::Event {
+            action: "client.assertion",
+            success: result.is_ok(),
+            client_id: Some(&presented.client_id),
+            reason,
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+    .await;
+    result.map(|(client, _)| client)
 }
 
 /// Reads the credentials a request presents (A1, A2): HTTP Basic with form-urlencoded id
@@ -79,9 +134,7 @@ pub fn parse_credentials(headers: &HeaderMap, params: &Params) -> Result<Present
                 "more than one client authentication method used",
             ));
         }
-        return Err(Error::invalid_client(
-            "client assertions (private_key_jwt) are not supported",
-        ));
+        return parse_assertion(params);
     }
     match basic {
         Some((id, secret)) => {
@@ -99,6 +152,7 @@ pub fn parse_credentials(headers: &HeaderMap, params: &Params) -> Result<Present
                 client_id: id,
                 secret: (!secret.is_empty()).then(|| Secret::new(secret)),
                 method: PresentedMethod::Basic,
+                assertion: None,
             })
         }
         None => {
@@ -120,9 +174,54 @@ pub fn parse_credentials(headers: &HeaderMap, params: &Params) -> Result<Present
                 } else {
                     PresentedMethod::None
                 },
+                assertion: None,
             })
         }
     }
+}
+
+/// Reads a JWT client assertion (RFC 7521 §4.2, RFC 7523 §2.2): both parameters are
+/// required (`invalid_request` otherwise); another assertion type is `invalid_client`. The
+/// client is the `client_id` parameter if sent, which must then equal the assertion's `sub`
+/// (read here unverified, only to find the client; [`assertion::verify`] checks it).
+fn parse_assertion(params: &Params) -> Result<Presented> {
+    let (Some(kind), Some(jwt)) = (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) else {
+        return Err(Error::invalid_request(
+            "client_assertion and client_assertion_type must be sent together",
+        ));
+    };
+    if kind != ASSERTION_TYPE {
+        return Err(Error::invalid_client(format!(
+            "unsupported client_assertion_type (supported: {ASSERTION_TYPE})"
+        )));
+    }
+    let subject = assertion::unverified_subject(jwt);
+    let client_id = match (params.get("client_id"), subject) {
+        (Some(id), Some(sub)) if id != sub => {
+            return Err(Error::invalid_client(
+                "client_id differs from the client assertion's sub",
+            ))
+        }
+        (Some(id), _) => id.to_owned(),
+        (None, Some(sub)) => sub,
+        (None, None) => {
+            return Err(Error::invalid_client(
+                "the client assertion is malformed or has no sub",
+            ))
+        }
+    };
+    if client_id.len() > MAX_CREDENTIAL_LEN {
+        return Err(Error::invalid_client("client_id is too long"));
+    }
+    Ok(Presented {
+        client_id,
+        secret: None,
+        method: PresentedMethod::Assertion,
+        assertion: Some(Secret::new(jwt)),
+    })
 }
 
 /// Parses an `Authorization` header value that must be `Basic` (any case) (A1).
@@ -191,9 +290,10 @@ fn form_decode(s: &str) -> Option<String> {
 }
 
 /// Judges presented credentials against the client record (A3, A4): the registered
-/// `token_endpoint_auth_method` must be the one used; public clients must not send a
-/// secret; secrets are compared as hashes in constant time. Every failure is
-/// `invalid_client`.
+/// `token_endpoint_auth_method` must be the one used (a `private_key_jwt` client cannot use
+/// a secret, nor any other client an assertion); public clients must not send a secret;
+/// secrets are compared as hashes in constant time. An assertion itself is verified by
+/// [`assertion::verify`]. Every failure is `invalid_client`.
 pub fn check(client: &Client, presented: &Presented) -> Result<()> {
     if presented.client_id != client.client_id {
         return Err(Error::invalid_client("client authentication failed"));
@@ -203,6 +303,20 @@ pub fn check(client: &Client, presented: &Presented) -> Result<()> {
         "" => "none",
         m => m,
     };
+    match (registered, presented.method) {
+        ("private_key_jwt", PresentedMethod::Assertion) => return Ok(()),
+        ("private_key_jwt", _) => {
+            return Err(Error::invalid_client(
+                "this client must authenticate with private_key_jwt (a client assertion)",
+            ))
+        }
+        (_, PresentedMethod::Assertion) => {
+            return Err(Error::invalid_client(format!(
+                "this client is registered for {registered} and cannot use a client assertion"
+            )))
+        }
+        _ => {}
+    }
     let expected = match registered {
         "none" => {
             if presented.secret.is_some() {
@@ -285,6 +399,7 @@ mod tests {
             client_id: "app".into(),
             secret: secret.map(Secret::new),
             method,
+            assertion: (method == PresentedMethod::Assertion).then(|| Secret::new("a.b.c")),
         }
     }
 
@@ -467,8 +582,98 @@ mod tests {
         let e = check(&c, &presented(PresentedMethod::Basic, Some("s3cret"))).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidClient);
         // Unknown or future methods fail closed.
+        let c = client("client_secret_jwt", Some("s3cret"));
+        assert!(check(&c, &presented(PresentedMethod::Basic, Some("s3cret"))).is_err());
+    }
+
+    #[test]
+    fn a3_private_key_jwt_client_cannot_use_a_secret_and_vice_versa() {
+        let c = client("private_key_jwt", None);
+        check(&c, &presented(PresentedMethod::Assertion, None)).unwrap();
+        for (m, s) in [
+            (PresentedMethod::Basic, Some("s3cret")),
+            (PresentedMethod::Post, Some("s3cret")),
+            (PresentedMethod::None, None),
+        ] {
+            let e = check(&c, &presented(m, s)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClient, "{m:?}");
+        }
+        // Even a (stray) stored secret hash does not let it use the secret.
         let c = client("private_key_jwt", Some("s3cret"));
         assert!(check(&c, &presented(PresentedMethod::Basic, Some("s3cret"))).is_err());
+        for method in ["none", "client_secret_basic", "client_secret_post"] {
+            let c = client(method, Some("s3cret"));
+            let e = check(&c, &presented(PresentedMethod::Assertion, None)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClient, "{method}");
+        }
+    }
+
+    #[test]
+    fn a5_assertion_parameters_are_parsed() {
+        use crate::crypto::b64;
+        let jwt = format!("{}.{}.sig", b64("{}"), b64(r#"{"sub":"app"}"#));
+        let p = parse_credentials(
+            &HeaderMap::new(),
+            &params(&[
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &jwt),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(p.method, PresentedMethod::Assertion);
+        assert_eq!(p.client_id, "app");
+        assert_eq!(p.assertion.unwrap().expose(), jwt);
+        assert!(p.secret.is_none());
+        // client_id, when sent, must be the assertion's sub.
+        let with_id = |id: &str| {
+            parse_credentials(
+                &HeaderMap::new(),
+                &params(&[
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &jwt),
+                    ("client_id", id),
+                ]),
+            )
+        };
+        assert_eq!(with_id("app").unwrap().client_id, "app");
+        assert_eq!(with_id("other").unwrap_err().code, ErrorCode::InvalidClient);
+        // Missing halves are invalid_request; another type or an unreadable JWT invalid_client.
+        for (ps, want) in [
+            (
+                vec![("client_assertion", jwt.as_str())],
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("client_assertion_type", ASSERTION_TYPE)],
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                vec![
+                    ("client_assertion_type", "urn:x"),
+                    ("client_assertion", jwt.as_str()),
+                ],
+                ErrorCode::InvalidClient,
+            ),
+            (
+                vec![
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", "junk"),
+                ],
+                ErrorCode::InvalidClient,
+            ),
+        ] {
+            let e = parse_err(&HeaderMap::new(), &params(&ps));
+            assert_eq!(e.code, want, "{ps:?}");
+        }
+        let e = parse_err(
+            &HeaderMap::new(),
+            &params(&[
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &jwt),
+                ("client_secret", "s"),
+            ]),
+        );
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
     }
 
     #[test]

@@ -281,9 +281,16 @@ pub struct SeedClient {
     /// Scope ceiling (space separated); empty means any scope of the resource.
     #[serde(default)]
     pub scope: Option<String>,
-    /// `none`, `client_secret_basic` or `client_secret_post` (default by secret presence).
+    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt` (default by
+    /// secret presence).
     #[serde(default)]
     pub token_endpoint_auth_method: Option<String>,
+    /// Public keys for `private_key_jwt` (a JWK Set), instead of `jwks_uri`.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the public keys for `private_key_jwt` are published (https).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 /// A refused configuration, naming the setting.

@@ -1,10 +1,20 @@
 //! The signing key ring (RFC 9068 §2.1, RFC 7517 JWKS, RFC 7638 thumbprint `kid`s):
-//! generates the first ES256 key, seals private keys with the key-encryption key, caches the
-//! active signer, publishes current and retired public keys, and rotates on demand or when
-//! the active key is older than `key_rotation_interval`. Retired keys stay published until
-//! every token they signed has expired.
+//! generates ES256 keys, seals private keys with the key-encryption key, caches the signers,
+//! publishes pending, active and retired public keys, and rotates on demand or on schedule.
+//!
+//! Rotation with pre-publication: a new key is stored with `activates_at = now + prepublish`.
+//! It is in the JWKS at once (the JWKS is always read from storage, so every instance
+//! publishes it as soon as it exists) but signs only from `activates_at`; the keys it
+//! replaces retire at that same instant, so exactly one key signs at any time, and they stay
+//! published until every token they signed has expired (`remove_after`). A verifier that
+//! refreshes its cached JWKS within the pre-publication window never meets an unknown `kid`.
+//!
+//! Scheduled rotation (`key_rotation_interval`) pre-publishes the successor at least
+//! [`JWKS_MAX_AGE_SECS`] (or `key_prepublish_secs`, if longer) before the active key reaches
+//! its interval; one instance wins the right to create it through an atomic reservation in
+//! the replay cache, so instances sharing a store do not create one successor each.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{json, Value as Json};
 
@@ -13,16 +23,33 @@ use crate::crypto::kek::Kek;
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use crate::crypto::{b64, b64_decode, sha256, CryptoError, Es256Signer};
 use crate::server::{Env, Portcullis};
-use crate::store::repo::keys::{self as repo, KeyRow};
+use crate::store::repo::keys::{self as repo, KeyRow, ScheduledKey};
 use crate::store::StoreError;
 
 /// Master secret used when none is configured. Only a loopback issuer may start without a
 /// master key (see [`Config::validate`]); keys sealed with this are not protected.
 const DEVELOPMENT_MASTER_KEY: &[u8] = b"portcullis insecure development master key";
 
-/// How long the cached active key is trusted before re-reading storage (picks up rotations
-/// made by other instances or the CLI).
+/// How long the cached key set is trusted before re-reading storage (picks up rotations
+/// made by other instances or the CLI). An instance may keep signing with a just-retired
+/// key for this long, which [`RETIRE_MARGIN_SECS`] covers.
 const CACHE_SECS: i64 = 30;
+
+/// Extra time a retired key stays published beyond the longest token lifetime.
+const RETIRE_MARGIN_SECS: i64 = 60;
+
+/// `Cache-Control: max-age` of the published JWKS, and the shortest pre-publication of a
+/// scheduled rotation: a verifier honouring the header has refreshed before the key signs.
+pub const JWKS_MAX_AGE_SECS: i64 = 300;
+
+/// How long one instance holds the right to create the scheduled successor of a key.
+const SCHEDULE_LOCK_SECS: i64 = 600;
+
+/// How long an instance waits before trying again after another one won that right.
+const SCHEDULE_BACKOFF_SECS: i64 = 10;
+
+/// Longest pre-publication accepted (30 days).
+pub const MAX_PREPUBLISH_SECS: i64 = 30 * 24 * 3600;
 
 /// A key-ring failure.
 #[derive(Debug, thiserror::Error)]
@@ -44,38 +71,55 @@ impl From<KeyError> for crate::error::Error {
     }
 }
 
-/// A public key as published.
+/// A public key as published, with its life cycle.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KeyInfo {
     /// Key id.
     pub kid: String,
     /// Algorithm.
     pub alg: String,
-    /// Creation time.
+    /// Creation time (published from then on).
     pub created_at: i64,
-    /// Retirement time (no longer signs).
+    /// When it starts (or started) signing.
+    pub activates_at: i64,
+    /// When it stops (or stopped) signing.
     pub retired_at: Option<i64>,
     /// When it leaves the JWKS.
     pub remove_after: Option<i64>,
-    /// `active` or `retired`.
+    /// `pending` (published, not signing yet), `active` (signing) or `retired`.
     pub status: &'static str,
 }
 
-impl From<&KeyRow> for KeyInfo {
-    fn from(k: &KeyRow) -> Self {
+/// The status of a key at `now`: `retired` once its retirement time has come, `pending`
+/// before its activation, `active` in between.
+pub fn status_at(activates_at: i64, retired_at: Option<i64>, now: i64) -> &'static str {
+    if retired_at.is_some_and(|r| r <= now) {
+        "retired"
+    } else if activates_at > now {
+        "pending"
+    } else {
+        "active"
+    }
+}
+
+impl KeyInfo {
+    /// The published view of a stored key at `now`.
+    pub fn at(k: &ScheduledKey, now: i64) -> Self {
         Self {
-            kid: k.kid.clone(),
-            alg: k.alg.clone(),
-            created_at: k.created_at,
-            retired_at: k.retired_at,
-            remove_after: k.remove_after,
-            status: if k.retired_at.is_some() {
-                "retired"
-            } else {
-                "active"
-            },
+            kid: k.key.kid.clone(),
+            alg: k.key.alg.clone(),
+            created_at: k.key.created_at,
+            activates_at: activation(k),
+            retired_at: k.key.retired_at,
+            remove_after: k.key.remove_after,
+            status: status_at(activation(k), k.key.retired_at, now),
         }
     }
+}
+
+/// When a stored key signs from: rows from before pre-publication existed carry 0.
+fn activation(k: &ScheduledKey) -> i64 {
+    k.activates_at.max(k.key.created_at)
 }
 
 /// The key that signs now.
@@ -87,13 +131,67 @@ pub struct ActiveKey {
     pub signer: Arc<dyn Es256Signer>,
     /// When it was created.
     pub created_at: i64,
+    /// When it started signing.
+    pub activates_at: i64,
+}
+
+/// A published key as cached: its times, its public key and, for keys that sign now or
+/// later, its signer.
+struct Loaded {
+    kid: String,
+    created_at: i64,
+    activates_at: i64,
+    retired_at: Option<i64>,
+    public: Option<Vec<u8>>,
+    signer: Option<Arc<dyn Es256Signer>>,
+}
+
+impl Loaded {
+    fn can_sign_at(&self, now: i64) -> bool {
+        self.signer.is_some() && status_at(self.activates_at, self.retired_at, now) == "active"
+    }
+
+    /// Published but not signing yet, and not retired before it ever signs.
+    fn pending_at(&self, now: i64) -> bool {
+        self.activates_at > now && self.retired_at.is_none_or(|r| r > self.activates_at)
+    }
 }
 
 struct Cached {
     loaded_at: i64,
-    active: ActiveKey,
-    /// `kid` → uncompressed SEC1 public key, for every published key.
-    public: Vec<(String, Vec<u8>)>,
+    keys: Vec<Loaded>,
+}
+
+impl Cached {
+    /// The key that signs at `now`: the most recently activated unretired key.
+    fn signer_at(&self, now: i64) -> Option<&Loaded> {
+        self.keys
+            .iter()
+            .filter(|k| k.can_sign_at(now))
+            .max_by(|a, b| {
+                (a.activates_at, a.created_at, &a.kid).cmp(&(b.activates_at, b.created_at, &b.kid))
+            })
+    }
+
+    fn has_pending(&self, now: i64) -> bool {
+        self.keys.iter().any(|k| k.pending_at(now))
+    }
+
+    fn active_at(&self, now: i64) -> Result<ActiveKey, KeyError> {
+        let k = self
+            .signer_at(now)
+            .ok_or_else(|| CryptoError("no active signing key".into()))?;
+        let signer = k
+            .signer
+            .clone()
+            .ok_or_else(|| CryptoError("no active signing key".into()))?;
+        Ok(ActiveKey {
+            kid: k.kid.clone(),
+            signer,
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+        })
+    }
 }
 
 /// The key ring. One per server; safe to share.
@@ -101,7 +199,12 @@ pub struct KeyRing {
     kek: Kek,
     cache: RwLock<Option<Arc<Cached>>>,
     rotation_interval: i64,
+    prepublish: i64,
     max_token_ttl: i64,
+    /// The last active `kid` this instance saw (for the `key.activated` audit event).
+    last_active: Mutex<String>,
+    /// No scheduling attempt before this time (after losing the race to another instance).
+    schedule_after: Mutex<i64>,
 }
 
 impl KeyRing {
@@ -114,9 +217,17 @@ impl KeyRing {
         Self {
             kek: Kek::derive(master, "signing-keys"),
             cache: RwLock::new(None),
-            rotation_interval: cfg.key_rotation_interval,
+            rotation_interval: cfg.key_rotation_interval.max(0),
+            prepublish: cfg.key_prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS),
             max_token_ttl: cfg.access_token_ttl.max(cfg.client_credentials_ttl),
+            last_active: Mutex::new(String::new()),
+            schedule_after: Mutex::new(i64::MIN),
         }
+    }
+
+    /// The pre-publication of a scheduled rotation.
+    fn scheduled_lead(&self) -> i64 {
+        self.prepublish.max(JWKS_MAX_AGE_SECS)
     }
 
     fn cached(&self) -> Option<Arc<Cached>> {
@@ -129,58 +240,71 @@ impl KeyRing {
         c
     }
 
-    /// Generates and stores a new key (it signs from now on, being the newest).
-    async fn generate(&self, env: &Env) -> Result<KeyRow, KeyError> {
+    /// Generates and stores a new key, published now, signing from `activates_at`.
+    async fn generate(&self, env: &Env, activates_at: i64) -> Result<ScheduledKey, KeyError> {
         let scalar = generate_scalar(env.rng.as_ref());
         let public = public_key_sec1(&scalar)?;
         let jwk = public_jwk(&public);
         let kid = thumbprint(&jwk);
         let jwk = with_kid(jwk, &kid);
-        let row = KeyRow {
+        let now = env.clock.now();
+        let key = KeyRow {
             private_enc: self.kek.seal(env.rng.as_ref(), &scalar, kid.as_bytes())?,
             kid,
             alg: "ES256".into(),
             public_jwk: jwk.to_string(),
-            created_at: env.clock.now(),
+            created_at: now,
             retired_at: None,
             remove_after: None,
         };
-        repo::insert(env.sql.as_ref(), &row).await?;
-        Ok(row)
+        let activates_at = activates_at.max(now);
+        repo::insert_scheduled(env.sql.as_ref(), &key, activates_at).await?;
+        Ok(ScheduledKey { key, activates_at })
     }
 
-    /// Loads keys from storage, creating the first one if there is none.
+    /// Builds the cache from stored keys, opening the private key of every key that signs
+    /// now or will.
+    fn build(&self, env: &Env, rows: &[ScheduledKey], now: i64) -> Result<Cached, KeyError> {
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in rows {
+            let k = &row.key;
+            let activates_at = activation(row);
+            let signs_later = k.retired_at.is_none_or(|r| r > now && r > activates_at);
+            let signer = if signs_later {
+                let scalar: [u8; 32] = self
+                    .kek
+                    .open(&k.private_enc, k.kid.as_bytes())?
+                    .try_into()
+                    .map_err(|_| CryptoError("stored key has the wrong length".into()))?;
+                Some(env.crypto.es256_signer(&scalar)?)
+            } else {
+                None
+            };
+            keys.push(Loaded {
+                kid: k.kid.clone(),
+                created_at: k.created_at,
+                activates_at,
+                retired_at: k.retired_at,
+                public: sec1_from_jwk(&k.public_jwk),
+                signer,
+            });
+        }
+        Ok(Cached {
+            loaded_at: now,
+            keys,
+        })
+    }
+
+    /// Loads keys from storage, creating one that signs at once if none does.
     async fn load(&self, env: &Env) -> Result<Arc<Cached>, KeyError> {
         let now = env.clock.now();
-        let mut rows = repo::published(env.sql.as_ref(), now).await?;
-        if !rows.iter().any(|k| k.retired_at.is_none()) {
-            rows.insert(0, self.generate(env).await?);
+        let mut rows = repo::published_scheduled(env.sql.as_ref(), now).await?;
+        let mut cached = self.build(env, &rows, now)?;
+        if cached.signer_at(now).is_none() {
+            rows.insert(0, self.generate(env, now).await?);
+            cached = self.build(env, &rows, now)?;
         }
-        // Newest unretired key signs.
-        let active_row = rows
-            .iter()
-            .filter(|k| k.retired_at.is_none())
-            .max_by_key(|k| (k.created_at, k.kid.clone()))
-            .ok_or_else(|| CryptoError("no active key".into()))?;
-        let scalar: [u8; 32] = self
-            .kek
-            .open(&active_row.private_enc, active_row.kid.as_bytes())?
-            .try_into()
-            .map_err(|_| CryptoError("stored key has the wrong length".into()))?;
-        let signer = env.crypto.es256_signer(&scalar)?;
-        let public = rows
-            .iter()
-            .filter_map(|k| Some((k.kid.clone(), sec1_from_jwk(&k.public_jwk)?)))
-            .collect();
-        Ok(self.store_cache(Cached {
-            loaded_at: now,
-            active: ActiveKey {
-                kid: active_row.kid.clone(),
-                signer,
-                created_at: active_row.created_at,
-            },
-            public,
-        }))
+        Ok(self.store_cache(cached))
     }
 
     /// Makes sure an active key exists and is loaded (called on start).
@@ -188,28 +312,111 @@ impl KeyRing {
         self.load(env).await.map(|_| ())
     }
 
-    /// The key that signs now, rotating first if the active key is past its interval.
+    /// The key that signs now. When the active key nears the end of its rotation interval
+    /// and no successor is pending, schedules one first.
     pub async fn active(&self, server: &Portcullis) -> Result<ActiveKey, KeyError> {
         let env = server.env();
         let now = env.clock.now();
-        let cached = match self.cached() {
-            Some(c) if now - c.loaded_at < CACHE_SECS => c,
+        let mut cached = match self.cached() {
+            Some(c) if now - c.loaded_at < CACHE_SECS && c.signer_at(now).is_some() => c,
             _ => self.load(env).await?,
         };
-        if self.rotation_interval > 0 && now - cached.active.created_at >= self.rotation_interval {
-            self.rotate(server).await?;
-            return Ok(self.load(env).await?.active.clone());
+        if self.rotation_interval > 0 {
+            let current = cached.active_at(now)?;
+            let since = current.activates_at.max(current.created_at);
+            let due = now >= since + self.rotation_interval - self.scheduled_lead();
+            if due && !cached.has_pending(now) && self.schedule(server, &current, since).await? {
+                cached = self.load(env).await?;
+            }
         }
-        Ok(cached.active.clone())
+        let active = cached.active_at(now)?;
+        self.note_activation(server, &active).await;
+        Ok(active)
     }
 
-    /// The public key with `kid`, re-reading storage once when it is unknown.
+    /// Creates the scheduled successor of `current` unless another instance did (or is
+    /// doing) so. Returns whether the stored key set may have changed.
+    async fn schedule(
+        &self,
+        server: &Portcullis,
+        current: &ActiveKey,
+        since: i64,
+    ) -> Result<bool, KeyError> {
+        let env = server.env();
+        let now = env.clock.now();
+        {
+            let mut after = self
+                .schedule_after
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if now < *after {
+                return Ok(false);
+            }
+            *after = now + SCHEDULE_BACKOFF_SECS;
+        }
+        let fresh = self.load(env).await?;
+        if fresh.has_pending(now) || fresh.signer_at(now).is_none_or(|k| k.kid != current.kid) {
+            return Ok(true);
+        }
+        let lock = format!("key-rotation:{}", current.kid);
+        let won = crate::store::repo::replay::reserve(
+            env.sql.as_ref(),
+            &lock,
+            now + SCHEDULE_LOCK_SECS,
+            now,
+        )
+        .await?;
+        if !won {
+            return Ok(false);
+        }
+        let activates_at = (now + self.scheduled_lead()).max(since + self.rotation_interval);
+        self.rotate_at(server, activates_at, true).await?;
+        Ok(true)
+    }
+
+    /// Records `key.activated` once (across instances) when a pre-published key starts
+    /// signing.
+    async fn note_activation(&self, server: &Portcullis, active: &ActiveKey) {
+        {
+            let mut last = self.last_active.lock().unwrap_or_else(|e| e.into_inner());
+            if *last == active.kid {
+                return;
+            }
+            last.clone_from(&active.kid);
+        }
+        if active.activates_at <= active.created_at {
+            return;
+        }
+        let now = server.now();
+        let once = crate::store::repo::replay::reserve(
+            server.env().sql.as_ref(),
+            &format!("key-activated:{}", active.kid),
+            now + 400 * 24 * 3600,
+            now,
+        )
+        .await;
+        if let Ok(true) = once {
+            crate::audit::record(
+                server,
+                crate::audit::Event {
+                    action: "key.activated",
+                    success: true,
+                    detail: Some(json!({ "kid": active.kid, "activates_at": active.activates_at })),
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+    }
+
+    /// The public key with `kid` (pending, active or retired but still published),
+    /// re-reading storage once when it is unknown.
     pub async fn public_key(&self, env: &Env, kid: &str) -> Result<Option<Vec<u8>>, KeyError> {
         let find = |c: &Cached| {
-            c.public
+            c.keys
                 .iter()
-                .find(|(k, _)| k == kid)
-                .map(|(_, p)| p.clone())
+                .find(|k| k.kid == kid)
+                .and_then(|k| k.public.clone())
         };
         if let Some(p) = self.cached().as_deref().and_then(find) {
             return Ok(Some(p));
@@ -218,7 +425,8 @@ impl KeyRing {
         Ok(find(&fresh))
     }
 
-    /// The published JWK Set, read from storage (so every instance publishes every key).
+    /// The published JWK Set, read from storage (so every instance publishes every key,
+    /// including pre-published ones, as soon as it is stored).
     pub async fn jwks(&self, env: &Env) -> Result<Json, KeyError> {
         let rows = repo::published(env.sql.as_ref(), env.clock.now()).await?;
         let keys: Vec<Json> = rows
@@ -230,21 +438,44 @@ impl KeyRing {
 
     /// Every published key with its status.
     pub async fn list(&self, env: &Env) -> Result<Vec<KeyInfo>, KeyError> {
-        let rows = repo::published(env.sql.as_ref(), env.clock.now()).await?;
-        Ok(rows.iter().map(KeyInfo::from).collect())
+        let now = env.clock.now();
+        let rows = repo::published_scheduled(env.sql.as_ref(), now).await?;
+        Ok(rows.iter().map(|k| KeyInfo::at(k, now)).collect())
     }
 
-    /// Adds a new active key and retires the others; they stay published until every token
-    /// they signed has expired (longest token lifetime plus a minute of skew).
+    /// Rotates with the configured pre-publication (`key_prepublish_secs`).
     pub async fn rotate(&self, server: &Portcullis) -> Result<KeyInfo, KeyError> {
+        self.rotate_with(server, self.prepublish).await
+    }
+
+    /// Adds a new key that is published now and signs `prepublish_secs` from now (0: at
+    /// once; at most [`MAX_PREPUBLISH_SECS`]); the keys it replaces retire at that moment.
+    pub async fn rotate_with(
+        &self,
+        server: &Portcullis,
+        prepublish_secs: i64,
+    ) -> Result<KeyInfo, KeyError> {
+        let activates_at = server.now() + prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS);
+        self.rotate_at(server, activates_at, false).await
+    }
+
+    /// Stores a new key signing from `activates_at` and retires every other key at that
+    /// instant; they stay published until every token they signed has expired (longest
+    /// token lifetime plus a margin covering other instances' caches).
+    async fn rotate_at(
+        &self,
+        server: &Portcullis,
+        activates_at: i64,
+        scheduled: bool,
+    ) -> Result<KeyInfo, KeyError> {
         let env = server.env();
-        let row = self.generate(env).await?;
-        let now = env.clock.now();
+        let row = self.generate(env, activates_at).await?;
+        let activates_at = row.activates_at;
         repo::retire_others(
             env.sql.as_ref(),
-            &row.kid,
-            now,
-            now + self.max_token_ttl + 60,
+            &row.key.kid,
+            activates_at,
+            activates_at + self.max_token_ttl + RETIRE_MARGIN_SECS,
         )
         .await?;
         self.load(env).await?;
@@ -253,12 +484,16 @@ impl KeyRing {
             crate::audit::Event {
                 action: "key.rotated",
                 success: true,
-                detail: Some(json!({ "kid": row.kid })),
+                detail: Some(json!({
+                    "kid": row.key.kid,
+                    "activates_at": activates_at,
+                    "scheduled": scheduled,
+                })),
                 ..Default::default()
             },
         )
         .await;
-        Ok(KeyInfo::from(&row))
+        Ok(KeyInfo::at(&row, env.clock.now()))
     }
 }
 
@@ -313,6 +548,57 @@ mod tests {
         let a = json!({"kty":"EC","crv":"P-256","x":"AAA","y":"BBB","kid":"zzz"});
         let b = json!({"y":"BBB","x":"AAA","crv":"P-256","kty":"EC"});
         assert_eq!(thumbprint(&a), thumbprint(&b));
+    }
+
+    #[test]
+    fn status_follows_activation_and_retirement() {
+        assert_eq!(status_at(100, None, 99), "pending");
+        assert_eq!(status_at(100, None, 100), "active");
+        assert_eq!(status_at(100, Some(200), 199), "active");
+        assert_eq!(status_at(100, Some(200), 200), "retired");
+        // Retired before it ever activated (replaced by an immediate rotation).
+        assert_eq!(status_at(500, Some(300), 300), "retired");
+        assert_eq!(status_at(500, Some(300), 299), "pending");
+    }
+
+    #[test]
+    fn exactly_one_signer_across_a_prepublished_handover() {
+        let signer = |seed| {
+            let scalar = generate_scalar(&crate::env::SeededRng::new(seed));
+            Some(
+                crate::crypto::CryptoProvider::es256_signer(&crate::crypto::RustCrypto, &scalar)
+                    .unwrap(),
+            )
+        };
+        let key = |kid: &str, created_at, activates_at, retired_at| Loaded {
+            kid: kid.into(),
+            created_at,
+            activates_at,
+            retired_at,
+            public: None,
+            signer: signer(created_at as u64),
+        };
+        let c = Cached {
+            loaded_at: 0,
+            keys: vec![key("new", 50, 100, None), key("old", 0, 0, Some(100))],
+        };
+        assert_eq!(c.signer_at(99).unwrap().kid, "old");
+        assert!(c.has_pending(99));
+        assert_eq!(c.signer_at(100).unwrap().kid, "new");
+        assert!(!c.has_pending(100));
+        // A pending key retired before its activation never signs and is not pending.
+        let c = Cached {
+            loaded_at: 0,
+            keys: vec![
+                key("now", 60, 60, None),
+                key("skipped", 50, 100, Some(60)),
+                key("old", 0, 0, Some(60)),
+            ],
+        };
+        for t in [60, 99, 100, 1000] {
+            assert_eq!(c.signer_at(t).unwrap().kid, "now", "{t}");
+            assert!(!c.has_pending(t));
+        }
     }
 
     #[test]

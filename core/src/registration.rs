@@ -30,7 +30,16 @@ pub const MAX_LIST_LEN: usize = 10;
 /// Grant types a client may register.
 pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 /// Client authentication methods a client may register.
-pub const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+pub const AUTH_METHODS: [&str; 4] = [
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+/// Most keys in an inline `jwks` (G2).
+pub const MAX_JWKS_KEYS: usize = 10;
+/// Largest inline `jwks`, serialized, bytes (G2).
+pub const MAX_JWKS_BYTES: usize = 8 * 1024;
 
 fn bad_meta(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidClientMetadata, msg)
@@ -104,6 +113,7 @@ pub fn validate_metadata(meta: &mut ClientMetadata) -> Result<(), Error> {
         )));
     }
     let public = meta.token_endpoint_auth_method == "none";
+    check_client_keys(meta)?;
 
     meta.grant_types = checked_list("grant_types", &meta.grant_types, &GRANT_TYPES)?;
     if meta.grant_types.is_empty() {
@@ -188,6 +198,75 @@ pub fn validate_metadata(meta: &mut ClientMetadata) -> Result<(), Error> {
         let scopes =
             crate::scope::parse(s).map_err(|e| bad_meta(format!("scope: {}", e.description)))?;
         meta.scope = (!scopes.is_empty()).then(|| crate::scope::join(&scopes));
+    }
+    Ok(())
+}
+
+/// `jwks` and `jwks_uri` (RFC 7591 §2): never both; `jwks` a JWK Set of public keys only
+/// (S6), `jwks_uri` an https URI. A `private_key_jwt` client (RFC 7523 §2.2) needs exactly
+/// one of them, and an inline set needs a P-256 key, the only kind its assertions may be
+/// signed with (ES256).
+fn check_client_keys(meta: &ClientMetadata) -> Result<()> {
+    if meta.jwks.is_some() && meta.jwks_uri.is_some() {
+        return Err(bad_meta("jwks and jwks_uri must not both be present"));
+    }
+    if let Some(uri) = &meta.jwks_uri {
+        check_https_uri("jwks_uri", uri)?;
+    }
+    if let Some(jwks) = &meta.jwks {
+        check_public_jwks(jwks).map_err(bad_meta)?;
+        if jwks.to_string().len() > MAX_JWKS_BYTES {
+            return Err(bad_meta(format!(
+                "jwks is larger than {MAX_JWKS_BYTES} bytes"
+            )));
+        }
+    }
+    if meta.token_endpoint_auth_method == "private_key_jwt" {
+        match &meta.jwks {
+            None if meta.jwks_uri.is_none() => {
+                return Err(bad_meta(
+                    "token_endpoint_auth_method private_key_jwt requires jwks or jwks_uri",
+                ))
+            }
+            Some(jwks) if !has_p256_key(jwks) => {
+                return Err(bad_meta(
+                    "jwks has no P-256 public key (private_key_jwt assertions must be signed with ES256)",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn has_p256_key(jwks: &Value) -> bool {
+    jwks.get("keys")
+        .and_then(Value::as_array)
+        .is_some_and(|keys| {
+            keys.iter()
+                .any(|k| crate::jose::p256_public_key(k).is_some())
+        })
+}
+
+/// Refuses a `jwks` member that is not a JWK Set of at most [`MAX_JWKS_KEYS`] public keys
+/// (S6): any private or symmetric member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) is
+/// refused, as is a key that is not a JSON object.
+pub fn check_public_jwks(jwks: &Value) -> Result<(), String> {
+    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("jwks must be a JWK Set with a 'keys' array")?;
+    if keys.len() > MAX_JWKS_KEYS {
+        return Err(format!("jwks holds more than {MAX_JWKS_KEYS} keys"));
+    }
+    for key in keys {
+        let obj = key.as_object().ok_or("jwks keys must be JSON objects")?;
+        if let Some(m) = PRIVATE.iter().find(|m| obj.contains_key(**m)) {
+            return Err(format!(
+                "jwks must contain only public keys (found private or symmetric member '{m}')"
+            ));
+        }
     }
     Ok(())
 }
@@ -498,5 +577,67 @@ mod tests {
         assert_eq!(m.redirect_uris, vec![CB]);
         assert_eq!(m.grant_types.len(), 1);
         assert_eq!(m.response_types.len(), 1);
+    }
+
+    fn p256_jwk() -> Value {
+        use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
+        let scalar = generate_scalar(&crate::env::SeededRng::new(3));
+        let mut jwk = crate::keys::public_jwk(&public_key_sec1(&scalar).unwrap());
+        jwk["kid"] = json!("k1");
+        jwk
+    }
+
+    #[test]
+    fn g1_private_key_jwt_needs_exactly_one_key_source() {
+        let base = || {
+            json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt"
+            })
+        };
+        let mut with_jwks = base();
+        with_jwks["jwks"] = json!({ "keys": [p256_jwk()] });
+        let m = meta(with_jwks.clone()).unwrap();
+        assert_eq!(m.token_endpoint_auth_method, "private_key_jwt");
+        assert_eq!(m.jwks.unwrap()["keys"][0]["kid"], "k1");
+        let mut with_uri = base();
+        with_uri["jwks_uri"] = json!("https://app.example.com/jwks.json");
+        assert_eq!(
+            meta(with_uri).unwrap().jwks_uri.as_deref(),
+            Some("https://app.example.com/jwks.json")
+        );
+        let mut both = with_jwks.clone();
+        both["jwks_uri"] = json!("https://app.example.com/jwks.json");
+        let mut http_uri = base();
+        http_uri["jwks_uri"] = json!("http://app.example.com/jwks.json");
+        let mut rsa_only = base();
+        rsa_only["jwks"] = json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]});
+        let mut too_many = base();
+        too_many["jwks"] = json!({ "keys": vec![p256_jwk(); MAX_JWKS_KEYS + 1] });
+        for (why, body) in [
+            ("neither", base()),
+            ("both", both),
+            ("http jwks_uri", http_uri),
+            ("no ES256 key", rsa_only),
+            ("too many keys", too_many),
+        ] {
+            assert_eq!(code(body), ErrorCode::InvalidClientMetadata, "{why}");
+        }
+    }
+
+    #[test]
+    fn s6_jwks_with_private_key_material_refused() {
+        for member in ["d", "k", "p"] {
+            let mut key = p256_jwk();
+            key[member] = json!("c2VjcmV0");
+            let e = meta(json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": { "keys": [key] }
+            }))
+            .unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClientMetadata);
+            assert!(e.description.contains(member), "{}", e.description);
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Admin API: static clients (`/admin/clients`), registered with RFC 7591 §2 metadata and
-//! checked by the same rules as dynamic registration. A confidential client's secret is
+//! checked by the same rules as dynamic registration (including `jwks` / `jwks_uri` for
+//! `private_key_jwt`, RFC 7523 §2.2). A secret-based client's secret is
 //! returned once, in the creation response (RFC 7591 §3.2.1), and stored only as a hash
 //! (SECURITY-CHECKLIST A4).
 
@@ -40,6 +41,12 @@ struct NewClient {
     application_type: Option<String>,
     #[serde(default)]
     client_uri: Option<String>,
+    /// Public keys for `private_key_jwt` (RFC 7523 §2.2).
+    #[serde(default)]
+    jwks: Option<Value>,
+    /// Where the client publishes its public keys (https).
+    #[serde(default)]
+    jwks_uri: Option<String>,
 }
 
 /// Checks an administrator-chosen client id: 1 to 255 unreserved characters
@@ -115,6 +122,8 @@ pub(super) async fn create(
         client_uri: body.client_uri,
         scope: body.scope,
         application_type,
+        jwks: body.jwks,
+        jwks_uri: body.jwks_uri,
         ..ClientMetadata::default()
     };
     crate::registration::validate_metadata(&mut metadata)?;

@@ -1,11 +1,16 @@
-//! Admin API: signing keys (`/admin/keys`): the published keys with their status, and
-//! rotation (RFC 7517 JWKS; retired keys stay published until their tokens expire).
+//! Admin API: signing keys (`/admin/keys`): the published keys with their status
+//! (`pending`, `active`, `retired`), and rotation with optional pre-publication (RFC 7517
+//! JWKS; a new key is published before it signs, retired keys stay published until their
+//! tokens expire).
 
 use bytes::Bytes;
+use http::Request;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{created, ok};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::keys::MAX_PREPUBLISH_SECS;
 use crate::server::Portcullis;
 
 /// `GET /admin/keys`.
@@ -14,9 +19,34 @@ pub(super) async fn list(server: &Portcullis) -> Result<http::Response<Bytes>> {
     Ok(ok(json!({ "keys": keys })))
 }
 
-/// `POST /admin/keys/rotate`: 201 with the new key (the key ring audits `key.rotated`).
-pub(super) async fn rotate(server: &Portcullis) -> Result<http::Response<Bytes>> {
-    let key = server.keys().rotate(server).await?;
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    /// Seconds the new key is published before it signs (default `key_prepublish_secs`).
+    #[serde(default)]
+    prepublish_secs: Option<i64>,
+}
+
+/// `POST /admin/keys/rotate`, with an optional JSON body `{"prepublish_secs": N}`: 201 with
+/// the new key (the key ring audits `key.rotated`).
+pub(super) async fn rotate(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+) -> Result<http::Response<Bytes>> {
+    let body: RotateRequest = if req.body().iter().all(u8::is_ascii_whitespace) {
+        RotateRequest::default()
+    } else {
+        crate::http_util::json_body(req.headers(), req.body())?
+    };
+    let prepublish = body
+        .prepublish_secs
+        .unwrap_or(server.config().key_prepublish_secs);
+    if !(0..=MAX_PREPUBLISH_SECS).contains(&prepublish) {
+        return Err(Error::invalid_request(format!(
+            "prepublish_secs must be between 0 and {MAX_PREPUBLISH_SECS}"
+        )));
+    }
+    let key = server.keys().rotate_with(server, prepublish).await?;
     Ok(created(
         serde_json::to_value(key).unwrap_or_else(|_| json!({})),
     ))

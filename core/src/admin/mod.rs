@@ -157,7 +157,7 @@ async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<
             _ => Err(method_not_allowed("GET")),
         },
         ["keys", "rotate"] => match *m {
-            Method::POST => keys::rotate(server).await,
+            Method::POST => keys::rotate(server, req).await,
             _ => Err(method_not_allowed("POST")),
         },
         _ => Err(not_found()),

@@ -188,6 +188,8 @@ fn prepare_client(server: &Portcullis, c: &SeedClient) -> Result<ClientRow, Star
     let method = c.token_endpoint_auth_method.clone().unwrap_or_else(|| {
         if c.client_secret.is_some() {
             "client_secret_basic".into()
+        } else if c.jwks.is_some() || c.jwks_uri.is_some() {
+            "private_key_jwt".into()
         } else {
             "none".into()
         }
@@ -204,6 +206,8 @@ fn prepare_client(server: &Portcullis, c: &SeedClient) -> Result<ClientRow, Star
         client_name: c.client_name.clone(),
         scope: c.scope.clone(),
         application_type: implied_application_type(&c.redirect_uris).into(),
+        jwks: c.jwks.clone(),
+        jwks_uri: c.jwks_uri.clone(),
         ..ClientMetadata::default()
     };
     crate::registration::validate_metadata(&mut metadata).map_err(&err)?;
@@ -273,6 +277,8 @@ mod tests {
                     grant_types: vec![],
                     scope: None,
                     token_endpoint_auth_method: None,
+                    jwks: None,
+                    jwks_uri: None,
                 },
                 SeedClient {
                     client_id: "desktop".into(),
@@ -282,6 +288,8 @@ mod tests {
                     grant_types: vec![],
                     scope: Some("tools:read".into()),
                     token_endpoint_auth_method: None,
+                    jwks: None,
+                    jwks_uri: None,
                 },
             ],
             ..Config::default()

@@ -52,9 +52,12 @@ pub fn metadata(server: &Portcullis) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["ES256"],
         "scopes_supported": [],
         "resource_indicators_supported": true,
         "authorization_response_iss_parameter_supported": true,
@@ -77,7 +80,7 @@ pub async fn jwks(server: &Portcullis, req: &Request<Bytes>) -> Response<Bytes> 
         return error_json(&method_not_allowed("GET"));
     }
     match server.keys().jwks(server.env()).await {
-        Ok(doc) => public_json(&doc, 300),
+        Ok(doc) => public_json(&doc, crate::keys::JWKS_MAX_AGE_SECS as u32),
         Err(e) => error_json(&e.into()),
     }
 }

@@ -222,16 +222,19 @@ pub async fn rate_limit(kv: &dyn KvStore, ip: Option<IpAddr>, now: i64, limit: u
     Ok(())
 }
 
-/// A new dynamic client: a random id and, for confidential clients, a random 32-byte
-/// secret, returned once and stored only as its hash (A4).
+/// A new dynamic client: a random id and, for clients authenticating with a secret, a
+/// random 32-byte secret, returned once and stored only as its hash (A4).
 pub fn new_client(
     metadata: ClientMetadata,
     rng: &dyn Rng,
     now: i64,
 ) -> (ClientRow, Option<Secret>) {
     let client_id = random_token(rng, 18);
-    let secret =
-        (metadata.token_endpoint_auth_method != "none").then(|| Secret::new(random_token(rng, 32)));
+    let uses_secret = matches!(
+        metadata.token_endpoint_auth_method.as_str(),
+        "client_secret_basic" | "client_secret_post"
+    );
+    let secret = uses_secret.then(|| Secret::new(random_token(rng, 32)));
     let row = ClientRow {
         client_id,
         secret_hash: secret.as_ref().map(|s| token_hash(s.expose())),

@@ -51,6 +51,8 @@ pub fn config() -> Config {
                 grant_types: vec!["authorization_code".into(), "refresh_token".into()],
                 scope: None,
                 token_endpoint_auth_method: Some("none".into()),
+                jwks: None,
+                jwks_uri: None,
             },
             SeedClient {
                 client_id: CONFIDENTIAL.into(),
@@ -64,6 +66,8 @@ pub fn config() -> Config {
                 ],
                 scope: None,
                 token_endpoint_auth_method: Some("client_secret_basic".into()),
+                jwks: None,
+                jwks_uri: None,
             },
         ],
         ..Config::default()

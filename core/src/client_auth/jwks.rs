@@ -1,0 +1,203 @@
+//! The public keys of a `private_key_jwt` client (RFC 7591 §2 `jwks` / `jwks_uri`, RFC 7517
+//! JWK Set): the inline set as registered, or the set at `jwks_uri`, fetched through the
+//! SSRF-safe [`Fetcher`](crate::env::Fetcher) after [`ssrf::check_url`](crate::ssrf::check_url)
+//! (SECURITY-CHECKLIST S1–S5; loopback only when `cimd.allow_loopback` is set on a loopback
+//! issuer) and cached in the KV store for the response's `max-age` within the `cimd` floor and
+//! ceiling, failures for `cimd.failure_cache_secs` (S7). A `kid` missing from the cached set
+//! refetches it once, at most every [`UNKNOWN_KID_REFETCH_SECS`], so a client's key rollover
+//! is picked up at once while made-up `kid`s cannot make us hammer its server.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clients::Client;
+use crate::env::FetchResponse;
+use crate::error::{Error, Result};
+use crate::http_util::truncate;
+use crate::server::Portcullis;
+
+/// Shortest interval between two refetches of one `jwks_uri` caused by an unknown `kid`.
+pub const UNKNOWN_KID_REFETCH_SECS: i64 = 10;
+/// Largest JWK Set fetched, bytes.
+pub const MAX_JWKS_DOCUMENT_BYTES: usize = 64 * 1024;
+
+/// What the cache holds for a `jwks_uri`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    fetched_at: i64,
+    result: std::result::Result<Value, String>,
+}
+
+fn cache_key(uri: &str) -> String {
+    format!("client-jwks:{}", crate::crypto::token_hash(uri))
+}
+
+fn unavailable(why: &str) -> Error {
+    Error::invalid_client(format!(
+        "client assertion refused: the client's jwks_uri could not be fetched: {why}"
+    ))
+}
+
+/// The JWK Set to verify `client`'s assertion with. `kid` is the assertion's, used only to
+/// decide whether a cached remote set must be refetched.
+pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>) -> Result<Value> {
+    if let Some(set) = &client.metadata.jwks {
+        return Ok(set.clone());
+    }
+    let Some(uri) = client.metadata.jwks_uri.as_deref() else {
+        return Err(Error::invalid_client(
+            "client assertion refused: the client has no registered keys (jwks or jwks_uri)",
+        ));
+    };
+    let env = server.env();
+    let now = server.now();
+    let key = cache_key(uri);
+    let cached = match env.kv.get(&key, now).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<Entry>(&bytes).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "client JWKS cache unavailable");
+            None
+        }
+    };
+    let stale_for_kid = |set: &Value| kid.is_some() && crate::jose::select_key(set, kid).is_none();
+    let previous = match cached {
+        Some(Entry {
+            result: Err(why), ..
+        }) => return Err(unavailable(&why)),
+        Some(Entry {
+            result: Ok(set),
+            fetched_at,
+        }) => {
+            if !stale_for_kid(&set) || now - fetched_at < UNKNOWN_KID_REFETCH_SECS {
+                return Ok(set);
+            }
+            Some(set)
+        }
+        None => None,
+    };
+    let result = match (fetch(server, uri).await, previous) {
+        // A failed refetch keeps the set we had; a failed first fetch is remembered briefly.
+        (Err(_), Some(set)) => return Ok(set),
+        (result, _) => result,
+    };
+    let (entry, expires_at) = match &result {
+        Ok((set, ttl)) => (
+            Entry {
+                fetched_at: now,
+                result: Ok(set.clone()),
+            },
+            now + ttl,
+        ),
+        Err(why) => (
+            Entry {
+                fetched_at: now,
+                result: Err(why.clone()),
+            },
+            now + server.config().cimd.failure_cache_secs,
+        ),
+    };
+    if expires_at > now {
+        if let Ok(bytes) = serde_json::to_vec(&entry) {
+            if let Err(e) = env.kv.put(&key, bytes, expires_at).await {
+                tracing::warn!(error = %e, "client JWKS cache write failed");
+            }
+        }
+    }
+    result.map(|(set, _)| set).map_err(|why| unavailable(&why))
+}
+
+/// Fetches and validates the set at `uri`; returns it with its cache lifetime.
+async fn fetch(server: &Portcullis, uri: &str) -> std::result::Result<(Value, i64), String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("not a valid URL ({e})"))?;
+    let cfg = server.config();
+    crate::ssrf::check_url(&url, cfg.cimd.allow_loopback && cfg.issuer_is_loopback())?;
+    let resp = server
+        .env()
+        .fetcher
+        .get(&url, MAX_JWKS_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    let set = validate_document(&resp)?;
+    Ok((
+        set,
+        crate::cimd::cache_ttl(resp.cache_control.as_deref(), &cfg.cimd),
+    ))
+}
+
+/// Validates a fetched JWK Set (S5, S6): HTTP 200, a JSON content type
+/// (`application/json`, `application/jwk-set+json`), within the size limit, a set of public
+/// keys only.
+pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, String> {
+    if resp.status != 200 {
+        return Err(format!("the server answered HTTP {}", resp.status));
+    }
+    let ct = resp.content_type.as_deref().unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(mime == "application/json" || mime.starts_with("application/") && mime.ends_with("+json"))
+    {
+        return Err(format!(
+            "the content type must be application/json (got '{}')",
+            truncate(ct, 64)
+        ));
+    }
+    if resp.body.len() > MAX_JWKS_DOCUMENT_BYTES {
+        return Err(format!(
+            "the JWK Set exceeds {MAX_JWKS_DOCUMENT_BYTES} bytes"
+        ));
+    }
+    let set: Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| format!("the JWK Set is not valid JSON ({e})"))?;
+    crate::registration::check_public_jwks(&set)?;
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn resp(status: u16, ct: &str, body: &[u8]) -> FetchResponse {
+        FetchResponse {
+            status,
+            content_type: Some(ct.into()),
+            cache_control: None,
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn s5_s6_fetched_sets_are_validated() {
+        let good = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}"#;
+        validate_document(&resp(200, "application/json", good)).unwrap();
+        validate_document(&resp(200, "application/jwk-set+json; charset=utf-8", good)).unwrap();
+        let private = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}]}"#;
+        for (why, r) in [
+            ("status", resp(404, "application/json", good)),
+            ("redirect", resp(302, "application/json", good)),
+            ("type", resp(200, "text/html", good)),
+            ("json", resp(200, "application/json", b"{not json")),
+            ("shape", resp(200, "application/json", b"[]")),
+            ("private", resp(200, "application/json", private)),
+            (
+                "size",
+                resp(
+                    200,
+                    "application/json",
+                    &vec![b' '; MAX_JWKS_DOCUMENT_BYTES + 1],
+                ),
+            ),
+        ] {
+            assert!(validate_document(&r).is_err(), "{why}");
+        }
+        assert_eq!(
+            validate_document(&resp(200, "application/json", good)).unwrap()["keys"][0]["x"],
+            json!("a")
+        );
+    }
+}
