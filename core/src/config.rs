@@ -258,6 +258,11 @@ pub struct SeedResource {
     /// Confidential clients allowed to introspect tokens issued for this resource.
     #[serde(default)]
     pub introspection_clients: Vec<String>,
+    /// Clients allowed to exchange (RFC 8693) another client's token, or a token for another
+    /// resource, into a token for this one. Empty: only a token's own client, keeping its
+    /// audience.
+    #[serde(default)]
+    pub exchange_clients: Vec<String>,
 }
 
 /// A static client declared in configuration.

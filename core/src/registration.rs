@@ -28,7 +28,12 @@ pub const MAX_CONTACT_LEN: usize = 320;
 pub const MAX_LIST_LEN: usize = 10;
 
 /// Grant types a client may register.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    crate::endpoints::token::TOKEN_EXCHANGE,
+];
 /// Client authentication methods a client may register.
 pub const AUTH_METHODS: [&str; 4] = [
     "none",

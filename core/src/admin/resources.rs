@@ -29,6 +29,8 @@ struct NewResource {
     name: Option<String>,
     #[serde(default)]
     introspection_clients: Vec<String>,
+    #[serde(default)]
+    exchange_clients: Vec<String>,
 }
 
 /// Checks a resource URI (RFC 8707 §2): absolute, `https` (plain `http` only on a loopback
@@ -117,6 +119,21 @@ pub(crate) fn validate_name(name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Checks a list of client ids stored space-separated: at most 32, none empty, none with
+/// whitespace.
+fn validate_client_list(field: &str, clients: &[String]) -> Result<()> {
+    if clients.len() > 32
+        || clients
+            .iter()
+            .any(|c| c.is_empty() || c.len() > 255 || c.contains(char::is_whitespace))
+    {
+        return Err(Error::invalid_request(format!(
+            "{field} must be at most 32 client ids without whitespace"
+        )));
+    }
+    Ok(())
+}
+
 /// A validated resource row (created now unless it already exists; upsert keeps the date).
 pub(crate) fn prepare(
     server: &Portcullis,
@@ -124,25 +141,20 @@ pub(crate) fn prepare(
     scopes: &[String],
     name: Option<&str>,
     introspection_clients: &[String],
+    exchange_clients: &[String],
 ) -> Result<ResourceRow> {
     validate_uri(uri)?;
     let scopes = validate_scopes(scopes)?;
     validate_name(name)?;
-    if introspection_clients.len() > 32
-        || introspection_clients
-            .iter()
-            .any(|c| c.is_empty() || c.len() > 255 || c.contains(char::is_whitespace))
-    {
-        return Err(Error::invalid_request(
-            "introspection_clients must be at most 32 client ids without whitespace",
-        ));
-    }
+    validate_client_list("introspection_clients", introspection_clients)?;
+    validate_client_list("exchange_clients", exchange_clients)?;
     Ok(ResourceRow {
         uri: uri.to_owned(),
         name: name.map(str::to_owned),
         scopes,
         created_at: server.now(),
         introspection_clients: introspection_clients.to_vec(),
+        exchange_clients: exchange_clients.to_vec(),
     })
 }
 
@@ -152,6 +164,7 @@ fn view(r: &ResourceRow) -> Value {
         "name": r.name,
         "scopes": r.scopes,
         "introspection_clients": r.introspection_clients,
+        "exchange_clients": r.exchange_clients,
         "created_at": r.created_at,
         "metadata_url": crate::endpoints::prm::metadata_url(&r.uri),
     })
@@ -170,6 +183,7 @@ pub(super) async fn create(
         &body.scopes,
         body.name.as_deref(),
         &body.introspection_clients,
+        &body.exchange_clients,
     )?;
     let db = server.env().sql.as_ref();
     let existed = repo::get(db, &row.uri).await?.is_some();

@@ -165,6 +165,7 @@ fn prepare_resource(server: &Portcullis, r: &SeedResource) -> Result<ResourceRow
         &r.scopes,
         r.name.as_deref(),
         &r.introspection_clients,
+        &r.exchange_clients,
     )
     .map_err(init_err("resource", &r.uri))
 }
@@ -267,6 +268,7 @@ mod tests {
                 scopes: vec!["tools:read".into(), "tools:call".into()],
                 name: Some("Example MCP".into()),
                 introspection_clients: vec![],
+                exchange_clients: vec![],
             }],
             clients: vec![
                 SeedClient {

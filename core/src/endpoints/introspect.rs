@@ -80,6 +80,10 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
             "nbf": claims.nbf,
             "jti": claims.jti,
         });
+        // The delegation chain of an exchanged token (RFC 8693 §4.1).
+        if let Some(act) = claims.act {
+            body["act"] = act;
+        }
         // The DPoP key the token is bound to (RFC 9449 §6.2).
         if let Some(cnf) = &claims.cnf {
             body["cnf"] = json!({ "jkt": cnf.jkt });

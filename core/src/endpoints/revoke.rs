@@ -1,5 +1,6 @@
 //! Token revocation (RFC 7009 §2). The client authenticates (public clients by `client_id`);
-//! a refresh token ends its whole family, an access token only itself (V2); a token of another
+//! a refresh token ends its whole family, an access token itself and every token exchanged
+//! from it (RFC 8693; `access::is_revoked` follows the lineage) (V2); a token of another
 //! client is left alone (V1); `token_type_hint` is only a hint (V3). Unknown tokens answer 200
 //! as §2.2 requires, so revocation is no token-validity oracle.
 

@@ -236,6 +236,7 @@ pub async fn resources_crud(store: Store) {
         name: Some("Example MCP".into()),
         scopes: vec!["mcp:tools".into(), "mcp:read".into()],
         introspection_clients: vec!["rs-a".into(), "rs-b".into()],
+        exchange_clients: vec!["orchestrator".into()],
         created_at: NOW,
     };
     resources::upsert(db, &r).await.unwrap();

@@ -41,6 +41,7 @@ pub fn config() -> Config {
             scopes: vec!["mcp:tools".into(), "mcp:resources".into()],
             name: Some("Example MCP".into()),
             introspection_clients: vec![],
+            exchange_clients: vec![],
         }],
         clients: vec![
             SeedClient {

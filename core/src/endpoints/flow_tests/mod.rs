@@ -4,6 +4,7 @@
 mod code;
 mod discovery;
 mod dpop;
+mod exchange;
 mod harness;
 mod refresh;
 mod revoke;

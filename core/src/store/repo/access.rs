@@ -1,6 +1,12 @@
-//! Access token records: the `jti` of every JWT issued under a grant, so that revocation
-//! (RFC 7009) and introspection (RFC 7662) can tell a revoked JWT from a live one. Tokens
-//! without a grant (client_credentials) get a row only when revoked.
+//! Access token records: the `jti` of every JWT issued under a grant or exchanged from
+//! another token (RFC 8693, with its `parent_jti`), so that revocation (RFC 7009) and
+//! introspection (RFC 7662) can tell a revoked JWT from a live one. Tokens without a grant or
+//! parent (client_credentials) get a row only when revoked.
+//!
+//! Revocation reaches descendants by walking up: a token is revoked when it, any of its
+//! ancestors (its `parent_jti` chain, at most [`MAX_LINEAGE`] hops), or the grant of any of
+//! them is revoked. One query answers it, so a token exchanged while its parent is being
+//! revoked is still caught (no read-then-write race).
 
 use crate::store::{SqlStore, StoreError};
 
@@ -56,18 +62,48 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Whether the token was revoked (directly or through its grant).
+/// Longest exchange lineage (tokens exchanged from tokens) that revocation follows; token
+/// exchange refuses to extend a lineage that has reached it.
+pub const MAX_LINEAGE: usize = 32;
+
+/// What the store knows about a token's lineage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lineage {
+    /// The token, an ancestor, or the grant of either was revoked.
+    pub revoked: bool,
+    /// How many recorded tokens the chain holds, the token itself included (0 when the
+    /// token has no row). Stops counting past [`MAX_LINEAGE`].
+    pub length: usize,
+}
+
+/// The token's lineage: whether it or an ancestor (or a grant of either) was revoked, and
+/// how long its recorded chain is. One recursive query (SQLite and PostgreSQL).
+pub async fn lineage(db: &dyn SqlStore, jti: &str) -> Result<Lineage, StoreError> {
+    let sql = format!(
+        "WITH RECURSIVE chain (jti, parent_jti, grant_id, revoked_at, depth) AS (\
+         SELECT jti, parent_jti, grant_id, revoked_at, 0 FROM access_tokens WHERE jti = ? \
+         UNION ALL \
+         SELECT a.jti, a.parent_jti, a.grant_id, a.revoked_at, c.depth + 1 \
+         FROM access_tokens a JOIN chain c ON a.jti = c.parent_jti WHERE c.depth < {MAX_LINEAGE}) \
+         SELECT c.revoked_at, g.revoked_at FROM chain c LEFT JOIN grants g ON g.id = c.grant_id"
+    );
+    let rows = db.query(&sql, &[jti.into()]).await?;
+    let mut out = Lineage {
+        revoked: false,
+        length: rows.len(),
+    };
+    for r in &rows {
+        if r.opt_int(0)?.is_some() || r.opt_int(1)?.is_some() {
+            out.revoked = true;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the token was revoked: directly, through its grant, or through an ancestor it
+/// was exchanged from (or that ancestor's grant).
 pub async fn is_revoked(db: &dyn SqlStore, jti: &str) -> Result<bool, StoreError> {
-    let rows = db
-        .query(
-            "SELECT a.revoked_at, g.revoked_at FROM access_tokens a LEFT JOIN grants g ON g.id = a.grant_id WHERE a.jti = ?",
-            &[jti.into()],
-        )
-        .await?;
-    Ok(match rows.first() {
-        None => false,
-        Some(r) => r.opt_int(0)?.is_some() || r.opt_int(1)?.is_some(),
-    })
+    Ok(lineage(db, jti).await?.revoked)
 }
 
 /// The grant an access token was issued under, if recorded.

@@ -14,6 +14,9 @@ pub struct ResourceRow {
     /// Confidential clients (typically the resource server itself) allowed to introspect
     /// tokens whose audience is this resource (RFC 7662 §4).
     pub introspection_clients: Vec<String>,
+    /// Clients allowed to exchange (RFC 8693) tokens of other clients, or tokens for other
+    /// audiences, into tokens for this resource.
+    pub exchange_clients: Vec<String>,
     /// Creation time.
     pub created_at: i64,
 }
@@ -30,6 +33,12 @@ fn from_row(r: &crate::store::Row) -> Result<ResourceRow, StoreError> {
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        exchange_clients: r
+            .opt_text(5)?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -37,26 +46,29 @@ fn from_row(r: &crate::store::Row) -> Result<ResourceRow, StoreError> {
 pub async fn upsert(db: &dyn SqlStore, r: &ResourceRow) -> Result<(), StoreError> {
     let scopes = r.scopes.join(" ");
     let introspectors = r.introspection_clients.join(" ");
+    let exchangers = r.exchange_clients.join(" ");
     let n = db
         .execute(
-            "UPDATE resources SET name = ?, scopes = ?, introspection_clients = ? WHERE uri = ?",
+            "UPDATE resources SET name = ?, scopes = ?, introspection_clients = ?, exchange_clients = ? WHERE uri = ?",
             &[
                 r.name.clone().into(),
                 scopes.as_str().into(),
                 introspectors.as_str().into(),
+                exchangers.as_str().into(),
                 r.uri.as_str().into(),
             ],
         )
         .await?;
     if n == 0 {
         db.execute(
-            "INSERT INTO resources (uri, name, scopes, created_at, introspection_clients) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO resources (uri, name, scopes, created_at, introspection_clients, exchange_clients) VALUES (?, ?, ?, ?, ?, ?)",
             &[
                 r.uri.as_str().into(),
                 r.name.clone().into(),
                 scopes.into(),
                 r.created_at.into(),
                 introspectors.into(),
+                exchangers.into(),
             ],
         )
         .await?;
@@ -68,7 +80,7 @@ pub async fn upsert(db: &dyn SqlStore, r: &ResourceRow) -> Result<(), StoreError
 pub async fn get(db: &dyn SqlStore, uri: &str) -> Result<Option<ResourceRow>, StoreError> {
     let rows = db
         .query(
-            "SELECT uri, name, scopes, created_at, introspection_clients FROM resources WHERE uri = ?",
+            "SELECT uri, name, scopes, created_at, introspection_clients, exchange_clients FROM resources WHERE uri = ?",
             &[uri.into()],
         )
         .await?;
@@ -79,7 +91,7 @@ pub async fn get(db: &dyn SqlStore, uri: &str) -> Result<Option<ResourceRow>, St
 pub async fn list(db: &dyn SqlStore) -> Result<Vec<ResourceRow>, StoreError> {
     let rows = db
         .query(
-            "SELECT uri, name, scopes, created_at, introspection_clients FROM resources ORDER BY uri",
+            "SELECT uri, name, scopes, created_at, introspection_clients, exchange_clients FROM resources ORDER BY uri",
             &[],
         )
         .await?;
