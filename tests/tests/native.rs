@@ -78,9 +78,14 @@ fn random_hex(n: usize) -> String {
 }
 
 async fn start_server() -> Server {
+    start_server_with(&[]).await
+}
+
+/// A server with extra `PORTCULLIS_*` settings.
+async fn start_server_with(settings: &[(&str, &str)]) -> Server {
     let mut last_err = String::new();
     for _attempt in 0..3 {
-        match try_start().await {
+        match try_start(settings).await {
             Ok(s) => return s,
             Err(e) => last_err = e,
         }
@@ -88,7 +93,7 @@ async fn start_server() -> Server {
     panic!("portcullis serve did not start: {last_err}");
 }
 
-async fn try_start() -> Result<Server, String> {
+async fn try_start(settings: &[(&str, &str)]) -> Result<Server, String> {
     let bin = binary();
     let dir = std::env::temp_dir().join(format!(
         "portcullis-scenarios-{}",
@@ -127,6 +132,7 @@ async fn try_start() -> Result<Server, String> {
         // The suite registers many clients from one IP; the limit itself is a unit test.
         .env("PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE", "0")
         .env("PORTCULLIS_LOG_FORMAT", "text")
+        .envs(settings.iter().copied())
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file);
@@ -179,6 +185,21 @@ macro_rules! shared {
         async fn $name() {
             let t = shared().await;
             scenarios::$module::$name(&t).await;
+        }
+    )*};
+}
+
+static NONCE_REQUIRED: tokio::sync::OnceCell<Server> = tokio::sync::OnceCell::const_new();
+
+/// Scenarios that share one server requiring DPoP nonces (`scenarios::dpop::NONCE_REQUIRED`).
+macro_rules! nonce_required {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = NONCE_REQUIRED
+                .get_or_init(|| start_server_with(&[("PORTCULLIS_DPOP__REQUIRE_NONCE", "true")]))
+                .await;
+            scenarios::$module::$name(&server.target).await;
         }
     )*};
 }
@@ -239,6 +260,26 @@ shared!(
     client_auth::a1_basic_header_edge_cases,
     client_auth::a2_credentials_in_two_places,
     client_auth::a3_registered_auth_method_enforced,
+    dpop::dpop_bound_token_carries_cnf_jkt,
+    dpop::d1_wrong_typ_refused,
+    dpop::d1_alg_mismatch_refused,
+    dpop::d1_private_key_in_header_refused,
+    dpop::d1_symmetric_key_in_header_refused,
+    dpop::d1_missing_jti_refused,
+    dpop::d1_htm_mismatch_refused,
+    dpop::d1_htu_mismatch_refused,
+    dpop::d1_iat_too_old_refused,
+    dpop::d1_iat_in_future_refused,
+    dpop::d1_two_proofs_refused,
+    dpop::d2_replayed_proof_refused,
+    dpop::d3_public_client_refresh_token_bound,
+    dpop::d3_dpop_jkt_binds_the_code,
+    dpop::d3_dpop_bound_client_requires_proof,
+);
+
+nonce_required!(
+    dpop::d4_nonce_challenge_round_trips,
+    dpop::d4_forged_nonce_refused,
 );
 
 isolated!(

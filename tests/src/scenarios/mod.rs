@@ -10,6 +10,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod flow;
 pub mod hygiene;
 pub mod registration;
