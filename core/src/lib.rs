@@ -17,6 +17,7 @@ pub mod endpoints;
 pub mod env;
 pub mod error;
 pub mod http_util;
+pub mod idp;
 pub mod jose;
 pub mod keys;
 pub mod pkce;

@@ -28,10 +28,11 @@ pub const MAX_CONTACT_LEN: usize = 320;
 pub const MAX_LIST_LEN: usize = 10;
 
 /// Grant types a client may register.
-pub const GRANT_TYPES: [&str; 4] = [
+pub const GRANT_TYPES: [&str; 5] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
+    crate::endpoints::token::JWT_BEARER,
     crate::endpoints::token::TOKEN_EXCHANGE,
 ];
 /// Client authentication methods a client may register.
@@ -134,6 +135,11 @@ pub fn validate_metadata(meta: &mut ClientMetadata) -> Result<(), Error> {
     if has("client_credentials") && public {
         return Err(bad_meta(
             "client_credentials requires a confidential client (token_endpoint_auth_method must not be none)",
+        ));
+    }
+    if has(crate::endpoints::token::JWT_BEARER) && public {
+        return Err(bad_meta(
+            "the jwt-bearer grant requires a confidential client (token_endpoint_auth_method must not be none)",
         ));
     }
 

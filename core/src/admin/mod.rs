@@ -6,6 +6,7 @@
 
 mod audit;
 mod clients;
+mod idps;
 mod keys;
 mod resources;
 pub mod seed;
@@ -159,6 +160,30 @@ async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<
         ["keys", "rotate"] => match *m {
             Method::POST => keys::rotate(server, req).await,
             _ => Err(method_not_allowed("POST")),
+        },
+        ["idps"] => match *m {
+            Method::GET => idps::list(server).await,
+            Method::POST => idps::create(server, req).await,
+            Method::DELETE => idps::delete(server, req).await,
+            _ => Err(method_not_allowed("GET, POST, DELETE")),
+        },
+        ["idp-policies"] => match *m {
+            Method::GET => idps::list_policies(server, req).await,
+            Method::POST => idps::create_policy(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["idp-policies", id] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::DELETE => idps::delete_policy(server, req, &id).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["idp-subjects"] => match *m {
+            Method::GET => idps::list_subjects(server, req).await,
+            Method::POST => idps::create_subject(server, req).await,
+            Method::DELETE => idps::delete_subject(server, req).await,
+            _ => Err(method_not_allowed("GET, POST, DELETE")),
         },
         _ => Err(not_found()),
     }

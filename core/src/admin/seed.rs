@@ -54,6 +54,7 @@ pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
         .iter()
         .map(|c| prepare_client(server, c))
         .collect::<Result<Vec<_>, _>>()?;
+    let idp_seeds = super::idps::prepare_seeds(server)?;
 
     for u in &cfg.users {
         seed_user(server, u).await?;
@@ -70,6 +71,7 @@ pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
             client_repo::upsert(db, c).await?;
         }
     }
+    super::idps::write_seeds(server, &idp_seeds).await?;
     Ok(())
 }
 

@@ -68,6 +68,12 @@ pub fn metadata(server: &Portcullis) -> Value {
         "dpop_signing_alg_values_supported": crate::dpop::proof::ALGS,
         "service_documentation": "https://github.com/portcullis-auth/portcullis",
     });
+    // RFC 7523 JWT bearer grant with ID-JAG assertions (MCP enterprise-managed authorization).
+    if let Some(grants) = doc["grant_types_supported"].as_array_mut() {
+        grants.push(super::token::JWT_BEARER.into());
+    }
+    doc["authorization_grant_profiles_supported"] =
+        json!([super::token::jwt_bearer::ID_JAG_PROFILE]);
     if cfg.registration.mode != RegistrationMode::AdminOnly || cfg.admin_api_key.is_some() {
         doc["registration_endpoint"] = endpoint_url(server, paths::REGISTER).into();
     }

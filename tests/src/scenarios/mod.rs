@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod flow;
 pub mod hygiene;
+pub mod jwt_bearer;
 pub mod registration;
 pub mod support;
 pub mod tokens;

@@ -6,5 +6,6 @@ mod discovery;
 mod dpop;
 mod exchange;
 mod harness;
+mod jwt_bearer;
 mod refresh;
 mod revoke;

@@ -8,6 +8,7 @@ pub mod auth_requests;
 pub mod clients;
 pub mod codes;
 pub mod grants;
+pub mod idps;
 pub mod keys;
 pub mod refresh;
 pub mod replay;

@@ -1,0 +1,383 @@
+//! Trusted enterprise IdPs, the issuers of ID-JAG assertions for the JWT bearer grant
+//! (RFC 7523 §3 rule 9: the assertion is signed by its issuer;
+//! draft-ietf-oauth-identity-assertion-authz-grant §4): where each IdP's keys come from and
+//! how local subjects are derived from its `sub` values.
+//!
+//! Keys come from, in this order: the JWK Set stored inline with the IdP; its `jwks_uri`; or,
+//! with neither, OpenID Connect Discovery 1.0 §4 (`<issuer>/.well-known/openid-configuration`,
+//! whose `issuer` must equal the IdP's and whose `jwks_uri` is then used). Remote documents
+//! are fetched through the SSRF-safe [`Fetcher`](crate::env::Fetcher) after
+//! [`ssrf::check_url`](crate::ssrf::check_url) (S1–S5; loopback only when
+//! `cimd.allow_loopback` is set and the issuer itself is loopback), cached in the KV store
+//! for the response's `max-age` within the `cimd` floor and ceiling (S7), failures for
+//! `cimd.failure_cache_secs`. An unknown `kid` refetches the set once, at most every
+//! [`UNKNOWN_KID_REFRESH_SECS`] per IdP, so an IdP's key rollover is picked up at once while
+//! forged `kid`s cannot make us hammer the IdP.
+//!
+//! Only public P-256 keys (ES256) are used; other keys in a set are ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use crate::http_util::truncate;
+use crate::server::Portcullis;
+use crate::store::repo::idps::{self, IdpRow};
+use crate::store::StoreError;
+
+/// Largest JWK Set or discovery document fetched, bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Shortest interval between two refetches of one IdP's keys caused by an unknown `kid`.
+pub const UNKNOWN_KID_REFRESH_SECS: i64 = 10;
+/// Longest issuer identifier, bytes.
+pub const MAX_ISSUER_LEN: usize = 2048;
+
+/// Why no key was found for an assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// The IdP's keys could not be obtained (fetch, discovery or document failure).
+    Unavailable(String),
+    /// No usable key with that `kid` (or no `kid` and more than one key).
+    UnknownKey,
+    /// Storage failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for KeyError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Whether outbound fetches may reach loopback hosts (S1): only with `cimd.allow_loopback`
+/// on a loopback issuer, as for client metadata documents.
+pub fn allow_loopback(server: &Portcullis) -> bool {
+    let cfg = server.config();
+    cfg.cimd.allow_loopback && cfg.issuer_is_loopback()
+}
+
+/// Checks an IdP issuer identifier: an `https` URL (plain `http` only on a loopback host)
+/// with a host, without query, fragment, userinfo or whitespace, in canonical form.
+pub fn validate_issuer(issuer: &str) -> Result<(), String> {
+    if issuer.is_empty() || issuer.len() > MAX_ISSUER_LEN {
+        return Err(format!("issuer must be 1 to {MAX_ISSUER_LEN} bytes"));
+    }
+    if issuer
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err("issuer must not contain whitespace, control characters or '\\'".into());
+    }
+    let url = Url::parse(issuer).map_err(|e| format!("issuer is not an absolute URL ({e})"))?;
+    if url.query().is_some() || url.fragment().is_some() || issuer.contains(['?', '#']) {
+        return Err("issuer must not have a query or fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("issuer must not contain userinfo".into());
+    }
+    if url.host().is_none() {
+        return Err("issuer must have a host".into());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if crate::redirect::is_loopback_host(&url) => {}
+        _ => return Err("issuer must use https (plain http only on a loopback host)".into()),
+    }
+    // The canonical form may only add the root path's slash.
+    let canonical = url.as_str();
+    if canonical != issuer && canonical != format!("{issuer}/") {
+        return Err("issuer is not in canonical form".into());
+    }
+    Ok(())
+}
+
+/// Checks an inline JWK Set: a `keys` array of at most 16 public keys (no private or
+/// symmetric members), at least one of them a P-256 key we can verify with.
+pub fn validate_jwks(jwks: &Value) -> Result<(), String> {
+    const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("jwks must be a JWK Set with a 'keys' array")?;
+    if keys.len() > 16 {
+        return Err("jwks may hold at most 16 keys".into());
+    }
+    for key in keys {
+        let obj = key
+            .as_object()
+            .ok_or("every key in jwks must be an object")?;
+        if let Some(m) = PRIVATE.iter().find(|m| obj.contains_key(**m)) {
+            return Err(format!(
+                "jwks must hold public keys only (a key has the private member '{m}')"
+            ));
+        }
+    }
+    if !keys
+        .iter()
+        .any(|k| crate::jose::p256_public_key(k).is_some())
+    {
+        return Err(
+            "jwks must hold at least one EC P-256 public key (only ES256 is supported)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a `jwks_uri` against the outbound fetch policy (S1).
+pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, String> {
+    if uri.len() > MAX_ISSUER_LEN {
+        return Err(format!("jwks_uri must be at most {MAX_ISSUER_LEN} bytes"));
+    }
+    let url = Url::parse(uri).map_err(|e| format!("jwks_uri is not an absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err("jwks_uri must use https".into());
+    }
+    crate::ssrf::check_url(&url, allow_loopback(server))
+        .map_err(|why| format!("jwks_uri: {why}"))?;
+    Ok(url)
+}
+
+/// The local subject for an IdP's `sub`: the explicit mapping when one exists, otherwise
+/// [`automatic_subject`].
+pub async fn local_subject(
+    server: &Portcullis,
+    issuer: &str,
+    external_subject: &str,
+) -> Result<String, StoreError> {
+    let db = server.env().sql.as_ref();
+    Ok(idps::subject(db, issuer, external_subject)
+        .await?
+        .unwrap_or_else(|| automatic_subject(issuer, external_subject)))
+}
+
+/// The automatic subject: `idp:` followed by the first 22 characters (132 bits) of
+/// base64url(SHA-256(issuer + " " + sub)). Stable for a given IdP and user, distinct across
+/// IdPs (an issuer never contains a space, so the input is unambiguous), and never equal to
+/// a local user id or a client id.
+pub fn automatic_subject(issuer: &str, external_subject: &str) -> String {
+    let digest = crate::crypto::sha256(format!("{issuer} {external_subject}"));
+    let b64 = crate::crypto::b64(digest);
+    format!("idp:{}", &b64[..22])
+}
+
+/// What the cache holds for an IdP's remote keys.
+#[derive(Debug, Serialize, Deserialize)]
+enum Cached {
+    Keys { jwks: Value, fetched_at: i64 },
+    Failed { why: String },
+}
+
+fn cache_key(issuer: &str) -> String {
+    format!("idp-jwks:{}", crate::crypto::token_hash(issuer))
+}
+
+/// Forgets the cached keys of `issuer` (after its registration changed).
+pub async fn forget(server: &Portcullis, issuer: &str) {
+    if let Err(e) = server.env().kv.delete(&cache_key(issuer)).await {
+        tracing::warn!(error = %e, "IdP key cache entry could not be removed");
+    }
+}
+
+/// The public JWK of `idp` for `kid` (or its only key when `kid` is absent).
+pub async fn key_for(
+    server: &Portcullis,
+    idp: &IdpRow,
+    kid: Option<&str>,
+) -> Result<Value, KeyError> {
+    if let Some(text) = &idp.jwks {
+        let jwks: Value = serde_json::from_str(text)
+            .map_err(|_| KeyError::Unavailable("the stored JWK Set is not valid JSON".into()))?;
+        return usable_key(&jwks, kid).ok_or(KeyError::UnknownKey);
+    }
+    let kv = server.env().kv.as_ref();
+    let now = server.now();
+    let key = cache_key(&idp.issuer);
+    match kv.get(&key, now).await {
+        Ok(Some(bytes)) => match serde_json::from_slice::<Cached>(&bytes) {
+            Ok(Cached::Keys { jwks, fetched_at }) => {
+                if let Some(k) = usable_key(&jwks, kid) {
+                    return Ok(k);
+                }
+                if now - fetched_at < UNKNOWN_KID_REFRESH_SECS {
+                    return Err(KeyError::UnknownKey);
+                }
+            }
+            Ok(Cached::Failed { why }) => return Err(KeyError::Unavailable(why)),
+            Err(e) => tracing::warn!(error = %e, "unreadable IdP key cache entry"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "IdP key cache unavailable"),
+    }
+    let jwks = fetch_and_cache(server, idp, &key)
+        .await
+        .map_err(KeyError::Unavailable)?;
+    usable_key(&jwks, kid).ok_or(KeyError::UnknownKey)
+}
+
+/// [`jose::select_key`](crate::jose::select_key), restricted to public P-256 keys.
+fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
+    crate::jose::select_key(jwks, kid)
+        .filter(|k| crate::jose::p256_public_key(k).is_some())
+        .cloned()
+}
+
+async fn fetch_and_cache(server: &Portcullis, idp: &IdpRow, key: &str) -> Result<Value, String> {
+    let cfg = server.config();
+    let now = server.now();
+    let result = fetch_jwks(server, idp).await;
+    let (entry, expires_at) = match &result {
+        Ok((jwks, ttl)) => (
+            Cached::Keys {
+                jwks: jwks.clone(),
+                fetched_at: now,
+            },
+            now + ttl,
+        ),
+        Err(why) => (
+            Cached::Failed { why: why.clone() },
+            now + cfg.cimd.failure_cache_secs,
+        ),
+    };
+    if expires_at > now {
+        if let Ok(bytes) = serde_json::to_vec(&entry) {
+            if let Err(e) = server.env().kv.put(key, bytes, expires_at).await {
+                tracing::warn!(error = %e, "IdP key cache write failed");
+            }
+        }
+    }
+    result.map(|(jwks, _)| jwks)
+}
+
+/// Fetches the IdP's JWK Set (discovering its location first when needed) and its cache
+/// lifetime.
+async fn fetch_jwks(server: &Portcullis, idp: &IdpRow) -> Result<(Value, i64), String> {
+    let url = match &idp.jwks_uri {
+        Some(uri) => validate_jwks_uri(server, uri)?,
+        None => discover_jwks_uri(server, &idp.issuer).await?,
+    };
+    let (doc, ttl) = fetch_json(server, &url).await?;
+    if !doc.get("keys").is_some_and(Value::is_array) {
+        return Err("the JWK Set has no 'keys' array".into());
+    }
+    Ok((doc, ttl))
+}
+
+/// OpenID Connect Discovery 1.0 §4: the `jwks_uri` of the issuer's configuration document,
+/// whose `issuer` must equal the IdP's (§4.3).
+async fn discover_jwks_uri(server: &Portcullis, issuer: &str) -> Result<Url, String> {
+    let config_url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let url = Url::parse(&config_url).map_err(|e| format!("discovery URL: {e}"))?;
+    crate::ssrf::check_url(&url, allow_loopback(server))
+        .map_err(|why| format!("discovery: {why}"))?;
+    let (doc, _) = fetch_json(server, &url)
+        .await
+        .map_err(|why| format!("discovery: {why}"))?;
+    if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
+        return Err("discovery: the configuration's issuer does not equal the IdP's".into());
+    }
+    let uri = doc
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or("discovery: the configuration has no jwks_uri")?;
+    validate_jwks_uri(server, uri)
+}
+
+/// GETs a JSON object (S5: 200 only, a JSON content type, bounded size) and its cache
+/// lifetime from `Cache-Control` (S7).
+async fn fetch_json(server: &Portcullis, url: &Url) -> Result<(Value, i64), String> {
+    crate::ssrf::check_url(url, allow_loopback(server))?;
+    let resp = server
+        .env()
+        .fetcher
+        .get(url, MAX_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status != 200 {
+        return Err(format!("the server answered HTTP {}", resp.status));
+    }
+    let ct = resp.content_type.as_deref().unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json"))
+    {
+        return Err(format!(
+            "the content type must be application/json (got '{}')",
+            truncate(ct, 64)
+        ));
+    }
+    if resp.body.len() > MAX_DOCUMENT_BYTES {
+        return Err(format!("the document exceeds {MAX_DOCUMENT_BYTES} bytes"));
+    }
+    let doc: Value = serde_json::from_slice(&resp.body)
+        .map_err(|e| format!("the document is not valid JSON ({e})"))?;
+    if !doc.is_object() {
+        return Err("the document is not a JSON object".into());
+    }
+    let ttl = crate::cimd::cache_ttl(resp.cache_control.as_deref(), &server.config().cimd);
+    Ok((doc, ttl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_shape() {
+        for ok in [
+            "https://idp.example",
+            "https://idp.example/",
+            "https://idp.example/tenant/acme",
+            "http://127.0.0.1:8080",
+            "http://localhost/idp",
+        ] {
+            assert!(validate_issuer(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "idp.example",
+            "http://idp.example",
+            "https://idp.example/?x=1",
+            "https://idp.example/#f",
+            "https://user@idp.example",
+            "https://idp.example/a b",
+            "https://IDP.example",
+            "https://idp.example/a/../b",
+            "ftp://idp.example",
+        ] {
+            assert!(validate_issuer(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn automatic_subject_is_stable_and_issuer_scoped() {
+        let a = automatic_subject("https://idp.example", "u1");
+        assert_eq!(a, automatic_subject("https://idp.example", "u1"));
+        assert!(a.starts_with("idp:") && a.len() == 26, "{a}");
+        assert_ne!(a, automatic_subject("https://other.example", "u1"));
+        assert_ne!(a, automatic_subject("https://idp.example", "u2"));
+    }
+
+    #[test]
+    fn inline_jwks_public_p256_only() {
+        let scalar = crate::crypto::rustcrypto::generate_scalar(&crate::env::SeededRng::new(3));
+        let jwk =
+            crate::keys::public_jwk(&crate::crypto::rustcrypto::public_key_sec1(&scalar).unwrap());
+        assert!(validate_jwks(&serde_json::json!({ "keys": [jwk.clone()] })).is_ok());
+        let mut private = jwk.clone();
+        private["d"] = "AAAA".into();
+        assert!(validate_jwks(&serde_json::json!({ "keys": [private] })).is_err());
+        assert!(validate_jwks(&serde_json::json!({ "keys": [{"kty":"oct","k":"AAAA"}] })).is_err());
+        assert!(validate_jwks(
+            &serde_json::json!({ "keys": [{"kty":"RSA","n":"AQAB","e":"AQAB"}] })
+        )
+        .is_err());
+        assert!(validate_jwks(&serde_json::json!([jwk])).is_err());
+    }
+}
