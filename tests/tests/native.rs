@@ -278,6 +278,13 @@ shared!(
     dpop::d3_public_client_refresh_token_bound,
     dpop::d3_dpop_jkt_binds_the_code,
     dpop::d3_dpop_bound_client_requires_proof,
+    exchange::x1_exchange_foreign_or_revoked_subject_refused,
+    exchange::x2_exchange_act_chain_kept_or_extended,
+    exchange::x3_exchange_delegation_depth_limit,
+    exchange::x4_exchange_scope_cannot_widen,
+    exchange::exchange_policy_refused,
+    exchange::exchange_revocation_reaches_descendants,
+    exchange::exchange_grant_advertised,
 );
 
 nonce_required!(

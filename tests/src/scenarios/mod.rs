@@ -11,6 +11,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod dpop;
+pub mod exchange;
 pub mod flow;
 pub mod hygiene;
 pub mod jwt_bearer;
