@@ -446,3 +446,25 @@ fn idp_seeds_are_idempotent_and_validated() {
     let (env, _) = test_env_on(Arc::new(TestSql::memory()));
     assert!(block(Portcullis::start(env, cfg)).is_err());
 }
+
+#[test]
+fn jwt_bearer_token_is_dpop_bound_with_a_proof() {
+    let (h, idp) = setup();
+    let prover = crate::dpop::test_support::Prover::new(31);
+    let url = format!("{}/oauth/token", h.server.issuer());
+    let proof = prover.proof("POST", &url, h.server.now());
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", &idp.sign(&claims(&h))),
+    ];
+    let auth = basic(AGENT);
+    let (status, body) = json_of(h.post_form(
+        "/oauth/token",
+        &form,
+        &[("authorization", &auth), ("dpop", &proof)],
+    ));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let at = payload(body["access_token"].as_str().unwrap());
+    assert_eq!(at["cnf"], json!({ "jkt": prover.jkt() }));
+}
