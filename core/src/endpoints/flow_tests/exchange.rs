@@ -649,3 +649,95 @@ fn dpop_binding_is_carried_over_without_a_new_proof() {
         "thumbprint-of-the-key"
     );
 }
+
+/// A token exchange by `client` carrying a DPoP proof.
+fn xchg_with_proof(h: &H, client: &str, proof: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut form = form.to_vec();
+    form.push(("grant_type", TOKEN_EXCHANGE));
+    form.push(("subject_token_type", ACCESS_TOKEN_TYPE));
+    let auth;
+    let mut headers = vec![("dpop", proof)];
+    match secret_of(client) {
+        Some(s) => {
+            auth = basic(client, s);
+            headers.push(("authorization", auth.as_str()));
+        }
+        None => form.push(("client_id", client)),
+    }
+    json_of(h.post_form("/oauth/token", &form, &headers))
+}
+
+#[test]
+fn dpop_rebinding_needs_a_confidential_client() {
+    use crate::dpop::test_support::Prover;
+    const TOKEN_URL: &str = "http://127.0.0.1:9000/oauth/token";
+    let h = h();
+    let old = Prover::new(11);
+    let new = Prover::new(12);
+    let now = h.server.now();
+    // A confidential client may re-bind its token to a new key.
+    let subject = bound_token(&h, CONFIDENTIAL, &old.jkt());
+    let (status, body) = xchg_with_proof(
+        &h,
+        CONFIDENTIAL,
+        &new.proof("POST", TOKEN_URL, now),
+        &[("subject_token", &subject)],
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(c["cnf"]["jkt"], new.jkt());
+    // A public client cannot move a bound token to another key (a thief's), only keep it.
+    let subject = bound_token(&h, PUBLIC, &old.jkt());
+    assert_error(
+        xchg_with_proof(
+            &h,
+            PUBLIC,
+            &new.proof("POST", TOKEN_URL, now),
+            &[("subject_token", &subject)],
+        ),
+        "invalid_grant",
+    );
+    let (status, body) = xchg_with_proof(
+        &h,
+        PUBLIC,
+        &old.proof("POST", TOKEN_URL, now),
+        &[("subject_token", &subject)],
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        old.jkt()
+    );
+}
+
+#[test]
+fn dpop_bound_actor_token_needs_its_key() {
+    use crate::dpop::test_support::Prover;
+    const TOKEN_URL: &str = "http://127.0.0.1:9000/oauth/token";
+    let h = h();
+    let key = Prover::new(21);
+    let other = Prover::new(22);
+    let now = h.server.now();
+    let subject = user_token(&h, CONFIDENTIAL);
+    let actor_token = bound_token(&h, ORCH, &key.jkt());
+    let form = [
+        ("subject_token", subject.as_str()),
+        ("actor_token", actor_token.as_str()),
+        ("actor_token_type", ACCESS_TOKEN_TYPE),
+        ("resource", OTHER),
+    ];
+    // Without a proof, or with a proof by another key: refused.
+    let why = assert_error(xchg(&h, ORCH, &subject, &form[1..]), "invalid_grant");
+    assert!(why.contains("DPoP"), "{why}");
+    assert_error(
+        xchg_with_proof(&h, ORCH, &other.proof("POST", TOKEN_URL, now), &form),
+        "invalid_grant",
+    );
+    let (status, body) = xchg_with_proof(&h, ORCH, &key.proof("POST", TOKEN_URL, now), &form);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["act"],
+        json!({"sub": "alice-id", "client_id": ORCH})
+    );
+}
