@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use crate::dpop::proof::{self, Expected, Reason, Rejection};
-use crate::dpop::{self as dpop_mod, ProofError, NONCE_HEADER};
+use crate::dpop::{self, ProofError, NONCE_HEADER};
 use crate::endpoints::token::issue::{verify_access_token, AccessClaims};
 use crate::server::Portcullis;
 use crate::store::repo::access;
@@ -190,13 +190,13 @@ pub fn resource_metadata_url(server: &Portcullis, resource: &str) -> Option<Stri
     ))
 }
 
-/// Verifies the token of a request to the resource `req` names, over an `http::Request`
-/// whose absolute external URL is `url` (behind a proxy the URI alone does not say).
+/// [`verify`] over an `http::Request`. `url` is the absolute URL the client addressed (the
+/// `htu` of its proofs): the request's URI alone does not carry it behind a proxy.
 pub async fn verify_request<B>(
     server: &Portcullis,
     req: &Request<B>,
     url: &str,
-    req_for: &Requirements<'_>,
+    needs: &Requirements<'_>,
 ) -> Result<Authorized, Denied> {
     verify(
         server,
@@ -205,7 +205,7 @@ pub async fn verify_request<B>(
             url,
             headers: req.headers(),
         },
-        req_for,
+        needs,
     )
     .await
 }
@@ -216,12 +216,12 @@ pub async fn verify(
     req: &Presented<'_>,
     needs: &Requirements<'_>,
 ) -> Result<Authorized, Denied> {
-    let policy = dpop_mod::nonce_policy(server);
+    let policy = dpop::nonce_policy(server);
     match authorize(server, req, needs, policy.as_ref()).await {
         Ok(a) => Ok(a),
         Err(r) => {
             if let Some(reason) = r.dpop_reason {
-                dpop_mod::audit_rejection(server, reason, None, None, needs.resource).await;
+                dpop::audit_rejection(server, reason, None, None, needs.resource).await;
             }
             Err(deny(server, r, needs, policy.is_some()))
         }
@@ -231,13 +231,13 @@ pub async fn verify(
 fn deny(server: &Portcullis, r: Refusal, needs: &Requirements<'_>, nonces: bool) -> Denied {
     let mut bearer = vec!["Bearer realm=\"portcullis\"".to_owned()];
     let algs = proof::ALGS.join(" ");
-    let mut dpop = vec![format!("DPoP algs=\"{algs}\"")];
+    let mut dpop_challenge = vec![format!("DPoP algs=\"{algs}\"")];
     if let Some(md) = needs.resource_metadata {
         bearer.push(format!("resource_metadata=\"{}\"", quoted(md)));
-        dpop.push(format!("resource_metadata=\"{}\"", quoted(md)));
+        dpop_challenge.push(format!("resource_metadata=\"{}\"", quoted(md)));
     }
     let target = if r.scheme == Scheme::DPoP {
-        &mut dpop
+        &mut dpop_challenge
     } else {
         &mut bearer
     };
@@ -250,7 +250,7 @@ fn deny(server: &Portcullis, r: Refusal, needs: &Requirements<'_>, nonces: bool)
     }
     let mut headers = r.headers;
     if nonces && r.scheme == Scheme::DPoP {
-        headers.push((NONCE_HEADER, dpop_mod::fresh_nonce(server)));
+        headers.push((NONCE_HEADER, dpop::fresh_nonce(server)));
     }
     Denied {
         status: r.status,
@@ -258,7 +258,7 @@ fn deny(server: &Portcullis, r: Refusal, needs: &Requirements<'_>, nonces: bool)
         description: r.description,
         scheme: r.scheme,
         scope: r.scope,
-        challenges: vec![bearer.join(", "), dpop.join(", ")],
+        challenges: vec![bearer.join(", "), dpop_challenge.join(", ")],
         headers,
     }
 }
@@ -409,13 +409,13 @@ async fn authorize(
     // Every other check passed: now spend the proof's jti (D2).
     let mut response_headers = Vec::new();
     if let Some(checked) = &checked {
-        match dpop_mod::reserve(server, checked).await {
+        match dpop::reserve(server, checked).await {
             Ok(()) => {}
             Err(ProofError::Rejected(r)) => return Err(Refusal::dpop(r)),
             Err(ProofError::Store(_)) => return Err(Refusal::unavailable(Scheme::DPoP)),
         }
         if policy.is_some() {
-            response_headers.push((NONCE_HEADER, dpop_mod::fresh_nonce(server)));
+            response_headers.push((NONCE_HEADER, dpop::fresh_nonce(server)));
         }
     }
     Ok(Authorized {

@@ -320,3 +320,38 @@ fn revoked_token_refused() {
     let d = denied(&h, &[("authorization", &format!("Bearer {at}"))]);
     assert_eq!(d.error, Some("invalid_token"));
 }
+
+#[test]
+fn verify_request_takes_an_http_request() {
+    let h = H::new();
+    let p = Prover::new(61);
+    let at = bound_token(&h, &p);
+    let proof = p.proof_for_token("GET", "https://mcp.example.com/mcp", now(&h), &at);
+    let req = http::Request::builder()
+        .method("GET")
+        .uri("/mcp?session=1")
+        .header("authorization", dpop_auth(&at))
+        .header("dpop", proof)
+        .body(())
+        .unwrap();
+    let ok = block(crate::resource_server::verify_request(
+        &h.server,
+        &req,
+        "https://mcp.example.com/mcp?session=1",
+        &needs(),
+    ))
+    .unwrap();
+    assert_eq!(ok.claims.sub, CONFIDENTIAL);
+    // The same proof again is a replay; the refusal as a response: 401 and a JSON error.
+    let resp = block(crate::resource_server::verify_request(
+        &h.server,
+        &req,
+        "https://mcp.example.com/mcp",
+        &needs(),
+    ))
+    .unwrap_err()
+    .into_response();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (_, body) = json_of(resp);
+    assert_eq!(body["error"], "invalid_dpop_proof");
+}
