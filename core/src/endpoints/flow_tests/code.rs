@@ -334,42 +334,15 @@ fn c2_replayed_code_is_refused_and_revokes_issued_tokens() {
 #[test]
 fn r7_consent_revalidates_redirect_against_client_record() {
     let h = H::new();
-    let page = h.get(
-        &format!("/oauth/authorize?response_type=code&client_id={PUBLIC}&redirect_uri={REDIRECT}&code_challenge={CHALLENGE}&code_challenge_method=S256"),
-        "",
-    );
-    let csrf_cookie = set_cookie(&page, "pc_csrf").unwrap();
-    let body = body_of(&page);
-    let (request, csrf) = (hidden(&body, "request"), hidden(&body, "csrf"));
-    let login = h.post_form(
-        "/oauth/login",
-        &[
-            ("request", &request),
-            ("csrf", &csrf),
-            ("username", "alice"),
-            ("password", "correct horse battery"),
-        ],
-        &[("cookie", &format!("pc_csrf={csrf_cookie}"))],
-    );
-    let session = set_cookie(&login, "pc_session").unwrap();
+    let p = h.begin(PUBLIC, &[]);
+    let cookies = h.login_ok(&p);
     // The client's registration changes while the user is on the consent page.
     let mut row = block(crate::store::repo::clients::get(h.sql.as_ref(), PUBLIC))
         .unwrap()
         .unwrap();
     row.metadata.redirect_uris = vec!["https://app.example.com/other".into()];
     block(crate::store::repo::clients::upsert(h.sql.as_ref(), &row)).unwrap();
-    let resp = h.post_form(
-        "/oauth/consent",
-        &[
-            ("request", &request),
-            ("csrf", &csrf),
-            ("decision", "approve"),
-        ],
-        &[(
-            "cookie",
-            &format!("pc_csrf={csrf_cookie}; pc_session={session}"),
-        )],
-    );
+    let resp = h.decide(&p, &cookies, "approve");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.headers().get("location").is_none());
 }
@@ -377,40 +350,14 @@ fn r7_consent_revalidates_redirect_against_client_record() {
 #[test]
 fn h5_consent_is_single_use_and_bound_to_the_session() {
     let h = H::new();
-    let page = h.get(
-        &format!("/oauth/authorize?response_type=code&client_id={PUBLIC}&redirect_uri={REDIRECT}&code_challenge={CHALLENGE}&code_challenge_method=S256"),
-        "",
-    );
-    let csrf_cookie = set_cookie(&page, "pc_csrf").unwrap();
-    let body = body_of(&page);
-    let (request, csrf) = (hidden(&body, "request"), hidden(&body, "csrf"));
-    let login = h.post_form(
-        "/oauth/login",
-        &[
-            ("request", &request),
-            ("csrf", &csrf),
-            ("username", "alice"),
-            ("password", "correct horse battery"),
-        ],
-        &[("cookie", &format!("pc_csrf={csrf_cookie}"))],
-    );
-    let session = set_cookie(&login, "pc_session").unwrap();
-    let form = [
-        ("request", request.as_str()),
-        ("csrf", csrf.as_str()),
-        ("decision", "approve"),
-    ];
+    let p = h.begin(PUBLIC, &[]);
+    let cookies = h.login_ok(&p);
     // Another browser (no session) cannot answer it.
-    let other = h.post_form(
-        "/oauth/consent",
-        &form,
-        &[("cookie", &format!("pc_csrf={csrf_cookie}"))],
-    );
+    let other = h.decide(&p, &format!("pc_csrf={}", p.csrf_cookie), "approve");
     assert_eq!(other.status(), StatusCode::BAD_REQUEST);
-    let cookies = format!("pc_csrf={csrf_cookie}; pc_session={session}");
-    let first = h.post_form("/oauth/consent", &form, &[("cookie", &cookies)]);
+    let first = h.decide(&p, &cookies, "approve");
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let replay = h.post_form("/oauth/consent", &form, &[("cookie", &cookies)]);
+    let replay = h.decide(&p, &cookies, "approve");
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     assert!(replay.headers().get("location").is_none());
 }
@@ -418,22 +365,9 @@ fn h5_consent_is_single_use_and_bound_to_the_session() {
 #[test]
 fn h2_login_with_wrong_csrf_is_refused() {
     let h = H::new();
-    let page = h.get(
-        &format!("/oauth/authorize?response_type=code&client_id={PUBLIC}&redirect_uri={REDIRECT}&code_challenge={CHALLENGE}&code_challenge_method=S256"),
-        "",
-    );
-    let csrf_cookie = set_cookie(&page, "pc_csrf").unwrap();
-    let request = hidden(&body_of(&page), "request");
-    let resp = h.post_form(
-        "/oauth/login",
-        &[
-            ("request", &request),
-            ("csrf", "forged-token-forged-token-forged-token"),
-            ("username", "alice"),
-            ("password", "correct horse battery"),
-        ],
-        &[("cookie", &format!("pc_csrf={csrf_cookie}"))],
-    );
+    let mut p = h.begin(PUBLIC, &[]);
+    p.csrf = "forged-token-forged-token-forged-token".into();
+    let resp = h.login(&p, "alice", "correct horse battery");
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(set_cookie(&resp, "pc_session").is_none());
 }
@@ -441,39 +375,21 @@ fn h2_login_with_wrong_csrf_is_refused() {
 #[test]
 fn h4_failed_logins_are_indistinguishable_and_throttled() {
     let h = H::new();
-    let page = h.get(
-        &format!("/oauth/authorize?response_type=code&client_id={PUBLIC}&redirect_uri={REDIRECT}&code_challenge={CHALLENGE}&code_challenge_method=S256"),
-        "",
-    );
-    let csrf_cookie = set_cookie(&page, "pc_csrf").unwrap();
-    let body = body_of(&page);
-    let (request, csrf) = (hidden(&body, "request"), hidden(&body, "csrf"));
-    let attempt = |user: &str, pw: &str| {
-        h.post_form(
-            "/oauth/login",
-            &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("username", user),
-                ("password", pw),
-            ],
-            &[("cookie", &format!("pc_csrf={csrf_cookie}"))],
-        )
-    };
-    let wrong_pw = attempt("alice", "nope");
-    let no_user = attempt("mallory", "nope");
+    let p = h.begin(PUBLIC, &[]);
+    let wrong_pw = h.login(&p, "alice", "nope");
+    let no_user = h.login(&p, "mallory", "nope");
     assert_eq!(wrong_pw.status(), no_user.status());
     assert!(body_of(&wrong_pw).contains(crate::endpoints::login::LOGIN_FAILED));
     assert!(body_of(&no_user).contains(crate::endpoints::login::LOGIN_FAILED));
     for _ in 0..4 {
-        attempt("alice", "nope");
+        h.login(&p, "alice", "nope");
     }
     // Now even the right password is throttled.
-    let throttled = attempt("alice", "correct horse battery");
+    let throttled = h.login(&p, "alice", "correct horse battery");
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     // After the window it works again.
     h.clock.advance(301);
-    let ok = attempt("alice", "correct horse battery");
+    let ok = h.login(&p, "alice", "correct horse battery");
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
 }
 

@@ -20,6 +20,16 @@ pub const REDIRECT: &str = "https://app.example.com/callback";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// A started authorization request, as the login page shows it.
+pub struct Pending {
+    /// The pending request handle.
+    pub request: String,
+    /// The form's CSRF token.
+    pub csrf: String,
+    /// The CSRF cookie's value.
+    pub csrf_cookie: String,
+}
+
 pub struct H {
     pub server: Portcullis,
     pub clock: Arc<FixedClock>,
@@ -137,8 +147,9 @@ impl H {
         json_of(resp)
     }
 
-    /// Walks authorize → login → consent and returns the authorization response URL.
-    pub fn authorize(&self, client: &str, extra: &[(&str, &str)], approve: bool) -> url::Url {
+    /// Starts an authorization request with the standard parameters plus `extra` and returns
+    /// the login form's hidden fields and the CSRF cookie.
+    pub fn begin(&self, client: &str, extra: &[(&str, &str)]) -> Pending {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("response_type", "code")
             .append_pair("client_id", client)
@@ -152,38 +163,57 @@ impl H {
         }
         let page = self.get(&format!("/oauth/authorize?{}", q.finish()), "");
         assert_eq!(page.status(), StatusCode::OK, "{}", body_of(&page));
-        let csrf_cookie = set_cookie(&page, "pc_csrf").expect("csrf cookie");
         let body = body_of(&page);
-        let request = hidden(&body, "request");
-        let csrf = hidden(&body, "csrf");
-        let login = self.post_form(
+        Pending {
+            csrf_cookie: set_cookie(&page, "pc_csrf").expect("csrf cookie"),
+            request: hidden(&body, "request"),
+            csrf: hidden(&body, "csrf"),
+        }
+    }
+
+    /// Posts the login form of `p`.
+    pub fn login(&self, p: &Pending, username: &str, password: &str) -> Response<Bytes> {
+        self.post_form(
             "/oauth/login",
             &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("username", "alice"),
-                ("password", "correct horse battery"),
+                ("request", &p.request),
+                ("csrf", &p.csrf),
+                ("username", username),
+                ("password", password),
             ],
-            &[("cookie", &format!("pc_csrf={csrf_cookie}"))],
-        );
+            &[("cookie", &format!("pc_csrf={}", p.csrf_cookie))],
+        )
+    }
+
+    /// Logs alice in for `p`; returns the cookies of the logged-in browser.
+    pub fn login_ok(&self, p: &Pending) -> String {
+        let login = self.login(p, "alice", "correct horse battery");
         assert_eq!(login.status(), StatusCode::SEE_OTHER, "{}", body_of(&login));
         let session = set_cookie(&login, "pc_session").expect("session cookie");
-        let cookies = format!("pc_csrf={csrf_cookie}; pc_session={session}");
-        let consent_url = location(&login);
-        let consent = self.get(
-            consent_url.trim_start_matches("http://127.0.0.1:9000"),
-            &cookies,
-        );
-        assert_eq!(consent.status(), StatusCode::OK, "{}", body_of(&consent));
-        let decision = self.post_form(
+        format!("pc_csrf={}; pc_session={session}", p.csrf_cookie)
+    }
+
+    /// Posts the consent decision of `p` with `cookies`.
+    pub fn decide(&self, p: &Pending, cookies: &str, decision: &str) -> Response<Bytes> {
+        self.post_form(
             "/oauth/consent",
             &[
-                ("request", &request),
-                ("csrf", &csrf),
-                ("decision", if approve { "approve" } else { "deny" }),
+                ("request", &p.request),
+                ("csrf", &p.csrf),
+                ("decision", decision),
             ],
-            &[("cookie", &cookies)],
-        );
+            &[("cookie", cookies)],
+        )
+    }
+
+    /// Walks authorize → login → consent and returns the authorization response URL.
+    pub fn authorize(&self, client: &str, extra: &[(&str, &str)], approve: bool) -> url::Url {
+        let p = self.begin(client, extra);
+        let cookies = self.login_ok(&p);
+        let consent_url = format!("/oauth/consent?request={}", p.request);
+        let consent = self.get(&consent_url, &cookies);
+        assert_eq!(consent.status(), StatusCode::OK, "{}", body_of(&consent));
+        let decision = self.decide(&p, &cookies, if approve { "approve" } else { "deny" });
         assert_eq!(
             decision.status(),
             StatusCode::SEE_OTHER,
