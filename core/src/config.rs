@@ -386,6 +386,14 @@ impl Config {
                 return Err(cfg_err(name, "must be positive"));
             }
         }
+        for (name, v) in [
+            ("dpop.proof_max_age_secs", self.dpop.proof_max_age_secs),
+            ("dpop.nonce_lifetime_secs", self.dpop.nonce_lifetime_secs),
+        ] {
+            if v <= 0 {
+                return Err(cfg_err(name, "must be positive"));
+            }
+        }
         if self.cimd.allow_loopback && !loopback {
             return Err(cfg_err(
                 "cimd.allow_loopback",

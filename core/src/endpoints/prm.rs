@@ -19,6 +19,7 @@ pub fn document(server: &Portcullis, resource: &ResourceRow) -> Value {
         "scopes_supported": resource.scopes,
         "bearer_methods_supported": ["header"],
         "resource_signing_alg_values_supported": ["ES256"],
+        "dpop_signing_alg_values_supported": ["ES256"],
         "resource_name": resource.name,
     })
 }
