@@ -77,8 +77,22 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
         None => None,
     };
     let result = match (fetch(server, uri).await, previous) {
-        // A failed refetch keeps the set we had; a failed first fetch is remembered briefly.
-        (Err(_), Some(set)) => return Ok(set),
+        // A failed refetch keeps the set we had (for the cache floor, so the refetch
+        // interval still holds); a failed first fetch is remembered briefly.
+        (Err(_), Some(set)) => {
+            let entry = Entry {
+                fetched_at: now,
+                result: Ok(set.clone()),
+            };
+            put(
+                server,
+                &key,
+                &entry,
+                now + server.config().cimd.min_cache_secs,
+            )
+            .await;
+            return Ok(set);
+        }
         (result, _) => result,
     };
     let (entry, expires_at) = match &result {
@@ -97,14 +111,19 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
             now + server.config().cimd.failure_cache_secs,
         ),
     };
-    if expires_at > now {
-        if let Ok(bytes) = serde_json::to_vec(&entry) {
-            if let Err(e) = env.kv.put(&key, bytes, expires_at).await {
-                tracing::warn!(error = %e, "client JWKS cache write failed");
-            }
+    put(server, &key, &entry, expires_at).await;
+    result.map(|(set, _)| set).map_err(|why| unavailable(&why))
+}
+
+async fn put(server: &Portcullis, key: &str, entry: &Entry, expires_at: i64) {
+    if expires_at <= server.now() {
+        return;
+    }
+    if let Ok(bytes) = serde_json::to_vec(entry) {
+        if let Err(e) = server.env().kv.put(key, bytes, expires_at).await {
+            tracing::warn!(error = %e, "client JWKS cache write failed");
         }
     }
-    result.map(|(set, _)| set).map_err(|why| unavailable(&why))
 }
 
 /// Fetches and validates the set at `uri`; returns it with its cache lifetime.

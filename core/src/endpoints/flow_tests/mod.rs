@@ -7,5 +7,7 @@ mod dpop;
 mod exchange;
 mod harness;
 mod jwt_bearer;
+mod private_key_jwt;
 mod refresh;
 mod revoke;
+mod rotation;
