@@ -263,6 +263,17 @@ shared!(
     jwt_bearer::jwt_bearer_id_jag_grant,
     jwt_bearer::x5_id_jag_violations_refused,
     jwt_bearer::jwt_bearer_no_policy_access_denied,
+    private_key_jwt::a5_private_key_jwt_client_authenticates,
+    private_key_jwt::a5_client_assertion_replay_refused,
+    private_key_jwt::a5_client_assertion_aud_and_exp,
+    private_key_jwt::a2_client_assertion_with_secret_invalid_request,
+    private_key_jwt::a3_private_key_jwt_method_enforced,
+    private_key_jwt::j1_client_assertion_alg_none_refused,
+    private_key_jwt::j2_client_assertion_hs256_with_public_key_refused,
+    private_key_jwt::j3_client_assertion_header_keys_ignored,
+    private_key_jwt::j4_client_assertion_zero_signature_refused,
+    private_key_jwt::j5_client_assertion_time_and_type_enforced,
+    private_key_jwt::registration_private_key_jwt_client,
     dpop::dpop_bound_token_carries_cnf_jkt,
     dpop::d1_wrong_typ_refused,
     dpop::d1_alg_mismatch_refused,
@@ -295,4 +306,5 @@ nonce_required!(
 isolated!(
     hygiene::h4_failed_login_same_message,
     hygiene::h4_repeated_failures_throttled,
+    rotation::key_rotation_zero_verification_failures,
 );

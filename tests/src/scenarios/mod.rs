@@ -15,7 +15,9 @@ pub mod exchange;
 pub mod flow;
 pub mod hygiene;
 pub mod jwt_bearer;
+pub mod private_key_jwt;
 pub mod registration;
+pub mod rotation;
 pub mod support;
 pub mod tokens;
 
@@ -57,4 +59,6 @@ impl Target {
 pub const ISOLATED: &[&str] = &[
     "h4_failed_login_same_message",
     "h4_repeated_failures_throttled",
+    // Rotates the signing key (server-wide state).
+    "key_rotation_zero_verification_failures",
 ];
