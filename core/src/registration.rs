@@ -75,6 +75,14 @@ pub fn metadata_from_json(value: Value) -> Result<ClientMetadata> {
             check_https_uri(field, s)?;
         }
     }
+    // Client assertions (private_key_jwt) are verified with ES256 only.
+    if let Some(alg) = obj.get("token_endpoint_auth_signing_alg") {
+        if alg.as_str() != Some("ES256") {
+            return Err(bad_meta(
+                "token_endpoint_auth_signing_alg must be ES256 (the only algorithm supported)",
+            ));
+        }
+    }
     if !obj.contains_key("application_type") {
         let custom = obj
             .get("redirect_uris")
@@ -623,6 +631,11 @@ mod tests {
         http_uri["jwks_uri"] = json!("http://app.example.com/jwks.json");
         let mut rsa_only = base();
         rsa_only["jwks"] = json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]});
+        let mut rs256 = with_jwks.clone();
+        rs256["token_endpoint_auth_signing_alg"] = json!("RS256");
+        let mut es256 = with_jwks.clone();
+        es256["token_endpoint_auth_signing_alg"] = json!("ES256");
+        meta(es256).unwrap();
         let mut too_many = base();
         too_many["jwks"] = json!({ "keys": vec![p256_jwk(); MAX_JWKS_KEYS + 1] });
         for (why, body) in [
@@ -631,6 +644,7 @@ mod tests {
             ("http jwks_uri", http_uri),
             ("no ES256 key", rsa_only),
             ("too many keys", too_many),
+            ("RS256 signing alg", rs256),
         ] {
             assert_eq!(code(body), ErrorCode::InvalidClientMetadata, "{why}");
         }
