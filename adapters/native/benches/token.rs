@@ -59,6 +59,8 @@ fn client_credentials(c: &mut Criterion) {
             grant_types: vec!["client_credentials".into()],
             scope: None,
             token_endpoint_auth_method: Some("client_secret_basic".into()),
+            jwks: None,
+            jwks_uri: None,
         }],
         ..Config::default()
     };
