@@ -56,8 +56,11 @@ pub enum Op {
     },
     /// List signing keys.
     KeyList,
-    /// Add a new active signing key.
-    KeyRotate,
+    /// Add a new signing key, optionally published ahead of signing.
+    KeyRotate {
+        /// Seconds of pre-publication (`None`: the configured default).
+        prepublish_secs: Option<i64>,
+    },
 }
 
 impl Op {
@@ -123,7 +126,11 @@ impl Op {
                 (Method::GET, path, None)
             }
             Op::KeyList => (Method::GET, "/admin/keys".into(), None),
-            Op::KeyRotate => (Method::POST, "/admin/keys/rotate".into(), None),
+            Op::KeyRotate { prepublish_secs } => (
+                Method::POST,
+                "/admin/keys/rotate".into(),
+                prepublish_secs.map(|n| serde_json::json!({ "prepublish_secs": n })),
+            ),
         }
     }
 }
@@ -256,10 +263,27 @@ mod tests {
         assert!(v.get("client_secret").is_none(), "{v}");
 
         let (_, before) = run(&server, &Op::KeyList).await.unwrap();
-        let (s, _) = run(&server, &Op::KeyRotate).await.unwrap();
+        let (s, _) = run(
+            &server,
+            &Op::KeyRotate {
+                prepublish_secs: None,
+            },
+        )
+        .await
+        .unwrap();
         assert!(s.is_success());
         let (_, after) = run(&server, &Op::KeyList).await.unwrap();
         assert_ne!(before, after);
+        let (s, pending) = run(
+            &server,
+            &Op::KeyRotate {
+                prepublish_secs: Some(600),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s.is_success(), "{pending}");
+        assert_eq!(pending["status"], "pending", "{pending}");
 
         let (s, audit) = run(
             &server,

@@ -128,8 +128,13 @@ enum AuditCmd {
 enum KeyCmd {
     /// List signing keys.
     List,
-    /// Add a new active signing key; older keys stay published until their tokens expire.
-    Rotate,
+    /// Add a new signing key; older keys stay published until their tokens expire.
+    Rotate {
+        /// Publish the key in the JWKS this many seconds before it starts signing
+        /// (default: the configured key_prepublish_secs).
+        #[arg(long, value_name = "SECONDS")]
+        prepublish_secs: Option<i64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -186,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Client(ClientCmd::List) => Op::ClientList,
         Command::Audit(AuditCmd::List { limit, action }) => Op::AuditList { limit, action },
         Command::Key(KeyCmd::List) => Op::KeyList,
-        Command::Key(KeyCmd::Rotate) => Op::KeyRotate,
+        Command::Key(KeyCmd::Rotate { prepublish_secs }) => Op::KeyRotate { prepublish_secs },
     };
     server::init_logging(settings.host.log_format, "warn");
     let server = server::start(&settings).await?;
