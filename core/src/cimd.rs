@@ -188,29 +188,7 @@ pub fn validate_document(
     resp: &FetchResponse,
     cfg: &CimdConfig,
 ) -> Result<(Client, i64), String> {
-    if resp.status != 200 {
-        return Err(format!("the server answered HTTP {}", resp.status));
-    }
-    let ct = resp.content_type.as_deref().unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let json_type =
-        mime == "application/json" || (mime.ends_with("+json") && mime.starts_with("application/"));
-    if !json_type {
-        return Err(format!(
-            "the content type must be application/json (got '{}')",
-            truncate(ct, 64)
-        ));
-    }
-    if resp.body.len() > cfg.max_bytes {
-        return Err(format!("the document exceeds {} bytes", cfg.max_bytes));
-    }
-    let doc: Value = serde_json::from_slice(&resp.body)
-        .map_err(|e| format!("the document is not valid JSON ({e})"))?;
+    let doc = resp.json_document(cfg.max_bytes, "document")?;
     let Value::Object(obj) = &doc else {
         return Err("the document is not a JSON object".into());
     };

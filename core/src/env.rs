@@ -104,6 +104,37 @@ pub struct FetchResponse {
     pub body: Vec<u8>,
 }
 
+impl FetchResponse {
+    /// The body as a JSON document, refusing (S5) a status other than 200, a content type
+    /// other than `application/json` or `application/*+json`, a body over `max_bytes` and
+    /// invalid JSON. `what` names the document in the messages ("document", "JWK Set").
+    pub fn json_document(&self, max_bytes: usize, what: &str) -> Result<serde_json::Value, String> {
+        if self.status != 200 {
+            return Err(format!("the server answered HTTP {}", self.status));
+        }
+        let ct = self.content_type.as_deref().unwrap_or("");
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let json = mime == "application/json"
+            || (mime.starts_with("application/") && mime.ends_with("+json"));
+        if !json {
+            return Err(format!(
+                "the content type must be application/json (got '{}')",
+                crate::http_util::truncate(ct, 64)
+            ));
+        }
+        if self.body.len() > max_bytes {
+            return Err(format!("the {what} exceeds {max_bytes} bytes"));
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("the {what} is not valid JSON ({e})"))
+    }
+}
+
 /// Why an outbound fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {

@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use crate::http_util::truncate;
 use crate::server::Portcullis;
 use crate::store::repo::idps::{self, IdpRow};
 use crate::store::StoreError;
@@ -295,28 +294,7 @@ async fn fetch_json(server: &Portcullis, url: &Url) -> Result<(Value, i64), Stri
         .get(url, MAX_DOCUMENT_BYTES)
         .await
         .map_err(|e| e.to_string())?;
-    if resp.status != 200 {
-        return Err(format!("the server answered HTTP {}", resp.status));
-    }
-    let ct = resp.content_type.as_deref().unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json"))
-    {
-        return Err(format!(
-            "the content type must be application/json (got '{}')",
-            truncate(ct, 64)
-        ));
-    }
-    if resp.body.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("the document exceeds {MAX_DOCUMENT_BYTES} bytes"));
-    }
-    let doc: Value = serde_json::from_slice(&resp.body)
-        .map_err(|e| format!("the document is not valid JSON ({e})"))?;
+    let doc = resp.json_document(MAX_DOCUMENT_BYTES, "document")?;
     if !doc.is_object() {
         return Err("the document is not a JSON object".into());
     }

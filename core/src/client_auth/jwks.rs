@@ -13,7 +13,6 @@ use serde_json::Value;
 use crate::clients::Client;
 use crate::env::FetchResponse;
 use crate::error::{Error, Result};
-use crate::http_util::truncate;
 use crate::server::Portcullis;
 
 /// Shortest interval between two refetches of one `jwks_uri` caused by an unknown `kid`.
@@ -148,30 +147,7 @@ async fn fetch(server: &Portcullis, uri: &str) -> std::result::Result<(Value, i6
 /// (`application/json`, `application/jwk-set+json`), within the size limit, a set of public
 /// keys only.
 pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, String> {
-    if resp.status != 200 {
-        return Err(format!("the server answered HTTP {}", resp.status));
-    }
-    let ct = resp.content_type.as_deref().unwrap_or("");
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !(mime == "application/json" || mime.starts_with("application/") && mime.ends_with("+json"))
-    {
-        return Err(format!(
-            "the content type must be application/json (got '{}')",
-            truncate(ct, 64)
-        ));
-    }
-    if resp.body.len() > MAX_JWKS_DOCUMENT_BYTES {
-        return Err(format!(
-            "the JWK Set exceeds {MAX_JWKS_DOCUMENT_BYTES} bytes"
-        ));
-    }
-    let set: Value = serde_json::from_slice(&resp.body)
-        .map_err(|e| format!("the JWK Set is not valid JSON ({e})"))?;
+    let set = resp.json_document(MAX_JWKS_DOCUMENT_BYTES, "JWK Set")?;
     crate::registration::check_public_jwks(&set)?;
     Ok(set)
 }
