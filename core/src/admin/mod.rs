@@ -78,22 +78,27 @@ fn check_key(server: &Portcullis, req: &Request<Bytes>) -> Result<()> {
         )
         .with_header(header::WWW_AUTHENTICATE, CHALLENGE)
     };
-    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(unauthorized());
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .ok_or_else(unauthorized)?;
-    if ct_eq(&sha256(token), &sha256(key.expose())) {
+    if presents_key(req.headers(), key) {
         Ok(())
     } else {
         Err(unauthorized())
     }
+}
+
+/// Whether the request carries exactly one `Authorization: Bearer <key>` header with `key`.
+/// Both sides are hashed first, so the comparison is constant time and independent of the
+/// key's length (used by the admin API and by `admin_only` client registration).
+pub fn presents_key(headers: &http::HeaderMap, key: &crate::secret::Secret) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, t)| ct_eq(&sha256(t.trim()), &sha256(key.expose())))
 }
 
 async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {

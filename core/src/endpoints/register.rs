@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::clients::ClientMetadata;
 use crate::config::{RegistrationConfig, RegistrationMode};
-use crate::crypto::{ct_eq, sha256, token_hash};
+use crate::crypto::token_hash;
 use crate::env::{random_token, Rng};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, expect_method, json, json_body, RemoteAddr, RequestId};
@@ -117,18 +117,7 @@ pub fn check_admin(headers: &HeaderMap, key: Option<&Secret>) -> Result<()> {
         .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\"")
     };
     let key = key.ok_or_else(refused)?;
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(refused());
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim())
-        .ok_or_else(refused)?;
-    if ct_eq(&sha256(token), &sha256(key.expose())) {
+    if crate::admin::presents_key(headers, key) {
         Ok(())
     } else {
         Err(refused())
