@@ -528,14 +528,9 @@ async fn sqlite_concurrent_first_start() {
     concurrent_first_start(Backend::Sqlite).await;
 }
 
-/// Fails today: both replicas run `CREATE TABLE IF NOT EXISTS schema_migrations` and the
-/// initial migration at once, and PostgreSQL refuses one of them (`relation "schema_migrations"
-/// already exists` or a `pg_type_typname_nsp_index` conflict), so that replica exits. The fix
-/// belongs in `core/src/store/migrations.rs` (serialize on PostgreSQL, e.g. with
-/// `pg_advisory_xact_lock` at the start of each migration batch, or retry the first statement).
-/// Run it with `cargo test -p portcullis-tests --test multi_instance -- --ignored`.
+/// Both replicas start at once on an empty database: migrations are serialized with a
+/// transaction-scoped advisory lock, so neither refuses to start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "concurrent migrations on an empty PostgreSQL database race (core/src/store/migrations.rs)"]
 async fn postgres_concurrent_first_start() {
     concurrent_first_start(Backend::Postgres).await;
 }

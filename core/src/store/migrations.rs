@@ -174,21 +174,31 @@ pub fn ddl(dialect: Dialect, sql: &str) -> String {
 }
 
 /// Applies every migration newer than the stored version. Safe to run from several
-/// instances at once: a losing concurrent run sees the version recorded and stops.
+/// instances at once: on PostgreSQL each migration transaction first takes a
+/// transaction-scoped advisory lock, so concurrent starts apply it one after the other (DDL
+/// there is not safe to race); on SQLite-family stores a batch is one write transaction. A
+/// losing concurrent run sees the version recorded and carries on.
 pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> {
+    let dialect = store.dialect();
+    let locked = |mut statements: Vec<(String, Vec<Value>)>| {
+        if dialect == Dialect::Postgres {
+            statements.insert(0, (POSTGRES_MIGRATION_LOCK.into(), Vec::new()));
+        }
+        statements
+    };
     store
-        .execute(
-            &ddl(
-                store.dialect(),
+        .batch(&locked(vec![(
+            ddl(
+                dialect,
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
             ),
-            &[],
-        )
+            Vec::new(),
+        )]))
         .await?;
     let mut current = current_version(store).await?;
     let start = current;
     for m in MIGRATIONS.iter().filter(|m| m.version > start) {
-        let mut statements: Vec<(String, Vec<Value>)> = ddl(store.dialect(), m.sql)
+        let mut statements: Vec<(String, Vec<Value>)> = ddl(dialect, m.sql)
             .split(';')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -198,10 +208,10 @@ pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> 
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)".into(),
             vec![m.version.into(), m.name.into(), now.into()],
         ));
-        match store.batch(&statements).await {
+        match store.batch(&locked(statements)).await {
             Ok(()) => current = m.version,
             Err(e) => {
-                // Another instance may have applied it concurrently.
+                // Another instance applied it first (it held the lock while we waited).
                 if current_version(store).await? >= m.version {
                     current = m.version;
                 } else {
@@ -212,6 +222,9 @@ pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> 
     }
     Ok(current)
 }
+
+/// Serializes migration transactions across PostgreSQL instances; released at commit.
+const POSTGRES_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7430002)";
 
 /// The highest applied schema version (0 when none).
 pub async fn current_version(store: &dyn SqlStore) -> Result<i64, StoreError> {
