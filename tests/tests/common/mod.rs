@@ -371,31 +371,3 @@ fn psql() -> Option<String> {
         .or_else(debian)
         .map(|p| p.to_string_lossy().into_owned())
 }
-
-/// The `module::name` entries of each scenario-list macro (`shared!`, `nonce_required!`,
-/// `isolated!`) in a runner's source, for checking that two runners run the same suite.
-pub fn scenario_lists(source: &str) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut out = std::collections::BTreeMap::new();
-    for mac in ["shared", "nonce_required", "isolated"] {
-        let open = format!("\n{mac}!(");
-        let mut names = Vec::new();
-        let mut rest = source;
-        while let Some(i) = rest.find(&open) {
-            let body = &rest[i + open.len()..];
-            let end = body.find(");").unwrap_or(body.len());
-            for line in body[..end].lines() {
-                let code = line.split("//").next().unwrap_or("");
-                names.extend(
-                    code.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned),
-                );
-            }
-            rest = &body[end..];
-        }
-        names.sort();
-        out.insert(mac.to_owned(), names);
-    }
-    out
-}
