@@ -2,4 +2,5 @@
 //! [`conformance`] for storage backends, [`scenarios`] for black-box HTTP scenarios.
 
 pub mod conformance;
+pub mod hosts;
 pub mod scenarios;

@@ -1,0 +1,107 @@
+//! Configuration from the Worker's `[vars]` and secrets: each core setting `name` is read
+//! from `PORTCULLIS_<NAME>` (upper case, nested tables joined with `__`, e.g.
+//! `PORTCULLIS_REGISTRATION__MODE`), `PORTCULLIS_CONFIG` holds a whole JSON document (seeds),
+//! and `PORTCULLIS_CRYPTO_PROVIDER` picks the signing provider of this adapter.
+
+use std::sync::Arc;
+
+use portcullis_core::config::Config;
+use portcullis_core::crypto::{CryptoProvider, RustCrypto};
+
+/// The prefix of every variable.
+const PREFIX: &str = "PORTCULLIS_";
+
+/// Which ES256 implementation signs and verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptoChoice {
+    /// `crypto.subtle` (the runtime's native code; the default).
+    WebCrypto,
+    /// The core's pure-Rust provider, compiled into the Worker.
+    RustCrypto,
+}
+
+impl CryptoChoice {
+    /// Parses `PORTCULLIS_CRYPTO_PROVIDER`.
+    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("webcrypto") => Ok(Self::WebCrypto),
+            Some("rustcrypto") => Ok(Self::RustCrypto),
+            Some(other) => Err(format!(
+                "PORTCULLIS_CRYPTO_PROVIDER must be \"webcrypto\" or \"rustcrypto\" (got {:?})",
+                portcullis_core::http_util::truncate(other, 32)
+            )),
+        }
+    }
+
+    /// The provider object.
+    pub fn provider(self) -> Arc<dyn CryptoProvider> {
+        match self {
+            Self::WebCrypto => Arc::new(crate::webcrypto::WebCrypto::default()),
+            Self::RustCrypto => Arc::new(RustCrypto),
+        }
+    }
+}
+
+/// Everything read from the environment.
+pub struct Settings {
+    /// The core configuration.
+    pub core: Config,
+    /// The crypto provider.
+    pub crypto: CryptoChoice,
+}
+
+/// The variable name of a core setting (`registration__mode` -> `PORTCULLIS_REGISTRATION__MODE`).
+pub fn var_name(setting: &str) -> String {
+    format!("{PREFIX}{}", setting.to_ascii_uppercase())
+}
+
+/// Reads one variable: a plain-text var or secret, or a JSON value from `[vars]` (a TOML
+/// table such as `PORTCULLIS_CONFIG = { users = [...] }` arrives as an object).
+fn read(env: &worker::Env, name: &str) -> Option<String> {
+    if let Ok(v) = env.var(name) {
+        return Some(v.to_string());
+    }
+    if let Ok(v) = env.secret(name) {
+        return Some(v.to_string());
+    }
+    env.object_var::<serde_json::Value>(name)
+        .ok()
+        .filter(|v| !v.is_null())
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        })
+}
+
+/// Loads and checks the settings.
+pub fn load(env: &worker::Env) -> Result<Settings, String> {
+    let crypto = CryptoChoice::parse(read(env, "PORTCULLIS_CRYPTO_PROVIDER").as_deref())?;
+    let core =
+        Config::from_vars(|setting| read(env, &var_name(setting))).map_err(|e| e.to_string())?;
+    core.validate().map_err(|e| e.to_string())?;
+    Ok(Settings { core, crypto })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_native_convention() {
+        assert_eq!(var_name("issuer"), "PORTCULLIS_ISSUER");
+        assert_eq!(
+            var_name("registration__rate_limit_per_minute"),
+            "PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE"
+        );
+    }
+
+    #[test]
+    fn crypto_choice_parses() {
+        assert_eq!(CryptoChoice::parse(None), Ok(CryptoChoice::WebCrypto));
+        assert_eq!(
+            CryptoChoice::parse(Some(" RustCrypto ")),
+            Ok(CryptoChoice::RustCrypto)
+        );
+        assert!(CryptoChoice::parse(Some("ring")).is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! The Spin component as a test host: the test component (`scripts/build-spin --test`, with
+//! the `sql-bridge` feature) served by `portcullis-spin-host` (tests/spin-host, wasmtime with
+//! Spin's SQLite, key-value and variables APIs) on a loopback port, with its own SQLite file.
+//!
+//! A host lives as long as its [`SpinHost`] or, for one kept in a static, until this test
+//! process exits: it is started with `--exit-on-stdin-eof` and its stdin is a pipe only this
+//! process holds, so it stops however this process ends.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::scenarios::support::random_b64;
+use crate::scenarios::Target;
+
+/// How long the host may take to print its address and answer `/health`.
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the test crate lives in the repository")
+        .to_path_buf()
+}
+
+/// The shared cargo target directory (`CARGO_TARGET_DIR`, else `<repo>/target`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Where `scripts/build-spin` puts the host binary (`PORTCULLIS_SPIN_HOST` overrides).
+pub fn default_host_path() -> PathBuf {
+    target_dir().join("release/portcullis-spin-host")
+}
+
+/// Where `scripts/build-spin --test` puts the test component (`PORTCULLIS_SPIN_COMPONENT`
+/// overrides).
+pub fn default_component_path() -> PathBuf {
+    target_dir().join("spin/test/portcullis_spin.wasm")
+}
+
+/// The host binary and test component, or `None` (the caller skips, with a message) when
+/// either is missing. With `TEST_REQUIRE_SPIN=1` (set by `scripts/test`) a missing artifact
+/// is a failure instead.
+pub fn artifacts() -> Option<(PathBuf, PathBuf)> {
+    let host = std::env::var_os("PORTCULLIS_SPIN_HOST")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_host_path);
+    let component = std::env::var_os("PORTCULLIS_SPIN_COMPONENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_component_path);
+    let missing: Vec<String> = [(&host, "host"), (&component, "test component")]
+        .iter()
+        .filter(|(p, _)| !p.is_file())
+        .map(|(p, what)| format!("the Spin {what} at {}", p.display()))
+        .collect();
+    if missing.is_empty() {
+        return Some((host, component));
+    }
+    let why = format!(
+        "{} missing (run scripts/build-spin --test)",
+        missing.join(" and ")
+    );
+    assert!(
+        std::env::var("TEST_REQUIRE_SPIN").map_or(true, |v| v.is_empty() || v == "0"),
+        "TEST_REQUIRE_SPIN is set but {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// A running component in the Spin test host.
+pub struct SpinHost {
+    /// A scenario target: one listener, admin API under `/admin/`.
+    pub target: Target,
+    /// The admin API key.
+    pub admin_key: String,
+    /// The host's stderr (host messages and the component's output).
+    pub log: PathBuf,
+    child: Mutex<Child>,
+    // Dropping it closes the host's stdin, which stops the host.
+    stdin: Mutex<Option<ChildStdin>>,
+}
+
+impl SpinHost {
+    /// Starts the component with the suites' settings (issuer = its own URL, fresh admin and
+    /// master keys, no registration rate limit) plus `settings` (core setting names such as
+    /// `dpop__require_nonce`), on the SQLite file `database`, and waits until `/health`
+    /// answers 200. Panics after three failed starts.
+    pub async fn start(
+        (host, component): &(PathBuf, PathBuf),
+        database: &Path,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(host, component, database, settings).await {
+                Ok(h) => return h,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the Spin component did not start: {last}");
+    }
+
+    async fn try_start(
+        host: &Path,
+        component: &Path,
+        database: &Path,
+        settings: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        // The issuer must be the host's own URL, known only once it has bound a port: bind a
+        // free port first (a lost race is retried by `start`).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| e.to_string())?;
+        let base = format!("http://127.0.0.1:{port}");
+        let admin_key = random_b64(32);
+        let mut vars: Vec<(String, String)> = vec![
+            ("issuer".into(), base.clone()),
+            ("admin_api_key".into(), admin_key.clone()),
+            ("master_key".into(), random_b64(32)),
+            ("registration__rate_limit_per_minute".into(), "0".into()),
+        ];
+        vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let log = database.with_extension(format!("{port}.log"));
+        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(host);
+        cmd.arg("--component")
+            .arg(component)
+            .arg("--sqlite")
+            .arg(database)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--exit-on-stdin-eof"]);
+        for (k, v) in &vars {
+            cmd.arg("--var")
+                .arg(format!("{}={v}", spin_variable_name(k)));
+        }
+        // Spin's environment provider would add SPIN_VARIABLE_* from our environment.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SPIN_VARIABLE_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("spawning {}: {e}", host.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let spawned = Self {
+            target: Target::new(&base, &base, &admin_key),
+            admin_key,
+            log,
+            child: Mutex::new(child),
+            stdin: Mutex::new(stdin),
+        };
+        // The first line says where it listens; later output is not read (the pipe stays
+        // open: a closed stdout would fail the component's writes).
+        let first = tokio::task::spawn_blocking(move || {
+            let mut out = BufReader::new(stdout?);
+            let mut line = String::new();
+            out.read_line(&mut line).ok()?;
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            Some(line)
+        });
+        match tokio::time::timeout(START_TIMEOUT, first).await {
+            Ok(Ok(Some(line))) if line.starts_with("listening on ") => {}
+            _ => {
+                spawned.stop();
+                return Err(format!("the host did not start:\n{}", spawned.log_text()));
+            }
+        }
+        spawned.wait_healthy().await?;
+        Ok(spawned)
+    }
+
+    async fn wait_healthy(&self) -> Result<(), String> {
+        let health = self.target.url("/health");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(r) = client.get(&health).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            let exited = self
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .try_wait()
+                .ok()
+                .flatten();
+            if let Some(status) = exited {
+                return Err(format!("the host exited with {status}:\n{}", self.log_text()));
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                return Err(format!(
+                    "no answer on {health} within {} s:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    self.log_text()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The host's output so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the host (closing its stdin) and waits for it.
+    pub fn stop(&self) {
+        drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for SpinHost {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The Spin variable of a core setting: Spin variable names cannot contain `__`, so nested
+/// settings use one underscore (`registration__mode` -> `registration_mode`), the mapping
+/// of adapters/spin/src/settings.rs.
+pub fn spin_variable_name(setting: &str) -> String {
+    let mut out = setting.to_ascii_lowercase();
+    while out.contains("__") {
+        out = out.replace("__", "_");
+    }
+    out
+}

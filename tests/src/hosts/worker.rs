@@ -1,0 +1,262 @@
+//! The Cloudflare Worker as a test host: the built test Worker (`scripts/build-worker --test`,
+//! with the `sql-bridge` feature) run in Miniflare (workerd) on loopback by
+//! `tests/worker/run.mjs`, with a fresh D1 database and KV namespace per server; and the D1
+//! migration files of `adapters/cloudflare/migrations/`, generated from the core's
+//! migrations (see [`d1_migration_files`]).
+//!
+//! A server lives as long as its [`WorkerHost`] or, for one kept in a static, until this test
+//! process exits: the runner stops when its stdin closes, which happens whenever this
+//! process ends, however it ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use portcullis_core::store::migrations::MIGRATIONS;
+
+use crate::scenarios::support::random_b64;
+use crate::scenarios::Target;
+
+/// How long a Worker may take to answer `/health` after its runner was spawned.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the test crate lives in the repository")
+        .to_path_buf()
+}
+
+/// The built test Worker (`PORTCULLIS_WORKER_BUILD`, default `adapters/cloudflare/build/test`),
+/// or `None` (the caller skips, with a message) when it has not been built. With
+/// `TEST_REQUIRE_WORKER=1` (set by `scripts/test`) a missing build is a failure instead.
+pub fn build_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("PORTCULLIS_WORKER_BUILD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("adapters/cloudflare/build/test"));
+    let built = dir.join("index.js").is_file() && dir.join("index_bg.wasm").is_file();
+    let runner = repo_root().join("tests/worker/node_modules/miniflare");
+    if built && runner.is_dir() {
+        return Some(dir);
+    }
+    let why = if built {
+        "tests/worker/node_modules is missing (run scripts/setup-worker)".to_owned()
+    } else {
+        format!(
+            "no built test Worker at {} (run scripts/build-worker --test)",
+            dir.display()
+        )
+    };
+    assert!(
+        std::env::var("TEST_REQUIRE_WORKER").map_or(true, |v| v.is_empty() || v == "0"),
+        "TEST_REQUIRE_WORKER is set but {why}"
+    );
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// A free loopback port (free when asked; [`WorkerHost::start`] retries on a lost race).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running Worker in Miniflare.
+pub struct WorkerHost {
+    /// A scenario target: one listener, admin API under `/admin/`.
+    pub target: Target,
+    /// The runner's output (Miniflare and `console.log` of the Worker).
+    pub log: PathBuf,
+    child: Mutex<Child>,
+    // Dropping it closes the runner's stdin, which stops the runner.
+    stdin: Mutex<Option<ChildStdin>>,
+}
+
+impl WorkerHost {
+    /// Starts the Worker of `build` with the suites' settings (issuer = its own URL, fresh
+    /// admin and master keys, no registration rate limit) plus `settings` (`PORTCULLIS_*`
+    /// names), and waits until `/health` answers 200. The crypto provider is
+    /// `PORTCULLIS_WORKER_CRYPTO` (webcrypto by default). Panics after three failed starts.
+    pub async fn start(build: &Path, settings: &[(&str, &str)]) -> Self {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(build, settings).await {
+                Ok(host) => return host,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the Worker did not start in Miniflare: {last}");
+    }
+
+    async fn try_start(build: &Path, settings: &[(&str, &str)]) -> Result<Self, String> {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let admin_key = random_b64(32);
+        let crypto =
+            std::env::var("PORTCULLIS_WORKER_CRYPTO").unwrap_or_else(|_| "webcrypto".into());
+        let mut vars: Vec<(String, String)> = vec![
+            ("PORTCULLIS_ISSUER".into(), base.clone()),
+            ("PORTCULLIS_ADMIN_API_KEY".into(), admin_key.clone()),
+            ("PORTCULLIS_MASTER_KEY".into(), random_b64(32)),
+            (
+                "PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE".into(),
+                "0".into(),
+            ),
+            ("PORTCULLIS_CRYPTO_PROVIDER".into(), crypto),
+        ];
+        vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let log = std::env::temp_dir().join(format!(
+            "portcullis-worker-{}-{port}.log",
+            std::process::id()
+        ));
+        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(node());
+        cmd.arg(repo_root().join("tests/worker/run.mjs"))
+            .arg("--build")
+            .arg(build)
+            .args(["--port", &port.to_string()]);
+        for (k, v) in &vars {
+            cmd.arg("--var").arg(format!("{k}={v}"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| format!("spawning node tests/worker/run.mjs: {e}"))?;
+        let stdin = child.stdin.take();
+        let host = Self {
+            target: Target::new(&base, &base, &admin_key),
+            log,
+            child: Mutex::new(child),
+            stdin: Mutex::new(stdin),
+        };
+        host.wait_healthy().await?;
+        Ok(host)
+    }
+
+    async fn wait_healthy(&self) -> Result<(), String> {
+        let health = self.target.url("/health");
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(r) = client.get(&health).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            let exited = self
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .try_wait()
+                .ok()
+                .flatten();
+            if let Some(status) = exited {
+                return Err(format!("the runner exited with {status}:\n{}", self.log_text()));
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                return Err(format!(
+                    "no answer on {health} within {} s:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    self.log_text()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The runner's output so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the runner (closing its stdin) and waits for it.
+    pub fn stop(&self) {
+        drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                let _ = std::fs::remove_file(&self.log);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for WorkerHost {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The Node binary for the runner: `PORTCULLIS_NODE`, else `node` on PATH (Miniflare runs on
+/// Node 20; wrangler itself needs 22, which `tests/worker/node_modules/.bin/node` provides).
+pub fn node() -> PathBuf {
+    std::env::var_os("PORTCULLIS_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("node"))
+}
+
+/// Where the D1 migration files live.
+pub fn d1_migrations_dir() -> PathBuf {
+    repo_root().join("adapters/cloudflare/migrations")
+}
+
+/// The core's version ledger, created exactly as the core's `migrate` creates it.
+const SCHEMA_MIGRATIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
+/// `NNNN_words_of_the_name.sql`.
+pub fn d1_file_name(version: i64, name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    format!("{version:04}_{}.sql", slug.trim_end_matches('_'))
+}
+
+/// The D1 migration files for `wrangler d1 migrations apply`, one per core migration, as
+/// `(file name, contents)`. Each applies the core's DDL and records its version in the
+/// core's own `schema_migrations` table, so a server starting after wrangler finds the
+/// schema current; the Worker records versions the core applied in wrangler's
+/// `d1_migrations`, so wrangler after the server finds nothing to do.
+pub fn d1_migration_files() -> Vec<(String, String)> {
+    MIGRATIONS
+        .iter()
+        .map(|m| {
+            let mut sql = format!(
+                "-- Migration {} of core/src/store/migrations.rs ({}).\n\
+                 -- Generated: edit the core and run\n\
+                 --   PORTCULLIS_WRITE_D1_MIGRATIONS=1 cargo test -p portcullis-tests --test worker d1_migrations\n\
+                 {SCHEMA_MIGRATIONS_DDL};\n",
+                m.version, m.name
+            );
+            for statement in m.sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sql.push_str(statement);
+                sql.push_str(";\n");
+            }
+            sql.push_str(&format!(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({}, '{}', CAST(strftime('%s', 'now') AS INTEGER));\n",
+                m.version,
+                m.name.replace('\'', "''")
+            ));
+            (d1_file_name(m.version, m.name), sql)
+        })
+        .collect()
+}

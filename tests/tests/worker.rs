@@ -1,0 +1,111 @@
+//! Runs the black-box scenario suite against the Cloudflare Worker: the built test Worker in
+//! Miniflare (workerd) on loopback with a fresh D1 database and KV namespace, started once
+//! per test binary and shared by the scenarios (those in `ISOLATED` get a Worker of their
+//! own). The scenario lists are the native runner's (`common/scenario_lists.rs`), unchanged.
+//!
+//! Skips (with a message) when the test Worker has not been built, unless
+//! `TEST_REQUIRE_WORKER=1`. Build it with `scripts/build-worker --test`; choose the crypto
+//! provider with `PORTCULLIS_WORKER_CRYPTO=webcrypto|rustcrypto`.
+//!
+//! Also checks that the D1 migration files match the core's migrations.
+
+use portcullis_tests::hosts::worker::{self, WorkerHost};
+use portcullis_tests::scenarios::{self, Target};
+
+static SHARED: tokio::sync::OnceCell<Option<WorkerHost>> = tokio::sync::OnceCell::const_new();
+static NONCE_REQUIRED: tokio::sync::OnceCell<Option<WorkerHost>> =
+    tokio::sync::OnceCell::const_new();
+
+async fn start(settings: &[(&str, &str)]) -> Option<WorkerHost> {
+    let build = worker::build_dir()?;
+    Some(WorkerHost::start(&build, settings).await)
+}
+
+async fn shared_target(
+    cell: &'static tokio::sync::OnceCell<Option<WorkerHost>>,
+    settings: &'static [(&'static str, &'static str)],
+) -> Option<Target> {
+    cell.get_or_init(|| start(settings))
+        .await
+        .as_ref()
+        .map(|h| h.target.clone())
+}
+
+/// Scenarios that share one Worker.
+macro_rules! shared {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(t) = shared_target(&SHARED, &[]).await else { return };
+            scenarios::$module::$name(&t).await;
+        }
+    )*};
+}
+
+/// Scenarios that share one Worker requiring DPoP nonces (`scenarios::dpop::NONCE_REQUIRED`).
+macro_rules! nonce_required {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let settings = &[("PORTCULLIS_DPOP__REQUIRE_NONCE", "true")];
+            let Some(t) = shared_target(&NONCE_REQUIRED, settings).await else { return };
+            scenarios::$module::$name(&t).await;
+        }
+    )*};
+}
+
+/// Scenarios that need a Worker of their own (`scenarios::ISOLATED`).
+macro_rules! isolated {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(host) = start(&[]).await else { return };
+            scenarios::$module::$name(&host.target).await;
+        }
+    )*};
+}
+
+include!("common/scenario_lists.rs");
+
+/// The files under `adapters/cloudflare/migrations/` are exactly what the core's migrations
+/// generate (no stale, missing or edited file). `PORTCULLIS_WRITE_D1_MIGRATIONS=1` rewrites
+/// them instead.
+#[test]
+fn d1_migrations_match_the_core() {
+    let dir = worker::d1_migrations_dir();
+    let expected = worker::d1_migration_files();
+    if std::env::var("PORTCULLIS_WRITE_D1_MIGRATIONS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(&dir).expect("creating the migrations directory");
+        for entry in std::fs::read_dir(&dir).expect("reading the migrations directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.extension().is_some_and(|e| e == "sql") {
+                std::fs::remove_file(&path).expect("removing an old migration file");
+            }
+        }
+        for (name, sql) in &expected {
+            std::fs::write(dir.join(name), sql).expect("writing a migration file");
+        }
+    }
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .expect("reading adapters/cloudflare/migrations")
+        .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    found.sort();
+    let names: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
+    let hint = "regenerate with PORTCULLIS_WRITE_D1_MIGRATIONS=1 cargo test -p portcullis-tests --test worker d1_migrations_match";
+    assert_eq!(found, names, "D1 migration files differ from the core's migrations; {hint}");
+    for (name, sql) in &expected {
+        let on_disk = std::fs::read_to_string(dir.join(name)).expect("reading a migration file");
+        assert_eq!(&on_disk, sql, "{name} differs from the core's migration; {hint}");
+    }
+}
+
+#[test]
+fn d1_file_names_are_stable() {
+    assert_eq!(worker::d1_file_name(1, "initial schema"), "0001_initial_schema.sql");
+    assert_eq!(
+        worker::d1_file_name(12, "DPoP, key pre-publication!"),
+        "0012_dpop_key_pre_publication.sql"
+    );
+}
