@@ -4,12 +4,12 @@
 // `wrangler d1 migrations apply --local --persist-to DIR` writes).
 //
 //   node run.mjs --build DIR [--port N] [--host H] [--persist DIR]
-//                [--d1-id ID] [--kv-id ID] [--var NAME=VALUE ...]
+//                [--d1-id ID] [--kv-id ID] [--var NAME=VALUE ...] [--ignore-stdin]
 //
 // Every PORTCULLIS_* environment variable is passed to the Worker as a var; --var wins.
 // Prints "listening on http://HOST:PORT" once ready (with --port 0 the port is chosen by
-// the system) and stops when its stdin closes or on SIGINT/SIGTERM, so a test harness that
-// holds the stdin pipe stops it by exiting, however it exits.
+// the system) and stops when its stdin closes (unless --ignore-stdin) or on SIGINT/SIGTERM,
+// so a test harness that holds the stdin pipe stops it by exiting, however it exits.
 
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -21,7 +21,7 @@ export const COMPATIBILITY_DATE = "2026-11-01";
 function usage(message) {
   console.error(`run.mjs: ${message}`);
   console.error(
-    "usage: node run.mjs --build DIR [--port N] [--host H] [--persist DIR] [--d1-id ID] [--kv-id ID] [--var NAME=VALUE ...]",
+    "usage: node run.mjs --build DIR [--port N] [--host H] [--persist DIR] [--d1-id ID] [--kv-id ID] [--var NAME=VALUE ...] [--ignore-stdin]",
   );
   process.exit(2);
 }
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     d1Id: "portcullis-local",
     kvId: "portcullis-cache-local",
     vars: {},
+    ignoreStdin: false,
   };
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith("PORTCULLIS_")) opts.vars[k] = v;
@@ -74,6 +75,9 @@ function parseArgs(argv) {
         opts.vars[v.slice(0, eq)] = v.slice(eq + 1);
         break;
       }
+      case "--ignore-stdin":
+        opts.ignoreStdin = true;
+        break;
       default:
         usage(`unknown argument ${JSON.stringify(arg)}`);
     }
@@ -140,9 +144,11 @@ async function main() {
       process.exit(0);
     }
   };
-  process.stdin.on("end", () => stop("stdin closed"));
-  process.stdin.on("error", () => stop("stdin error"));
-  process.stdin.resume();
+  if (!opts.ignoreStdin) {
+    process.stdin.on("end", () => stop("stdin closed"));
+    process.stdin.on("error", () => stop("stdin error"));
+    process.stdin.resume();
+  }
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
