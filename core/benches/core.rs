@@ -33,8 +33,7 @@ fn jwt(c: &mut Criterion) {
     c.bench_function("es256_verify_access_token_rustcrypto", |b| {
         b.iter(|| {
             let parsed = Parsed::parse(&token).unwrap();
-            parsed
-                .verify::<serde_json::Value>(&RustCrypto, &public)
+            futures::executor::block_on(parsed.verify::<serde_json::Value>(&RustCrypto, &public))
                 .unwrap()
         })
     });

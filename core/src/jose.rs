@@ -3,10 +3,7 @@
 //! validation use `jwt-compact`, with the algorithm fixed by the key, never by the header
 //! (J1, J2), and every header-supplied key reference (`jku`, `x5u`, `x5c`, `jwk`) ignored (J3).
 
-use std::borrow::Cow;
-use std::num::NonZeroUsize;
-
-use jwt_compact::{Algorithm, AlgorithmExt, AlgorithmSignature, UntrustedToken};
+use jwt_compact::UntrustedToken;
 use serde::de::DeserializeOwned;
 
 use crate::crypto::{b64, CryptoError, CryptoProvider, Es256Signer};
@@ -27,45 +24,6 @@ pub async fn sign_es256(
     out.push('.');
     out.push_str(&b64(sig));
     Ok(out)
-}
-
-/// A 64-byte `r || s` ECDSA signature.
-#[derive(Debug, Clone)]
-pub struct Sig64(Vec<u8>);
-
-impl AlgorithmSignature for Sig64 {
-    const LENGTH: Option<NonZeroUsize> = NonZeroUsize::new(64);
-
-    fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
-        Ok(Self(slice.to_vec()))
-    }
-
-    fn as_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.0)
-    }
-}
-
-/// ES256 verified through the crypto provider.
-pub struct ProviderEs256<'a>(pub &'a dyn CryptoProvider);
-
-impl Algorithm for ProviderEs256<'_> {
-    type SigningKey = p256::ecdsa::SigningKey;
-    type VerifyingKey = Vec<u8>;
-    type Signature = Sig64;
-
-    fn name(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ES256")
-    }
-
-    fn sign(&self, signing_key: &Self::SigningKey, message: &[u8]) -> Self::Signature {
-        use p256::ecdsa::signature::Signer;
-        let sig: p256::ecdsa::Signature = signing_key.sign(message);
-        Sig64(sig.to_bytes().to_vec())
-    }
-
-    fn verify_signature(&self, signature: &Sig64, key: &Vec<u8>, message: &[u8]) -> bool {
-        self.0.es256_verify(key, message, &signature.0)
-    }
 }
 
 /// Why a JWT was refused.
@@ -93,6 +51,7 @@ pub enum JwtError {
 
 /// A parsed but unverified token: the header fields we look at.
 pub struct Parsed<'a> {
+    raw: &'a str,
     token: UntrustedToken<'a>,
 }
 
@@ -106,7 +65,7 @@ impl<'a> Parsed<'a> {
         if token.algorithm() != "ES256" {
             return Err(JwtError::Algorithm);
         }
-        Ok(Self { token })
+        Ok(Self { raw: s, token })
     }
 
     /// The `kid` header.
@@ -119,27 +78,37 @@ impl<'a> Parsed<'a> {
         self.token.header().token_type.as_deref()
     }
 
-    /// Verifies the signature with `public_sec1` and returns the claims (time checks are the
-    /// caller's, against the injected clock).
-    pub fn verify<T: DeserializeOwned>(
+    /// Verifies the signature with `public_sec1` through the crypto provider and returns the
+    /// claims (time checks are the caller's, against the injected clock). The signature is
+    /// checked over the JWS signing input (RFC 7515 §5.2) before any claim is looked at.
+    pub async fn verify<T: DeserializeOwned>(
         &self,
         crypto: &dyn CryptoProvider,
-        public_sec1: &Vec<u8>,
+        public_sec1: &[u8],
     ) -> Result<T, JwtError> {
-        let alg = ProviderEs256(crypto);
-        let token = alg
-            .validator::<serde_json::Map<String, serde_json::Value>>(public_sec1)
-            .validate(&self.token)
-            .map_err(|e| match e {
-                jwt_compact::ValidationError::AlgorithmMismatch { .. } => JwtError::Algorithm,
-                jwt_compact::ValidationError::InvalidSignature
-                | jwt_compact::ValidationError::InvalidSignatureLen { .. }
-                | jwt_compact::ValidationError::MalformedSignature(_) => JwtError::Signature,
-                other => JwtError::Claims(other.to_string()),
-            })?;
+        let signature = self.token.signature_bytes();
+        if signature.len() != 64 {
+            return Err(JwtError::Signature);
+        }
+        // `UntrustedToken::new` accepted exactly three segments; the signing input is the
+        // first two as they appear on the wire.
+        let input = self
+            .raw
+            .rsplit_once('.')
+            .map(|(input, _)| input)
+            .ok_or(JwtError::Malformed)?;
+        if !crypto
+            .es256_verify(public_sec1, input.as_bytes(), signature)
+            .await
+        {
+            return Err(JwtError::Signature);
+        }
+        let claims = self
+            .token
+            .deserialize_claims_unchecked::<serde_json::Map<String, serde_json::Value>>()
+            .map_err(|e| JwtError::Claims(e.to_string()))?;
         // jwt-compact lifts `exp`, `nbf` and `iat` out of the claim set; put them back so the
         // caller's claim type sees the whole set.
-        let claims = token.into_parts().1;
         let mut map = claims.custom;
         for (name, time) in [
             ("exp", claims.expiration),
@@ -197,14 +166,14 @@ pub fn p256_public_key(jwk: &serde_json::Value) -> Option<Vec<u8>> {
 /// accepted, `alg: none` in any case is refused (J1), keys referenced from the header are
 /// never used (J3, the caller picks `jwk`), and `r = 0` / `s = 0` signatures fail (J4).
 /// Returns the claims; time, audience, issuer and type checks are the caller's (J5).
-pub fn verify_with_jwk(
+pub async fn verify_with_jwk(
     crypto: &dyn CryptoProvider,
     token: &str,
     jwk: &serde_json::Value,
 ) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
     let public = p256_public_key(jwk).ok_or(JwtError::UnknownKey)?;
     let parsed = Parsed::parse(token)?;
-    parsed.verify(crypto, &public)
+    parsed.verify(crypto, &public).await
 }
 
 /// Picks the key for `kid` (or the only key when the token names none) from a JWK Set.
@@ -228,6 +197,15 @@ mod tests {
     use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
     use crate::crypto::RustCrypto;
     use crate::env::SeededRng;
+
+    /// The verification under test, driven to completion.
+    fn verify_with_jwk(
+        crypto: &dyn CryptoProvider,
+        token: &str,
+        jwk: &serde_json::Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
+        futures::executor::block_on(super::verify_with_jwk(crypto, token, jwk))
+    }
 
     fn key() -> ([u8; 32], serde_json::Value) {
         let scalar = generate_scalar(&SeededRng::new(11));

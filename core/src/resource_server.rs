@@ -365,6 +365,7 @@ async fn authorize(
                 nonce: policy.map(|(k, l)| (k, *l)),
             };
             let checked = proof::check(server.env().crypto.as_ref(), proof, &expected)
+                .await
                 .map_err(Refusal::dpop)?;
             if !crate::crypto::ct_eq(checked.jkt.as_bytes(), jkt.as_bytes()) {
                 let mut r = Refusal::invalid_token(

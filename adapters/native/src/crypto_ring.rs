@@ -50,6 +50,7 @@ impl Es256Signer for RingSigner {
     }
 }
 
+#[async_trait]
 impl CryptoProvider for RingCrypto {
     fn name(&self) -> &'static str {
         "ring"
@@ -71,7 +72,7 @@ impl CryptoProvider for RingCrypto {
         }))
     }
 
-    fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    async fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool {
         // ring refuses r = 0 or s = 0 and out-of-range values (J4), and malformed points.
         signature.len() == 64
             && UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public_sec1)
@@ -88,6 +89,14 @@ mod tests {
 
     use super::*;
 
+    /// `es256_verify` (both providers verify without suspending).
+    fn verifies(p: &dyn CryptoProvider, public: &[u8], message: &[u8], sig: &[u8]) -> bool {
+        use futures_util::FutureExt;
+        p.es256_verify(public, message, sig)
+            .now_or_never()
+            .expect("verification completes without suspending")
+    }
+
     fn key(seed: u64) -> ([u8; 32], Vec<u8>) {
         let scalar = generate_scalar(&SeededRng::new(seed));
         let public = public_key_sec1(&scalar).unwrap();
@@ -103,9 +112,14 @@ mod tests {
             .sign(b"header.payload")
             .await
             .unwrap();
-        assert!(RustCrypto.es256_verify(&public, b"header.payload", &sig));
-        assert!(!RustCrypto.es256_verify(&public, b"header.payloaD", &sig));
-        assert!(RingCrypto::new().es256_verify(&public, b"header.payload", &sig));
+        assert!(verifies(&RustCrypto, &public, b"header.payload", &sig));
+        assert!(!verifies(&RustCrypto, &public, b"header.payloaD", &sig));
+        assert!(verifies(
+            &RingCrypto::new(),
+            &public,
+            b"header.payload",
+            &sig
+        ));
     }
 
     #[tokio::test]
@@ -118,12 +132,12 @@ mod tests {
             .await
             .unwrap();
         let ring = RingCrypto::new();
-        assert!(ring.es256_verify(&public, b"m", &sig));
-        assert!(!ring.es256_verify(&public, b"n", &sig));
+        assert!(verifies(&ring, &public, b"m", &sig));
+        assert!(!verifies(&ring, &public, b"n", &sig));
         let (_, other) = key(3);
-        assert!(!ring.es256_verify(&other, b"m", &sig));
-        assert!(!ring.es256_verify(&public, b"m", &sig[..63]));
-        assert!(!ring.es256_verify(&public[1..], b"m", &sig));
+        assert!(!verifies(&ring, &other, b"m", &sig));
+        assert!(!verifies(&ring, &public, b"m", &sig[..63]));
+        assert!(!verifies(&ring, &public[1..], b"m", &sig));
     }
 
     #[test]
@@ -134,9 +148,9 @@ mod tests {
         zero_r[63] = 1;
         let mut zero_s = [0u8; 64];
         zero_s[31] = 1;
-        assert!(!ring.es256_verify(&public, b"m", &zero_r));
-        assert!(!ring.es256_verify(&public, b"m", &zero_s));
-        assert!(!ring.es256_verify(&public, b"m", &[0u8; 64]));
+        assert!(!verifies(&ring, &public, b"m", &zero_r));
+        assert!(!verifies(&ring, &public, b"m", &zero_s));
+        assert!(!verifies(&ring, &public, b"m", &[0u8; 64]));
     }
 
     #[test]

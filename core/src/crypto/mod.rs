@@ -30,14 +30,17 @@ pub trait Es256Signer: MaybeSend {
     async fn sign(&self, message: &[u8]) -> Result<[u8; 64], CryptoError>;
 }
 
-/// The crypto provider a host supplies.
+/// The crypto provider a host supplies. Verification is async so that a provider may call
+/// an asynchronous API (WebCrypto's `crypto.subtle.verify` on Workers).
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 pub trait CryptoProvider: MaybeSend {
     /// A short name for logs and metrics (`rustcrypto`, `ring`, `webcrypto`).
     fn name(&self) -> &'static str;
     /// Loads a P-256 private key from its 32-byte big-endian scalar.
     fn es256_signer(&self, scalar: &[u8; 32]) -> Result<Arc<dyn Es256Signer>, CryptoError>;
     /// Verifies an ES256 signature over `message` with an uncompressed SEC1 public key.
-    fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool;
+    async fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool;
 }
 
 /// base64url without padding.

@@ -141,7 +141,7 @@ pub async fn check_token_request(
             max_age: server.config().dpop.proof_max_age_secs,
             nonce: policy.as_ref().map(|(k, l)| (k, *l)),
         };
-        let checked = proof::check(server.env().crypto.as_ref(), proof, &expected)?;
+        let checked = proof::check(server.env().crypto.as_ref(), proof, &expected).await?;
         reserve(server, &checked).await?;
         Ok(Some(checked.jkt))
     }

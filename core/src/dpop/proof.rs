@@ -170,7 +170,7 @@ pub fn access_token_hash(access_token: &str) -> String {
 }
 
 /// Checks `proof` against `expected`: D1 (and D4 when `expected.nonce` is set).
-pub fn check(
+pub async fn check(
     crypto: &dyn CryptoProvider,
     proof: &str,
     expected: &Expected<'_>,
@@ -203,7 +203,7 @@ pub fn check(
             "the DPoP proof jwk must be a public P-256 key (no private or symmetric keys)",
         ));
     };
-    let claims = verify_signature(crypto, proof, &public)?;
+    let claims = verify_signature(crypto, proof, &public).await?;
 
     let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
     if jti.is_empty() || jti.len() > MAX_JTI_LEN {
@@ -272,10 +272,10 @@ pub fn check(
     })
 }
 
-fn verify_signature(
+async fn verify_signature(
     crypto: &dyn CryptoProvider,
     proof: &str,
-    public: &Vec<u8>,
+    public: &[u8],
 ) -> Result<Map<String, Value>, Rejection> {
     let parsed = jose::Parsed::parse(proof).map_err(|e| match e {
         jose::JwtError::Algorithm => {
@@ -283,7 +283,7 @@ fn verify_signature(
         }
         _ => Rejection::new(Reason::Malformed, "the DPoP proof is not a compact JWS"),
     })?;
-    parsed.verify(crypto, public).map_err(|e| match e {
+    parsed.verify(crypto, public).await.map_err(|e| match e {
         jose::JwtError::Signature => Rejection::new(
             Reason::Signature,
             "the DPoP proof signature does not verify with its jwk",

@@ -4,9 +4,18 @@
 use serde_json::{json, Value};
 
 use super::nonce::NonceKey;
-use super::proof::{check, normalize_htu, single_header, Expected, Reason};
+use super::proof::{normalize_htu, single_header, Expected, Reason};
 use super::test_support::Prover;
 use crate::crypto::{b64, RustCrypto};
+
+/// The proof check under test, driven to completion.
+fn check(
+    crypto: &dyn crate::crypto::CryptoProvider,
+    proof: &str,
+    e: &Expected<'_>,
+) -> Result<super::proof::Checked, super::proof::Rejection> {
+    futures::executor::block_on(super::proof::check(crypto, proof, e))
+}
 
 const URL: &str = "https://as.example.com/oauth/token";
 const NOW: i64 = 1_700_000_000;

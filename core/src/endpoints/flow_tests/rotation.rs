@@ -361,7 +361,7 @@ impl Verifier {
             self.failures.push(format!("t={now}: unknown kid {kid}"));
             return;
         };
-        match crate::jose::verify_with_jwk(&RustCrypto, token, key) {
+        match futures::executor::block_on(crate::jose::verify_with_jwk(&RustCrypto, token, key)) {
             Ok(c) if c["exp"].as_i64().is_some_and(|e| e > now) && c["aud"] == RESOURCE => {}
             Ok(c) => self.failures.push(format!("t={now}: bad claims {c:?}")),
             Err(e) => self.failures.push(format!("t={now}: {e}")),
@@ -414,7 +414,10 @@ fn zero_verification_failures_while_keys_rotate() {
         let jwks = json_of(jwks).1;
         for (tok, _) in &live {
             let key = crate::jose::select_key(&jwks, Some(&kid_of(tok)));
-            if key.is_none_or(|k| crate::jose::verify_with_jwk(&RustCrypto, tok, k).is_err()) {
+            if key.is_none_or(|k| {
+                futures::executor::block_on(crate::jose::verify_with_jwk(&RustCrypto, tok, k))
+                    .is_err()
+            }) {
                 cold_failures.push(format!("t={now}: {}", kid_of(tok)));
             }
         }

@@ -138,7 +138,10 @@ pub async fn verify_access_token(server: &Portcullis, token: &str) -> Result<Opt
     let Some(public) = server.keys().public_key(server.env(), kid).await? else {
         return Ok(None);
     };
-    let Ok(claims) = parsed.verify::<AccessClaims>(server.env().crypto.as_ref(), &public) else {
+    let Ok(claims) = parsed
+        .verify::<AccessClaims>(server.env().crypto.as_ref(), &public)
+        .await
+    else {
         return Ok(None);
     };
     let now = server.now();

@@ -172,15 +172,15 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
         }
         Err(KeyError::Store(e)) => return Err(store(e)),
     };
-    let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, &jwk).map_err(
-        |e| match e {
+    let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, &jwk)
+        .await
+        .map_err(|e| match e {
             JwtError::Algorithm => refuse("algorithm", "only ES256 assertions are accepted"),
             JwtError::Claims(_) | JwtError::Malformed => {
                 refuse("malformed", "the assertion's claims are malformed")
             }
             _ => refuse("bad_signature", "the assertion's signature does not verify"),
-        },
-    )?;
+        })?;
     let claims = Value::Object(claims);
     if claims.get("iss").and_then(Value::as_str) != Some(trusted.issuer.as_str()) {
         return Err(refuse("malformed", "the assertion's issuer changed"));
