@@ -114,6 +114,22 @@ impl Portcullis {
         crate::endpoints::route(self, req).await
     }
 
+    /// Handles every request of a host with one listener (the edge runtimes): `/admin/...`
+    /// goes to the admin API (same API-key rule as the native admin listener), the SQL bridge
+    /// path to the bridge when built with the `sql-bridge` feature, everything else to
+    /// [`Self::handle`].
+    pub async fn handle_any(&self, req: Request<Bytes>) -> Response<Bytes> {
+        let path = req.uri().path();
+        if path == "/admin" || path.starts_with("/admin/") {
+            return self.handle_admin(req).await;
+        }
+        #[cfg(feature = "sql-bridge")]
+        if path == crate::store::bridge::PATH {
+            return crate::store::bridge::serve(self, req).await;
+        }
+        self.handle(req).await
+    }
+
     /// Handles a request to the admin API (`/admin/...`).
     pub async fn handle_admin(&self, req: Request<Bytes>) -> Response<Bytes> {
         crate::admin::route(self, req).await

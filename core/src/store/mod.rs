@@ -3,6 +3,7 @@
 //! lives in [`crate::store::repo`], written once in the SQL dialect shared by SQLite, D1,
 //! Spin SQLite and PostgreSQL (positional `?` parameters, `RETURNING`, no vendor functions).
 
+pub mod bridge;
 pub mod kv;
 pub mod migrations;
 pub mod repo;
@@ -13,8 +14,10 @@ pub use kv::{KvStore, MemoryKv};
 
 use crate::env::MaybeSend;
 
-/// A SQL parameter or column value. Only the three types every backend agrees on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A SQL parameter or column value. Only the three types every backend agrees on. In JSON
+/// (the [`bridge`] protocol) it is `null`, an integer or a string.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Value {
     /// SQL NULL.
     Null,
