@@ -2,9 +2,13 @@
 //! environment, Workers `[vars]`, Spin variables), with the declarative seeds of resources,
 //! clients and users, and the start-up checks that refuse unsafe combinations.
 
+mod vars;
+
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
+
+pub use vars::{setting_names, CONFIG_VAR};
 
 /// Every setting. Field names are the TOML keys; environment variables are
 /// `PORTCULLIS_` + the upper-cased key (nested tables joined with `__`).
@@ -303,14 +307,14 @@ pub struct SeedClient {
 #[error("configuration error in '{setting}': {message}")]
 pub struct ConfigError {
     /// The setting at fault.
-    pub setting: &'static str,
+    pub setting: String,
     /// What is wrong.
     pub message: String,
 }
 
-fn cfg_err(setting: &'static str, message: impl Into<String>) -> ConfigError {
+fn cfg_err(setting: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
-        setting,
+        setting: setting.into(),
         message: message.into(),
     }
 }
