@@ -88,22 +88,36 @@ fn d1_migrations_match_the_core() {
     }
     let mut found: Vec<String> = std::fs::read_dir(&dir)
         .expect("reading adapters/cloudflare/migrations")
-        .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|n| n.ends_with(".sql"))
         .collect();
     found.sort();
     let names: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
     let hint = "regenerate with PORTCULLIS_WRITE_D1_MIGRATIONS=1 cargo test -p portcullis-tests --test worker d1_migrations_match";
-    assert_eq!(found, names, "D1 migration files differ from the core's migrations; {hint}");
+    assert_eq!(
+        found, names,
+        "D1 migration files differ from the core's migrations; {hint}"
+    );
     for (name, sql) in &expected {
         let on_disk = std::fs::read_to_string(dir.join(name)).expect("reading a migration file");
-        assert_eq!(&on_disk, sql, "{name} differs from the core's migration; {hint}");
+        assert_eq!(
+            &on_disk, sql,
+            "{name} differs from the core's migration; {hint}"
+        );
     }
 }
 
 #[test]
 fn d1_file_names_are_stable() {
-    assert_eq!(worker::d1_file_name(1, "initial schema"), "0001_initial_schema.sql");
+    assert_eq!(
+        worker::d1_file_name(1, "initial schema"),
+        "0001_initial_schema.sql"
+    );
     assert_eq!(
         worker::d1_file_name(12, "DPoP, key pre-publication!"),
         "0012_dpop_key_pre_publication.sql"

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use portcullis_core::config::Config;
+use portcullis_core::config::{Config, ConfigError};
 use portcullis_core::crypto::{CryptoProvider, RustCrypto};
 
 /// The prefix of every variable.
@@ -34,6 +34,9 @@ impl CryptoChoice {
     }
 
     /// The provider object.
+    // The core's seams are `Arc`s; a Worker isolate is single-threaded, so a provider that
+    // holds JavaScript objects (not `Send`) is fine in one.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub fn provider(self) -> Arc<dyn CryptoProvider> {
         match self {
             Self::WebCrypto => Arc::new(crate::webcrypto::WebCrypto::default()),
@@ -73,12 +76,16 @@ fn read(env: &worker::Env, name: &str) -> Option<String> {
         })
 }
 
+/// A configuration error naming the Worker variable at fault.
+fn describe(e: ConfigError) -> String {
+    format!("{}: {}", var_name(&e.setting.replace('.', "__")), e.message)
+}
+
 /// Loads and checks the settings.
 pub fn load(env: &worker::Env) -> Result<Settings, String> {
     let crypto = CryptoChoice::parse(read(env, "PORTCULLIS_CRYPTO_PROVIDER").as_deref())?;
-    let core =
-        Config::from_vars(|setting| read(env, &var_name(setting))).map_err(|e| e.to_string())?;
-    core.validate().map_err(|e| e.to_string())?;
+    let core = Config::from_vars(|setting| read(env, &var_name(setting))).map_err(describe)?;
+    core.validate().map_err(describe)?;
     Ok(Settings { core, crypto })
 }
 

@@ -9,9 +9,9 @@
 //! start agree whichever runs first.
 
 use async_trait::async_trait;
+use portcullis_core::store::Row;
 use portcullis_core::store::{SqlStore, StoreError, Value};
 use portcullis_core::Portcullis;
-use portcullis_core::store::Row;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{D1Database, D1PreparedStatement};
 
@@ -43,7 +43,9 @@ fn to_js(v: &Value) -> Result<JsValue, StoreError> {
     match v {
         Value::Null => Ok(JsValue::NULL),
         Value::Text(s) => Ok(JsValue::from_str(s)),
-        Value::Int(n) if n.unsigned_abs() <= MAX_SAFE_INTEGER as u64 => Ok(JsValue::from_f64(*n as f64)),
+        Value::Int(n) if n.unsigned_abs() <= MAX_SAFE_INTEGER as u64 => {
+            Ok(JsValue::from_f64(*n as f64))
+        }
         Value::Int(n) => Err(StoreError::Unavailable(format!(
             "integer parameter {n} is outside the range D1 binds exactly"
         ))),
@@ -101,8 +103,7 @@ fn message(e: &worker::Error) -> String {
 
 fn map_err(e: worker::Error) -> StoreError {
     let msg = message(&e);
-    if msg.contains("UNIQUE constraint failed") || msg.contains("PRIMARY KEY constraint failed")
-    {
+    if msg.contains("UNIQUE constraint failed") || msg.contains("PRIMARY KEY constraint failed") {
         StoreError::Conflict(msg)
     } else {
         StoreError::Unavailable(format!("D1: {msg}"))

@@ -220,8 +220,5 @@ fn bad_request(message: &str) -> http::Response<Bytes> {
 
 /// 503 problem details for a server that could not start (retried on the next request).
 fn unavailable(message: &str) -> http::Response<Bytes> {
-    portcullis_core::http_util::error_json(&Error::new(
-        ErrorCode::TemporarilyUnavailable,
-        message,
-    ))
+    portcullis_core::http_util::error_json(&Error::new(ErrorCode::TemporarilyUnavailable, message))
 }

@@ -140,6 +140,8 @@ impl CryptoProvider for WebCrypto {
         "webcrypto"
     }
 
+    // A signer holds a JavaScript `CryptoKey` (not `Send`); Worker isolates are single-threaded.
+    #[allow(clippy::arc_with_non_send_sync)]
     fn es256_signer(&self, scalar: &[u8; 32]) -> Result<Arc<dyn Es256Signer>, CryptoError> {
         // WebCrypto imports EC private keys as PKCS#8 (or JWK); p256 writes the document.
         let secret = p256::SecretKey::from_slice(scalar).map_err(|e| CryptoError(e.to_string()))?;
@@ -177,6 +179,9 @@ impl CryptoProvider for WebCrypto {
         ) else {
             return false;
         };
-        matches!(JsFuture::from(promise).await.map(|v| v.as_bool()), Ok(Some(true)))
+        matches!(
+            JsFuture::from(promise).await.map(|v| v.as_bool()),
+            Ok(Some(true))
+        )
     }
 }

@@ -8,9 +8,10 @@
 //! process exits: the runner stops when its stdin closes, which happens whenever this
 //! process ends, however it ends.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_core::store::migrations::MIGRATIONS;
@@ -69,8 +70,8 @@ fn free_port() -> u16 {
 pub struct WorkerHost {
     /// A scenario target: one listener, admin API under `/admin/`.
     pub target: Target,
-    /// The runner's output (Miniflare and `console.log` of the Worker).
-    pub log: PathBuf,
+    // The runner's output (Miniflare and the Worker's `console.log`), for failure messages.
+    log: Arc<Mutex<String>>,
     child: Mutex<Child>,
     // Dropping it closes the runner's stdin, which stops the runner.
     stdin: Mutex<Option<ChildStdin>>,
@@ -109,11 +110,6 @@ impl WorkerHost {
             ("PORTCULLIS_CRYPTO_PROVIDER".into(), crypto),
         ];
         vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let log = std::env::temp_dir().join(format!(
-            "portcullis-worker-{}-{port}.log",
-            std::process::id()
-        ));
-        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(node());
         cmd.arg(repo_root().join("tests/worker/run.mjs"))
             .arg("--build")
@@ -124,11 +120,18 @@ impl WorkerHost {
         }
         let mut child = cmd
             .stdin(Stdio::piped())
-            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("spawning node tests/worker/run.mjs: {e}"))?;
         let stdin = child.stdin.take();
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(out) = child.stdout.take() {
+            collect(out, log.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            collect(err, log.clone());
+        }
         let host = Self {
             target: Target::new(&base, &base, &admin_key),
             log,
@@ -160,7 +163,10 @@ impl WorkerHost {
                 .ok()
                 .flatten();
             if let Some(status) = exited {
-                return Err(format!("the runner exited with {status}:\n{}", self.log_text()));
+                return Err(format!(
+                    "the runner exited with {status}:\n{}",
+                    self.log_text()
+                ));
             }
             if Instant::now() > deadline {
                 self.stop();
@@ -176,7 +182,7 @@ impl WorkerHost {
 
     /// The runner's output so far, for failure messages.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Stops the runner (closing its stdin) and waits for it.
@@ -186,7 +192,6 @@ impl WorkerHost {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
-                let _ = std::fs::remove_file(&self.log);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -200,6 +205,19 @@ impl Drop for WorkerHost {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Appends everything `stream` yields to `log` (on a thread of its own, ending with the
+/// stream).
+fn collect(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
 }
 
 /// The Node binary for the runner: `PORTCULLIS_NODE`, else `node` on PATH (Miniflare runs on

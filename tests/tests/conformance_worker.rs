@@ -1,0 +1,103 @@
+//! Runs the storage conformance suite on Cloudflare D1: the test Worker (built with the
+//! `sql-bridge` feature) in Miniflare, every case's SQL sent through `POST /__test/sql` to
+//! the Worker's own D1 `SqlStore` ([`BridgeStore`]), including the 32-way races. One Worker
+//! with a fresh D1 database serves every case (they use unique ids); `run_all_on_one_database`
+//! runs the whole suite in sequence on a second fresh one.
+//!
+//! Skips (with a message) when the test Worker has not been built, unless
+//! `TEST_REQUIRE_WORKER=1`.
+
+use std::sync::Arc;
+
+use portcullis_tests::bridge::BridgeStore;
+use portcullis_tests::conformance::{self, Store};
+use portcullis_tests::hosts::worker::{self, WorkerHost};
+
+static WORKER: tokio::sync::OnceCell<Option<WorkerHost>> = tokio::sync::OnceCell::const_new();
+
+fn bridge(host: &WorkerHost) -> Store {
+    Arc::new(BridgeStore::new(&host.target.base, &host.target.admin_key))
+}
+
+/// The shared Worker's D1 behind the bridge, or `None` (skip) when the Worker is not built.
+async fn store() -> Option<Store> {
+    WORKER
+        .get_or_init(|| async {
+            let build = worker::build_dir()?;
+            Some(WorkerHost::start(&build, &[]).await)
+        })
+        .await
+        .as_ref()
+        .map(bridge)
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let Some(store) = store().await else { return };
+            conformance::$name(store).await;
+        }
+    )*};
+}
+
+cases!(
+    migrations_idempotent,
+    codes_insert_get_redeem_once,
+    codes_expired_not_redeemable,
+    codes_purge_expired,
+    c6_only_hashes_stored,
+    c1_concurrent_code_redemption,
+    refresh_insert_get_consume,
+    refresh_expired_not_consumable,
+    f3_concurrent_refresh_consume,
+    f5_wrong_client_consume_refused,
+    grants_revoke_ends_family,
+    access_revoke_and_is_revoked,
+    auth_requests_bind_and_consume,
+    h5_auth_request_consumed_once_concurrently,
+    sessions_lifecycle,
+    clients_crud_and_conflict,
+    users_crud_and_conflict,
+    resources_crud,
+    audit_list_filters_and_paging,
+    keys_published_and_retire,
+    replay_reserved_once_until_expiry,
+    replay_concurrent_reservation,
+);
+
+/// The whole suite in sequence on one fresh D1 database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_all_on_one_database() {
+    let Some(build) = worker::build_dir() else {
+        return;
+    };
+    let host = WorkerHost::start(&build, &[]).await;
+    conformance::run_all(bridge(&host)).await;
+}
+
+/// The Worker records every migration the core applied in wrangler's ledger
+/// (`d1_migrations`) under the file names of `adapters/cloudflare/migrations/`, so a later
+/// `wrangler d1 migrations apply` finds nothing to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrangler_ledger_matches_the_migration_files() {
+    let Some(store) = store().await else { return };
+    let rows = store
+        .query("SELECT name FROM d1_migrations ORDER BY id", &[])
+        .await
+        .expect("d1_migrations exists after the Worker started");
+    let recorded: Vec<String> = rows.iter().map(|r| r.text(0).expect("a name")).collect();
+    let files: Vec<String> = worker::d1_migration_files()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(recorded, files);
+    let versions = store
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("schema_migrations");
+    assert_eq!(versions.len(), files.len());
+}
