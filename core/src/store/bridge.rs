@@ -127,15 +127,29 @@ pub async fn serve(
     server: &crate::Portcullis,
     req: http::Request<bytes::Bytes>,
 ) -> http::Response<bytes::Bytes> {
+    serve_store(
+        server.env().sql.as_ref(),
+        server.config().admin_api_key.as_ref(),
+        req,
+    )
+    .await
+}
+
+/// [`serve`] on a bare store, for hosts that start a server per request (Spin): the bridge
+/// must work even when the data under test would stop a server from starting (e.g. the
+/// conformance suite's placeholder signing keys).
+#[cfg(feature = "sql-bridge")]
+pub async fn serve_store(
+    store: &dyn SqlStore,
+    admin_api_key: Option<&crate::secret::Secret>,
+    req: http::Request<bytes::Bytes>,
+) -> http::Response<bytes::Bytes> {
     use crate::error::{Error, ErrorCode};
     use crate::http_util::{error_json, json};
     use http::StatusCode;
 
-    let authorized = server
-        .config()
-        .admin_api_key
-        .as_ref()
-        .is_some_and(|key| crate::admin::presents_key(req.headers(), key));
+    let authorized =
+        admin_api_key.is_some_and(|key| crate::admin::presents_key(req.headers(), key));
     if !authorized {
         return error_json(&Error::new(
             ErrorCode::Unauthorized,
@@ -154,7 +168,7 @@ pub async fn serve(
             ))
         }
     };
-    match run(server.env().sql.as_ref(), call).await {
+    match run(store, call).await {
         Ok(reply) => json(
             StatusCode::OK,
             &serde_json::to_value(reply).unwrap_or_default(),
