@@ -89,13 +89,37 @@ async fn serve(req: Request, id: &str) -> Result<http::Response<Bytes>, http::Re
     parts.extensions.insert(RequestId(id.to_owned()));
     let req = http::Request::from_parts(parts, body);
 
-    let server = start().await?;
+    let (cfg, env) = seams().await?;
+    // Test builds: the SQL bridge runs on the bare store, without starting a server, so it
+    // works whatever the data under test (the conformance suite stores placeholder keys a
+    // server would refuse to load on its per-request start).
+    #[cfg(feature = "sql-bridge")]
+    if req.uri().path() == portcullis_core::store::bridge::PATH {
+        return Ok(portcullis_core::store::bridge::serve_store(
+            env.sql.as_ref(),
+            cfg.admin_api_key.as_ref(),
+            req,
+        )
+        .await);
+    }
+    let server = Portcullis::start(env, cfg)
+        .await
+        .map_err(|e| unavailable("starting", &e))?;
     Ok(server.handle_any(req).await)
 }
 
-/// Starts the server on this instance's Spin seams. A broken configuration or an unreachable
-/// database is the operator's problem: logged in full, answered without detail.
-async fn start() -> Result<Portcullis, http::Response<Bytes>> {
+/// Logs a storage or start failure in full and answers without detail.
+fn unavailable(what: &str, e: &dyn std::fmt::Display) -> http::Response<Bytes> {
+    eprintln!("portcullis: {what}: {e}");
+    problem(
+        ErrorCode::TemporarilyUnavailable,
+        "the server cannot reach its storage",
+    )
+}
+
+/// The configuration and this instance's Spin seams. A broken configuration or an
+/// unreachable store is the operator's problem: logged in full, answered without detail.
+async fn seams() -> Result<(portcullis_core::Config, Env), http::Response<Bytes>> {
     let cfg =
         crate::settings::load(|name| async move { spin_sdk::variables::get(&name).await.ok() })
             .await
@@ -116,13 +140,6 @@ async fn start() -> Result<Portcullis, http::Response<Bytes>> {
             "the server is misconfigured (see the component log)",
         ));
     }
-    let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-        eprintln!("portcullis: {what}: {e}");
-        problem(
-            ErrorCode::TemporarilyUnavailable,
-            "the server cannot reach its storage",
-        )
-    };
     let sql = SpinSqlite::open(STORE_LABEL)
         .await
         .map_err(|e| unavailable("opening Spin SQLite", &e))?;
@@ -139,7 +156,5 @@ async fn start() -> Result<Portcullis, http::Response<Bytes>> {
             allow_loopback: cfg.cimd.allow_loopback,
         }),
     };
-    Portcullis::start(env, cfg)
-        .await
-        .map_err(|e| unavailable("starting", &e))
+    Ok((cfg, env))
 }

@@ -135,7 +135,11 @@ impl SpinHost {
             .arg(component)
             .arg("--sqlite")
             .arg(database)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--exit-on-stdin-eof"]);
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--exit-on-stdin-eof",
+            ]);
         for (k, v) in &vars {
             cmd.arg("--var")
                 .arg(format!("{}={v}", spin_variable_name(k)));
@@ -202,7 +206,10 @@ impl SpinHost {
                 .ok()
                 .flatten();
             if let Some(status) = exited {
-                return Err(format!("the host exited with {status}:\n{}", self.log_text()));
+                return Err(format!(
+                    "the host exited with {status}:\n{}",
+                    self.log_text()
+                ));
             }
             if Instant::now() > deadline {
                 self.stop();

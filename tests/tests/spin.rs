@@ -1,0 +1,74 @@
+//! Runs the black-box scenario suite against the Spin component: the test component in the
+//! Spin test host (tests/spin-host, wasmtime with Spin's SQLite, key-value and variables
+//! APIs) on a loopback port with a fresh SQLite file, started once per test binary and shared
+//! by the scenarios (those in `ISOLATED` get a host of their own). One listener serves the
+//! public endpoints and `/admin/`. Skipped, with a message, when the host or the component
+//! has not been built (`scripts/build-spin --test`) unless `TEST_REQUIRE_SPIN=1`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::OnExit;
+use portcullis_tests::hosts::spin::{artifacts, SpinHost};
+use portcullis_tests::scenarios::{self, Target};
+
+/// A host with extra settings (core names) on a fresh SQLite file (removed at exit); `None`
+/// when the artifacts are missing.
+async fn start_host_with(settings: &[(&str, &str)]) -> Option<(SpinHost, OnExit)> {
+    let built = artifacts()?;
+    let (dir, guard) = common::temp_dir("spin");
+    let host = SpinHost::start(&built, &dir.join("sqlite_db.db"), settings).await;
+    Some((host, guard))
+}
+
+static SHARED: tokio::sync::OnceCell<Option<(SpinHost, OnExit)>> =
+    tokio::sync::OnceCell::const_new();
+
+async fn shared() -> Option<Target> {
+    SHARED
+        .get_or_init(|| start_host_with(&[]))
+        .await
+        .as_ref()
+        .map(|(h, _)| h.target.clone())
+}
+
+/// Scenarios that share one host.
+macro_rules! shared {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some(t) = shared().await else { return };
+            scenarios::$module::$name(&t).await;
+        }
+    )*};
+}
+
+static NONCE_REQUIRED: tokio::sync::OnceCell<Option<(SpinHost, OnExit)>> =
+    tokio::sync::OnceCell::const_new();
+
+/// Scenarios that share one host requiring DPoP nonces (`scenarios::dpop::NONCE_REQUIRED`).
+macro_rules! nonce_required {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let host = NONCE_REQUIRED
+                .get_or_init(|| start_host_with(&[("dpop__require_nonce", "true")]))
+                .await;
+            let Some((host, _)) = host else { return };
+            scenarios::$module::$name(&host.target).await;
+        }
+    )*};
+}
+
+/// Scenarios that need a host of their own (`scenarios::ISOLATED`).
+macro_rules! isolated {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let Some((host, _dir)) = start_host_with(&[]).await else { return };
+            scenarios::$module::$name(&host.target).await;
+        }
+    )*};
+}
+
+include!("common/scenario_lists.rs");
