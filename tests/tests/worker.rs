@@ -123,3 +123,57 @@ fn d1_file_names_are_stable() {
         "0012_dpop_key_pre_publication.sql"
     );
 }
+
+/// wrangler.toml and the Miniflare runner describe the same Worker: compatibility date,
+/// bindings the adapter reads (`DB`, `CACHE`), the production build as `main`, the
+/// generated migrations as `migrations_dir`, and a build command without test features.
+#[test]
+fn wrangler_toml_matches_the_adapter_and_the_runner() {
+    let root = worker::repo_root();
+    let toml = std::fs::read_to_string(root.join("wrangler.toml")).expect("wrangler.toml");
+    let runner =
+        std::fs::read_to_string(root.join("tests/worker/run.mjs")).expect("tests/worker/run.mjs");
+    let adapter = std::fs::read_to_string(root.join("adapters/cloudflare/src/lib.rs"))
+        .expect("adapters/cloudflare/src/lib.rs");
+    let value = |text: &str, key: &str| -> String {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {key} in wrangler.toml"))
+    };
+    let date = value(&toml, "compatibility_date");
+    assert!(
+        runner.contains(&format!("COMPATIBILITY_DATE = \"{date}\"")),
+        "tests/worker/run.mjs must use wrangler.toml's compatibility_date {date}"
+    );
+    assert_eq!(
+        value(&toml, "main"),
+        "adapters/cloudflare/build/prod/index.js"
+    );
+    assert_eq!(
+        value(&toml, "migrations_dir"),
+        "adapters/cloudflare/migrations"
+    );
+    let command = value(&toml, "command");
+    assert_eq!(
+        command, "scripts/build-worker",
+        "the production build, no --test"
+    );
+    for (binding, constant) in [("DB", "DB_BINDING"), ("CACHE", "KV_BINDING")] {
+        assert!(
+            toml.contains(&format!("binding = \"{binding}\"")),
+            "wrangler.toml binds {binding}"
+        );
+        assert!(
+            adapter.contains(&format!("const {constant}: &str = \"{binding}\";")),
+            "the adapter reads the {binding} binding"
+        );
+        assert!(
+            runner.contains(&format!("{binding}: {{ type:")),
+            "the runner binds {binding}"
+        );
+    }
+}

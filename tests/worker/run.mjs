@@ -13,9 +13,10 @@
 
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Miniflare } from "miniflare";
 
-// The compatibility date of wrangler.toml (tests/tests/worker_config.rs checks they agree).
+// The compatibility date of wrangler.toml (tests/tests/worker.rs checks they agree).
 export const COMPATIBILITY_DATE = "2026-11-01";
 
 function usage(message) {
@@ -153,7 +154,10 @@ async function main() {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
-main().catch((e) => {
-  console.error(`run.mjs: ${e.stack ?? e}`);
-  process.exit(1);
-});
+// Run only when executed, not when imported (bench.mjs imports COMPATIBILITY_DATE).
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((e) => {
+    console.error(`run.mjs: ${e.stack ?? e}`);
+    process.exit(1);
+  });
+}

@@ -81,10 +81,35 @@ fn describe(e: ConfigError) -> String {
     format!("{}: {}", var_name(&e.setting.replace('.', "__")), e.message)
 }
 
+/// Whether a `PORTCULLIS_CONFIG` document sets the issuer.
+fn json_sets_issuer(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("issuer").is_some_and(|i| i.is_string()))
+}
+
 /// Loads and checks the settings.
 pub fn load(env: &worker::Env) -> Result<Settings, String> {
     let crypto = CryptoChoice::parse(read(env, "PORTCULLIS_CRYPTO_PROVIDER").as_deref())?;
-    let core = Config::from_vars(|setting| read(env, &var_name(setting))).map_err(describe)?;
+    // A Worker has no sensible default issuer (the core's is a loopback URL): require one.
+    let issuer_given = std::cell::Cell::new(false);
+    let core = Config::from_vars(|setting| {
+        let value = read(env, &var_name(setting));
+        if setting == "issuer" && value.is_some() {
+            issuer_given.set(true);
+        }
+        if setting == "config" && value.as_deref().is_some_and(json_sets_issuer) {
+            issuer_given.set(true);
+        }
+        value
+    })
+    .map_err(describe)?;
+    if !issuer_given.get() {
+        return Err(format!(
+            "{}: must be set (the public https URL of this Worker)",
+            var_name("issuer")
+        ));
+    }
     core.validate().map_err(describe)?;
     Ok(Settings { core, crypto })
 }

@@ -76,9 +76,10 @@ async fn server(env: &worker::Env) -> Result<Portcullis, String> {
 
 /// Reads the configuration, connects the bindings and starts the core.
 async fn start(env: &worker::Env) -> Result<Portcullis, String> {
+    // The reason goes to the Worker's logs only: clients learn nothing about the settings.
     let settings = config::load(env).map_err(|e| {
         worker::console_error!("portcullis: configuration refused: {e}");
-        format!("configuration refused: {e}")
+        "the server is not configured correctly; see the Worker logs".to_owned()
     })?;
     let sql = d1::D1Store::new(
         env.d1(DB_BINDING)
@@ -112,8 +113,10 @@ async fn start(env: &worker::Env) -> Result<Portcullis, String> {
 }
 
 fn binding_error(name: &str, what: &str, e: &worker::Error) -> String {
-    worker::console_error!("portcullis: binding {name}: {e}");
-    format!("the {what} binding `{name}` is missing (see wrangler.toml)")
+    worker::console_error!(
+        "portcullis: the {what} binding `{name}` is missing (see wrangler.toml): {e}"
+    );
+    "the server is not configured correctly; see the Worker logs".to_owned()
 }
 
 /// A fresh request id (12 random bytes, base64url).

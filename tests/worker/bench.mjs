@@ -1,0 +1,187 @@
+// Measures the built Worker in Miniflare (workerd) on loopback: Miniflare start time, the
+// first request (the isolate starts the server: migrations on a fresh D1, signing key), and
+// the workerd CPU time per client_credentials token request (client_secret_basic; one ES256
+// signature, D1 reads and the audit write), read from /proc/<workerd pid>/stat before and
+// after N sequential requests. Run once per crypto provider.
+//
+//   node bench.mjs --build DIR [--requests N] [--crypto webcrypto|rustcrypto]
+//
+// Prints one JSON line. The load generator is this process; only workerd's CPU is counted
+// (it runs the Worker, D1 and KV), so client and Node overheads are excluded.
+
+import { readFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { Miniflare } from "miniflare";
+import { COMPATIBILITY_DATE } from "./run.mjs";
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const build = path.resolve(arg("--build", "../../adapters/cloudflare/build/prod"));
+const requests = Number(arg("--requests", "300"));
+const crypto = arg("--crypto", "webcrypto");
+const CLK_TCK = 100; // USER_HZ on Linux
+
+/** The pids of workerd processes whose parent is this process. */
+async function workerdPids() {
+  const pids = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (comm.startsWith("workerd") && Number(fields[1]) === process.pid) pids.push(entry);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+/** utime + stime of `pids`, in milliseconds. */
+function cpuMs(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
+
+async function main() {
+  const script = await readFile(path.join(build, "index.js"), "utf8");
+  const wasm = await readFile(path.join(build, "index_bg.wasm"));
+  const adminKey = "bench-admin-key-0123456789";
+  const t0 = performance.now();
+  // The issuer must be the listening URL; take a port first, then bind it.
+  const probe = await import("node:net").then(
+    (net) =>
+      new Promise((resolve) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+          const { port } = s.address();
+          s.close(() => resolve(port));
+        });
+      }),
+  );
+  const base = `http://127.0.0.1:${probe}`;
+  const env = {
+    DB: { type: "d1", id: "bench" },
+    CACHE: { type: "kv", id: "bench-cache" },
+  };
+  for (const [k, v] of Object.entries({
+    PORTCULLIS_ISSUER: base,
+    PORTCULLIS_ADMIN_API_KEY: adminKey,
+    PORTCULLIS_MASTER_KEY: "bench-master-key-0123456789",
+    PORTCULLIS_CRYPTO_PROVIDER: crypto,
+  })) {
+    env[k] = { type: "text", value: v };
+  }
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: probe,
+    telemetry: { enabled: false },
+    enableDevRegistry: false,
+    handleStructuredLogs: () => {}, // the Worker's per-request log lines
+    workers: [
+      {
+        config: {
+          name: "portcullis",
+          compatibilityDate: COMPATIBILITY_DATE,
+          manifest: {
+            mainModule: "index.js",
+            modulesRoot: build,
+            modules: {
+              "index.js": { type: "esm", contents: script },
+              "index_bg.wasm": { type: "wasm", contents: new Uint8Array(wasm) },
+            },
+          },
+          env,
+        },
+      },
+    ],
+  });
+  await mf.ready;
+  const startMs = performance.now() - t0;
+  try {
+    const t1 = performance.now();
+    const health = await fetch(`${base}/health`);
+    if (health.status !== 200) throw new Error(`/health answered ${health.status}`);
+    const firstMs = performance.now() - t1;
+
+    const admin = async (p, body) => {
+      const r = await fetch(`${base}${p}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (!r.ok) throw new Error(`${p}: ${r.status} ${await r.text()}`);
+      return r.json();
+    };
+    const resource = "https://mcp.example.com/bench/mcp";
+    await admin("/admin/resources", { uri: resource, scopes: ["mcp:read"], name: "bench" });
+    const client = await admin("/admin/clients", {
+      client_name: "bench",
+      redirect_uris: ["https://client.example/cb"],
+      grant_types: ["client_credentials"],
+      token_endpoint_auth_method: "client_secret_basic",
+    });
+    const basic = Buffer.from(
+      `${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`,
+    ).toString("base64");
+    const token = async () => {
+      const r = await fetch(`${base}/oauth/token`, {
+        method: "POST",
+        headers: {
+          authorization: `Basic ${basic}`,
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams({ grant_type: "client_credentials", resource, scope: "mcp:read" }),
+      });
+      if (r.status !== 200) throw new Error(`token: ${r.status} ${await r.text()}`);
+      await r.arrayBuffer();
+    };
+    const healthCheck = async () => {
+      const r = await fetch(`${base}/health`);
+      if (r.status !== 200) throw new Error(`/health: ${r.status}`);
+      await r.arrayBuffer();
+    };
+    for (let i = 0; i < 30; i++) await token(); // warm-up: JIT, key import, caches
+    for (let i = 0; i < 30; i++) await healthCheck();
+    const pids = await workerdPids();
+    if (pids.length === 0) throw new Error("no workerd child process found");
+    // Baseline: the same number of /health requests (HTTP, Miniflare's routing, the Worker's
+    // request conversion; no storage, no crypto).
+    const h0 = cpuMs(pids);
+    for (let i = 0; i < requests; i++) await healthCheck();
+    const healthCpu = cpuMs(pids) - h0;
+    const cpu0 = cpuMs(pids);
+    const w0 = performance.now();
+    for (let i = 0; i < requests; i++) await token();
+    const wallMs = performance.now() - w0;
+    const cpu = cpuMs(pids) - cpu0;
+    console.log(
+      JSON.stringify({
+        crypto,
+        build: path.basename(build),
+        requests,
+        miniflare_start_ms: Math.round(startMs),
+        first_request_ms: Math.round(firstMs),
+        workerd_cpu_ms_per_token: Number((cpu / requests).toFixed(2)),
+        workerd_cpu_ms_per_health: Number((healthCpu / requests).toFixed(2)),
+        wall_ms_per_token: Number((wallMs / requests).toFixed(2)),
+      }),
+    );
+  } finally {
+    await mf.dispose();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench.mjs: ${e.stack ?? e}`);
+  process.exit(1);
+});
