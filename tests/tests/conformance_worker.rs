@@ -101,3 +101,88 @@ async fn wrangler_ledger_matches_the_migration_files() {
         .expect("schema_migrations");
     assert_eq!(versions.len(), files.len());
 }
+
+/// `wrangler d1 migrations apply` first, then the Worker: the Worker finds the schema
+/// current (the files record their versions in `schema_migrations`) and starts on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrangler_migrations_then_worker_start() {
+    let Some(build) = worker::build_dir() else {
+        return;
+    };
+    let state = tempfile::tempdir().expect("a temporary directory");
+    let state_arg = state.path().to_string_lossy().into_owned();
+    let Some(out) = worker::wrangler(&[
+        "d1",
+        "migrations",
+        "apply",
+        "portcullis",
+        "--local",
+        "--persist-to",
+        &state_arg,
+    ]) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "wrangler d1 migrations apply failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host = WorkerHost::start_persisted(&build, &[], Some(state.path())).await;
+    let store = bridge(&host);
+    let files: Vec<String> = worker::d1_migration_files()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let versions = store
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("schema_migrations");
+    assert_eq!(versions.len(), files.len(), "each version recorded once");
+    let recorded: Vec<String> = store
+        .query("SELECT name FROM d1_migrations ORDER BY id", &[])
+        .await
+        .expect("d1_migrations")
+        .iter()
+        .map(|r| r.text(0).expect("a name"))
+        .collect();
+    assert_eq!(recorded, files, "wrangler's ledger unchanged by the Worker");
+}
+
+/// The Worker first (it migrates on start), then `wrangler d1 migrations apply`: wrangler
+/// finds every file applied and runs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_start_then_wrangler_migrations() {
+    let Some(build) = worker::build_dir() else {
+        return;
+    };
+    let state = tempfile::tempdir().expect("a temporary directory");
+    let state_arg = state.path().to_string_lossy().into_owned();
+    // Started (it answered /health, so the core migrated) and stopped before wrangler opens
+    // the same files.
+    drop(WorkerHost::start_persisted(&build, &[], Some(state.path())).await);
+    let Some(out) = worker::wrangler(&[
+        "d1",
+        "migrations",
+        "apply",
+        "portcullis",
+        "--local",
+        "--persist-to",
+        &state_arg,
+    ]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "wrangler d1 migrations apply failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("No migrations to apply"),
+        "wrangler must find the Worker's migrations recorded:\n{stdout}"
+    );
+}

