@@ -180,8 +180,27 @@ fn load_component(engine: &Engine, path: &Path, use_cache: bool) -> anyhow::Resu
     if std::fs::write(&tmp, &compiled).is_ok() && std::fs::rename(&tmp, &cached).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    remove_stale_caches(path, &cached);
     // SAFETY: the bytes come from `precompile_component` on this engine just above.
     Ok(unsafe { Component::deserialize(engine, &compiled) }?)
+}
+
+/// Removes the caches of earlier builds of the component (`<stem>.<hash>.cwasm` but `keep`).
+fn remove_stale_caches(component: &Path, keep: &Path) {
+    let (Some(dir), Some(stem)) = (component.parent(), component.file_stem()) else {
+        return;
+    };
+    let prefix = format!("{}.", stem.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if p != keep && name.starts_with(&prefix) && name.ends_with(".cwasm") {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
 }
 
 /// Everything a request needs.
