@@ -104,16 +104,17 @@ async fn serve(req: Request, id: &str) -> Result<http::Response<Bytes>, http::Re
     }
     let server = Portcullis::start(env, cfg)
         .await
-        .map_err(|e| unavailable("starting", &e))?;
+        .map_err(|e| unavailable("start refused", &e))?;
     Ok(server.handle_any(req).await)
 }
 
-/// Logs a storage or start failure in full and answers without detail.
+/// Logs a configuration, storage or start failure in full and answers 503 without detail
+/// (as the Worker does): the next request tries again.
 fn unavailable(what: &str, e: &dyn std::fmt::Display) -> http::Response<Bytes> {
     eprintln!("portcullis: {what}: {e}");
     problem(
         ErrorCode::TemporarilyUnavailable,
-        "the server cannot reach its storage",
+        "the server could not start (see the component log)",
     )
 }
 
@@ -123,21 +124,12 @@ async fn seams() -> Result<(portcullis_core::Config, Env), http::Response<Bytes>
     let cfg =
         crate::settings::load(|name| async move { spin_sdk::variables::get(&name).await.ok() })
             .await
-            .map_err(|e| {
-                eprintln!("portcullis: configuration refused: {e}");
-                problem(
-                    ErrorCode::ServerError,
-                    "the server is misconfigured (see the component log)",
-                )
-            })?;
+            .map_err(|e| unavailable("configuration refused", &e))?;
     if cfg.cimd.extra_ca_file.is_some() {
-        eprintln!(
-            "portcullis: configuration refused: cimd.extra_ca_file: not supported on Spin \
-             (the component has no filesystem; outbound TLS uses the host's trust store)"
-        );
-        return Err(problem(
-            ErrorCode::ServerError,
-            "the server is misconfigured (see the component log)",
+        return Err(unavailable(
+            "configuration refused",
+            &"cimd.extra_ca_file: not supported on Spin (the component has no filesystem; \
+              outbound TLS uses the host's trust store)",
         ));
     }
     let sql = SpinSqlite::open(STORE_LABEL)
