@@ -177,3 +177,87 @@ fn wrangler_toml_matches_the_adapter_and_the_runner() {
         );
     }
 }
+
+/// The provider the suite above does not use (`PORTCULLIS_WORKER_CRYPTO` picks that one):
+/// a Worker of its own runs the scenarios that sign and verify ES256 (access tokens, client
+/// assertions, DPoP proofs, zero signatures), so both providers are covered in every run.
+mod other_crypto_provider {
+    use super::*;
+
+    static OTHER: tokio::sync::OnceCell<Option<WorkerHost>> = tokio::sync::OnceCell::const_new();
+
+    async fn target() -> Option<Target> {
+        let other = match std::env::var("PORTCULLIS_WORKER_CRYPTO").as_deref() {
+            Ok("rustcrypto") => "webcrypto",
+            _ => "rustcrypto",
+        };
+        OTHER
+            .get_or_init(|| async move { start(&[("PORTCULLIS_CRYPTO_PROVIDER", other)]).await })
+            .await
+            .as_ref()
+            .map(|h| h.target.clone())
+    }
+
+    macro_rules! other {
+        ($($module:ident :: $name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                let Some(t) = target().await else { return };
+                scenarios::$module::$name(&t).await;
+            }
+        )*};
+    }
+
+    other!(
+        discovery::jwks_public_keys_only,
+        flow::full_flow_public_client,
+        flow::client_credentials_confidential_client,
+        private_key_jwt::a5_private_key_jwt_client_authenticates,
+        private_key_jwt::j4_client_assertion_zero_signature_refused,
+        dpop::dpop_bound_token_carries_cnf_jkt,
+        dpop::d2_replayed_proof_refused,
+        jwt_bearer::jwt_bearer_id_jag_grant,
+        exchange::x2_exchange_act_chain_kept_or_extended,
+    );
+}
+
+/// A configuration the Worker refuses (no issuer; an unknown crypto provider; a public
+/// issuer without a master key) answers 503 problem details on every request, without the
+/// reason (which goes to the Worker's log only), and is retried, not cached.
+#[tokio::test]
+async fn refused_configuration_answers_503_without_detail() {
+    let Some(build) = worker::build_dir() else {
+        return;
+    };
+    let cases: [&[(&str, &str)]; 3] = [
+        &[("PORTCULLIS_ISSUER", "")],
+        &[("PORTCULLIS_CRYPTO_PROVIDER", "bogus-provider")],
+        &[
+            ("PORTCULLIS_ISSUER", "https://auth.example.com"),
+            ("PORTCULLIS_MASTER_KEY", ""),
+        ],
+    ];
+    let client = reqwest::Client::new();
+    for settings in cases {
+        let host = WorkerHost::start_misconfigured(&build, settings).await;
+        for path in ["/health", "/.well-known/oauth-authorization-server"] {
+            let r = client
+                .get(host.target.url(path))
+                .send()
+                .await
+                .expect("the Worker answers");
+            assert_eq!(r.status().as_u16(), 503, "{settings:?} {path}");
+            let body: serde_json::Value = r.json().await.expect("problem details JSON");
+            assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+            let text = body.to_string();
+            for leak in ["PORTCULLIS_", "bogus-provider", "master"] {
+                assert!(!text.contains(leak), "{settings:?}: {leak} in {text}");
+            }
+        }
+        let log = host.log_text();
+        assert!(
+            log.contains("configuration refused: PORTCULLIS_"),
+            "{settings:?}: the reason, naming the variable, is logged:\n{log}"
+        );
+    }
+}

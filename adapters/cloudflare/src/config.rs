@@ -113,27 +113,3 @@ pub fn load(env: &worker::Env) -> Result<Settings, String> {
     core.validate().map_err(describe)?;
     Ok(Settings { core, crypto })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_the_native_convention() {
-        assert_eq!(var_name("issuer"), "PORTCULLIS_ISSUER");
-        assert_eq!(
-            var_name("registration__rate_limit_per_minute"),
-            "PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE"
-        );
-    }
-
-    #[test]
-    fn crypto_choice_parses() {
-        assert_eq!(CryptoChoice::parse(None), Ok(CryptoChoice::WebCrypto));
-        assert_eq!(
-            CryptoChoice::parse(Some(" RustCrypto ")),
-            Ok(CryptoChoice::RustCrypto)
-        );
-        assert!(CryptoChoice::parse(Some("ring")).is_err());
-    }
-}

@@ -80,7 +80,7 @@ pub struct WorkerHost {
 impl WorkerHost {
     /// Starts the Worker of `build` with the suites' settings (issuer = its own URL, fresh
     /// admin and master keys, no registration rate limit) plus `settings` (`PORTCULLIS_*`
-    /// names), and waits until `/health` answers 200. The crypto provider is
+    /// names; an empty value removes a default), and waits until `/health` answers 200. The crypto provider is
     /// `PORTCULLIS_WORKER_CRYPTO` (webcrypto by default). Panics after three failed starts.
     pub async fn start(build: &Path, settings: &[(&str, &str)]) -> Self {
         Self::start_persisted(build, settings, None).await
@@ -96,7 +96,7 @@ impl WorkerHost {
     ) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(build, settings, state).await {
+            match Self::try_start(build, settings, state, true).await {
                 Ok(host) => return host,
                 Err(e) => last = e,
             }
@@ -104,10 +104,19 @@ impl WorkerHost {
         panic!("the Worker did not start in Miniflare: {last}");
     }
 
+    /// Starts a Worker that is expected to refuse its configuration: returns once `/health`
+    /// answers at all (any status), so the caller can check the refusal.
+    pub async fn start_misconfigured(build: &Path, settings: &[(&str, &str)]) -> Self {
+        Self::try_start(build, settings, None, false)
+            .await
+            .unwrap_or_else(|e| panic!("the Worker did not answer in Miniflare: {e}"))
+    }
+
     async fn try_start(
         build: &Path,
         settings: &[(&str, &str)],
         state: Option<&Path>,
+        healthy: bool,
     ) -> Result<Self, String> {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -124,7 +133,13 @@ impl WorkerHost {
             ),
             ("PORTCULLIS_CRYPTO_PROVIDER".into(), crypto),
         ];
-        vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // A setting replaces the default of the same name; an empty value removes it.
+        for (k, v) in settings {
+            vars.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                vars.push((k.to_string(), v.to_string()));
+            }
+        }
         let mut cmd = Command::new(node());
         cmd.arg(repo_root().join("tests/worker/run.mjs"))
             .arg("--build")
@@ -140,6 +155,13 @@ impl WorkerHost {
                 .arg(wrangler_toml_value("database_id"))
                 .arg("--kv-id")
                 .arg(wrangler_toml_value("id"));
+        }
+        // The runner passes its PORTCULLIS_* environment to the Worker: start from a clean
+        // slate, only the vars above.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("PORTCULLIS_") {
+                cmd.env_remove(k);
+            }
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -161,11 +183,12 @@ impl WorkerHost {
             child: Mutex::new(child),
             stdin: Mutex::new(stdin),
         };
-        host.wait_healthy().await?;
+        host.wait_answering(healthy).await?;
         Ok(host)
     }
 
-    async fn wait_healthy(&self) -> Result<(), String> {
+    /// Waits until `/health` answers 200 (`healthy`) or anything at all.
+    async fn wait_answering(&self, healthy: bool) -> Result<(), String> {
         let health = self.target.url("/health");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -174,7 +197,7 @@ impl WorkerHost {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(r) = client.get(&health).send().await {
-                if r.status().is_success() {
+                if r.status().is_success() || !healthy {
                     return Ok(());
                 }
             }
