@@ -173,11 +173,17 @@ pub fn ddl(dialect: Dialect, sql: &str) -> String {
     }
 }
 
+/// The version ledger: one row per applied migration (SQLite dialect; [`ddl`] adapts it).
+pub const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
 /// Applies every migration newer than the stored version. Safe to run from several
 /// instances at once: on PostgreSQL each migration transaction first takes a
 /// transaction-scoped advisory lock, so concurrent starts apply it one after the other (DDL
 /// there is not safe to race); on SQLite-family stores a batch is one write transaction. A
 /// losing concurrent run sees the version recorded and carries on.
+///
+/// The version ledger is [`LEDGER_DDL`]; tools that apply migrations themselves (wrangler's
+/// D1 migration files) create it with the same statement.
 pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> {
     let dialect = store.dialect();
     let locked = |mut statements: Vec<(String, Vec<Value>)>| {
@@ -188,10 +194,7 @@ pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> 
     };
     store
         .batch(&locked(vec![(
-            ddl(
-                dialect,
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-            ),
+            ddl(dialect, LEDGER_DDL),
             Vec::new(),
         )]))
         .await?;

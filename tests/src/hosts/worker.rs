@@ -322,7 +322,7 @@ pub fn d1_migrations_dir() -> PathBuf {
 }
 
 /// The core's version ledger, created exactly as the core's `migrate` creates it.
-const SCHEMA_MIGRATIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+use portcullis_core::store::migrations::LEDGER_DDL as SCHEMA_MIGRATIONS_DDL;
 
 /// `NNNN_words_of_the_name.sql`.
 pub fn d1_file_name(version: i64, name: &str) -> String {
