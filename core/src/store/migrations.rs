@@ -193,10 +193,7 @@ pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> 
         statements
     };
     store
-        .batch(&locked(vec![(
-            ddl(dialect, LEDGER_DDL),
-            Vec::new(),
-        )]))
+        .batch(&locked(vec![(ddl(dialect, LEDGER_DDL), Vec::new())]))
         .await?;
     let mut current = current_version(store).await?;
     let start = current;
