@@ -8,10 +8,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use super::process::HostProcess;
 use crate::scenarios::support::random_b64;
 use crate::scenarios::Target;
 
@@ -82,9 +82,7 @@ pub struct SpinHost {
     pub admin_key: String,
     /// The host's stderr (host messages and the component's output).
     pub log: PathBuf,
-    child: Mutex<Child>,
-    // Dropping it closes the host's stdin, which stops the host.
-    stdin: Mutex<Option<ChildStdin>>,
+    process: HostProcess,
 }
 
 impl SpinHost {
@@ -156,14 +154,12 @@ impl SpinHost {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", host.display()))?;
-        let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let spawned = Self {
             target: Target::new(&base, &base, &admin_key),
             admin_key,
             log,
-            child: Mutex::new(child),
-            stdin: Mutex::new(stdin),
+            process: HostProcess::new(child),
         };
         // The first line says where it listens; later output is not read (the pipe stays
         // open: a closed stdout would fail the component's writes).
@@ -181,46 +177,12 @@ impl SpinHost {
                 return Err(format!("the host did not start:\n{}", spawned.log_text()));
             }
         }
-        spawned.wait_healthy().await?;
+        let log = || spawned.log_text();
+        spawned
+            .process
+            .wait_for(&spawned.target.url("/health"), true, START_TIMEOUT, log)
+            .await?;
         Ok(spawned)
-    }
-
-    async fn wait_healthy(&self) -> Result<(), String> {
-        let health = self.target.url("/health");
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(r) = client.get(&health).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            let exited = self
-                .child
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .try_wait()
-                .ok()
-                .flatten();
-            if let Some(status) = exited {
-                return Err(format!(
-                    "the host exited with {status}:\n{}",
-                    self.log_text()
-                ));
-            }
-            if Instant::now() > deadline {
-                self.stop();
-                return Err(format!(
-                    "no answer on {health} within {} s:\n{}",
-                    START_TIMEOUT.as_secs(),
-                    self.log_text()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// The host's output so far, for failure messages.
@@ -230,23 +192,7 @@ impl SpinHost {
 
     /// Stops the host (closing its stdin) and waits for it.
     pub fn stop(&self) {
-        drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for SpinHost {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 

@@ -10,12 +10,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portcullis_core::store::migrations::MIGRATIONS;
 
+use super::process::HostProcess;
 use crate::scenarios::support::random_b64;
 use crate::scenarios::Target;
 
@@ -72,9 +73,7 @@ pub struct WorkerHost {
     pub target: Target,
     // The runner's output (Miniflare and the Worker's `console.log`), for failure messages.
     log: Arc<Mutex<String>>,
-    child: Mutex<Child>,
-    // Dropping it closes the runner's stdin, which stops the runner.
-    stdin: Mutex<Option<ChildStdin>>,
+    process: HostProcess,
 }
 
 impl WorkerHost {
@@ -169,7 +168,6 @@ impl WorkerHost {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("spawning node tests/worker/run.mjs: {e}"))?;
-        let stdin = child.stdin.take();
         let log = Arc::new(Mutex::new(String::new()));
         if let Some(out) = child.stdout.take() {
             collect(out, log.clone());
@@ -180,50 +178,13 @@ impl WorkerHost {
         let host = Self {
             target: Target::new(&base, &base, &admin_key),
             log,
-            child: Mutex::new(child),
-            stdin: Mutex::new(stdin),
+            process: HostProcess::new(child),
         };
-        host.wait_answering(healthy).await?;
+        let log = || host.log_text();
+        host.process
+            .wait_for(&host.target.url("/health"), healthy, START_TIMEOUT, log)
+            .await?;
         Ok(host)
-    }
-
-    /// Waits until `/health` answers 200 (`healthy`) or anything at all.
-    async fn wait_answering(&self, healthy: bool) -> Result<(), String> {
-        let health = self.target.url("/health");
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(r) = client.get(&health).send().await {
-                if r.status().is_success() || !healthy {
-                    return Ok(());
-                }
-            }
-            let exited = self
-                .child
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .try_wait()
-                .ok()
-                .flatten();
-            if let Some(status) = exited {
-                return Err(format!(
-                    "the runner exited with {status}:\n{}",
-                    self.log_text()
-                ));
-            }
-            if Instant::now() > deadline {
-                self.stop();
-                return Err(format!(
-                    "no answer on {health} within {} s:\n{}",
-                    START_TIMEOUT.as_secs(),
-                    self.log_text()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// The runner's output so far, for failure messages.
@@ -233,23 +194,7 @@ impl WorkerHost {
 
     /// Stops the runner (closing its stdin) and waits for it.
     pub fn stop(&self) {
-        drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for WorkerHost {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 
