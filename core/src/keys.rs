@@ -26,10 +26,6 @@ use crate::server::{Env, Portcullis};
 use crate::store::repo::keys::{self as repo, KeyRow, ScheduledKey};
 use crate::store::StoreError;
 
-/// Master secret used when none is configured. Only a loopback issuer may start without a
-/// master key (see [`Config::validate`]); keys sealed with this are not protected.
-const DEVELOPMENT_MASTER_KEY: &[u8] = b"portcullis insecure development master key";
-
 /// How long the cached key set is trusted before re-reading storage (picks up rotations
 /// made by other instances or the CLI). An instance may keep signing with a just-retired
 /// key for this long, which [`RETIRE_MARGIN_SECS`] covers.
@@ -210,12 +206,8 @@ pub struct KeyRing {
 impl KeyRing {
     /// A key ring sealing keys under the configured master key.
     pub fn new(cfg: &Config) -> Self {
-        let master = cfg
-            .master_key
-            .as_ref()
-            .map_or(DEVELOPMENT_MASTER_KEY, |k| k.expose().as_bytes());
         Self {
-            kek: Kek::derive(master, "signing-keys"),
+            kek: Kek::derive(cfg.master_key_bytes(), "signing-keys"),
             cache: RwLock::new(None),
             rotation_interval: cfg.key_rotation_interval.max(0),
             prepublish: cfg.key_prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS),

@@ -5,6 +5,13 @@
 //! naming it. Applying the same seeds twice changes nothing: users keep their hash while the
 //! configured password still verifies (so a changed seed password takes effect), resources
 //! and clients are upserted (their creation time is kept).
+//!
+//! Hosts that start the server for every request (Spin makes an instance per request) would
+//! pay for that on every request, argon2 verifications of seeded users included; so a marker
+//! in the cache (an HMAC of the seeds under a key derived from the master key) records that
+//! exactly these seeds were applied, and a start that finds it skips them for
+//! [`SEED_MARKER_TTL`]. Seeds changed in configuration are applied at once (another marker);
+//! seeded records changed through the admin API are put back within that time.
 
 use crate::clients::ClientMetadata;
 use crate::config::{SeedClient, SeedResource, SeedUser};
@@ -21,8 +28,61 @@ use super::{clients, resources, users};
 /// enough entropy on its own.
 const MIN_SECRET_LEN: usize = 16;
 
+/// How long a start skips seeds that an earlier start applied unchanged, seconds.
+pub const SEED_MARKER_TTL: i64 = 300;
+
+/// The cache key recording that exactly the configured seeds were applied; `None` when
+/// there are no seeds.
+fn marker(server: &Portcullis) -> Option<String> {
+    use hkdf::hmac::{Hmac, Mac};
+    let cfg = server.config();
+    if cfg.users.is_empty()
+        && cfg.resources.is_empty()
+        && cfg.clients.is_empty()
+        && cfg.idps.is_empty()
+        && cfg.idp_policies.is_empty()
+    {
+        return None;
+    }
+    let seeds = serde_json::to_vec(&(
+        &cfg.users,
+        &cfg.resources,
+        &cfg.clients,
+        &cfg.idps,
+        &cfg.idp_policies,
+    ))
+    .ok()?;
+    let key = crate::crypto::kek::derive_key(cfg.master_key_bytes(), "seed-marker");
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).ok()?;
+    mac.update(&seeds);
+    Some(format!(
+        "seeds-applied:{}",
+        crate::crypto::b64(mac.finalize().into_bytes())
+    ))
+}
+
 /// Applies the configured seeds.
 pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
+    let marker = marker(server);
+    let now = server.now();
+    if let Some(key) = &marker {
+        if let Ok(Some(_)) = server.env().kv.get(key, now).await {
+            return Ok(());
+        }
+    }
+    apply_all(server).await?;
+    if let Some(key) = marker {
+        // A cache failure only means the next start applies the seeds again.
+        let _ = server
+            .env()
+            .kv
+            .put(&key, b"1".to_vec(), now + SEED_MARKER_TTL)
+            .await;
+    }
+    Ok(())
+}
+
+async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
     let cfg = server.config();
     unique(
         "users",
@@ -373,6 +433,35 @@ mod tests {
             .await
             .unwrap();
             assert_eq!(created.len(), 1);
+        });
+    }
+
+    #[test]
+    fn a_start_skips_seeds_applied_unchanged_within_the_marker_ttl() {
+        run(async {
+            let db = Arc::new(TestSql::memory());
+            let kv: Arc<dyn crate::store::KvStore> = Arc::new(crate::store::MemoryKv::default());
+            let start_with = |cfg: Config, advance: i64| {
+                let (mut env, clock) = test_env_on(db.clone());
+                env.kv = kv.clone();
+                clock.advance(advance);
+                Portcullis::start(env, cfg)
+            };
+            let s1 = start_with(seeded("correct horse"), 0).await.unwrap();
+            let sql = s1.env().sql.as_ref();
+            assert!(repo::clients::delete(sql, "desktop").await.unwrap());
+            // Same seeds, within the TTL: skipped, the deleted client stays deleted.
+            start_with(seeded("correct horse"), 10).await.unwrap();
+            assert!(repo::clients::get(sql, "desktop").await.unwrap().is_none());
+            // Changed seeds: applied at once.
+            start_with(seeded("another password"), 20).await.unwrap();
+            assert!(repo::clients::get(sql, "desktop").await.unwrap().is_some());
+            assert!(repo::clients::delete(sql, "desktop").await.unwrap());
+            // After the TTL, the same seeds are applied again.
+            start_with(seeded("another password"), 20 + SEED_MARKER_TTL + 1)
+                .await
+                .unwrap();
+            assert!(repo::clients::get(sql, "desktop").await.unwrap().is_some());
         });
     }
 

@@ -10,6 +10,10 @@ use crate::secret::Secret;
 
 pub use vars::{setting_names, CONFIG_VAR};
 
+/// The master key of a development server started without one (loopback issuers only): what
+/// it protects is not protected.
+const DEVELOPMENT_MASTER_KEY: &[u8] = b"portcullis insecure development master key";
+
 /// Every setting. Field names are the TOML keys; environment variables are
 /// `PORTCULLIS_` + the upper-cased key (nested tables joined with `__`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -328,6 +332,15 @@ impl Config {
     /// The issuer string exactly as published (no trailing slash).
     pub fn issuer(&self) -> &str {
         self.issuer.trim_end_matches('/')
+    }
+
+    /// The master secret's bytes, or a fixed development key when none is configured (which
+    /// `validate` allows only on a loopback issuer). Every key derived from the master key
+    /// (key encryption, DPoP nonces, the seed marker) starts here.
+    pub fn master_key_bytes(&self) -> &[u8] {
+        self.master_key
+            .as_ref()
+            .map_or(DEVELOPMENT_MASTER_KEY, |k| k.expose().as_bytes())
     }
 
     /// Whether the issuer's host is loopback.

@@ -11,10 +11,6 @@ use sha2::Sha256;
 use crate::crypto::{b64, b64_decode};
 use crate::server::Portcullis;
 
-/// Master secret of a server started without one (only loopback issuers may, see
-/// [`crate::config::Config::validate`]).
-const DEVELOPMENT_MASTER_KEY: &[u8] = b"portcullis insecure development master key";
-
 /// How far in the future a nonce's issue time may be (clock difference between instances).
 const ISSUE_SKEW_SECS: i64 = 5;
 
@@ -38,12 +34,7 @@ impl NonceKey {
 
     /// The key of `server` (from its master key).
     pub fn of(server: &Portcullis) -> Self {
-        let master = server
-            .config()
-            .master_key
-            .as_ref()
-            .map_or(DEVELOPMENT_MASTER_KEY, |k| k.expose().as_bytes());
-        Self::derive(master)
+        Self::derive(server.config().master_key_bytes())
     }
 
     fn mac(&self, issued_at: i64) -> Hmac<Sha256> {
