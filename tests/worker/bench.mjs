@@ -145,11 +145,15 @@ async function main() {
       if (r.status !== 200) throw new Error(`token: ${r.status} ${await r.text()}`);
       await r.arrayBuffer();
     };
-    const healthCheck = async () => {
-      const r = await fetch(`${base}/health`);
-      if (r.status !== 200) throw new Error(`/health: ${r.status}`);
+    const get = (p) => async () => {
+      const r = await fetch(`${base}${p}`);
+      if (r.status !== 200) throw new Error(`${p}: ${r.status}`);
       await r.arrayBuffer();
     };
+    const healthCheck = get("/health");
+    // /ready runs one D1 query (the schema version): its cost above /health is about what
+    // one D1 statement costs workerd here (Miniflare's D1 is SQLite inside workerd).
+    const readyCheck = get("/ready");
     for (let i = 0; i < 30; i++) await token(); // warm-up: JIT, key import, caches
     for (let i = 0; i < 30; i++) await healthCheck();
     const pids = await workerdPids();
@@ -159,6 +163,10 @@ async function main() {
     const h0 = cpuMs(pids);
     for (let i = 0; i < requests; i++) await healthCheck();
     const healthCpu = cpuMs(pids) - h0;
+    for (let i = 0; i < 30; i++) await readyCheck();
+    const r0 = cpuMs(pids);
+    for (let i = 0; i < requests; i++) await readyCheck();
+    const readyCpu = cpuMs(pids) - r0;
     const cpu0 = cpuMs(pids);
     const w0 = performance.now();
     for (let i = 0; i < requests; i++) await token();
@@ -173,6 +181,7 @@ async function main() {
         first_request_ms: Math.round(firstMs),
         workerd_cpu_ms_per_token: Number((cpu / requests).toFixed(2)),
         workerd_cpu_ms_per_health: Number((healthCpu / requests).toFixed(2)),
+        workerd_cpu_ms_per_ready: Number((readyCpu / requests).toFixed(2)),
         wall_ms_per_token: Number((wallMs / requests).toFixed(2)),
       }),
     );
