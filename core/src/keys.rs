@@ -241,7 +241,15 @@ impl KeyRing {
         let jwk = with_kid(jwk, &kid);
         let now = env.clock.now();
         let key = KeyRow {
-            private_enc: self.kek.seal(env.rng.as_ref(), &scalar, kid.as_bytes())?,
+            private_enc: self
+                .kek
+                .seal(
+                    env.crypto.as_ref(),
+                    env.rng.as_ref(),
+                    &scalar,
+                    kid.as_bytes(),
+                )
+                .await?,
             kid,
             alg: "ES256".into(),
             public_jwk: jwk.to_string(),
@@ -256,7 +264,7 @@ impl KeyRing {
 
     /// Builds the cache from stored keys, opening the private key of every key that signs
     /// now or will.
-    fn build(&self, env: &Env, rows: &[ScheduledKey], now: i64) -> Result<Cached, KeyError> {
+    async fn build(&self, env: &Env, rows: &[ScheduledKey], now: i64) -> Result<Cached, KeyError> {
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
             let k = &row.key;
@@ -265,7 +273,8 @@ impl KeyRing {
             let signer = if signs_later {
                 let scalar: [u8; 32] = self
                     .kek
-                    .open(&k.private_enc, k.kid.as_bytes())?
+                    .open(env.crypto.as_ref(), &k.private_enc, k.kid.as_bytes())
+                    .await?
                     .try_into()
                     .map_err(|_| CryptoError("stored key has the wrong length".into()))?;
                 Some(env.crypto.es256_signer(&scalar)?)
@@ -291,10 +300,10 @@ impl KeyRing {
     async fn load(&self, env: &Env) -> Result<Arc<Cached>, KeyError> {
         let now = env.clock.now();
         let mut rows = repo::published_scheduled(env.sql.as_ref(), now).await?;
-        let mut cached = self.build(env, &rows, now)?;
+        let mut cached = self.build(env, &rows, now).await?;
         if cached.signer_at(now).is_none() {
             rows.insert(0, self.generate(env, now).await?);
-            cached = self.build(env, &rows, now)?;
+            cached = self.build(env, &rows, now).await?;
         }
         Ok(self.store_cache(cached))
     }

@@ -406,3 +406,54 @@ async fn cimd_documents_through_workers_fetch() {
     let (status, _) = authorize("https://10.0.0.1/client.json".to_owned()).await;
     assert_eq!(status, 400, "a private address is refused");
 }
+
+/// Signing keys are sealed at rest with AES-256-GCM through the crypto provider (WebCrypto's
+/// `crypto.subtle` or the core's RustCrypto), in one format: a key sealed by either opens with
+/// the other. A Worker on persisted D1 creates its key with one provider; a second Worker on
+/// the same D1 and master key, with the other provider, must unseal that key to start and
+/// then publishes the same single key.
+#[tokio::test]
+async fn keys_sealed_by_one_provider_open_with_the_other() {
+    use portcullis_tests::scenarios::support::random_b64;
+    let Some(build) = worker::build_dir() else {
+        return;
+    };
+    let master = random_b64(32);
+    let kids = |host: &WorkerHost| {
+        let url = host.target.url("/.well-known/jwks.json");
+        async move {
+            let jwks: serde_json::Value = reqwest::get(url)
+                .await
+                .expect("the JWKS answers")
+                .json()
+                .await
+                .expect("the JWKS is JSON");
+            jwks["keys"]
+                .as_array()
+                .expect("a key array")
+                .iter()
+                .map(|k| k["kid"].as_str().expect("a kid").to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    for (first, second) in [("webcrypto", "rustcrypto"), ("rustcrypto", "webcrypto")] {
+        let state = tempfile::tempdir().expect("a state directory");
+        let settings = |provider| {
+            [
+                ("PORTCULLIS_CRYPTO_PROVIDER", provider),
+                ("PORTCULLIS_MASTER_KEY", master.as_str()),
+            ]
+        };
+        let a = WorkerHost::start_persisted(&build, &settings(first), Some(state.path())).await;
+        let created = kids(&a).await;
+        a.stop();
+        drop(a);
+        let b = WorkerHost::start_persisted(&build, &settings(second), Some(state.path())).await;
+        let opened = kids(&b).await;
+        assert_eq!(created.len(), 1, "{first}: one key created: {created:?}");
+        assert_eq!(
+            opened, created,
+            "the {second} Worker started on the key the {first} Worker sealed"
+        );
+    }
+}

@@ -1,10 +1,12 @@
 //! The core's cache seam ([`KvStore`]) on a Workers KV namespace. KV is eventually
 //! consistent and cannot expire an entry sooner than 60 s after writing it, so each value
-//! carries its own expiry (8 bytes, big-endian seconds, before the payload) and `get` checks
-//! it; KV's TTL is the requested one clamped up to 60 s, and only removes stale entries.
+//! carries its own expiry (the core's [`encode_entry`]) and `get` checks it; KV's TTL is the
+//! requested one clamped up to 60 s, and only removes stale entries. Keys over KV's 512 bytes
+//! are hashed ([`bounded_key`]).
 //! Caches only: never single-use state (DESIGN.md rule 4).
 
 use async_trait::async_trait;
+use portcullis_core::store::kv::{bounded_key, decode_entry, encode_entry};
 use portcullis_core::store::{KvStore, StoreError};
 
 /// KV's smallest accepted `expirationTtl`, seconds.
@@ -31,25 +33,23 @@ pub fn kv_ttl(expires_at: i64, now: i64) -> u64 {
     expires_at.saturating_sub(now).max(MIN_TTL) as u64
 }
 
-/// The stored form: expiry, then the value.
-pub fn encode(value: &[u8], expires_at: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + value.len());
-    out.extend_from_slice(&expires_at.to_be_bytes());
-    out.extend_from_slice(value);
-    out
-}
+/// Workers KV keys are limited to 512 bytes.
+const MAX_KEY_BYTES: usize = 512;
 
-/// The value of a stored entry if it has not expired at `now`.
-pub fn decode(stored: Vec<u8>, now: i64) -> Option<Vec<u8>> {
-    let head: [u8; 8] = stored.get(..8)?.try_into().ok()?;
-    (i64::from_be_bytes(head) > now).then(|| stored[8..].to_vec())
+fn store_key(key: &str) -> String {
+    bounded_key(key, MAX_KEY_BYTES)
 }
 
 #[async_trait(?Send)]
 impl KvStore for KvCache {
     async fn get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        let stored = self.kv.get(key).bytes().await.map_err(unavailable)?;
-        Ok(stored.and_then(|s| decode(s, now)))
+        let stored = self
+            .kv
+            .get(&store_key(key))
+            .bytes()
+            .await
+            .map_err(unavailable)?;
+        Ok(stored.and_then(|s| decode_entry(&s, now)))
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, expires_at: i64) -> Result<(), StoreError> {
@@ -58,7 +58,7 @@ impl KvStore for KvCache {
             return self.delete(key).await;
         }
         self.kv
-            .put_bytes(key, &encode(&value, expires_at))
+            .put_bytes(&store_key(key), &encode_entry(&value, expires_at))
             .map_err(unavailable)?
             .expiration_ttl(kv_ttl(expires_at, now))
             .execute()
@@ -67,6 +67,6 @@ impl KvStore for KvCache {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.kv.delete(key).await.map_err(unavailable)
+        self.kv.delete(&store_key(key)).await.map_err(unavailable)
     }
 }

@@ -2,7 +2,6 @@
 //! the system of record, Spin key-value the cache, Spin variables the configuration, Spin
 //! outbound HTTP the fetcher. The adapter is thin: everything else is `portcullis-core`.
 
-pub mod kv_codec;
 pub mod runtime;
 pub mod settings;
 

@@ -1,12 +1,18 @@
 //! The cache on Spin key-value (`spin:key-value@3.0.0`, the `default` store). Spin key-value
-//! has no expiry, so each entry carries its own ([`crate::kv_codec`]) and an expired entry
-//! read is deleted. It holds only caches (DESIGN.md rule 4); single-use state lives in SQLite.
+//! has no expiry, so each entry carries its own (the core's [`encode_entry`]) and an expired
+//! entry read is deleted; keys over Spin's 255 bytes are hashed ([`bounded_key`]). It holds only caches (DESIGN.md rule 4); single-use state lives in SQLite.
 
 use async_trait::async_trait;
+use portcullis_core::store::kv::{bounded_key, decode_entry, encode_entry};
 use portcullis_core::store::{KvStore, StoreError};
 use spin_sdk::key_value::{Error, Store};
 
-use crate::kv_codec::{decode, encode, store_key};
+/// Spin key-value keys are limited to 255 bytes.
+const MAX_KEY_BYTES: usize = 255;
+
+fn store_key(key: &str) -> String {
+    bounded_key(key, MAX_KEY_BYTES)
+}
 
 /// Spin key-value behind the core's [`KvStore`].
 pub struct SpinKv {
@@ -32,7 +38,7 @@ impl KvStore for SpinKv {
         let Some(stored) = self.store.get(&key).await.map_err(map_err)? else {
             return Ok(None);
         };
-        match decode(&stored, now) {
+        match decode_entry(&stored, now) {
             Some(v) => Ok(Some(v)),
             None => {
                 // Expired or malformed: forget it (best effort; a cache miss either way).
@@ -44,7 +50,7 @@ impl KvStore for SpinKv {
 
     async fn put(&self, key: &str, value: Vec<u8>, expires_at: i64) -> Result<(), StoreError> {
         self.store
-            .set(store_key(key), encode(&value, expires_at))
+            .set(store_key(key), encode_entry(&value, expires_at))
             .await
             .map_err(map_err)
     }

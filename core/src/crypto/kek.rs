@@ -7,7 +7,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use super::{b64, b64_decode, CryptoError};
+use super::{b64, b64_decode, CryptoError, CryptoProvider};
 use crate::env::Rng;
 
 /// A 256-bit key for `purpose` derived from `master` with HKDF-SHA256 (RFC 5869). Every
@@ -21,8 +21,45 @@ pub fn derive_key(master: &[u8], purpose: &str) -> [u8; 32] {
     okm
 }
 
-/// A key-encryption key for one purpose.
-pub struct Kek(Aes256Gcm);
+/// AES-256-GCM encryption (RustCrypto): the ciphertext with the 128-bit tag appended.
+pub fn aes256gcm_seal(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    Aes256Gcm::new(key.into())
+        .encrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| CryptoError("encryption failed".into()))
+}
+
+/// AES-256-GCM decryption and authentication (RustCrypto) of [`aes256gcm_seal`]'s output.
+pub fn aes256gcm_open(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    ciphertext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    Aes256Gcm::new(key.into())
+        .decrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| CryptoError("decryption failed".into()))
+}
+
+/// A key-encryption key for one purpose. The AES-256-GCM operations go through the host's
+/// [`CryptoProvider`] (WebCrypto on Workers); the sealed format is the same for every provider.
+pub struct Kek([u8; 32]);
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,28 +70,32 @@ impl std::fmt::Debug for Kek {
 impl Kek {
     /// Derives the key for `purpose` from `master`.
     pub fn derive(master: &[u8], purpose: &str) -> Self {
-        Self(Aes256Gcm::new(&derive_key(master, purpose).into()))
+        Self(derive_key(master, purpose))
     }
 
     /// Encrypts `plaintext`, binding `aad`; returns `v1.<nonce>.<ciphertext>` in base64url.
-    pub fn seal(&self, rng: &dyn Rng, plaintext: &[u8], aad: &[u8]) -> Result<String, CryptoError> {
+    pub async fn seal(
+        &self,
+        crypto: &dyn CryptoProvider,
+        rng: &dyn Rng,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<String, CryptoError> {
         let mut nonce = [0u8; 12];
         rng.fill(&mut nonce);
-        let ct = self
-            .0
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|_| CryptoError("encryption failed".into()))?;
+        let ct = crypto
+            .aes256gcm_seal(&self.0, &nonce, plaintext, aad)
+            .await?;
         Ok(format!("v1.{}.{}", b64(nonce), b64(ct)))
     }
 
     /// Decrypts a value made by [`Kek::seal`] with the same `aad`.
-    pub fn open(&self, sealed: &str, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub async fn open(
+        &self,
+        crypto: &dyn CryptoProvider,
+        sealed: &str,
+        aad: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let bad = || CryptoError("sealed value is malformed or the master key is wrong".into());
         let mut parts = sealed.split('.');
         if parts.next() != Some("v1") {
@@ -66,8 +107,9 @@ impl Kek {
         if parts.next().is_some() {
             return Err(bad());
         }
-        self.0
-            .decrypt(&Nonce::from(nonce), Payload { msg: &ct, aad })
+        crypto
+            .aes256gcm_open(&self.0, &nonce, &ct, aad)
+            .await
             .map_err(|_| bad())
     }
 }
@@ -77,16 +119,48 @@ mod tests {
     use super::*;
     use crate::env::SeededRng;
 
+    use crate::crypto::RustCrypto;
+    use futures::executor::block_on;
+
     #[test]
     fn seal_open_roundtrip_and_binding() {
         let rng = SeededRng::new(1);
+        let c = &RustCrypto;
         let kek = Kek::derive(b"master secret 0123456789", "signing-keys");
-        let sealed = kek.seal(&rng, b"private", b"kid-1").unwrap();
-        assert_eq!(kek.open(&sealed, b"kid-1").unwrap(), b"private");
-        assert!(kek.open(&sealed, b"kid-2").is_err());
+        let sealed = block_on(kek.seal(c, &rng, b"private", b"kid-1")).unwrap();
+        assert_eq!(
+            block_on(kek.open(c, &sealed, b"kid-1")).unwrap(),
+            b"private"
+        );
+        assert!(block_on(kek.open(c, &sealed, b"kid-2")).is_err());
         let other = Kek::derive(b"another master secret 01", "signing-keys");
-        assert!(other.open(&sealed, b"kid-1").is_err());
+        assert!(block_on(other.open(c, &sealed, b"kid-1")).is_err());
         let purpose = Kek::derive(b"master secret 0123456789", "vault");
-        assert!(purpose.open(&sealed, b"kid-1").is_err());
+        assert!(block_on(purpose.open(c, &sealed, b"kid-1")).is_err());
+        for bad in [
+            "",
+            "v1",
+            "v2.AAAA.AAAA",
+            "v1.AAAA.AAAA",
+            &format!("{sealed}.x"),
+        ] {
+            assert!(block_on(kek.open(c, bad, b"kid-1")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_sealed_format_is_aes_gcm_with_the_tag_appended() {
+        // A known-answer check that pins the format other providers must produce: the
+        // NIST SP 800-38D test case 13 key (all zero), nonce (all zero) and empty input give
+        // just the tag 530f8afbc74536b9a963b4f1c4cb738b.
+        let ct = aes256gcm_seal(&[0; 32], &[0; 12], b"", b"").unwrap();
+        assert_eq!(
+            ct,
+            [
+                0x53, 0x0f, 0x8a, 0xfb, 0xc7, 0x45, 0x36, 0xb9, 0xa9, 0x63, 0xb4, 0xf1, 0xc4, 0xcb,
+                0x73, 0x8b
+            ]
+        );
+        assert_eq!(aes256gcm_open(&[0; 32], &[0; 12], &ct, b"").unwrap(), b"");
     }
 }

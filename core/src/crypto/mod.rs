@@ -41,6 +41,27 @@ pub trait CryptoProvider: MaybeSend {
     fn es256_signer(&self, scalar: &[u8; 32]) -> Result<Arc<dyn Es256Signer>, CryptoError>;
     /// Verifies an ES256 signature over `message` with an uncompressed SEC1 public key.
     async fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool;
+    /// AES-256-GCM encryption with a 96-bit nonce, for keys at rest ([`kek`]): returns the
+    /// ciphertext with the 128-bit tag appended. The default is RustCrypto's `aes-gcm`.
+    async fn aes256gcm_seal(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        kek::aes256gcm_seal(key, nonce, plaintext, aad)
+    }
+    /// Decrypts and authenticates what [`Self::aes256gcm_seal`] made (any provider's).
+    async fn aes256gcm_open(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 12],
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        kek::aes256gcm_open(key, nonce, ciphertext, aad)
+    }
 }
 
 /// base64url without padding.

@@ -79,3 +79,60 @@ impl KvStore for MemoryKv {
         Ok(())
     }
 }
+
+/// Stored form of a cache entry for a backend without exact per-entry expiry (Workers KV
+/// expires no sooner than 60 s, Spin key-value never): the absolute expiry (8 bytes,
+/// big-endian seconds since the epoch), then the value.
+pub fn encode_entry(value: &[u8], expires_at: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + value.len());
+    out.extend_from_slice(&expires_at.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// The value of an entry stored with [`encode_entry`], if it is well formed and has not
+/// expired at `now`.
+pub fn decode_entry(stored: &[u8], now: i64) -> Option<Vec<u8>> {
+    let (head, value) = stored.split_at_checked(8)?;
+    let expires_at = i64::from_be_bytes(head.try_into().ok()?);
+    (expires_at > now).then(|| value.to_vec())
+}
+
+/// A backend key for the cache key `key` no longer than `max_bytes` (Spin key-value allows
+/// 255 bytes, Workers KV 512): longer keys, and keys that look like such a replacement, are
+/// replaced by `sha256:` and the base64url SHA-256 of the key, so the two kinds never collide.
+pub fn bounded_key(key: &str, max_bytes: usize) -> String {
+    if key.len() <= max_bytes && !key.starts_with("sha256:") {
+        key.to_owned()
+    } else {
+        format!("sha256:{}", crate::crypto::b64(crate::crypto::sha256(key)))
+    }
+}
+
+#[cfg(test)]
+mod entry_tests {
+    use super::*;
+
+    #[test]
+    fn entries_carry_their_expiry() {
+        let e = encode_entry(b"v", 100);
+        assert_eq!(decode_entry(&e, 99), Some(b"v".to_vec()));
+        assert_eq!(decode_entry(&e, 100), None);
+        assert_eq!(decode_entry(b"short", 0), None);
+        assert_eq!(decode_entry(&encode_entry(b"", 5), 0), Some(Vec::new()));
+    }
+
+    #[test]
+    fn long_keys_are_hashed_and_cannot_collide_with_plain_ones() {
+        let long = "k".repeat(300);
+        let k = bounded_key(&long, 255);
+        assert!(k.len() <= 255 && k.starts_with("sha256:"));
+        assert_eq!(bounded_key(&long, 512), long);
+        assert_eq!(bounded_key("cimd:https://a", 255), "cimd:https://a");
+        assert_ne!(
+            bounded_key(&k, 255),
+            k,
+            "a key that looks hashed is hashed again"
+        );
+    }
+}
