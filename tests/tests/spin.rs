@@ -72,3 +72,43 @@ macro_rules! isolated {
 }
 
 include!("common/scenario_lists.rs");
+
+/// A configuration the component refuses (a setting that does not parse; a public issuer
+/// without a master key) answers 503 problem details on every request, without the reason,
+/// which goes to the component log naming the setting.
+#[tokio::test]
+async fn refused_configuration_answers_503_without_detail() {
+    let Some(built) = artifacts() else { return };
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("code_ttl", "ten minutes")],
+        &[("issuer", "https://auth.example.com"), ("master_key", "")],
+    ];
+    let client = reqwest::Client::new();
+    for settings in cases {
+        let (dir, _guard) = common::temp_dir("spin-misconfigured");
+        let host = SpinHost::start_misconfigured(&built, &dir.join("db.sqlite"), settings).await;
+        for path in [
+            "/health",
+            "/.well-known/oauth-authorization-server",
+            "/admin/users",
+        ] {
+            let r = client
+                .get(host.target.url(path))
+                .send()
+                .await
+                .expect("the component answers");
+            assert_eq!(r.status().as_u16(), 503, "{settings:?} {path}");
+            let body: serde_json::Value = r.json().await.expect("problem details JSON");
+            assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+            let text = body.to_string();
+            for leak in ["code_ttl", "ten minutes", "master"] {
+                assert!(!text.contains(leak), "{settings:?}: {leak} in {text}");
+            }
+        }
+        let log = host.log_text();
+        assert!(
+            log.contains("configuration refused") || log.contains("start refused"),
+            "{settings:?}: the reason is logged:\n{log}"
+        );
+    }
+}

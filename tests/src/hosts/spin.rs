@@ -91,13 +91,32 @@ impl SpinHost {
     /// `dpop__require_nonce`), on the SQLite file `database`, and waits until `/health`
     /// answers 200. Panics after three failed starts.
     pub async fn start(
-        (host, component): &(PathBuf, PathBuf),
+        built: &(PathBuf, PathBuf),
         database: &Path,
         settings: &[(&str, &str)],
     ) -> Self {
+        Self::start_checked(built, database, settings, true).await
+    }
+
+    /// [`Self::start`] for a configuration the component is expected to refuse: waits until
+    /// `/health` answers at all (whatever the status).
+    pub async fn start_misconfigured(
+        built: &(PathBuf, PathBuf),
+        database: &Path,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        Self::start_checked(built, database, settings, false).await
+    }
+
+    async fn start_checked(
+        (host, component): &(PathBuf, PathBuf),
+        database: &Path,
+        settings: &[(&str, &str)],
+        healthy: bool,
+    ) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(host, component, database, settings).await {
+            match Self::try_start(host, component, database, settings, healthy).await {
                 Ok(h) => return h,
                 Err(e) => last = e,
             }
@@ -110,6 +129,7 @@ impl SpinHost {
         component: &Path,
         database: &Path,
         settings: &[(&str, &str)],
+        healthy: bool,
     ) -> Result<Self, String> {
         // The issuer must be the host's own URL, known only once it has bound a port: bind a
         // free port first (a lost race is retried by `start`).
@@ -180,7 +200,7 @@ impl SpinHost {
         let log = || spawned.log_text();
         spawned
             .process
-            .wait_for(&spawned.target.url("/health"), true, START_TIMEOUT, log)
+            .wait_for(&spawned.target.url("/health"), healthy, START_TIMEOUT, log)
             .await?;
         Ok(spawned)
     }
