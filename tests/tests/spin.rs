@@ -112,3 +112,24 @@ async fn refused_configuration_answers_503_without_detail() {
         );
     }
 }
+
+/// Client ID metadata documents through Spin's outbound HTTP (`wasi:http`, the component's
+/// fetcher), with outbound HTTP to loopback allowed as spin.toml's `allowed_outbound_hosts`
+/// would (`hosts::cimd`: fetched once and cached in key-value, no redirects, size limit,
+/// private addresses refused).
+#[tokio::test]
+async fn cimd_documents_through_spin_outbound_http() {
+    let Some(built) = artifacts() else { return };
+    let (dir, _guard) = common::temp_dir("spin-cimd");
+    let host = SpinHost::start_with_outbound(
+        &built,
+        &dir.join("db.sqlite"),
+        &[("cimd__allow_loopback", "true")],
+        &["http://127.0.0.1:*"],
+    )
+    .await;
+    portcullis_tests::hosts::cimd::cimd_documents_through_outbound_http(&host.target, || {
+        host.log_text()
+    })
+    .await;
+}

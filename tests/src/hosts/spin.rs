@@ -95,7 +95,18 @@ impl SpinHost {
         database: &Path,
         settings: &[(&str, &str)],
     ) -> Self {
-        Self::start_checked(built, database, settings, true).await
+        Self::start_checked(built, database, settings, true, &[]).await
+    }
+
+    /// [`Self::start`] with outbound HTTP allowed to `outbound` (the host's
+    /// `--allow-outbound` rules, `scheme://host:port`, as spin.toml's `allowed_outbound_hosts`).
+    pub async fn start_with_outbound(
+        built: &(PathBuf, PathBuf),
+        database: &Path,
+        settings: &[(&str, &str)],
+        outbound: &[&str],
+    ) -> Self {
+        Self::start_checked(built, database, settings, true, outbound).await
     }
 
     /// [`Self::start`] for a configuration the component is expected to refuse: waits until
@@ -105,7 +116,7 @@ impl SpinHost {
         database: &Path,
         settings: &[(&str, &str)],
     ) -> Self {
-        Self::start_checked(built, database, settings, false).await
+        Self::start_checked(built, database, settings, false, &[]).await
     }
 
     async fn start_checked(
@@ -113,10 +124,11 @@ impl SpinHost {
         database: &Path,
         settings: &[(&str, &str)],
         healthy: bool,
+        outbound: &[&str],
     ) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(host, component, database, settings, healthy).await {
+            match Self::try_start(host, component, database, settings, healthy, outbound).await {
                 Ok(h) => return h,
                 Err(e) => last = e,
             }
@@ -130,6 +142,7 @@ impl SpinHost {
         database: &Path,
         settings: &[(&str, &str)],
         healthy: bool,
+        outbound: &[&str],
     ) -> Result<Self, String> {
         // The issuer must be the host's own URL, known only once it has bound a port: bind a
         // free port first (a lost race is retried by `start`).
@@ -158,6 +171,9 @@ impl SpinHost {
                 &format!("127.0.0.1:{port}"),
                 "--exit-on-stdin-eof",
             ]);
+        for rule in outbound {
+            cmd.arg("--allow-outbound").arg(rule);
+        }
         for (k, v) in &vars {
             cmd.arg("--var")
                 .arg(format!("{}={v}", spin_variable_name(k)));
