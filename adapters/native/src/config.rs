@@ -6,7 +6,10 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use std::collections::{HashMap, HashSet};
+
 use anyhow::{anyhow, bail, Context};
+use portcullis_core::config::{setting_names, CONFIG_VAR};
 use portcullis_core::Config;
 use toml::{Table, Value};
 
@@ -72,13 +75,31 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
     load_from(text.as_deref(), &env)
 }
 
-/// Builds the settings from TOML text and environment pairs (pure; for tests).
+/// Builds the settings from TOML text and environment pairs (pure; for tests). The core's
+/// settings are read through [`Config::from_vars`], the same mapping the edge hosts use: the
+/// file is the whole document, each `PORTCULLIS_<SETTING>` variable overrides one setting.
 pub fn load_from(toml_text: Option<&str>, env: &[(String, String)]) -> anyhow::Result<Settings> {
     let mut table: Table = match toml_text {
         Some(t) => t.parse().context("configuration file is not valid TOML")?,
         None => Table::new(),
     };
-    let schema = Table::try_from(Config::default()).context("configuration schema")?;
+    let mut server = match table.remove("server") {
+        Some(Value::Table(t)) => t,
+        Some(_) => bail!("configuration: 'server' must be a table"),
+        None => Table::new(),
+    };
+    let settings: HashSet<String> = setting_names().into_iter().collect();
+    // Settings that hold arrays (seeds, redirect prefixes), from the defaults' shape.
+    let defaults = serde_json::to_value(Config::default()).context("configuration schema")?;
+    let lists: HashSet<&String> = settings
+        .iter()
+        .filter(|s| {
+            defaults
+                .pointer(&format!("/{}", s.replace("__", "/")))
+                .is_some_and(serde_json::Value::is_array)
+        })
+        .collect();
+    let mut vars: HashMap<String, (String, String)> = HashMap::new();
     let mut port = None;
     for (name, raw) in env {
         if name == "PORT" {
@@ -91,95 +112,63 @@ pub fn load_from(toml_text: Option<&str>, env: &[(String, String)]) -> anyhow::R
         if NOT_SETTINGS.contains(&key) || key.is_empty() {
             continue;
         }
-        let mut path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
-        if path.len() == 1 && HOST_KEYS.contains(&path[0].as_str()) {
-            path.insert(0, "server".into());
+        let setting = key.to_ascii_lowercase();
+        if HOST_KEYS.contains(&setting.as_str()) {
+            server.insert(setting, Value::String(raw.clone()));
+        } else if settings.contains(&setting) {
+            let value = if lists.contains(&setting) {
+                inline_toml_as_json(raw).with_context(|| format!("environment variable {name}"))?
+            } else {
+                raw.clone()
+            };
+            vars.insert(setting, (name.clone(), value));
+        } else {
+            bail!("environment variable {name}: unknown setting '{setting}'");
         }
-        let value = env_value(lookup(&schema, &path), raw)
-            .with_context(|| format!("environment variable {name}"))?;
-        insert(&mut table, &path, value).with_context(|| format!("environment variable {name}"))?;
     }
-    let server = match table.remove("server") {
-        Some(Value::Table(t)) => t,
-        Some(_) => bail!("configuration: 'server' must be a table"),
-        None => Table::new(),
-    };
     let host = host_config(
         server,
         env.iter().any(|(k, _)| k == "PORTCULLIS_LISTEN"),
         port,
     )?;
-    if !table.contains_key("issuer") {
+    if !table.contains_key("issuer") && !vars.contains_key("issuer") {
         table.insert(
             "issuer".into(),
             Value::String(format!("http://{}", host.listen)),
         );
     }
-    let core: Config = Value::Table(table)
-        .try_into()
-        .map_err(|e| anyhow!("configuration: {e}"))?;
+    let document = serde_json::to_string(&table).context("configuration file")?;
+    let core = Config::from_vars(|setting| {
+        if setting == CONFIG_VAR {
+            Some(document.clone())
+        } else {
+            vars.get(setting).map(|(_, value)| value.clone())
+        }
+    })
+    .map_err(|e| match vars.get(&e.setting) {
+        Some((name, _)) => anyhow!("environment variable {name}: {}", e.message),
+        None if e.setting == CONFIG_VAR => anyhow!("configuration: {}", e.message),
+        None => anyhow!("{e}"),
+    })?;
     Ok(Settings { core, host })
 }
 
-/// The type of a setting, from the serialized defaults (absent for unset optional settings).
-fn lookup<'a>(schema: &'a Table, path: &[String]) -> Option<&'a Value> {
-    let (last, parents) = path.split_last()?;
-    let mut t = schema;
-    for p in parents {
-        t = t.get(p)?.as_table()?;
+/// Array settings may be given in the environment as inline TOML, the file's syntax
+/// (`[{ username = "alice", password = "…" }]`), or as JSON, or comma-separated; the core
+/// reads JSON or commas, so inline TOML is converted.
+fn inline_toml_as_json(raw: &str) -> anyhow::Result<String> {
+    let trimmed = raw.trim_start();
+    if !trimmed.starts_with('[') && !trimmed.starts_with('{') {
+        return Ok(raw.to_owned());
     }
-    t.get(last)
-}
-
-/// Parses an environment value by the setting's type; optional and host settings are text.
-fn env_value(schema: Option<&Value>, raw: &str) -> anyhow::Result<Value> {
-    Ok(match schema {
-        Some(Value::Integer(_)) => Value::Integer(
-            raw.trim()
-                .parse()
-                .map_err(|_| anyhow!("expected an integer, got {raw:?}"))?,
-        ),
-        Some(Value::Boolean(_)) => Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => true,
-            "false" | "0" | "no" | "off" => false,
-            _ => bail!("expected true or false, got {raw:?}"),
-        }),
-        Some(Value::Float(_)) => Value::Float(
-            raw.trim()
-                .parse()
-                .map_err(|_| anyhow!("expected a number, got {raw:?}"))?,
-        ),
-        Some(Value::Array(_)) if !raw.trim_start().starts_with('[') => Value::Array(
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_owned()))
-                .collect(),
-        ),
-        Some(Value::Array(_) | Value::Table(_)) => {
-            let mut t: Table = format!("v = {raw}")
-                .parse()
-                .map_err(|e| anyhow!("expected an inline TOML value: {e}"))?;
-            t.remove("v").unwrap_or(Value::String(String::new()))
-        }
-        _ => Value::String(raw.to_owned()),
-    })
-}
-
-fn insert(table: &mut Table, path: &[String], value: Value) -> anyhow::Result<()> {
-    let Some((last, parents)) = path.split_last() else {
-        return Ok(());
-    };
-    let mut t = table;
-    for p in parents {
-        t = t
-            .entry(p.clone())
-            .or_insert_with(|| Value::Table(Table::new()))
-            .as_table_mut()
-            .ok_or_else(|| anyhow!("'{p}' is not a table"))?;
+    if serde_json::from_str::<serde_json::Value>(raw).is_ok() {
+        return Ok(raw.to_owned());
     }
-    t.insert(last.clone(), value);
-    Ok(())
+    let mut t: Table = format!("v = {raw}")
+        .parse()
+        .map_err(|e| anyhow!("expected an inline TOML or JSON value: {e}"))?;
+    let value = t.remove("v").unwrap_or(Value::String(String::new()));
+    serde_json::to_string(&value).context("converting to JSON")
 }
 
 fn host_config(
@@ -406,6 +395,34 @@ mod tests {
             .host
             .trusted_proxies
             .is_empty());
+    }
+
+    #[test]
+    fn text_settings_that_look_like_toml_stay_text() {
+        let s = load_from(
+            None,
+            &env(&[
+                ("PORTCULLIS_ADMIN_API_KEY", "[not-a-list]-0123456789"),
+                (
+                    "PORTCULLIS_USERS",
+                    r#"[{"username":"bob","password":"correct horse"}]"#,
+                ),
+                (
+                    "PORTCULLIS_REGISTRATION__ALLOWED_REDIRECT_PREFIXES",
+                    "https://a/, https://b/",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.core.admin_api_key.unwrap().expose(),
+            "[not-a-list]-0123456789"
+        );
+        assert_eq!(s.core.users[0].username, "bob", "JSON works too");
+        assert_eq!(
+            s.core.registration.allowed_redirect_prefixes,
+            vec!["https://a/", "https://b/"]
+        );
     }
 
     #[test]
