@@ -9,5 +9,7 @@ pub mod config;
 pub mod crypto_ring;
 pub mod fetcher;
 pub mod server;
+#[cfg(test)]
+mod store_cases;
 pub mod store_sql;
 pub mod store_sqlite;

@@ -317,6 +317,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::store_cases as cases;
 
     async fn temp_store() -> (tempfile::TempDir, SqlxStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -339,172 +340,32 @@ mod tests {
         let (dir, store) = temp_store().await;
         assert!(dir.path().join("t.db").exists());
         assert_eq!(store.dialect(), Dialect::Sqlite);
-        store
-            .execute(
-                "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, s TEXT)",
-                &[],
-            )
-            .await
-            .unwrap();
-        let n = store
-            .execute(
-                "INSERT INTO t (id, n, s) VALUES (?, ?, ?), (?, ?, ?)",
-                &[
-                    "a".into(),
-                    7.into(),
-                    Value::Null,
-                    "b".into(),
-                    Value::Null,
-                    "x".into(),
-                ],
-            )
-            .await
-            .unwrap();
-        assert_eq!(n, 2);
-        let rows = store
-            .query("SELECT id, n, s FROM t ORDER BY id", &[])
-            .await
-            .unwrap();
-        assert_eq!(
-            rows,
-            vec![
-                Row(vec!["a".into(), Value::Int(7), Value::Null]),
-                Row(vec!["b".into(), Value::Null, "x".into()]),
-            ]
-        );
-        let agg = store
-            .query("SELECT COUNT(*), MAX(n), MAX(s) FROM t", &[])
-            .await
-            .unwrap();
-        assert_eq!(
-            agg,
-            vec![Row(vec![Value::Int(2), Value::Int(7), "x".into()])]
-        );
-        let empty = store
-            .query("SELECT MAX(n) FROM t WHERE id = ?", &["zzz".into()])
-            .await
-            .unwrap();
-        assert_eq!(empty, vec![Row(vec![Value::Null])]);
+        cases::roundtrips_values(&store).await;
     }
 
     #[tokio::test]
-    async fn unique_violation_is_conflict() {
+    async fn unique_violation_is_conflict_and_batch_is_atomic() {
         let (_dir, store) = temp_store().await;
-        store
-            .execute("CREATE TABLE u (k TEXT PRIMARY KEY)", &[])
-            .await
-            .unwrap();
-        store
-            .execute("INSERT INTO u (k) VALUES (?)", &["a".into()])
-            .await
-            .unwrap();
-        let err = store
-            .execute("INSERT INTO u (k) VALUES (?)", &["a".into()])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-        let err = store
-            .execute("SELECT * FROM missing", &[])
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        cases::conflicts_and_atomic_batches(&store).await;
     }
 
-    #[tokio::test]
-    async fn batch_is_all_or_nothing() {
-        let (_dir, store) = temp_store().await;
-        store
-            .execute("CREATE TABLE u (k TEXT PRIMARY KEY)", &[])
-            .await
-            .unwrap();
-        let failing = vec![
-            ("INSERT INTO u (k) VALUES (?)".to_owned(), vec!["a".into()]),
-            ("INSERT INTO u (k) VALUES (?)".to_owned(), vec!["a".into()]),
-        ];
-        assert!(matches!(
-            store.batch(&failing).await,
-            Err(StoreError::Conflict(_))
-        ));
-        let rows = store.query("SELECT COUNT(*) FROM u", &[]).await.unwrap();
-        assert_eq!(rows[0].int(0).unwrap(), 0);
-        let ok = vec![
-            ("INSERT INTO u (k) VALUES (?)".to_owned(), vec!["a".into()]),
-            ("INSERT INTO u (k) VALUES (?)".to_owned(), vec!["b".into()]),
-        ];
-        store.batch(&ok).await.unwrap();
-        let rows = store.query("SELECT COUNT(*) FROM u", &[]).await.unwrap();
-        assert_eq!(rows[0].int(0).unwrap(), 2);
-    }
-
-    /// C1 at the storage layer: 32 parallel conditional updates of one row, exactly one wins
-    /// and none fails with "database is locked".
+    /// C1 at the storage layer through the sqlx pool.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn c1_concurrent_conditional_update_has_one_winner() {
         let (_dir, store) = temp_store().await;
-        store
-            .execute(
-                "CREATE TABLE codes (h TEXT PRIMARY KEY, used_at INTEGER)",
-                &[],
-            )
-            .await
-            .unwrap();
-        store
-            .execute("INSERT INTO codes (h) VALUES (?)", &["code".into()])
-            .await
-            .unwrap();
-        let store = Arc::new(store);
-        let tasks: Vec<_> = (0..32)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .query(
-                            "UPDATE codes SET used_at = ? WHERE h = ? AND used_at IS NULL RETURNING h",
-                            &[Value::Int(i), "code".into()],
-                        )
-                        .await
-                })
-            })
-            .collect();
-        let mut winners = 0;
-        for t in tasks {
-            let rows = t.await.unwrap().expect("no storage error under contention");
-            winners += rows.len();
-        }
-        assert_eq!(winners, 1);
-        let rows = store
-            .query("SELECT COUNT(*) FROM codes WHERE used_at IS NOT NULL", &[])
-            .await
-            .unwrap();
-        assert_eq!(rows[0].int(0).unwrap(), 1);
+        cases::one_winner_of_32(vec![Arc::new(store)]).await;
     }
 
     #[tokio::test]
     async fn runs_core_migrations_twice() {
         let (_dir, store) = temp_store().await;
-        let v = portcullis_core::store::migrations::migrate(&store, 1)
-            .await
-            .unwrap();
-        assert!(v >= 1);
-        let again = portcullis_core::store::migrations::migrate(&store, 2)
-            .await
-            .unwrap();
-        assert_eq!(v, again);
+        cases::runs_core_migrations_twice(&store).await;
     }
 
     #[tokio::test]
     async fn memory_database_keeps_one_connection() {
         let store = SqlxStore::connect("sqlite::memory:").await.unwrap();
-        store
-            .execute("CREATE TABLE m (k INTEGER)", &[])
-            .await
-            .unwrap();
-        store
-            .execute("INSERT INTO m (k) VALUES (?)", &[Value::Int(1)])
-            .await
-            .unwrap();
-        let rows = store.query("SELECT k FROM m", &[]).await.unwrap();
-        assert_eq!(rows, vec![Row(vec![Value::Int(1)])]);
+        cases::memory_database_keeps_data(&store).await;
     }
 
     #[tokio::test]
