@@ -171,6 +171,15 @@ pub fn error_json(err: &Error) -> Response<Bytes> {
 /// Content-Security-Policy for our own pages: nothing from third parties, no framing (H2).
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// [`PAGE_CSP`] with one more `form-action` source. Browsers apply `form-action` to the
+/// redirects that follow a form post (CSP3 §6.3.3.2), so a form whose answer is a redirect to
+/// another origin (the consent decision, to the client's redirect URI) must name it.
+pub fn page_csp_with_form_target(source: &str) -> String {
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' {source}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
 /// An HTML page with the hygiene headers of H2 (no referrer, no framing, no caching).
 pub fn html(status: StatusCode, body: String) -> Response<Bytes> {
     let mut resp = Response::new(Bytes::from(body));

@@ -242,7 +242,7 @@ async fn start(
                 .await?
                 .map(|u| u.username)
                 .unwrap_or_else(|| s.subject.clone());
-            pages::consent_page(&endpoint_url(server, paths::CONSENT), &view, &username)
+            super::consent::page(server, &view, &username)
         }
         None => pages::login_page(
             &endpoint_url(server, paths::LOGIN),

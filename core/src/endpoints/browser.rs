@@ -1,6 +1,6 @@
 //! Browser state at the authorization server: the login session cookie, the double-submit
-//! CSRF cookie (SECURITY-CHECKLIST H2) with an `Origin` check, and the authorization
-//! response redirect that always carries `iss` (RFC 9207 §2) and `state`.
+//! CSRF cookie (SECURITY-CHECKLIST H2) with a Fetch Metadata / `Origin` check, and the
+//! authorization response redirect that always carries `iss` (RFC 9207 §2) and `state`.
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response};
@@ -53,8 +53,44 @@ pub fn csrf_token(server: &Portcullis, headers: &HeaderMap) -> (String, Option<S
     }
 }
 
-/// Checks a posted form's CSRF token against the cookie, and the `Origin` header (when the
-/// browser sends one) against the issuer's origin.
+/// Where a browser says a form post came from. Fetch Metadata (`Sec-Fetch-Site`) is read
+/// first, then `Origin`; pages served with `Referrer-Policy: no-referrer` make browsers send
+/// `Origin: null` even for same-origin posts (Fetch, "serializing a request origin"), so
+/// `null` and a missing header prove nothing either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostSource {
+    /// The browser says the post came from our own origin.
+    SameOrigin,
+    /// The browser does not say (no headers, or `Origin: null`): the CSRF token decides.
+    Unknown,
+    /// The browser says the post came from another origin (or another site).
+    CrossOrigin,
+}
+
+/// Classifies a form post by its `Sec-Fetch-Site` and `Origin` headers against `our_origin`
+/// (the issuer's serialized origin).
+pub fn post_source(headers: &HeaderMap, our_origin: &str) -> PostSource {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    match value("sec-fetch-site") {
+        // `none`: started by the user (typed, bookmarked), never by another page.
+        Some("same-origin") | Some("none") => return PostSource::SameOrigin,
+        Some(_) => return PostSource::CrossOrigin,
+        None => {}
+    }
+    match value(header::ORIGIN.as_str()) {
+        None | Some("null") => PostSource::Unknown,
+        Some(origin) if origin == our_origin => PostSource::SameOrigin,
+        Some(_) => PostSource::CrossOrigin,
+    }
+}
+
+/// Checks a posted form: refused when the browser says it came from another origin, and in
+/// every case only accepted with the CSRF token that matches this browser's `pc_csrf` cookie
+/// (double submit: the cookie is `SameSite=Lax`, so a cross-site post never carries it).
 pub fn check_csrf(server: &Portcullis, headers: &HeaderMap, posted: Option<&str>) -> Result<()> {
     check_origin(server, headers)?;
     let cookie = cookie(headers, CSRF_COOKIE).unwrap_or("");
@@ -66,19 +102,17 @@ pub fn check_csrf(server: &Portcullis, headers: &HeaderMap, posted: Option<&str>
     }
 }
 
-/// Refuses a form posted from another origin (when the browser says where it came from).
+/// Refuses a form the browser says was posted from another origin.
 pub fn check_origin(server: &Portcullis, headers: &HeaderMap) -> Result<()> {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let ours = url::Url::parse(server.issuer())
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default();
-        if origin != ours {
-            return Err(Error::invalid_request(
-                "cross-origin form submission refused",
-            ));
-        }
+    let ours = url::Url::parse(server.issuer())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    match post_source(headers, &ours) {
+        PostSource::CrossOrigin => Err(Error::invalid_request(
+            "cross-origin form submission refused",
+        )),
+        PostSource::SameOrigin | PostSource::Unknown => Ok(()),
     }
-    Ok(())
 }
 
 /// The live login session of this browser, if any, with its cookie value's hash.
@@ -136,4 +170,55 @@ pub fn error_redirect(
         ],
         state,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &str = "https://as.example";
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn h2_same_origin_posts_as_browsers_send_them() {
+        // Chromium under `Referrer-Policy: no-referrer`: Origin null, Fetch Metadata same-origin.
+        let chromium = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert_eq!(post_source(&chromium, OURS), PostSource::SameOrigin);
+        let with_origin = headers(&[("origin", "https://as.example")]);
+        assert_eq!(post_source(&with_origin, OURS), PostSource::SameOrigin);
+        let typed = headers(&[("sec-fetch-site", "none")]);
+        assert_eq!(post_source(&typed, OURS), PostSource::SameOrigin);
+    }
+
+    #[test]
+    fn h2_silent_browsers_leave_it_to_the_token() {
+        assert_eq!(post_source(&headers(&[]), OURS), PostSource::Unknown);
+        let null = headers(&[("origin", "null")]);
+        assert_eq!(post_source(&null, OURS), PostSource::Unknown);
+    }
+
+    #[test]
+    fn h2_cross_origin_posts_refused() {
+        for h in [
+            headers(&[("sec-fetch-site", "cross-site")]),
+            headers(&[("sec-fetch-site", "same-site"), ("origin", "null")]),
+            // Fetch Metadata wins over a forged-looking Origin.
+            headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://as.example"),
+            ]),
+            headers(&[("origin", "https://evil.example")]),
+            headers(&[("origin", "https://as.example:444")]),
+            headers(&[("origin", "http://as.example")]),
+        ] {
+            assert_eq!(post_source(&h, OURS), PostSource::CrossOrigin, "{h:?}");
+        }
+    }
 }

@@ -27,6 +27,15 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     result.unwrap_or_else(|e| error_page(e.code.status(), "Authorization failed", &e.description))
 }
 
+/// The consent page for this server's endpoints.
+pub fn page(server: &Portcullis, view: &RequestView<'_>, username: &str) -> Response<Bytes> {
+    let actions = pages::ConsentActions {
+        consent: &endpoint_url(server, paths::CONSENT),
+        logout: &endpoint_url(server, paths::LOGOUT),
+    };
+    pages::consent_page(&actions, view, username)
+}
+
 fn expired() -> Response<Bytes> {
     error_page(
         StatusCode::BAD_REQUEST,
@@ -64,7 +73,7 @@ async fn show(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byte
         scopes: &pending.scopes,
         resource: &pending.resource,
     };
-    let mut resp = pages::consent_page(&endpoint_url(server, paths::CONSENT), &view, &username);
+    let mut resp = page(server, &view, &username);
     if let Some(c) = set_csrf {
         add_cookie(&mut resp, &c);
     }

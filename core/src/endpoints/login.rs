@@ -114,11 +114,13 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
             },
         )
         .await;
+        // The sign-in form again, with 200 like Keycloak's and node-oidc-provider's: the page
+        // is the form, not an error, and browsers log a non-2xx document as a console error.
         return Ok(pages::login_page(
             &action,
             &view,
             Some(LOGIN_FAILED),
-            StatusCode::UNAUTHORIZED,
+            StatusCode::OK,
         ));
     };
 
@@ -232,36 +234,56 @@ async fn note_failure(server: &Portcullis, keys: &[String]) {
     }
 }
 
-/// `POST /logout`: ends the session (same-origin only) and clears the cookie.
+/// `GET /logout` asks (a link alone cannot end a session); `POST /logout` ends the session
+/// (same-origin, CSRF token) and clears the cookie.
 pub async fn logout(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
-    if req.method() != Method::POST {
-        return error_page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "Sign out with POST.",
-        );
+    let result = match *req.method() {
+        Method::GET => confirm_logout(server, &req).await,
+        Method::POST => end_session(server, &req).await,
+        _ => Err(crate::http_util::method_not_allowed("GET, POST")),
+    };
+    result.unwrap_or_else(|e| error_page(e.code.status(), "Sign-out failed", &e.description))
+}
+
+async fn confirm_logout(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    let username = match browser::session(server, req.headers()).await? {
+        Some(s) => Some(
+            users::by_id(server.env().sql.as_ref(), &s.subject)
+                .await?
+                .map(|u| u.username)
+                .unwrap_or(s.subject),
+        ),
+        None => None,
+    };
+    let (csrf, set_csrf) = browser::csrf_token(server, req.headers());
+    let mut resp = pages::logout_page(
+        &endpoint_url(server, paths::LOGOUT),
+        &csrf,
+        username.as_deref(),
+    );
+    if let Some(c) = set_csrf {
+        add_cookie(&mut resp, &c);
     }
-    // SameSite=Lax keeps the session cookie off cross-site POSTs; the Origin check covers the rest.
-    if let Err(e) = browser::check_origin(server, req.headers()) {
-        return error_page(e.code.status(), "Sign-out failed", &e.description);
-    }
+    Ok(resp)
+}
+
+async fn end_session(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    let form = Params::from_form(req.headers(), req.body())?;
+    browser::check_csrf(server, req.headers(), form.get("csrf"))?;
     if let Some(id) = cookie(req.headers(), SESSION_COOKIE) {
-        if let Err(e) = sessions::delete(server.env().sql.as_ref(), &token_hash(id)).await {
-            let e: crate::error::Error = e.into();
-            return error_page(e.code.status(), "Sign-out failed", &e.description);
-        }
+        sessions::delete(server.env().sql.as_ref(), &token_hash(id)).await?;
     }
     audit::record(
         server,
         Event {
             action: "logout",
             success: true,
-            request_id: super::request_id(&req),
+            request_id: super::request_id(req),
             ..Default::default()
         },
     )
     .await;
     let mut resp = pages::logged_out_page();
     add_cookie(&mut resp, &set_cookie(server, SESSION_COOKIE, "", 0));
-    resp
+    Ok(resp)
 }

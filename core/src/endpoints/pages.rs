@@ -1,12 +1,15 @@
-//! The HTML the authorization server shows people: login, consent and error pages. Plain
-//! forms that work without JavaScript, no third-party resources, every value HTML-escaped;
-//! the hygiene headers of SECURITY-CHECKLIST H2 come from [`crate::http_util::html`].
+//! The HTML the authorization server shows people: login, consent, sign-out and error pages.
+//! Plain forms that work without JavaScript, no third-party resources, every value
+//! HTML-escaped; the hygiene headers of SECURITY-CHECKLIST H2 come from
+//! [`crate::http_util::html`], and the consent page's CSP also names the one origin its answer
+//! redirects to ([`form_target`]).
 
 use bytes::Bytes;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-use http::{Response, StatusCode};
+use http::{header, HeaderValue, Response, StatusCode};
+use url::{Host, Url};
 
-use crate::http_util::html;
+use crate::http_util::{html, page_csp_with_form_target};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
 main{max-width:26rem;margin:4rem auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px #0002}\
@@ -16,13 +19,20 @@ button{padding:.6rem 1.2rem;border-radius:6px;border:0;font-size:1rem;margin:1re
 .primary{background:#2450d8;color:#fff}.secondary{background:#e3e6ec;color:#1d2330}\
 .error{background:#fde8e8;color:#8a1c1c;padding:.7rem;border-radius:6px}\
 .warn{background:#fff5d6;color:#6b4e00;padding:.7rem;border-radius:6px}\
+.signout{margin-top:1.5rem;font-size:.9rem;color:#555}.signout button{font-size:.9rem;padding:.3rem .8rem;margin:0 0 0 .4rem}\
 code{background:#eef0f4;padding:.1rem .3rem;border-radius:4px;word-break:break-all}ul{padding-left:1.2rem}";
+
+/// The tab icon, inline (a portcullis), so browsers do not ask for `/favicon.ico`.
+const ICON: &str =
+    "data:image/svg+xml,%3Csvg xmlns='http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg' viewBox='0 0 16 16'%3E\
+%3Cpath d='M2 1h12v14h-2V9h-2v6H9V9H7v6H6V9H4v6H2z' fill='%232450d8'/%3E%3C/svg%3E";
 
 fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><style>{STYLE}</style></head>\
+<meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><link rel=\"icon\" href=\"{ICON}\">\
+<style>{STYLE}</style></head>\
 <body><main>{body}</main></body></html>",
         text(title)
     )
@@ -88,9 +98,22 @@ pub fn login_page(
     html(status, layout("Sign in", &body))
 }
 
+/// Where the consent page's forms go.
+pub struct ConsentActions<'a> {
+    /// The consent endpoint (Approve / Deny).
+    pub consent: &'a str,
+    /// The sign-out endpoint ("Not you? Sign out").
+    pub logout: &'a str,
+}
+
 /// The consent form: client, redirect host (with a warning for loopback redirects),
-/// scopes and resource, with Approve and Deny.
-pub fn consent_page(action: &str, view: &RequestView<'_>, username: &str) -> Response<Bytes> {
+/// scopes and resource, with Approve and Deny, and a way to sign out. Its CSP lets the
+/// decision's redirect reach the client's redirect URI.
+pub fn consent_page(
+    actions: &ConsentActions<'_>,
+    view: &RequestView<'_>,
+    username: &str,
+) -> Response<Bytes> {
     let redirect = url::Url::parse(view.redirect_uri).ok();
     let host = redirect
         .as_ref()
@@ -124,17 +147,69 @@ Only approve if you started it yourself just now.</p>"
 <p>After you decide, you will be sent to <strong>{}</strong>.</p>{warning}\
 <form method=\"post\" action=\"{}\">{}{}\
 <button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
-<button class=\"secondary\" type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+<button class=\"secondary\" type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>\
+<form class=\"signout\" method=\"post\" action=\"{}\">Not {}?{}<button class=\"secondary\" type=\"submit\">Sign out</button></form>",
         text(view.client_name),
         text(username),
         text(view.client_name),
         text(view.resource),
         text(&host),
-        attr(action),
+        attr(actions.consent),
         hidden("request", view.request),
         hidden("csrf", view.csrf),
+        attr(actions.logout),
+        text(username),
+        hidden("csrf", view.csrf),
     );
-    html(StatusCode::OK, layout("Authorize access", &body))
+    let mut resp = html(StatusCode::OK, layout("Authorize access", &body));
+    if let Some(source) = form_target(view.redirect_uri) {
+        if let Ok(v) = HeaderValue::from_str(&page_csp_with_form_target(&source)) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
+}
+
+/// The CSP source expression (CSP3 §2.3.1) that lets a form post's redirect reach
+/// `redirect_uri`: its origin (`https://app.example`, `http://127.0.0.1:3000`) when CSP's
+/// grammar can say it, else its scheme (`com.example.app:` for a private-use scheme, `http:`
+/// for an IPv6 loopback, which CSP host sources cannot name). `None` for what is not a URL.
+pub fn form_target(redirect_uri: &str) -> Option<String> {
+    let url = Url::parse(redirect_uri).ok()?;
+    let scheme = url.scheme();
+    if scheme != "http" && scheme != "https" {
+        return Some(format!("{scheme}:"));
+    }
+    let host = match url.host()? {
+        Host::Domain(d)
+            if !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
+        {
+            d.to_owned()
+        }
+        Host::Ipv4(ip) => ip.to_string(),
+        Host::Domain(_) | Host::Ipv6(_) => return Some(format!("{scheme}:")),
+    };
+    Some(match url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
+}
+
+/// Asks before signing out (`GET /logout`): a plain link cannot end a session (H2).
+pub fn logout_page(action: &str, csrf: &str, username: Option<&str>) -> Response<Bytes> {
+    let who = username
+        .map(|u| format!("<p>Signed in as <strong>{}</strong>.</p>", text(u)))
+        .unwrap_or_else(|| "<p>You are not signed in.</p>".to_owned());
+    let body = format!(
+        "<h1>Sign out</h1>{who}<form method=\"post\" action=\"{}\">{}\
+<button class=\"primary\" type=\"submit\">Sign out</button></form>",
+        attr(action),
+        hidden("csrf", csrf),
+    );
+    html(StatusCode::OK, layout("Sign out", &body))
 }
 
 /// Shown after logout.
@@ -143,7 +218,7 @@ pub fn logged_out_page() -> Response<Bytes> {
         StatusCode::OK,
         layout(
             "Signed out",
-            "<h1>Signed out</h1><p>You have been signed out.</p>",
+            "<h1>Signed out</h1><p>You have been signed out. To continue, start again from the application.</p>",
         ),
     )
 }
@@ -151,6 +226,48 @@ pub fn logged_out_page() -> Response<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ACTIONS: ConsentActions<'static> = ConsentActions {
+        consent: "/oauth/consent",
+        logout: "/logout",
+    };
+
+    #[test]
+    fn consent_csp_names_the_redirect_origin_only() {
+        for (uri, source) in [
+            ("https://app.example/cb?x=1", "https://app.example"),
+            ("https://app.example:8443/cb", "https://app.example:8443"),
+            ("http://127.0.0.1:51234/callback", "http://127.0.0.1:51234"),
+            ("http://localhost:3000/cb", "http://localhost:3000"),
+            ("com.example.app:/oauth/cb", "com.example.app:"),
+            ("cursor://anysphere.cursor-retrieval/oauth", "cursor:"),
+            ("http://[::1]:8080/cb", "http:"),
+        ] {
+            assert_eq!(form_target(uri).as_deref(), Some(source), "{uri}");
+        }
+        assert_eq!(form_target("not a url"), None);
+        let view = RequestView {
+            request: "r",
+            csrf: "c",
+            client_name: "App",
+            client_id: "App",
+            redirect_uri: "https://app.example/cb",
+            scopes: &[],
+            resource: "https://mcp.example/mcp",
+        };
+        let resp = consent_page(&ACTIONS, &view, "alice");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("form-action 'self' https://app.example;"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let login = login_page("/oauth/login", &view, None, StatusCode::OK);
+        assert_eq!(
+            login.headers()["content-security-policy"],
+            crate::http_util::PAGE_CSP
+        );
+    }
 
     #[test]
     fn values_are_escaped() {
@@ -163,7 +280,7 @@ mod tests {
             scopes: &["a<b".to_owned()],
             resource: "https://mcp.example/mcp",
         };
-        let resp = consent_page("/oauth/consent", &view, "alice");
+        let resp = consent_page(&ACTIONS, &view, "alice");
         let body = std::str::from_utf8(resp.body()).unwrap();
         assert!(!body.contains("<b>evil</b>"));
         assert!(!body.contains("\"><script>"));
@@ -190,7 +307,7 @@ mod tests {
             .contains("frame-ancestors 'none'"));
         let body = std::str::from_utf8(resp.body()).unwrap();
         assert!(!body.contains("http://") && !body.contains("https://"));
-        let consent = consent_page("/oauth/consent", &view, "alice");
+        let consent = consent_page(&ACTIONS, &view, "alice");
         let body = std::str::from_utf8(consent.body()).unwrap();
         assert!(body.contains("loopback"));
     }

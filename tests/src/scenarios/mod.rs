@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod flow;
 pub mod hygiene;
 pub mod jwt_bearer;
+pub mod pages;
 pub mod private_key_jwt;
 pub mod registration;
 pub mod rotation;

@@ -82,6 +82,15 @@ shared!(
     exchange::exchange_policy_refused,
     exchange::exchange_revocation_reaches_descendants,
     exchange::exchange_grant_advertised,
+    pages::browser_sign_in_consent_and_redeem,
+    pages::browser_second_authorization_without_password,
+    pages::browser_consent_deny,
+    pages::browser_sign_out,
+    pages::browser_wrong_password_then_sign_in,
+    pages::browser_stale_and_replayed_sign_in_forms_refused,
+    pages::h2_browser_cross_origin_consent_post_refused,
+    pages::h2_browser_framing_refused,
+    pages::browser_error_pages,
 );
 
 nonce_required!(
