@@ -13,7 +13,7 @@ use url::Url;
 const CALLBACK_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>Client callback</title></head><body><h1>Back at the application</h1></body></html>";
 
-/// A one-thread HTTP/1.1 server on a free loopback port.
+/// An HTTP/1.1 server on a free loopback port (one request per connection).
 pub struct ClientApp {
     port: u16,
     callbacks: Arc<Mutex<Vec<Url>>>,
@@ -22,44 +22,17 @@ pub struct ClientApp {
 impl ClientApp {
     /// Starts the server (a thread of its own, for the process).
     pub fn start() -> Self {
-        use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("address").port();
         let callbacks = Arc::new(Mutex::new(Vec::new()));
         let seen = callbacks.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf);
-                let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let url = Url::parse(&format!("http://127.0.0.1:{port}"))
-                    .and_then(|b| b.join(&target))
-                    .ok();
-                let (status, body) = match url.as_ref().map(Url::path) {
-                    Some("/callback") => {
-                        if let Some(u) = url.clone() {
-                            seen.lock().unwrap_or_else(|e| e.into_inner()).push(u);
-                        }
-                        ("200 OK", CALLBACK_PAGE.to_owned())
-                    }
-                    Some("/attack/post") => ("200 OK", attack_post(url.as_ref())),
-                    Some("/attack/frame") => ("200 OK", attack_frame(url.as_ref())),
-                    Some("/favicon.ico") => ("204 No Content", String::new()),
-                    _ => ("404 Not Found", "not found".to_owned()),
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let Ok(stream) = stream else { continue };
+                // A thread per connection: browsers open speculative connections that send
+                // nothing, which must not hold up the next request.
+                let seen = seen.clone();
+                std::thread::spawn(move || serve(stream, port, &seen));
             }
         });
         Self { port, callbacks }
@@ -104,6 +77,41 @@ impl ClientApp {
         url.query_pairs_mut().append_pair("src", target);
         url.into()
     }
+}
+
+fn serve(mut stream: std::net::TcpStream, port: u16, seen: &Mutex<Vec<Url>>) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let url = Url::parse(&format!("http://127.0.0.1:{port}"))
+        .and_then(|b| b.join(&target))
+        .ok();
+    let (status, body) = match url.as_ref().map(Url::path) {
+        Some("/callback") => {
+            if let Some(u) = url.clone() {
+                seen.lock().unwrap_or_else(|e| e.into_inner()).push(u);
+            }
+            ("200 OK", CALLBACK_PAGE.to_owned())
+        }
+        Some("/attack/post") => ("200 OK", attack_post(url.as_ref())),
+        Some("/attack/frame") => ("200 OK", attack_frame(url.as_ref())),
+        Some("/favicon.ico") => ("204 No Content", String::new()),
+        _ => ("404 Not Found", "not found".to_owned()),
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
 
 fn esc(s: &str) -> String {
