@@ -254,10 +254,11 @@ async fn refused_configuration_answers_503_without_detail() {
                 assert!(!text.contains(leak), "{settings:?}: {leak} in {text}");
             }
         }
-        let log = host.log_text();
         assert!(
-            log.contains("configuration refused: PORTCULLIS_"),
-            "{settings:?}: the reason, naming the variable, is logged:\n{log}"
+            host.wait_for_log("configuration refused: PORTCULLIS_", 15)
+                .await,
+            "{settings:?}: the reason, naming the variable, is logged:\n{}",
+            host.log_text()
         );
     }
 }

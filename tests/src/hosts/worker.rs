@@ -192,6 +192,21 @@ impl WorkerHost {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Waits (up to `secs` seconds) until the runner's output contains `needle`: workerd's
+    /// console output reaches the runner's stdout some time after the response.
+    pub async fn wait_for_log(&self, needle: &str, secs: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the runner (closing its stdin) and waits for it.
     pub fn stop(&self) {
         self.process.stop();
