@@ -261,6 +261,35 @@ fn route_stores_and_outbound_hosts() {
     assert!(c.files.is_empty() && c.environment.is_empty());
 }
 
+/// L7: the shipped manifest allows no wildcard outbound destination. Spin resolves names in
+/// the host, so the component cannot refuse a name that resolves to a private address; the
+/// default must therefore name every host it may reach (none by default), never `*`, `self`,
+/// a template or an IP literal (docs/spin.md, "Outbound hosts and SSRF").
+#[test]
+fn l7_spin_default_outbound_hosts_are_not_wildcards() {
+    let m = manifest();
+    let c = portcullis(&m);
+    for entry in &c.allowed_outbound_hosts {
+        let rest = entry
+            .strip_prefix("https://")
+            .unwrap_or_else(|| panic!("{entry}: https only"));
+        let (host, port) = rest.split_once(':').unwrap_or((rest, "443"));
+        assert_eq!(port, "443", "{entry}: port 443 only");
+        assert!(
+            !host.is_empty()
+                && !host.contains(['*', '{', '}', '/', '[', ']'])
+                && host != "self"
+                && host.parse::<std::net::IpAddr>().is_err()
+                && host.contains('.'),
+            "{entry}: name each trusted host; no wildcard, template, self or IP literal"
+        );
+    }
+    // The exposure and the opt-in are documented where the operator looks.
+    let doc = std::fs::read_to_string(repo_root().join("docs/spin.md")).unwrap();
+    assert!(doc.contains("allowed_outbound_hosts = []"), "docs/spin.md");
+    assert!(doc.contains("https://*:443"), "docs/spin.md");
+}
+
 #[test]
 fn build_command_builds_the_production_component() {
     let m = manifest();

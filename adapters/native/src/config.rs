@@ -13,6 +13,11 @@ use portcullis_core::config::{setting_names, CONFIG_VAR};
 use portcullis_core::Config;
 use toml::{Table, Value};
 
+use crate::listener::{
+    Limits, DEFAULT_HEADER_READ_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_REQUESTS_PER_CONNECTION,
+};
+
 /// The environment prefix.
 pub const PREFIX: &str = "PORTCULLIS_";
 
@@ -23,6 +28,9 @@ const HOST_KEYS: &[&str] = &[
     "database_url",
     "log_format",
     "trusted_proxies",
+    "header_read_timeout_secs",
+    "max_requests_per_connection",
+    "max_connections",
 ];
 
 /// `PORTCULLIS_*` variables that are not settings (read by the CLI itself).
@@ -51,6 +59,9 @@ pub struct HostConfig {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed for
     /// the client address (rate limits, login throttling); empty: the peer address is used.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connection limits of each listener (`header_read_timeout_secs`,
+    /// `max_requests_per_connection`, `max_connections`).
+    pub limits: Limits,
 }
 
 /// The whole native configuration.
@@ -60,6 +71,47 @@ pub struct Settings {
     pub core: Config,
     /// The host's settings.
     pub host: HostConfig,
+}
+
+impl Settings {
+    /// Refuses to serve a loopback issuer on a listener that is not loopback (L6) without the
+    /// keys a public issuer needs: the core waives the admin key and the master key for a
+    /// loopback issuer (a developer's laptop), which must not carry over to a server reachable
+    /// from other hosts (e.g. `PORTCULLIS_ISSUER=http://localhost:9000` on `0.0.0.0:9000` in a
+    /// container with a published port).
+    pub fn validate_listeners(&self) -> anyhow::Result<()> {
+        if !self.core.issuer_is_loopback() {
+            // A public issuer: the core's own validation requires both keys.
+            return Ok(());
+        }
+        let exposed = [
+            ("server.listen", self.host.listen),
+            ("server.admin_listen", self.host.admin_listen),
+        ]
+        .into_iter()
+        .find(|(_, addr)| !addr.ip().is_loopback());
+        let Some((listener, addr)) = exposed else {
+            return Ok(());
+        };
+        let why = format!(
+            "{listener} ({addr}) is not a loopback address, so this server is reachable from \
+             other hosts even though the issuer {} is loopback",
+            self.core.issuer
+        );
+        if self.core.admin_api_key.is_none() {
+            bail!(
+                "configuration error in 'admin_api_key': {why}; set an admin API key \
+                 (PORTCULLIS_ADMIN_API_KEY) as for a public issuer, or listen on 127.0.0.1"
+            );
+        }
+        if self.core.master_key.is_none() {
+            bail!(
+                "configuration error in 'master_key': {why}; set a master key \
+                 (PORTCULLIS_MASTER_KEY) as for a public issuer, or listen on 127.0.0.1"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Loads the file at `path` (if any) and applies the process environment.
@@ -205,6 +257,35 @@ fn host_config(
         Some(_) => bail!("configuration error in 'server.log_format': must be json or text"),
     };
     let trusted_proxies = proxies(server.remove("trusted_proxies"))?;
+    let mut number = |key: &str, default: u64, max: u64| -> anyhow::Result<u64> {
+        let n = match server.remove(key) {
+            None => return Ok(default),
+            Some(Value::Integer(n)) => u64::try_from(n).ok(),
+            Some(Value::String(s)) if s.trim().is_empty() => return Ok(default),
+            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+            Some(_) => None,
+        };
+        n.filter(|n| (1..=max).contains(n)).ok_or_else(|| {
+            anyhow!("configuration error in 'server.{key}': must be a whole number from 1 to {max}")
+        })
+    };
+    let limits = Limits {
+        header_read_timeout: std::time::Duration::from_secs(number(
+            "header_read_timeout_secs",
+            DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            3600,
+        )?),
+        max_requests_per_connection: number(
+            "max_requests_per_connection",
+            u64::from(DEFAULT_MAX_REQUESTS_PER_CONNECTION),
+            1_000_000,
+        )? as u32,
+        max_connections: number(
+            "max_connections",
+            u64::from(DEFAULT_MAX_CONNECTIONS),
+            1_000_000,
+        )? as u32,
+    };
     if let Some(k) = server.keys().next() {
         bail!("configuration error in 'server.{k}': unknown setting");
     }
@@ -214,6 +295,7 @@ fn host_config(
         database_url,
         log_format,
         trusted_proxies,
+        limits,
     })
 }
 
@@ -423,6 +505,79 @@ mod tests {
             s.core.registration.allowed_redirect_prefixes,
             vec!["https://a/", "https://b/"]
         );
+    }
+
+    #[test]
+    fn listener_limits_have_safe_defaults_and_are_settable() {
+        let s = load_from(None, &[]).unwrap();
+        assert_eq!(s.host.limits, Limits::default());
+        assert_eq!(s.host.limits.header_read_timeout.as_secs(), 10);
+        let s = load_from(
+            Some("[server]\nmax_connections = 64\n"),
+            &env(&[
+                ("PORTCULLIS_HEADER_READ_TIMEOUT_SECS", "3"),
+                ("PORTCULLIS_MAX_REQUESTS_PER_CONNECTION", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.host.limits.header_read_timeout.as_secs(), 3);
+        assert_eq!(s.host.limits.max_requests_per_connection, 5);
+        assert_eq!(s.host.limits.max_connections, 64);
+        for (k, v) in [
+            ("PORTCULLIS_MAX_CONNECTIONS", "0"),
+            ("PORTCULLIS_MAX_CONNECTIONS", "-1"),
+            ("PORTCULLIS_HEADER_READ_TIMEOUT_SECS", "ten"),
+            ("PORTCULLIS_MAX_REQUESTS_PER_CONNECTION", "99999999999"),
+        ] {
+            let err = load_from(None, &env(&[(k, v)])).unwrap_err();
+            let setting = k.trim_start_matches(PREFIX).to_ascii_lowercase();
+            assert!(format!("{err:#}").contains(&setting), "{k}={v}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn l6_loopback_issuer_on_a_public_listener_needs_the_keys() {
+        let exposed = [
+            ("PORTCULLIS_ISSUER", "http://localhost:9000"),
+            ("PORTCULLIS_LISTEN", "0.0.0.0:9000"),
+        ];
+        let s = load_from(None, &env(&exposed)).unwrap();
+        let err = s.validate_listeners().unwrap_err();
+        assert!(format!("{err:#}").contains("'admin_api_key'"), "{err:#}");
+        assert!(format!("{err:#}").contains("0.0.0.0:9000"), "{err:#}");
+        let mut with_admin = exposed.to_vec();
+        with_admin.push(("PORTCULLIS_ADMIN_API_KEY", "0123456789abcdef0123"));
+        let err = load_from(None, &env(&with_admin))
+            .unwrap()
+            .validate_listeners()
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("'master_key'"), "{err:#}");
+        let mut both = with_admin.clone();
+        both.push(("PORTCULLIS_MASTER_KEY", "fedcba9876543210fedcba"));
+        load_from(None, &env(&both))
+            .unwrap()
+            .validate_listeners()
+            .unwrap();
+        // The admin listener counts too.
+        let admin_exposed = [
+            ("PORTCULLIS_ISSUER", "http://127.0.0.1:9000"),
+            ("PORTCULLIS_ADMIN_LISTEN", "[::]:9001"),
+        ];
+        let err = load_from(None, &env(&admin_exposed))
+            .unwrap()
+            .validate_listeners()
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("server.admin_listen"),
+            "{err:#}"
+        );
+        // Loopback everywhere (the defaults, scripts/run-native, the test harness): accepted.
+        load_from(None, &[]).unwrap().validate_listeners().unwrap();
+        let example = include_str!("../../../examples/portcullis.toml");
+        load_from(Some(example), &[])
+            .unwrap()
+            .validate_listeners()
+            .unwrap();
     }
 
     #[test]

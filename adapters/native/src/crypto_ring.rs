@@ -1,28 +1,50 @@
 //! The native crypto provider (DESIGN.md rule 8): ES256 (RFC 7518 §3.4) on `ring`, several
 //! times faster than the portable RustCrypto default, behind the core's [`CryptoProvider`].
+//! Password hashing and verification (argon2id, the core's implementation) run on tokio's
+//! blocking pool, at most a few at a time, so that logins never stall the async workers that
+//! serve every other request (L5).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use p256::pkcs8::EncodePrivateKey;
-use portcullis_core::crypto::{CryptoError, CryptoProvider, Es256Signer};
+use portcullis_core::crypto::{password, CryptoError, CryptoProvider, Es256Signer};
 use ring::rand::SystemRandom;
 use ring::signature::{
     EcdsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 
-/// ES256 on `ring`.
+/// ES256 on `ring`; argon2 on the blocking pool.
 #[derive(Debug, Clone)]
 pub struct RingCrypto {
     rng: SystemRandom,
+    /// Concurrent argon2 computations (each takes about 19 MiB): twice the cores.
+    argon2_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl RingCrypto {
     /// A provider drawing signing nonces from the operating system.
     pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             rng: SystemRandom::new(),
+            argon2_slots: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
         }
+    }
+
+    /// Runs `work` on tokio's blocking pool once an argon2 slot is free.
+    async fn off_workers<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CryptoError> {
+        let _slot = self
+            .argon2_slots
+            .acquire()
+            .await
+            .map_err(|_| CryptoError("password hashing is shut down".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| CryptoError("password hashing task failed".into()))
     }
 }
 
@@ -78,6 +100,19 @@ impl CryptoProvider for RingCrypto {
             && UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public_sec1)
                 .verify(message, signature)
                 .is_ok()
+    }
+
+    async fn password_hash(&self, password: &str, salt: [u8; 16]) -> Result<String, CryptoError> {
+        let password = password.to_owned();
+        self.off_workers(move || password::hash_with_salt(&password, &salt))
+            .await?
+    }
+
+    async fn password_verify(&self, password: &str, stored: &str) -> bool {
+        let (password, stored) = (password.to_owned(), stored.to_owned());
+        self.off_workers(move || password::verify(&password, &stored))
+            .await
+            .unwrap_or(false)
     }
 }
 
@@ -151,6 +186,60 @@ mod tests {
         assert!(!verifies(&ring, &public, b"m", &zero_r));
         assert!(!verifies(&ring, &public, b"m", &zero_s));
         assert!(!verifies(&ring, &public, b"m", &[0u8; 64]));
+    }
+
+    /// How many times another task ran on this (single-threaded) runtime while `work` was
+    /// awaited. Inline argon2 holds the only thread, so nothing else runs: 0.
+    async fn progress_during<F: std::future::Future>(work: F) -> (u64, F::Output) {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let ticks = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = tokio::spawn({
+            let (ticks, stop) = (ticks.clone(), stop.clone());
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = ticks.load(Ordering::SeqCst);
+        let out = work.await;
+        let during = ticks.load(Ordering::SeqCst) - before;
+        stop.store(true, Ordering::SeqCst);
+        ticker.await.unwrap();
+        (during, out)
+    }
+
+    /// L5: argon2 runs off the async worker: on a single-threaded runtime, other tasks keep
+    /// running while a password is hashed or verified. The control (the core's inline
+    /// default, as on the edge hosts) shows the measure would catch inline work.
+    #[tokio::test(flavor = "current_thread")]
+    async fn l5_argon2_runs_off_the_async_workers() {
+        let ring = RingCrypto::new();
+        let salt = [7u8; 16];
+        let (during, hash) = progress_during(ring.password_hash("correct horse", salt)).await;
+        let hash = hash.unwrap();
+        assert!(during > 0, "other tasks stalled while hashing");
+        let (during, ok) = progress_during(ring.password_verify("correct horse", &hash)).await;
+        assert!(ok);
+        assert!(during > 0, "other tasks stalled while verifying");
+        let (during, ok) = progress_during(ring.password_verify("wrong", &hash)).await;
+        assert!(!ok);
+        assert!(during > 0);
+        // Same results as the core's inline implementation, which stalls the runtime.
+        let (during, inline) =
+            progress_during(RustCrypto.password_hash("correct horse", salt)).await;
+        assert_eq!(inline.unwrap(), hash);
+        assert_eq!(
+            during, 0,
+            "the control must stall: the measure is meaningful"
+        );
+        let (during, ok) =
+            progress_during(RustCrypto.password_verify("correct horse", &hash)).await;
+        assert!(ok);
+        assert_eq!(during, 0);
     }
 
     #[test]

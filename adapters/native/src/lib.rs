@@ -8,6 +8,7 @@ pub mod admin_cli;
 pub mod config;
 pub mod crypto_ring;
 pub mod fetcher;
+pub mod listener;
 pub mod server;
 #[cfg(test)]
 mod store_cases;

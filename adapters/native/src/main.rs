@@ -213,6 +213,7 @@ fn print_line(text: &str) {
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     server::init_logging(settings.host.log_format, "info,sqlx=warn");
+    settings.validate_listeners()?;
     let portcullis = server::start(&settings).await?;
     let public = tokio::net::TcpListener::bind(settings.host.listen)
         .await
@@ -232,6 +233,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
         public,
         admin,
         settings.host.trusted_proxies.clone(),
+        settings.host.limits,
         server::shutdown_signal(),
     )
     .await?;

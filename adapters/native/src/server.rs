@@ -1,21 +1,21 @@
-//! The native HTTP host: two axum listeners (public → [`Portcullis::handle`], admin →
-//! [`Portcullis::handle_admin`]) that convert requests to `http::Request<Bytes>` with a body
-//! limit (G2), add the peer address and a request id, log one line per request (without
-//! query strings, headers or bodies: H3), and shut down gracefully on SIGTERM or Ctrl-C.
+//! The native HTTP host: two hyper listeners ([`crate::listener`], with connection limits;
+//! public → [`Portcullis::handle`], admin → [`Portcullis::handle_admin`]) that convert
+//! requests to `http::Request<Bytes>` with a body limit (G2), add the peer address and a
+//! request id, log one line per request (without query strings, headers or bodies: H3), and
+//! shut down gracefully on SIGTERM or Ctrl-C.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::serve::ListenerExt;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use ipnet::IpNet;
 use portcullis_core::error::{Error, ErrorCode};
 use portcullis_core::store::MemoryKv;
@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use crate::config::{LogFormat, Settings};
 use crate::crypto_ring::RingCrypto;
 use crate::fetcher::{FetcherConfig, HttpFetcher};
+use crate::listener::{self, HttpResponse, Limits};
 
 /// Largest request body accepted (G2).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -105,47 +106,36 @@ struct App {
     proxies: Arc<Vec<IpNet>>,
 }
 
-fn router(server: Portcullis, admin: bool, proxies: Arc<Vec<IpNet>>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(App {
-        server,
-        admin,
-        proxies,
-    })
+impl listener::Handler for App {
+    fn call(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = HttpResponse> + Send>> {
+        Box::pin(handle(self.clone(), peer, req))
+    }
 }
 
-/// Serves the public and admin listeners until `shutdown` completes, then drains in-flight
-/// requests (for at most a few seconds). `trusted_proxies` may set the client address
-/// through `X-Forwarded-For` (see [`client_ip`]).
+/// Serves the public and admin listeners (each with `limits`) until `shutdown` completes,
+/// then drains in-flight requests (for at most a few seconds). `trusted_proxies` may set the
+/// client address through `X-Forwarded-For` (see [`client_ip`]).
 pub async fn serve(
     server: Portcullis,
     public: TcpListener,
     admin: TcpListener,
     trusted_proxies: Vec<IpNet>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let proxies = Arc::new(trusted_proxies);
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let listener = |l: TcpListener| {
-        l.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        })
+    let app = |admin: bool| App {
+        server: server.clone(),
+        admin,
+        proxies: proxies.clone(),
     };
-    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
-    let public = axum::serve(
-        listener(public),
-        router(server.clone(), false, proxies.clone())
-            .into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop(rx.clone()))
-    .into_future();
-    let admin = axum::serve(
-        listener(admin),
-        router(server, true, proxies).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop(rx))
-    .into_future();
+    let public = listener::run(public, limits, app(false), rx.clone());
+    let admin = listener::run(admin, limits, app(true), rx);
     let both = async { tokio::try_join!(public, admin).map(|_| ()) };
     tokio::pin!(both);
     tokio::select! {
@@ -214,11 +204,7 @@ fn new_request_id() -> String {
     portcullis_core::crypto::b64(buf)
 }
 
-async fn handle(
-    State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request<Body>,
-) -> Response<Body> {
+async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
     let id = new_request_id();
     let method = req.method().clone();
@@ -262,7 +248,7 @@ async fn handle(
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         request_id = %id,
     );
-    resp.map(Body::from)
+    resp.map(Full::new)
 }
 
 /// The client address: the peer, unless the peer is a trusted proxy; then the right-most
@@ -296,7 +282,26 @@ pub fn client_ip(peer: IpAddr, headers: &http::HeaderMap, proxies: &[IpNet]) -> 
 }
 
 /// Reads the body up to [`MAX_BODY`]: 413 when larger (by `Content-Length` or while reading).
-async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<Bytes, Response<Bytes>> {
+/// Every refusal carries `Connection: close`: the rest of the body is never read, so the
+/// connection cannot carry another request; it ends with a lingering close
+/// ([`listener::linger`]) so that a client still sending reads the answer.
+async fn read_body<B>(headers: &http::HeaderMap, body: B) -> Result<Bytes, Response<Bytes>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    read_body_inner(headers, body).await.map_err(|mut resp| {
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        resp
+    })
+}
+
+async fn read_body_inner<B>(headers: &http::HeaderMap, body: B) -> Result<Bytes, Response<Bytes>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

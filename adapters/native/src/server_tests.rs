@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -35,9 +36,16 @@ impl Running {
         let settings = load_from(None, &env).unwrap();
         let server = super::start(&settings).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let done = tokio::spawn(serve(server, public, admin, Vec::new(), async {
-            let _ = rx.await;
-        }));
+        let done = tokio::spawn(serve(
+            server,
+            public,
+            admin,
+            Vec::new(),
+            Limits::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Self {
             _dir: dir,
             public: pa,
@@ -146,6 +154,67 @@ async fn g2_chunked_oversized_body_is_413() {
     app.stop().await;
 }
 
+/// L4: a client that sends a 2 MB body slowly (declared with `Content-Length` or chunked)
+/// gets every byte written without a reset, then reads a 413 with `Connection: close`: the
+/// host answers at the limit and closes with a lingering close.
+async fn l4_slow_two_megabyte_body(chunked: bool) {
+    const TOTAL: usize = 2 * 1024 * 1024;
+    const PIECE: usize = 64 * 1024;
+    let app = Running::start().await;
+    let mut sock = tokio::net::TcpStream::connect(app.public).await.unwrap();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {TOTAL}")
+    };
+    let head = format!(
+        "POST /oauth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{framing}\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let piece = vec![b' '; PIECE];
+    for i in 0..TOTAL / PIECE {
+        if chunked {
+            sock.write_all(format!("{PIECE:x}\r\n").as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("chunk {i}: {e}"));
+        }
+        sock.write_all(&piece)
+            .await
+            .unwrap_or_else(|e| panic!("piece {i}: the server reset the connection ({e})"));
+        if chunked {
+            sock.write_all(b"\r\n").await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if chunked {
+        sock.write_all(b"0\r\n\r\n").await.unwrap();
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), sock.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection")
+        .expect("the response is readable, not reset");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("payload_too_large"), "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn l4_slow_oversized_body_reads_413_declared_length() {
+    l4_slow_two_megabyte_body(false).await;
+}
+
+#[tokio::test]
+async fn l4_slow_oversized_body_reads_413_chunked() {
+    l4_slow_two_megabyte_body(true).await;
+}
+
 #[tokio::test]
 async fn admin_listener_serves_the_admin_api_only() {
     let app = Running::start().await;
@@ -203,7 +272,9 @@ async fn ready_checks_storage() {
 
 #[tokio::test(start_paused = true)]
 async fn g2_body_that_never_arrives_is_408() {
-    let body = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+    let body = http_body_util::StreamBody::new(futures_util::stream::pending::<
+        Result<hyper::body::Frame<Bytes>, std::io::Error>,
+    >());
     let resp = read_body(&http::HeaderMap::new(), body).await.unwrap_err();
     assert_eq!(resp.status(), http::StatusCode::REQUEST_TIMEOUT);
     let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();

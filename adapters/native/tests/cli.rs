@@ -236,3 +236,43 @@ fn migrate_reports_the_schema_version() {
     assert!(v["schema_version"].as_i64().unwrap() >= 1);
     assert!(dir.path().join("portcullis.db").exists());
 }
+
+/// L6: a loopback issuer on a listener that is not loopback (`docker run -e
+/// PORTCULLIS_ISSUER=http://localhost:9000 -p 9000:9000`, listening on 0.0.0.0) refuses to
+/// start without the admin key, then without the master key, naming each setting.
+#[test]
+fn l6_loopback_issuer_on_a_public_listener_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[(&str, &str)]| -> String {
+        let port = free_port();
+        let mut cmd = portcullis(dir.path());
+        cmd.arg("serve")
+            .env("PORTCULLIS_ISSUER", format!("http://localhost:{port}"))
+            .env("PORTCULLIS_LISTEN", format!("0.0.0.0:{port}"))
+            .env(
+                "PORTCULLIS_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        // Wrapped so that a server that wrongly starts is killed when the test fails.
+        let mut served = Served {
+            child: cmd.spawn().unwrap(),
+            base: String::new(),
+        };
+        let status = wait_exit(&mut served.child);
+        assert!(!status.success(), "started: {}", served.base);
+        let mut err = String::new();
+        use std::io::Read;
+        let _ = served.child.stderr.take().unwrap().read_to_string(&mut err);
+        err
+    };
+    let err = run(&[]);
+    assert!(err.contains("'admin_api_key'"), "{err}");
+    assert!(err.contains("0.0.0.0"), "{err}");
+    let err = run(&[("PORTCULLIS_ADMIN_API_KEY", "0123456789abcdef0123")]);
+    assert!(err.contains("'master_key'"), "{err}");
+}

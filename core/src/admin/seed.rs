@@ -170,15 +170,21 @@ fn check_user(u: &SeedUser) -> Result<(), StartError> {
 async fn seed_user(server: &Portcullis, u: &SeedUser) -> Result<(), StartError> {
     let db = server.env().sql.as_ref();
     let password = u.password.expose();
-    let hash = |server: &Portcullis| {
-        users::hash_password(server, password).map_err(init_err("user", &u.username))
+    let hash = || async {
+        users::hash_password(server, password)
+            .await
+            .map_err(init_err("user", &u.username))
     };
     // Two rounds: a concurrent start may create the user between our read and insert.
     for _ in 0..2 {
         match user_repo::by_username(db, &u.username).await? {
             Some(existing) => {
-                if !crate::crypto::password::verify(password, &existing.password_hash) {
-                    user_repo::set_password(db, &u.username, &hash(server)?).await?;
+                let crypto = &server.env().crypto;
+                if !crypto
+                    .password_verify(password, &existing.password_hash)
+                    .await
+                {
+                    user_repo::set_password(db, &u.username, &hash().await?).await?;
                     record(
                         server,
                         "admin.user.password_changed",
@@ -189,7 +195,7 @@ async fn seed_user(server: &Portcullis, u: &SeedUser) -> Result<(), StartError> 
                 }
                 return Ok(());
             }
-            None => match users::insert(server, &u.username, hash(server)?).await {
+            None => match users::insert(server, &u.username, hash().await?).await {
                 Ok(row) => {
                     record(server, "admin.user.created", &row.id, &u.username).await;
                     return Ok(());

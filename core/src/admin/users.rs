@@ -63,9 +63,15 @@ pub(crate) fn validate_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hashes `password` with argon2id.
-pub(crate) fn hash_password(server: &Portcullis, password: &str) -> Result<String> {
-    crate::crypto::password::hash(server.env().rng.as_ref(), password)
+/// Hashes `password` with argon2id, through the host's crypto provider (which may run it
+/// off the async workers).
+pub(crate) async fn hash_password(server: &Portcullis, password: &str) -> Result<String> {
+    let salt = crate::crypto::password::new_salt(server.env().rng.as_ref());
+    server
+        .env()
+        .crypto
+        .password_hash(password, salt)
+        .await
         .map_err(|_| Error::server("the password could not be hashed"))
 }
 
@@ -124,7 +130,7 @@ pub(super) async fn create(
     if repo::by_username(db, &body.username).await?.is_some() {
         return Err(taken());
     }
-    let hash = hash_password(server, body.password.expose())?;
+    let hash = hash_password(server, body.password.expose()).await?;
     let row = match insert(server, &body.username, hash).await {
         Ok(row) => row,
         Err(StoreError::Conflict(_)) => return Err(taken()),
@@ -206,7 +212,7 @@ pub(super) async fn set_password(
     let user = repo::by_username(db, name)
         .await?
         .ok_or_else(|| no_such_user(name))?;
-    let hash = hash_password(server, body.password.expose())?;
+    let hash = hash_password(server, body.password.expose()).await?;
     if !repo::set_password(db, name, &hash).await? {
         return Err(no_such_user(name));
     }

@@ -1,4 +1,7 @@
-//! User password hashing with argon2id (RFC 9106), PHC string format.
+//! User password hashing with argon2id (RFC 9106), PHC string format. Protocol code hashes
+//! and verifies through the [`super::CryptoProvider`] methods `password_hash` and
+//! `password_verify` (default: these functions, inline), so that a host with threads runs
+//! this CPU- and memory-heavy work off its async workers (natively: `spawn_blocking`).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -8,9 +11,19 @@ use crate::env::Rng;
 
 /// Hashes `password` with argon2id and a random salt.
 pub fn hash(rng: &dyn Rng, password: &str) -> Result<String, CryptoError> {
+    hash_with_salt(password, &new_salt(rng))
+}
+
+/// A random 16-byte salt for [`hash_with_salt`].
+pub fn new_salt(rng: &dyn Rng) -> [u8; 16] {
     let mut salt = [0u8; 16];
     rng.fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| CryptoError(e.to_string()))?;
+    salt
+}
+
+/// Hashes `password` with argon2id and the given salt (from [`new_salt`]).
+pub fn hash_with_salt(password: &str, salt: &[u8; 16]) -> Result<String, CryptoError> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| CryptoError(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())

@@ -99,7 +99,12 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
     let stored = user
         .as_ref()
         .map_or(password::DUMMY_HASH, |u| u.password_hash.as_str());
-    let ok = password::verify(password_given, stored) && user.as_ref().is_some_and(|u| !u.disabled);
+    let verified = server
+        .env()
+        .crypto
+        .password_verify(password_given, stored)
+        .await;
+    let ok = verified && user.as_ref().is_some_and(|u| !u.disabled);
     let Some(user) = user.filter(|_| ok) else {
         note_failure(server, &throttle_keys).await;
         audit::record(
