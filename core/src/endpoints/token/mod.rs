@@ -45,6 +45,8 @@ pub struct TokenRequest<'a> {
     pub rid: Option<&'a str>,
     /// Thumbprint of the key of a valid DPoP proof sent with the request (RFC 9449 §5).
     pub dpop_jkt: Option<&'a str>,
+    /// The operator's policy for the client, if any ([`crate::client_policy`]).
+    pub policy: Option<&'a crate::store::repo::client_policies::ClientPolicy>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -106,6 +108,8 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         }
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
         client_id = Some(client.client_id.clone());
+        let policy = crate::client_policy::load(server, &client.client_id).await?;
+        crate::client_policy::check_not_suspended(policy.as_ref())?;
         if !client.allows_grant(&grant_type) {
             return Err(Error::new(
                 ErrorCode::UnauthorizedClient,
@@ -121,6 +125,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             headers: req.headers(),
             rid,
             dpop_jkt: proof.jkt.as_deref(),
+            policy: policy.as_ref(),
         };
         dispatch(&ctx, &grant_type).await
     }
