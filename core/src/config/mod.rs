@@ -118,6 +118,9 @@ pub struct RegistrationConfig {
     pub allowed_redirect_prefixes: Vec<String>,
     /// Registrations per client IP per minute (0 disables the limit).
     pub rate_limit_per_minute: u32,
+    /// Private-use redirect schemes without a dot that self-registered clients may use
+    /// anyway (O2; e.g. `["cursor"]`). Reverse-domain schemes need no entry.
+    pub extra_redirect_schemes: Vec<String>,
 }
 
 impl Default for RegistrationConfig {
@@ -126,6 +129,7 @@ impl Default for RegistrationConfig {
             mode: RegistrationMode::Open,
             allowed_redirect_prefixes: Vec::new(),
             rate_limit_per_minute: 20,
+            extra_redirect_schemes: Vec::new(),
         }
     }
 }

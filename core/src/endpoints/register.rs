@@ -87,6 +87,10 @@ async fn register(
     let mut metadata = crate::registration::metadata_from_json(body)?;
     crate::registration::validate_metadata(&mut metadata)?;
     check_allow_list(&cfg.registration, &metadata)?;
+    for uri in &metadata.redirect_uris {
+        crate::redirect::check_private_use_scheme(uri, &cfg.registration.extra_redirect_schemes)
+            .map_err(|e| Error::new(ErrorCode::InvalidRedirectUri, e))?;
+    }
     let machine_allowed = check_machine_registration(&cfg.machine_clients, &metadata, by_operator)?;
 
     let (row, secret) = new_client(metadata, server.env().rng.as_ref(), now);
@@ -385,6 +389,7 @@ mod tests {
             mode: RegistrationMode::AllowList,
             allowed_redirect_prefixes: vec!["https://app.example.com/".into()],
             rate_limit_per_minute: 0,
+            extra_redirect_schemes: Vec::new(),
         };
         let meta = |uris: &[&str]| ClientMetadata {
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
