@@ -203,6 +203,58 @@ pub fn error_redirect(
 mod tests {
     use super::*;
 
+    fn server(issuer: &str) -> Portcullis {
+        let (env, _) = crate::admin::test_store::test_env();
+        let cfg = crate::config::Config {
+            issuer: issuer.into(),
+            admin_api_key: Some(crate::secret::Secret::new("admin-key-0123456789")),
+            master_key: Some(crate::secret::Secret::new("master-key-0123456789")),
+            ..Default::default()
+        };
+        futures::executor::block_on(Portcullis::start(env, cfg)).unwrap()
+    }
+
+    #[test]
+    fn s1_host_prefixed_secure_cookies_on_https() {
+        let root = server("https://as.example.com");
+        let set = set_cookie(&root, SESSION_COOKIE, "v", 60);
+        assert!(set.starts_with("__Host-pc_session=v; Path=/;"), "{set}");
+        assert!(
+            set.ends_with("; Secure") && !set.contains("Domain"),
+            "{set}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("pc_session=plain; __Host-pc_session=prefixed"),
+        );
+        assert_eq!(
+            read_cookie(&root, &h, SESSION_COOKIE),
+            Some("prefixed"),
+            "only the prefixed cookie counts"
+        );
+
+        let tenant = server("https://as.example.com/tenant");
+        let (name, path) = cookie_name_and_path(&tenant, CSRF_COOKIE);
+        assert!(
+            name.starts_with("__Host-pc_csrf-") && name.len() == "__Host-pc_csrf-".len() + 8,
+            "{name}"
+        );
+        assert_eq!(path, "/", "__Host- cookies must have Path=/");
+        let other = server("https://as.example.com/other");
+        assert_ne!(
+            cookie_name_and_path(&other, CSRF_COOKIE).0,
+            name,
+            "tenants do not share cookies"
+        );
+
+        let dev = server("http://127.0.0.1:9000");
+        assert_eq!(
+            set_cookie(&dev, SESSION_COOKIE, "v", 60),
+            "pc_session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+        );
+    }
+
     const OURS: &str = "https://as.example";
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
