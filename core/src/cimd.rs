@@ -91,7 +91,7 @@ pub async fn fetch_client(server: &Portcullis, client_id: &str) -> Result<Client
     let cfg = server.config();
     let allow_loopback = cfg.cimd.allow_loopback && cfg.issuer_is_loopback();
     let env = server.env();
-    fetch_with(
+    let client = fetch_with(
         env.kv.as_ref(),
         env.fetcher.as_ref(),
         &cfg.cimd,
@@ -99,7 +99,12 @@ pub async fn fetch_client(server: &Portcullis, client_id: &str) -> Result<Client
         server.now(),
         client_id,
     )
-    .await
+    .await?;
+    for uri in &client.metadata.redirect_uris {
+        crate::redirect::check_private_use_scheme(uri, &cfg.registration.extra_redirect_schemes)
+            .map_err(|e| Error::invalid_client(format!("client metadata document refused: {e}")))?;
+    }
+    Ok(client)
 }
 
 /// What the cache holds for a document URL: the validated metadata, or why it failed.
@@ -114,6 +119,9 @@ enum Cached {
 pub fn cache_key(client_id: &str) -> String {
     format!("cimd:{}", crate::crypto::token_hash(client_id))
 }
+
+/// What a caller learns when the document could not be retrieved (the detail is logged).
+const UNREACHABLE: &str = "the document could not be retrieved (the server's log has the reason)";
 
 fn fetch_failed(why: &str) -> Error {
     Error::invalid_client(format!(
@@ -156,10 +164,17 @@ pub async fn fetch_with(
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "client metadata cache unavailable"),
     }
+    // L1 (docs/security.md): why a destination was refused or a fetch failed (a name that
+    // resolves to a private address, a status, a timeout) is logged, never told to the caller,
+    // who may be probing the network behind the server.
+    let unreachable = |detail: String| {
+        tracing::warn!(client_id = %truncate(client_id, 200), %detail, "client metadata document not retrieved");
+        UNREACHABLE.to_owned()
+    };
     let result = match crate::ssrf::check_url(&url, allow_loopback) {
-        Err(why) => Err(why),
+        Err(why) => Err(unreachable(why)),
         Ok(()) => match fetcher.get(&url, cfg.max_bytes).await {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(unreachable(e.to_string())),
             Ok(resp) => validate_document(client_id, &resp, cfg),
         },
     };
@@ -194,11 +209,8 @@ pub fn validate_document(
     };
     match obj.get("client_id") {
         Some(Value::String(id)) if id == client_id => {}
-        Some(Value::String(id)) => {
-            return Err(format!(
-                "the document's client_id '{}' does not equal its URL",
-                truncate(id, 200)
-            ))
+        Some(Value::String(_)) => {
+            return Err("the document's client_id does not equal its URL".into());
         }
         _ => return Err("the document has no client_id".into()),
     }
@@ -619,7 +631,12 @@ mod tests {
         // Expired: fetched again.
         let e = fetch(&kv, &f, NOW + 300, ID).unwrap_err();
         assert_eq!(f.calls(), 2);
-        assert!(e.description.contains("timed out"), "{}", e.description);
+        assert!(
+            e.description.contains("could not be retrieved"),
+            "{}",
+            e.description
+        );
+        assert!(!e.description.contains("timed out"), "{}", e.description);
     }
 
     #[test]
@@ -634,7 +651,13 @@ mod tests {
             "{}",
             e.description
         );
-        assert!(e.description.contains("connection refused"));
+        // L1: the transport's reason is logged, not told.
+        assert!(
+            !e.description.contains("connection refused"),
+            "{}",
+            e.description
+        );
+        assert!(e.description.contains("could not be retrieved"));
         assert!(!e.description.contains("unknown client"));
         // Cached for failure_cache_secs: no second fetch, same message.
         f.set(Ok(ok_resp(&doc())));

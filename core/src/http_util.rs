@@ -24,8 +24,42 @@ pub struct RemoteAddr(pub IpAddr);
 pub struct RequestId(pub String);
 
 /// Decoded `application/x-www-form-urlencoded` or query parameters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params(BTreeMap<String, String>);
+
+/// Parameters whose values are safe in a log line; every other value (passwords, codes,
+/// verifiers, secrets, tokens, assertions, CSRF tokens) is redacted by `Debug` (L3, H3).
+const LOGGABLE_PARAMS: &[&str] = &[
+    "grant_type",
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "resource",
+    "code_challenge_method",
+    "token_type_hint",
+    "subject_token_type",
+    "actor_token_type",
+    "requested_token_type",
+    "client_assertion_type",
+    "prompt",
+    "decision",
+];
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if LOGGABLE_PARAMS.contains(&k.as_str()) {
+                    v.as_str()
+                } else {
+                    "[redacted]"
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
 
 impl Params {
     /// Parses `input`; a repeated parameter or an oversized value is `invalid_request`.
@@ -297,6 +331,20 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn l3_params_debug_redacts_secrets() {
+        let p = Params::parse(
+            b"grant_type=authorization_code&code=c0de-S3CRET&code_verifier=v3r-S3CRET&password=pa55-S3CRET&client_secret=cs-S3CRET&scope=mcp%3Atools",
+        )
+        .unwrap();
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("S3CRET"), "{shown}");
+        assert!(
+            shown.contains("authorization_code") && shown.contains("mcp:tools"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn repeated_parameter_is_invalid_request() {

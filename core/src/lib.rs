@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod cimd;
 pub mod client_auth;
+pub mod client_policy;
 pub mod clients;
 pub mod config;
 pub mod crypto;
@@ -30,6 +31,7 @@ pub mod secret;
 pub mod server;
 pub mod ssrf;
 pub mod store;
+pub mod throttle;
 
 pub use bytes::Bytes;
 pub use config::Config;

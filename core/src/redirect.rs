@@ -106,6 +106,30 @@ pub fn validate_for_registration(uri: &str, application_type: &str) -> Result<()
     }
 }
 
+/// O2: a private-use redirect scheme offered by a client that registered itself (RFC 7591,
+/// client ID metadata document) must be reverse-domain (RFC 8252 §7.1: it contains a dot,
+/// `com.example.app:`), so a client cannot aim the code at a protocol handler of the
+/// operating system (`ms-settings:`, `smb:`, `itms-services:`…). `extra` lists dot-less
+/// schemes the operator allows (`registration.extra_redirect_schemes`, e.g. `cursor`).
+pub fn check_private_use_scheme(uri: &str, extra: &[String]) -> Result<(), String> {
+    let Some((scheme, _)) = uri.split_once(':') else {
+        return Ok(());
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if matches!(scheme.as_str(), "http" | "https")
+        || scheme.contains('.')
+        || extra.iter().any(|e| e.eq_ignore_ascii_case(&scheme))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "private-use redirect scheme '{}' must be reverse-domain (contain a dot, RFC 8252 §7.1, \
+         e.g. com.example.app:/cb); the server's operator may allow it \
+         (registration.extra_redirect_schemes)",
+        crate::http_util::truncate(&scheme, 64)
+    ))
+}
+
 /// Whether `requested` exactly matches one of `registered` (loopback: any port, R3, R4).
 pub fn matches(registered: &[String], requested: &str) -> bool {
     if requested.is_empty() || requested.len() > MAX_REDIRECT_URI_LEN {
@@ -205,6 +229,30 @@ fn has_dot_segment(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn o2_private_use_schemes_must_be_reverse_domain() {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1:3000/cb",
+            "com.example.app:/oauth",
+            "io.github.tool://cb",
+        ] {
+            check_private_use_scheme(ok, &[]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "ms-settings:privacy",
+            "smb://evil/share",
+            "itms-services://?action=download",
+            "myapp://cb",
+            "cursor://anysphere.cursor-retrieval/oauth",
+        ] {
+            assert!(check_private_use_scheme(bad, &[]).is_err(), "{bad}");
+        }
+        let extra = vec!["cursor".to_owned()];
+        check_private_use_scheme("cursor://anysphere.cursor-retrieval/oauth", &extra).unwrap();
+        assert!(check_private_use_scheme("myapp://cb", &extra).is_err());
+    }
 
     const WEB: &str = "https://app.example.com/callback";
     const LOOP4: &str = "http://127.0.0.1/callback";

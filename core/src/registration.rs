@@ -324,7 +324,29 @@ fn check_text(field: &str, value: Option<&str>, max_chars: usize) -> Result<()> 
             "{field} must not contain control characters"
         )));
     }
+    if v.chars().any(is_invisible_format) {
+        return Err(bad_meta(format!(
+            "{field} must not contain bidirectional or zero-width format characters"
+        )));
+    }
     Ok(())
+}
+
+/// L2: Unicode format characters (category Cf) that reorder or hide text, with which a name
+/// shown at consent could impersonate another (`"Goo\u{202e}elgo"`, zero-width joiners).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 /// An absolute https URI of bounded length without userinfo or whitespace (G1, G2).
@@ -564,6 +586,23 @@ mod tests {
             code(json!({"redirect_uris": [CB], "client_name": "evil\u{202e}\nname"})),
             ErrorCode::InvalidClientMetadata
         );
+    }
+
+    #[test]
+    fn l2_bidi_and_zero_width_characters_refused_in_text() {
+        for name in [
+            "Goo\u{202e}elgo",
+            "Git\u{200b}Hub",
+            "a\u{2066}b",
+            "\u{feff}App",
+        ] {
+            assert_eq!(
+                code(json!({"redirect_uris": [CB], "client_name": name})),
+                ErrorCode::InvalidClientMetadata,
+                "{name:?}"
+            );
+        }
+        meta(json!({"redirect_uris": [CB], "client_name": "Café Ünïcode 日本"})).unwrap();
     }
 
     #[test]

@@ -74,3 +74,23 @@ pub fn select_scopes(
             .collect()),
     }
 }
+
+/// K5: the scopes of a `client_credentials` request without `scope`: the client's registered
+/// `scope` that the resource offers. A client that registered no scope must ask for one.
+pub fn default_machine_scopes(resource: &ResourceRow, client: &Client) -> Result<Vec<String>> {
+    let Some(registered) = client.metadata.scope.as_deref() else {
+        return Err(Error::invalid_scope(
+            "the client registered no default scope: request a scope",
+        ));
+    };
+    let defaults: Vec<String> = scope::parse(registered)?
+        .into_iter()
+        .filter(|s| resource.scopes.contains(s))
+        .collect();
+    if defaults.is_empty() {
+        return Err(Error::invalid_scope(
+            "none of the client's registered scopes is offered by this resource: request a scope",
+        ));
+    }
+    Ok(defaults)
+}

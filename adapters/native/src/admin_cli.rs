@@ -19,6 +19,38 @@ pub enum Op {
     },
     /// List users.
     UserList,
+    /// Set a user's password (ends their sessions and grants).
+    UserPassword {
+        /// Login name.
+        username: String,
+        /// New password.
+        password: String,
+    },
+    /// Disable or enable a user.
+    UserDisabled {
+        /// Login name.
+        username: String,
+        /// Disable (`true`) or enable.
+        disabled: bool,
+    },
+    /// Set a client's policy.
+    ClientPolicy {
+        /// Client id.
+        client_id: String,
+        /// Allow `client_credentials`.
+        client_credentials: bool,
+        /// Requests per minute.
+        rate_limit_per_minute: Option<i64>,
+        /// Tokens per day.
+        daily_token_quota: Option<i64>,
+    },
+    /// Suspend or resume a client.
+    ClientSuspended {
+        /// Client id.
+        client_id: String,
+        /// Suspend (`true`) or resume.
+        suspended: bool,
+    },
     /// Create or update a resource (RFC 8707) with its scope catalog.
     ResourceAdd {
         /// Resource URI.
@@ -73,6 +105,46 @@ impl Op {
                 Some(json!({ "username": username, "password": password })),
             ),
             Op::UserList => (Method::GET, "/admin/users".into(), None),
+            Op::UserPassword { username, password } => (
+                Method::POST,
+                format!("/admin/users/{}/password", segment(username)),
+                Some(json!({ "password": password })),
+            ),
+            Op::UserDisabled { username, disabled } => (
+                Method::POST,
+                format!(
+                    "/admin/users/{}/{}",
+                    segment(username),
+                    if *disabled { "disable" } else { "enable" }
+                ),
+                None,
+            ),
+            Op::ClientPolicy {
+                client_id,
+                client_credentials,
+                rate_limit_per_minute,
+                daily_token_quota,
+            } => (
+                Method::PUT,
+                format!("/admin/clients/{}/policy", segment(client_id)),
+                Some(json!({
+                    "client_credentials": client_credentials,
+                    "rate_limit_per_minute": rate_limit_per_minute,
+                    "daily_token_quota": daily_token_quota,
+                })),
+            ),
+            Op::ClientSuspended {
+                client_id,
+                suspended,
+            } => (
+                Method::POST,
+                format!(
+                    "/admin/clients/{}/{}",
+                    segment(client_id),
+                    if *suspended { "suspend" } else { "resume" }
+                ),
+                None,
+            ),
             Op::ResourceAdd { uri, scopes, name } => {
                 let mut body = json!({ "uri": uri, "scopes": scopes });
                 if let Some(n) = name {
@@ -133,6 +205,13 @@ impl Op {
             ),
         }
     }
+}
+
+/// Percent-encodes a path segment (client ids may be URLs).
+fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// Runs `op` against `server` in-process and returns the status and JSON answer.

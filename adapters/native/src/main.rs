@@ -58,6 +58,25 @@ enum UserCmd {
     },
     /// List users.
     List,
+    /// Set a user's password (from --password, PORTCULLIS_USER_PASSWORD or stdin); ends the
+    /// user's sessions and revokes their grants.
+    Password {
+        /// Login name.
+        username: String,
+        /// New password (prefer PORTCULLIS_USER_PASSWORD or stdin).
+        #[arg(long, env = "PORTCULLIS_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Disable a user: no sign-in, sessions end, grants revoked, tokens inactive.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// Login name.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +102,30 @@ enum ClientCmd {
     Add(ClientAdd),
     /// List clients.
     List,
+    /// Set a client's policy: the client_credentials grant, rate limit, daily token quota.
+    Policy {
+        /// Client id (or client ID metadata document URL).
+        client_id: String,
+        /// Allow the client_credentials grant (self-registered clients need this).
+        #[arg(long)]
+        client_credentials: bool,
+        /// Token requests per minute (0: none; default: the server's).
+        #[arg(long, value_name = "N")]
+        rate_limit_per_minute: Option<i64>,
+        /// Access tokens per UTC day (0: none; default: the server's).
+        #[arg(long, value_name = "N")]
+        daily_token_quota: Option<i64>,
+    },
+    /// Suspend a client: no tokens, and its tokens introspect as inactive.
+    Suspend {
+        /// Client id.
+        client_id: String,
+    },
+    /// Resume a suspended client.
+    Resume {
+        /// Client id.
+        client_id: String,
+    },
 }
 
 #[derive(Args)]
@@ -172,6 +215,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             username,
         },
         Command::User(UserCmd::List) => Op::UserList,
+        Command::User(UserCmd::Password { username, password }) => Op::UserPassword {
+            password: match password {
+                Some(p) => p,
+                None => read_password()?,
+            },
+            username,
+        },
+        Command::User(UserCmd::Disable { username }) => Op::UserDisabled {
+            username,
+            disabled: true,
+        },
+        Command::User(UserCmd::Enable { username }) => Op::UserDisabled {
+            username,
+            disabled: false,
+        },
         Command::Resource(ResourceCmd::Add { uri, scopes, name }) => {
             Op::ResourceAdd { uri, scopes, name }
         }
@@ -189,6 +247,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scope: a.scope,
         },
         Command::Client(ClientCmd::List) => Op::ClientList,
+        Command::Client(ClientCmd::Policy {
+            client_id,
+            client_credentials,
+            rate_limit_per_minute,
+            daily_token_quota,
+        }) => Op::ClientPolicy {
+            client_id,
+            client_credentials,
+            rate_limit_per_minute,
+            daily_token_quota,
+        },
+        Command::Client(ClientCmd::Suspend { client_id }) => Op::ClientSuspended {
+            client_id,
+            suspended: true,
+        },
+        Command::Client(ClientCmd::Resume { client_id }) => Op::ClientSuspended {
+            client_id,
+            suspended: false,
+        },
         Command::Audit(AuditCmd::List { limit, action }) => Op::AuditList { limit, action },
         Command::Key(KeyCmd::List) => Op::KeyList,
         Command::Key(KeyCmd::Rotate { prepublish_secs }) => Op::KeyRotate { prepublish_secs },

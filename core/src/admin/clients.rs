@@ -206,6 +206,7 @@ pub(super) async fn delete(
     }
     // Grants to the deleted client end, so a client re-created with the same id inherits nothing.
     crate::store::repo::grants::revoke_for_client(db, id, server.now()).await?;
+    crate::store::repo::client_policies::delete(db, id).await?;
     record(
         server,
         req,

@@ -5,6 +5,7 @@
 //! routing without the key check, for the local CLI that already holds the database.
 
 mod audit;
+mod client_policy;
 mod clients;
 mod idps;
 mod keys;
@@ -128,6 +129,13 @@ async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<
                 _ => Err(method_not_allowed("GET, DELETE")),
             }
         }
+        ["users", name, action @ ("disable" | "enable")] => {
+            let name = decode_segment(name)?;
+            match *m {
+                Method::POST => users::set_disabled(server, req, &name, *action == "disable").await,
+                _ => Err(method_not_allowed("POST")),
+            }
+        }
         ["users", name, "password"] => {
             let name = decode_segment(name)?;
             match *m {
@@ -152,6 +160,23 @@ async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<
                 Method::GET => clients::get(server, &id).await,
                 Method::DELETE => clients::delete(server, req, &id).await,
                 _ => Err(method_not_allowed("GET, DELETE")),
+            }
+        }
+        ["clients", id, "policy"] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::GET => client_policy::get(server, &id).await,
+                Method::PUT => client_policy::put(server, req, &id).await,
+                _ => Err(method_not_allowed("GET, PUT")),
+            }
+        }
+        ["clients", id, action @ ("suspend" | "resume")] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::POST => {
+                    client_policy::set_suspended(server, req, &id, *action == "suspend").await
+                }
+                _ => Err(method_not_allowed("POST")),
             }
         }
         ["audit"] => match *m {

@@ -41,6 +41,7 @@ fn marker(server: &Portcullis) -> Option<String> {
         && cfg.clients.is_empty()
         && cfg.idps.is_empty()
         && cfg.idp_policies.is_empty()
+        && cfg.client_policies.is_empty()
     {
         return None;
     }
@@ -50,6 +51,7 @@ fn marker(server: &Portcullis) -> Option<String> {
         &cfg.clients,
         &cfg.idps,
         &cfg.idp_policies,
+        &cfg.client_policies,
     ))
     .ok()?;
     let key = crate::crypto::kek::derive_key(cfg.master_key_bytes(), "seed-marker");
@@ -115,6 +117,16 @@ async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
         .map(|c| prepare_client(server, c))
         .collect::<Result<Vec<_>, _>>()?;
     let idp_seeds = super::idps::prepare_seeds(server)?;
+    unique(
+        "client_policies",
+        "client_id",
+        cfg.client_policies.iter().map(|p| p.client_id.as_str()),
+    )?;
+    let policies = cfg
+        .client_policies
+        .iter()
+        .map(|p| prepare_policy(server, p))
+        .collect::<Result<Vec<_>, _>>()?;
 
     for u in &cfg.users {
         seed_user(server, u).await?;
@@ -132,7 +144,38 @@ async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
         }
     }
     super::idps::write_seeds(server, &idp_seeds).await?;
+    for p in &policies {
+        crate::store::repo::client_policies::put(db, p).await?;
+    }
     Ok(())
+}
+
+/// A seeded client policy, checked like the admin API's.
+fn prepare_policy(
+    server: &Portcullis,
+    p: &crate::config::SeedClientPolicy,
+) -> Result<crate::store::repo::client_policies::ClientPolicy, StartError> {
+    super::client_policy::validate(&super::client_policy::PolicyBody {
+        client_credentials: p.client_credentials,
+        rate_limit_per_minute: p.rate_limit_per_minute,
+        daily_token_quota: p.daily_token_quota,
+    })
+    .map_err(init_err("client_policy", &p.client_id))?;
+    if p.client_id.is_empty() || p.client_id.len() > 2048 {
+        return Err(init(
+            "client_policy",
+            &p.client_id,
+            "client_id must be 1 to 2048 bytes",
+        ));
+    }
+    Ok(crate::store::repo::client_policies::ClientPolicy {
+        client_id: p.client_id.clone(),
+        client_credentials: p.client_credentials,
+        rate_limit_per_minute: p.rate_limit_per_minute,
+        daily_token_quota: p.daily_token_quota,
+        suspended_at: None,
+        updated_at: server.now(),
+    })
 }
 
 fn init(kind: &str, name: &str, message: impl std::fmt::Display) -> StartError {

@@ -185,9 +185,7 @@ pub(super) async fn delete(
     if !repo::delete(db, name).await? {
         return Err(no_such_user(name));
     }
-    // The user's sessions end and every grant they made is revoked.
-    crate::store::repo::sessions::delete_for_subject(db, &user.id).await?;
-    crate::store::repo::grants::revoke_for_subject(db, &user.id, server.now()).await?;
+    end_access(server, &user.id).await?;
     record(
         server,
         req,
@@ -216,10 +214,56 @@ pub(super) async fn set_password(
     if !repo::set_password(db, name, &hash).await? {
         return Err(no_such_user(name));
     }
+    // U2: whoever knew the old password is signed out and loses what it granted.
+    end_access(server, &user.id).await?;
     record(
         server,
         req,
         "admin.user.password_changed",
+        None,
+        Some(&user.id),
+        json!({ "username": user.username }),
+    )
+    .await;
+    Ok(no_content())
+}
+
+/// The user's sessions end and every grant they made is revoked, with its refresh and access
+/// tokens (deletion, password change, disabling).
+async fn end_access(server: &Portcullis, user_id: &str) -> Result<()> {
+    let db = server.env().sql.as_ref();
+    crate::store::repo::sessions::delete_for_subject(db, user_id).await?;
+    crate::store::repo::grants::revoke_for_subject(db, user_id, server.now()).await?;
+    Ok(())
+}
+
+/// `POST /admin/users/{username}/disable` or `…/enable` (U1): a disabled user cannot sign in,
+/// their sessions end, their grants are revoked, and their tokens introspect as inactive.
+pub(super) async fn set_disabled(
+    server: &Portcullis,
+    req: &Request<Bytes>,
+    name: &str,
+    disabled: bool,
+) -> Result<http::Response<Bytes>> {
+    let db = server.env().sql.as_ref();
+    let user = repo::by_username(db, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    if !repo::set_disabled(db, name, disabled).await? {
+        return Err(no_such_user(name));
+    }
+    if disabled {
+        end_access(server, &user.id).await?;
+    }
+    let action = if disabled {
+        "admin.user.disabled"
+    } else {
+        "admin.user.enabled"
+    };
+    record(
+        server,
+        req,
+        action,
         None,
         Some(&user.id),
         json!({ "username": user.username }),

@@ -129,13 +129,19 @@ async fn put(server: &Portcullis, key: &str, entry: &Entry, expires_at: i64) {
 async fn fetch(server: &Portcullis, uri: &str) -> std::result::Result<(Value, i64), String> {
     let url = url::Url::parse(uri).map_err(|e| format!("not a valid URL ({e})"))?;
     let cfg = server.config();
-    crate::ssrf::check_url(&url, cfg.cimd.allow_loopback && cfg.issuer_is_loopback())?;
+    // L1: why a destination was refused or a fetch failed is logged, never told.
+    let unreachable = |detail: String| {
+        tracing::warn!(jwks_uri = %crate::http_util::truncate(uri, 200), %detail, "client JWK Set not retrieved");
+        "the JWK Set could not be retrieved (the server's log has the reason)".to_owned()
+    };
+    crate::ssrf::check_url(&url, cfg.cimd.allow_loopback && cfg.issuer_is_loopback())
+        .map_err(unreachable)?;
     let resp = server
         .env()
         .fetcher
         .get(&url, MAX_JWKS_DOCUMENT_BYTES)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unreachable(e.to_string()))?;
     let set = validate_document(&resp)?;
     Ok((
         set,

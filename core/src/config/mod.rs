@@ -2,12 +2,14 @@
 //! environment, Workers `[vars]`, Spin variables), with the declarative seeds of resources,
 //! clients and users, and the start-up checks that refuse unsafe combinations.
 
+mod machine;
 mod vars;
 
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+pub use machine::{MachineClientsConfig, MachineRegistration, SeedClientPolicy};
 pub use vars::{setting_names, CONFIG_VAR};
 
 /// The master key of a development server started without one (loopback issuers only): what
@@ -59,6 +61,10 @@ pub struct Config {
     pub resources: Vec<SeedResource>,
     /// Static clients created or updated on start.
     pub clients: Vec<SeedClient>,
+    /// Machine clients: `client_credentials` for self-registered clients, limits.
+    pub machine_clients: MachineClientsConfig,
+    /// Per-client policies (machine grant, limits) applied on start.
+    pub client_policies: Vec<SeedClientPolicy>,
 }
 
 impl Default for Config {
@@ -84,6 +90,8 @@ impl Default for Config {
             users: Vec::new(),
             resources: Vec::new(),
             clients: Vec::new(),
+            machine_clients: MachineClientsConfig::default(),
+            client_policies: Vec::new(),
         }
     }
 }
@@ -110,6 +118,9 @@ pub struct RegistrationConfig {
     pub allowed_redirect_prefixes: Vec<String>,
     /// Registrations per client IP per minute (0 disables the limit).
     pub rate_limit_per_minute: u32,
+    /// Private-use redirect schemes without a dot that self-registered clients may use
+    /// anyway (O2; e.g. `["cursor"]`). Reverse-domain schemes need no entry.
+    pub extra_redirect_schemes: Vec<String>,
 }
 
 impl Default for RegistrationConfig {
@@ -118,6 +129,7 @@ impl Default for RegistrationConfig {
             mode: RegistrationMode::Open,
             allowed_redirect_prefixes: Vec::new(),
             rate_limit_per_minute: 20,
+            extra_redirect_schemes: Vec::new(),
         }
     }
 }
@@ -409,6 +421,20 @@ impl Config {
         ] {
             if v <= 0 {
                 return Err(cfg_err(name, "must be positive"));
+            }
+        }
+        for (name, v) in [
+            (
+                "machine_clients.rate_limit_per_minute",
+                self.machine_clients.rate_limit_per_minute,
+            ),
+            (
+                "machine_clients.daily_token_quota",
+                self.machine_clients.daily_token_quota,
+            ),
+        ] {
+            if v < 0 {
+                return Err(cfg_err(name, "must be 0 (no limit) or positive"));
             }
         }
         if self.cimd.allow_loopback && !loopback {

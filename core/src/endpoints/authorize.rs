@@ -40,14 +40,28 @@ pub struct PendingRequest {
     /// RFC 9449 §10: thumbprint of the DPoP key the code is bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// Whether the request named `redirect_uri` (then the token request must too, R9).
+    #[serde(default = "sent_by_default")]
+    pub redirect_uri_sent: bool,
+}
+
+/// Requests stored before this field existed are treated strictly.
+fn sent_by_default() -> bool {
+    true
 }
 
 /// Where an authorization error goes.
 enum Failure {
     /// Shown at the server (no trustworthy redirect URI).
     Page(StatusCode, String),
-    /// Redirected to the client.
-    Redirect(String, Error, Option<String>),
+    /// Redirected to the client (an operator-trusted client), or shown at the server with a
+    /// link to the client (anyone else: RFC 9700 §4.11.2, no open redirector, O1).
+    Redirect {
+        uri: String,
+        error: Error,
+        state: Option<String>,
+        trusted: bool,
+    },
 }
 
 impl From<Error> for Failure {
@@ -82,19 +96,42 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         Err(Failure::Page(status, msg)) => {
             error_page(status, "Authorization request refused", &msg)
         }
-        Err(Failure::Redirect(uri, err, state)) => {
+        Err(Failure::Redirect {
+            uri,
+            error,
+            state,
+            trusted,
+        }) => {
             crate::audit::record(
                 server,
                 crate::audit::Event {
                     action: "authorize.denied",
                     success: false,
-                    reason: Some(err.code.as_str()),
+                    reason: Some(error.code.as_str()),
                     request_id: crate::endpoints::request_id(&req),
                     ..Default::default()
                 },
             )
             .await;
-            browser::error_redirect(server, &uri, &err, state.as_deref())
+            let redirect = browser::error_redirect(server, &uri, &error, state.as_deref());
+            if trusted {
+                return redirect;
+            }
+            let href = redirect
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            pages::error_page_with_link(
+                StatusCode::BAD_REQUEST,
+                "Authorization request refused",
+                &format!(
+                    "The application's request was refused: {}",
+                    error.description
+                ),
+                "Return to the application",
+                href,
+            )
         }
     }
 }
@@ -118,6 +155,15 @@ async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Cl
         Err(e) if e.code == ErrorCode::TemporarilyUnavailable => return Err(e.into()),
         Err(e) => return Err(Failure::Page(StatusCode::BAD_REQUEST, e.description)),
     };
+    let policy = crate::client_policy::load(server, &client.client_id).await?;
+    if crate::client_policy::check_not_suspended(policy.as_ref()).is_err() {
+        return Err(Failure::Page(
+            StatusCode::FORBIDDEN,
+            "This application has been suspended by the operator of this server.".into(),
+        ));
+    }
+    let trusted = crate::client_policy::operator_trusted(&client, policy.as_ref());
+    let redirect_uri_sent = p.get("redirect_uri").is_some();
     let redirect_uri = match p.get("redirect_uri") {
         Some(r) => r.to_owned(),
         None if client.metadata.redirect_uris.len() == 1 => {
@@ -139,7 +185,12 @@ async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Cl
         ));
     }
     let state = p.get("state").map(str::to_owned);
-    let fail = |e: Error| Failure::Redirect(redirect_uri.clone(), e, state.clone());
+    let fail = |error: Error| Failure::Redirect {
+        uri: redirect_uri.clone(),
+        error,
+        state: state.clone(),
+        trusted,
+    };
 
     match p.get("response_type") {
         Some("code") => {}
@@ -195,6 +246,7 @@ async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Cl
             code_challenge: p.get("code_challenge").unwrap_or_default().to_owned(),
             code_challenge_method: "S256".into(),
             dpop_jkt,
+            redirect_uri_sent,
         },
         client,
     ))

@@ -11,23 +11,50 @@ use crate::http_util::cookie;
 use crate::server::Portcullis;
 use crate::store::repo::sessions::{self, SessionRow};
 
-/// Session cookie name.
+/// Session cookie.
 pub const SESSION_COOKIE: &str = "pc_session";
-/// CSRF cookie name.
+/// CSRF cookie.
 pub const CSRF_COOKIE: &str = "pc_csrf";
 
 fn secure(server: &Portcullis) -> bool {
     server.issuer().starts_with("https://")
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, scoped to the issuer's path, Secure on https.
-pub fn set_cookie(server: &Portcullis, name: &str, value: &str, max_age: i64) -> String {
+/// The cookie's name and `Path` for this server (S1: `__Host-` cookies on https). On https
+/// the name carries the `__Host-` prefix, which browsers accept only with `Secure`,
+/// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it; an issuer with a
+/// path gets a suffix naming it instead of a narrower `Path`. Plain http (a loopback
+/// development issuer) keeps the bare name, scoped to the issuer's path.
+pub fn cookie_name_and_path(server: &Portcullis, base: &str) -> (String, String) {
     let path = super::issuer_path(server);
-    let path = if path.is_empty() {
-        "/".to_owned()
+    if !secure(server) {
+        let path = if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        };
+        return (base.to_owned(), path);
+    }
+    let name = if path.is_empty() {
+        format!("__Host-{base}")
     } else {
-        path
+        let tag = crate::crypto::sha256(&path);
+        format!(
+            "__Host-{base}-{:02x}{:02x}{:02x}{:02x}",
+            tag[0], tag[1], tag[2], tag[3]
+        )
     };
+    (name, "/".to_owned())
+}
+
+/// The value of this server's cookie `base` in a request.
+pub fn read_cookie<'a>(server: &Portcullis, headers: &'a HeaderMap, base: &str) -> Option<&'a str> {
+    cookie(headers, &cookie_name_and_path(server, base).0)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure on https (with the `__Host-` prefix).
+pub fn set_cookie(server: &Portcullis, base: &str, value: &str, max_age: i64) -> String {
+    let (name, path) = cookie_name_and_path(server, base);
     format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         if secure(server) { "; Secure" } else { "" }
@@ -43,7 +70,7 @@ pub fn add_cookie(resp: &mut Response<Bytes>, value: &str) {
 
 /// The CSRF token for this browser: the existing cookie, or a new one to be set.
 pub fn csrf_token(server: &Portcullis, headers: &HeaderMap) -> (String, Option<String>) {
-    match cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32 && c.len() <= 64) {
+    match read_cookie(server, headers, CSRF_COOKIE).filter(|c| c.len() >= 32 && c.len() <= 64) {
         Some(existing) => (existing.to_owned(), None),
         None => {
             let fresh = crate::env::random_token(server.env().rng.as_ref(), 32);
@@ -93,7 +120,7 @@ pub fn post_source(headers: &HeaderMap, our_origin: &str) -> PostSource {
 /// (double submit: the cookie is `SameSite=Lax`, so a cross-site post never carries it).
 pub fn check_csrf(server: &Portcullis, headers: &HeaderMap, posted: Option<&str>) -> Result<()> {
     check_origin(server, headers)?;
-    let cookie = cookie(headers, CSRF_COOKIE).unwrap_or("");
+    let cookie = read_cookie(server, headers, CSRF_COOKIE).unwrap_or("");
     match posted {
         Some(p) if !cookie.is_empty() && ct_eq(p.as_bytes(), cookie.as_bytes()) => Ok(()),
         _ => Err(Error::invalid_request(
@@ -117,7 +144,7 @@ pub fn check_origin(server: &Portcullis, headers: &HeaderMap) -> Result<()> {
 
 /// The live login session of this browser, if any, with its cookie value's hash.
 pub async fn session(server: &Portcullis, headers: &HeaderMap) -> Result<Option<SessionRow>> {
-    let Some(id) = cookie(headers, SESSION_COOKIE).filter(|c| c.len() <= 128) else {
+    let Some(id) = read_cookie(server, headers, SESSION_COOKIE).filter(|c| c.len() <= 128) else {
         return Ok(None);
     };
     Ok(sessions::get_live(server.env().sql.as_ref(), &token_hash(id), server.now()).await?)
@@ -175,6 +202,58 @@ pub fn error_redirect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn server(issuer: &str) -> Portcullis {
+        let (env, _) = crate::admin::test_store::test_env();
+        let cfg = crate::config::Config {
+            issuer: issuer.into(),
+            admin_api_key: Some(crate::secret::Secret::new("admin-key-0123456789")),
+            master_key: Some(crate::secret::Secret::new("master-key-0123456789")),
+            ..Default::default()
+        };
+        futures::executor::block_on(Portcullis::start(env, cfg)).unwrap()
+    }
+
+    #[test]
+    fn s1_host_prefixed_secure_cookies_on_https() {
+        let root = server("https://as.example.com");
+        let set = set_cookie(&root, SESSION_COOKIE, "v", 60);
+        assert!(set.starts_with("__Host-pc_session=v; Path=/;"), "{set}");
+        assert!(
+            set.ends_with("; Secure") && !set.contains("Domain"),
+            "{set}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("pc_session=plain; __Host-pc_session=prefixed"),
+        );
+        assert_eq!(
+            read_cookie(&root, &h, SESSION_COOKIE),
+            Some("prefixed"),
+            "only the prefixed cookie counts"
+        );
+
+        let tenant = server("https://as.example.com/tenant");
+        let (name, path) = cookie_name_and_path(&tenant, CSRF_COOKIE);
+        assert!(
+            name.starts_with("__Host-pc_csrf-") && name.len() == "__Host-pc_csrf-".len() + 8,
+            "{name}"
+        );
+        assert_eq!(path, "/", "__Host- cookies must have Path=/");
+        let other = server("https://as.example.com/other");
+        assert_ne!(
+            cookie_name_and_path(&other, CSRF_COOKIE).0,
+            name,
+            "tenants do not share cookies"
+        );
+
+        let dev = server("http://127.0.0.1:9000");
+        assert_eq!(
+            set_cookie(&dev, SESSION_COOKIE, "v", 60),
+            "pc_session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+        );
+    }
 
     const OURS: &str = "https://as.example";
 

@@ -207,6 +207,7 @@ async fn issue_code(
             expires_at: now + server.config().code_ttl,
             used_at: None,
             created_at: now,
+            redirect_uri_sent: p.redirect_uri_sent,
         },
         p.dpop_jkt.as_deref(),
     )

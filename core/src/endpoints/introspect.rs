@@ -13,7 +13,7 @@ use crate::crypto::token_hash;
 use crate::error::{Error, Result};
 use crate::http_util::{error_json, json as json_response, method_not_allowed, Params};
 use crate::server::Portcullis;
-use crate::store::repo::{access, grants, refresh, resources};
+use crate::store::repo::{access, grants, refresh, resources, users};
 
 /// `POST /oauth/introspect`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
@@ -53,6 +53,17 @@ async fn entitled(
         .is_some_and(|r| r.introspection_clients.contains(&client.client_id)))
 }
 
+/// K4, U1: a token stops being active the moment its client is suspended or deleted, or the
+/// user it was issued for is disabled (a local JWT check cannot know; introspection does).
+async fn holder_active(server: &Portcullis, client_id: &str, subject: &str) -> Result<bool> {
+    if !crate::client_policy::holder_active(server, client_id).await? {
+        return Ok(false);
+    }
+    Ok(!users::by_id(server.env().sql.as_ref(), subject)
+        .await?
+        .is_some_and(|u| u.disabled))
+}
+
 fn inactive() -> Value {
     json!({ "active": false })
 }
@@ -64,7 +75,9 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
         if claims.exp <= now || !entitled(server, client, &claims.client_id, &claims.aud).await? {
             return Ok(inactive());
         }
-        if access::is_revoked(db, &claims.jti).await? {
+        if access::is_revoked(db, &claims.jti).await?
+            || !holder_active(server, &claims.client_id, &claims.sub).await?
+        {
             return Ok(inactive());
         }
         let mut body = json!({
@@ -99,6 +112,7 @@ async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result
         if grants::get(db, &row.grant_id)
             .await?
             .is_none_or(|g| g.revoked_at.is_some())
+            || !holder_active(server, &row.client_id, &row.subject).await?
         {
             return Ok(inactive());
         }

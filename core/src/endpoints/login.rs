@@ -13,9 +13,10 @@ use super::{endpoint_url, paths};
 use crate::audit::{self, Event};
 use crate::crypto::{password, token_hash};
 use crate::error::Result;
-use crate::http_util::{cookie, redirect, Params, RemoteAddr};
+use crate::http_util::{redirect, Params, RemoteAddr};
 use crate::server::Portcullis;
 use crate::store::repo::{auth_requests, sessions, users};
+use crate::throttle::Window;
 
 /// The one message for every failed login (H4).
 pub const LOGIN_FAILED: &str = "The username or password is incorrect.";
@@ -62,14 +63,11 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
     let action = endpoint_url(server, paths::LOGIN);
     let username = form.get("username").unwrap_or_default();
     let password_given = form.get("password").unwrap_or_default();
-    let ip = req
-        .extensions()
-        .get::<RemoteAddr>()
-        .map(|r| r.0.to_string());
+    let ip = req.extensions().get::<RemoteAddr>().map(|r| r.0);
     let rid = super::request_id(req);
-    let throttle_keys = throttle_keys(username, ip.as_deref());
+    let limits = LoginWindows::new(server, username, ip);
 
-    if throttled(server, &throttle_keys).await {
+    if !limits.reserve(server).await? {
         audit::record(
             server,
             Event {
@@ -106,7 +104,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
         .await;
     let ok = verified && user.as_ref().is_some_and(|u| !u.disabled);
     let Some(user) = user.filter(|_| ok) else {
-        note_failure(server, &throttle_keys).await;
+        // The attempt reserved above stays counted as a failure.
         audit::record(
             server,
             Event {
@@ -129,6 +127,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
         ));
     };
 
+    limits.succeeded(server).await?;
     let now = server.now();
     let session_id = crate::env::random_token(server.env().rng.as_ref(), 32);
     let session_hash = token_hash(&session_id);
@@ -191,51 +190,43 @@ fn expired() -> Response<Bytes> {
     )
 }
 
-fn throttle_keys(username: &str, ip: Option<&str>) -> Vec<String> {
-    let mut keys = vec![format!(
-        "login-fail:user:{}",
-        crate::crypto::b64(crate::crypto::sha256(username.to_lowercase()))
-    )];
-    if let Some(ip) = ip {
-        keys.push(format!("login-fail:ip:{ip}"));
-    }
-    keys
+/// The throttling windows of one sign-in attempt (H4, T1): per username (case-insensitive)
+/// and per client address (its /64 for IPv6), the latter with a budget four times larger
+/// since several people may share an address.
+struct LoginWindows {
+    user: Window,
+    ip: Window,
+    max: i64,
 }
 
-async fn count(server: &Portcullis, key: &str) -> u32 {
-    match server.env().kv.get(key, server.now()).await {
-        Ok(Some(v)) => std::str::from_utf8(&v)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-async fn throttled(server: &Portcullis, keys: &[String]) -> bool {
-    let max = server.config().login.max_failures;
-    for (i, key) in keys.iter().enumerate() {
-        // The per-IP budget is larger: several people may share an address.
-        let limit = if i == 0 { max } else { max.saturating_mul(4) };
-        if count(server, key).await >= limit {
-            return true;
+impl LoginWindows {
+    fn new(server: &Portcullis, username: &str, ip: Option<std::net::IpAddr>) -> Self {
+        let cfg = &server.config().login;
+        let now = server.now();
+        let user = crate::crypto::b64(crate::crypto::sha256(username.to_lowercase()));
+        Self {
+            user: Window::at(&format!("login:user:{user}"), cfg.window_secs, now),
+            ip: Window::at(
+                &format!("login:ip:{}", crate::throttle::ip_bucket(ip)),
+                cfg.window_secs,
+                now,
+            ),
+            max: i64::from(cfg.max_failures),
         }
     }
-    false
-}
 
-async fn note_failure(server: &Portcullis, keys: &[String]) {
-    let expires = server.now() + server.config().login.window_secs;
-    for key in keys {
-        let n = count(server, key).await + 1;
-        if let Err(e) = server
-            .env()
-            .kv
-            .put(key, n.to_string().into_bytes(), expires)
-            .await
-        {
-            tracing::warn!(error = %e, "login throttle counter not stored");
-        }
+    /// Reserves this attempt in both windows (atomically, before the password is checked, so
+    /// parallel guesses cannot slip past); `false` when either is used up.
+    async fn reserve(&self, server: &Portcullis) -> Result<bool> {
+        let user_ok = crate::throttle::reserve(server, &self.user, self.max).await?;
+        let ip_ok = crate::throttle::reserve(server, &self.ip, self.max.saturating_mul(4)).await?;
+        Ok(user_ok && ip_ok)
+    }
+
+    /// A successful sign-in clears the user's failures and gives the address its attempt back.
+    async fn succeeded(&self, server: &Portcullis) -> Result<()> {
+        crate::throttle::clear(server, &self.user).await?;
+        crate::throttle::refund(server, &self.ip).await
     }
 }
 
@@ -275,7 +266,7 @@ async fn confirm_logout(server: &Portcullis, req: &Request<Bytes>) -> Result<Res
 async fn end_session(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let form = Params::from_form(req.headers(), req.body())?;
     browser::check_csrf(server, req.headers(), form.get("csrf"))?;
-    if let Some(id) = cookie(req.headers(), SESSION_COOKIE) {
+    if let Some(id) = browser::read_cookie(server, req.headers(), SESSION_COOKIE) {
         sessions::delete(server.env().sql.as_ref(), &token_hash(id)).await?;
     }
     audit::record(

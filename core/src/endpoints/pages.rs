@@ -56,6 +56,25 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response<By
     html(status, layout(title, &body))
 }
 
+/// An error shown at the server with a link the person may follow back to the application
+/// (never an automatic redirect: O1, RFC 9700 §4.11.2).
+pub fn error_page_with_link(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    link_text: &str,
+    href: &str,
+) -> Response<Bytes> {
+    let body = format!(
+        "<h1>{}</h1><p class=\"error\">{}</p><p><a href=\"{}\" rel=\"noreferrer\">{}</a></p>",
+        text(title),
+        text(message),
+        attr(href),
+        text(link_text)
+    );
+    html(status, layout(title, &body))
+}
+
 /// What the login and consent pages say about the request.
 pub struct RequestView<'a> {
     /// The pending request handle.

@@ -11,7 +11,9 @@ use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::clients::ClientMetadata;
-use crate::config::{RegistrationConfig, RegistrationMode};
+use crate::config::{
+    MachineClientsConfig, MachineRegistration, RegistrationConfig, RegistrationMode,
+};
 use crate::crypto::token_hash;
 use crate::env::{random_token, Rng};
 use crate::error::{Error, ErrorCode, Result};
@@ -19,7 +21,7 @@ use crate::http_util::{error_json, expect_method, json, json_body, RemoteAddr, R
 use crate::secret::Secret;
 use crate::server::Portcullis;
 use crate::store::repo::clients::ClientRow;
-use crate::store::KvStore;
+use crate::throttle::Window;
 
 /// Handles `POST /oauth/register`.
 pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
@@ -76,23 +78,36 @@ async fn register(
     let cfg = server.config();
     let now = server.now();
     let ip = req.extensions().get::<RemoteAddr>().map(|r| r.0);
-    rate_limit(
-        server.env().kv.as_ref(),
-        ip,
-        now,
-        cfg.registration.rate_limit_per_minute,
-    )
-    .await?;
-    if cfg.registration.mode == RegistrationMode::AdminOnly {
+    rate_limit(server, ip, now, cfg.registration.rate_limit_per_minute).await?;
+    let by_operator = cfg.registration.mode == RegistrationMode::AdminOnly;
+    if by_operator {
         check_admin(req.headers(), cfg.admin_api_key.as_ref())?;
     }
     let body: Value = json_body(req.headers(), req.body())?;
     let mut metadata = crate::registration::metadata_from_json(body)?;
     crate::registration::validate_metadata(&mut metadata)?;
     check_allow_list(&cfg.registration, &metadata)?;
+    for uri in &metadata.redirect_uris {
+        crate::redirect::check_private_use_scheme(uri, &cfg.registration.extra_redirect_schemes)
+            .map_err(|e| Error::new(ErrorCode::InvalidRedirectUri, e))?;
+    }
+    let machine_allowed = check_machine_registration(&cfg.machine_clients, &metadata, by_operator)?;
 
     let (row, secret) = new_client(metadata, server.env().rng.as_ref(), now);
-    crate::store::repo::clients::insert(server.env().sql.as_ref(), &row).await?;
+    let db = server.env().sql.as_ref();
+    crate::store::repo::clients::insert(db, &row).await?;
+    if machine_allowed {
+        crate::store::repo::client_policies::put(
+            db,
+            &crate::store::repo::client_policies::ClientPolicy {
+                client_id: row.client_id.clone(),
+                client_credentials: true,
+                updated_at: now,
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
     let body = response_body(&row, secret.as_ref());
     Ok((json(StatusCode::CREATED, &body), row))
 }
@@ -163,52 +178,49 @@ pub fn prefix_allows(prefix: &str, uri: &str) -> bool {
     }
 }
 
-/// The rate-limit bucket of a peer: the address, or its /64 for IPv6 (one host usually
-/// owns a whole /64). Requests without a peer address share one bucket.
-fn bucket(ip: Option<IpAddr>) -> String {
-    match ip.map(|ip| ip.to_canonical()) {
-        None => "unknown".into(),
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
-}
-
-/// Per-IP limit of `limit` registration attempts per minute window (0 disables), kept in
-/// the cache store. Over the limit: 429 with `Retry-After` until the window ends. The count
-/// is approximate on eventually consistent caches, which is fine for abuse control; a
-/// cache failure lets the request through rather than blocking registration.
-pub async fn rate_limit(kv: &dyn KvStore, ip: Option<IpAddr>, now: i64, limit: u32) -> Result<()> {
-    if limit == 0 {
+/// Per-IP limit of `limit` registration attempts per minute window (0 disables), counted in
+/// the system of record ([`crate::throttle`]: atomic, shared by every replica, never evicted).
+/// Over the limit: 429 with `Retry-After` until the window ends.
+pub async fn rate_limit(
+    server: &Portcullis,
+    ip: Option<IpAddr>,
+    now: i64,
+    limit: u32,
+) -> Result<()> {
+    let w = Window::at(&format!("reg:{}", crate::throttle::ip_bucket(ip)), 60, now);
+    if crate::throttle::reserve(server, &w, i64::from(limit)).await? {
         return Ok(());
     }
-    let window = now.div_euclid(60);
-    let key = format!("reg_rl:{}:{window}", bucket(ip));
-    let count = match kv.get(&key, now).await {
-        Ok(v) => v
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<u32>().ok())
-            .unwrap_or(0),
-        Err(e) => {
-            tracing::warn!(error = %e, "registration rate-limit store unavailable");
-            return Ok(());
-        }
-    };
-    if count >= limit {
-        let retry = (window + 1) * 60 - now;
-        return Err(Error::new(
-            ErrorCode::SlowDown,
-            "too many client registrations from this address; try again later",
-        )
-        .with_header(header::RETRY_AFTER, retry.max(1).to_string()));
+    Err(Error::new(
+        ErrorCode::SlowDown,
+        "too many client registrations from this address; try again later",
+    )
+    .with_header(header::RETRY_AFTER, w.retry_after(now).to_string()))
+}
+
+/// K1: self-registration of a `client_credentials` client. Refused with
+/// `invalid_client_metadata` unless the registrant is the operator (`admin_only` mode, which
+/// checked the admin key) or the server registers such clients for later approval. Returns
+/// whether the operator registered it (then its policy allows the grant at once).
+pub fn check_machine_registration(
+    cfg: &MachineClientsConfig,
+    meta: &ClientMetadata,
+    by_operator: bool,
+) -> Result<bool> {
+    if !meta.grant_types.iter().any(|g| g == "client_credentials") {
+        return Ok(false);
     }
-    let next = (count + 1).to_string().into_bytes();
-    if let Err(e) = kv.put(&key, next, (window + 1) * 60).await {
-        tracing::warn!(error = %e, "registration rate-limit store unavailable");
+    if by_operator {
+        return Ok(true);
     }
-    Ok(())
+    match cfg.dynamic_registration {
+        MachineRegistration::Approval => Ok(false),
+        MachineRegistration::Refuse => Err(Error::new(
+            ErrorCode::InvalidClientMetadata,
+            "the client_credentials grant is not available to self-registered clients on this \
+             server: an operator creates machine clients (admin API, CLI or configuration)",
+        )),
+    }
 }
 
 /// A new dynamic client: a random id and, for clients authenticating with a secret, a
@@ -262,7 +274,6 @@ mod tests {
     use crate::env::SeededRng;
     use crate::http_util::Params;
     use crate::store::repo;
-    use crate::store::MemoryKv;
 
     const KEY: &str = "admin-key-0123456789abcdef";
 
@@ -378,6 +389,7 @@ mod tests {
             mode: RegistrationMode::AllowList,
             allowed_redirect_prefixes: vec!["https://app.example.com/".into()],
             rate_limit_per_minute: 0,
+            extra_redirect_schemes: Vec::new(),
         };
         let meta = |uris: &[&str]| ClientMetadata {
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
@@ -405,14 +417,15 @@ mod tests {
     #[test]
     fn rate_limit_per_ip_per_minute() {
         run(async {
-            let kv = MemoryKv::default();
+            let (server, _) = server_with(Config::default()).await;
+            let s = &server;
             let a: IpAddr = "198.51.100.1".parse().unwrap();
             let b: IpAddr = "198.51.100.2".parse().unwrap();
             let t = TEST_NOW - TEST_NOW % 60 + 10;
             for _ in 0..3 {
-                rate_limit(&kv, Some(a), t, 3).await.unwrap();
+                rate_limit(s, Some(a), t, 3).await.unwrap();
             }
-            let e = rate_limit(&kv, Some(a), t + 5, 3).await.unwrap_err();
+            let e = rate_limit(s, Some(a), t + 5, 3).await.unwrap_err();
             assert_eq!(e.code, ErrorCode::SlowDown);
             assert_eq!(e.code.status(), StatusCode::TOO_MANY_REQUESTS);
             assert!(e
@@ -420,18 +433,40 @@ mod tests {
                 .iter()
                 .any(|(n, v)| n == header::RETRY_AFTER && v == "45"));
             // Another address has its own budget; the next window starts afresh.
-            rate_limit(&kv, Some(b), t, 3).await.unwrap();
-            rate_limit(&kv, Some(a), t + 50, 3).await.unwrap();
+            rate_limit(s, Some(b), t, 3).await.unwrap();
+            rate_limit(s, Some(a), t + 50, 3).await.unwrap();
             // IPv6 addresses of one /64 share a bucket.
             let v6a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
             let v6b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-            rate_limit(&kv, Some(v6a), t, 1).await.unwrap();
-            assert!(rate_limit(&kv, Some(v6b), t, 1).await.is_err());
+            rate_limit(s, Some(v6a), t, 1).await.unwrap();
+            assert!(rate_limit(s, Some(v6b), t, 1).await.is_err());
             // 0 disables the limit.
             for _ in 0..10 {
-                rate_limit(&kv, Some(a), t, 0).await.unwrap();
+                rate_limit(s, Some(a), t, 0).await.unwrap();
             }
         });
+    }
+
+    #[test]
+    fn k1_machine_clients_are_not_self_registered() {
+        let machine = ClientMetadata {
+            grant_types: vec!["client_credentials".into()],
+            ..Default::default()
+        };
+        let user = ClientMetadata {
+            grant_types: vec!["authorization_code".into()],
+            ..Default::default()
+        };
+        let refuse = MachineClientsConfig::default();
+        let e = check_machine_registration(&refuse, &machine, false).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClientMetadata);
+        assert!(check_machine_registration(&refuse, &machine, true).unwrap());
+        assert!(!check_machine_registration(&refuse, &user, false).unwrap());
+        let approval = MachineClientsConfig {
+            dynamic_registration: MachineRegistration::Approval,
+            ..Default::default()
+        };
+        assert!(!check_machine_registration(&approval, &machine, false).unwrap());
     }
 
     #[test]

@@ -161,6 +161,27 @@ CREATE TABLE idp_policies (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        name: "client policies (machine grant, limits, suspension), counters, redirect_uri sent at authorize",
+        sql: r#"
+CREATE TABLE client_policies (
+  client_id TEXT PRIMARY KEY,
+  client_credentials INTEGER NOT NULL DEFAULT 0,
+  rate_limit_per_minute INTEGER,
+  daily_token_quota INTEGER,
+  suspended_at INTEGER,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE counters (
+  key TEXT PRIMARY KEY,
+  count INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX counters_expiry ON counters (expires_at);
+ALTER TABLE auth_codes ADD COLUMN redirect_uri_sent INTEGER NOT NULL DEFAULT 1;
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

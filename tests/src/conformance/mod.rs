@@ -145,6 +145,7 @@ fn code_row(raw_code: &str, grant_id: &str, client_id: &str, expires_at: i64) ->
         expires_at,
         used_at: None,
         created_at: NOW,
+        redirect_uri_sent: true,
     }
 }
 

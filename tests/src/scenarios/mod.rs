@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod exchange;
 pub mod flow;
+pub mod hardening;
 pub mod hygiene;
 pub mod jwt_bearer;
 pub mod pages;
@@ -60,6 +61,7 @@ impl Target {
 pub const ISOLATED: &[&str] = &[
     "h4_failed_login_same_message",
     "h4_repeated_failures_throttled",
+    "t1_parallel_guesses_cannot_exceed_the_limit",
     // Rotates the signing key (server-wide state).
     "key_rotation_zero_verification_failures",
 ];

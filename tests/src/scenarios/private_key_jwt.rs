@@ -107,6 +107,7 @@ impl Setup {
                 "grant_types": ["client_credentials"],
                 "token_endpoint_auth_method": "private_key_jwt",
                 "jwks": { "keys": [key.jwk] },
+                "scope": "mcp:tools mcp:read",
             })),
         )
         .await;
@@ -441,42 +442,43 @@ pub async fn j5_client_assertion_time_and_type_enforced(t: &Target) {
 }
 
 /// RFC 7591 registration of a `private_key_jwt` client with inline `jwks`: no secret is
-/// issued, the client authenticates with assertions; private key material is refused (S6).
+/// issued, the client authenticates with assertions (here at the introspection endpoint, which
+/// needs an authenticated client); private key material is refused (S6).
 pub async fn registration_private_key_jwt_client(t: &Target) {
-    let resource = new_resource(t, &SCOPES).await;
     let key = ClientKey::new();
-    let r = register(
-        t,
-        json!({
-            "client_name": "Signed machine client",
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": { "keys": [key.jwk] },
-        }),
-    )
-    .await;
+    let base = json!({
+        "client_name": "Signed web client",
+        "redirect_uris": ["https://app.example.com/cb"],
+        "grant_types": ["authorization_code"],
+        "token_endpoint_auth_method": "private_key_jwt",
+    });
+    let with = |extra: serde_json::Value| {
+        let mut m = base.clone();
+        if let (Some(m), Some(e)) = (m.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        m
+    };
+    let r = register(t, with(json!({ "jwks": { "keys": [key.jwk] } }))).await;
     assert_eq!(r.status, 201, "{}", short(&r.body));
     let v = r.json();
     assert!(v.get("client_secret").is_none(), "{v}");
     let id = v["client_id"].as_str().expect("client_id").to_owned();
     let jwt = key.sign(&claims(t, &id));
-    tokens(
-        &send(http().post(t.url("/oauth/token")).form(&[
-            ("grant_type", "client_credentials"),
-            ("resource", resource.as_str()),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", jwt.as_str()),
-        ]))
-        .await,
-    );
+    let answer = send(http().post(t.url("/oauth/introspect")).form(&[
+        ("token", "not-a-token"),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", jwt.as_str()),
+    ]))
+    .await
+    .ok_json();
+    assert_eq!(answer["active"], json!(false), "{answer}");
     let mut private = key.jwk.clone();
     private["d"] = json!(b64([1u8; 32]));
     for bad in [
-        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
-        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-               "jwks": {"keys": [private]}}),
-        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
-               "jwks_uri": "http://keys.example.com/jwks.json"}),
+        with(json!({})),
+        with(json!({ "jwks": {"keys": [private]} })),
+        with(json!({ "jwks_uri": "http://keys.example.com/jwks.json" })),
     ] {
         register(t, bad.clone())
             .await

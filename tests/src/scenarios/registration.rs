@@ -6,15 +6,15 @@ use super::support::*;
 use super::Target;
 
 /// RFC 7591 §3.2.1: a confidential registration returns the metadata, a `client_id` and a
-/// `client_secret` once, with 201 and `no-store`; the secret then authenticates.
+/// `client_secret` once, with 201 and `no-store`; the secret then authenticates (at the
+/// introspection endpoint, which needs an authenticated client).
 pub async fn registration_confidential_client(t: &Target) {
-    let resource = new_resource(t, &SCOPES).await;
     let r = register(
         t,
         json!({
             "client_name": "Scenario web app",
             "redirect_uris": ["https://app.example/callback"],
-            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "client_secret_post",
             "client_uri": "https://app.example/",
@@ -38,18 +38,13 @@ pub async fn registration_confidential_client(t: &Target) {
     assert_eq!(v["token_endpoint_auth_method"], json!("client_secret_post"));
     assert_eq!(v["redirect_uris"], json!(["https://app.example/callback"]));
     assert_eq!(v["client_name"], json!("Scenario web app"));
-    let tok = tokens(
-        &token(
-            t,
-            &[
-                ("grant_type", "client_credentials"),
-                ("resource", &resource),
-            ],
-            Auth::Post(id, secret),
-        )
-        .await,
-    );
-    verify_access_token(t, &tok.access, &resource).await;
+    let answer = introspect(t, "not-a-token", Auth::Post(id, secret))
+        .await
+        .ok_json();
+    assert_eq!(answer["active"], json!(false), "{answer}");
+    introspect(t, "not-a-token", Auth::Post(id, "wrong-secret"))
+        .await
+        .assert_oauth_error(401, "invalid_client");
 }
 
 /// RFC 7591 §2 defaults: no auth method means `client_secret_basic`, no grant types means

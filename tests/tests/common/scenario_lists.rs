@@ -91,6 +91,17 @@ shared!(
     pages::h2_browser_cross_origin_consent_post_refused,
     pages::h2_browser_framing_refused,
     pages::browser_error_pages,
+    hardening::k1_self_registered_clients_get_no_machine_token,
+    hardening::k5_default_scopes_are_the_clients_registered_scopes,
+    hardening::k2_suspended_client_refused_and_tokens_inactive,
+    hardening::k3_client_rate_limit_429,
+    hardening::k4_deleted_client_tokens_inactive,
+    hardening::u1_disabled_user_cannot_sign_in_and_tokens_inactive,
+    hardening::u2_password_change_ends_sessions_and_grants,
+    hardening::r9_redirect_uri_required_when_sent_at_authorize,
+    hardening::o1_self_registered_client_errors_shown_locally,
+    hardening::o2_os_protocol_handler_schemes_refused,
+    hardening::l2_client_name_format_characters_refused,
 );
 
 nonce_required!(
@@ -101,5 +112,6 @@ nonce_required!(
 isolated!(
     hygiene::h4_failed_login_same_message,
     hygiene::h4_repeated_failures_throttled,
+    hardening::t1_parallel_guesses_cannot_exceed_the_limit,
     rotation::key_rotation_zero_verification_failures,
 );

@@ -267,6 +267,7 @@ fn stored_code(h: &H, code: &str, challenge: Option<&str>, method: Option<&str>)
             expires_at: h.server.now() + 600,
             used_at: None,
             created_at: h.server.now(),
+            redirect_uri_sent: true,
         },
     ))
     .unwrap();

@@ -132,7 +132,11 @@ fn orch_token(h: &H, resource: &str) -> String {
         h,
         "/oauth/token",
         ORCH,
-        &[("grant_type", "client_credentials"), ("resource", resource)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", resource),
+            ("scope", "mcp:tools"),
+        ],
     );
     assert_eq!(status, StatusCode::OK, "{body}");
     body["access_token"].as_str().unwrap().to_owned()

@@ -75,7 +75,8 @@ pub fn config() -> Config {
                     "refresh_token".into(),
                     "client_credentials".into(),
                 ],
-                scope: None,
+                // K5: the default scopes of a client_credentials request without `scope`.
+                scope: Some("mcp:tools mcp:resources".into()),
                 token_endpoint_auth_method: Some("client_secret_basic".into()),
                 jwks: None,
                 jwks_uri: None,

@@ -124,7 +124,10 @@ fn jwt_client(id: &str, jwks: Option<Value>, jwks_uri: Option<&str>) -> SeedClie
 /// The harness server plus three `private_key_jwt` clients (inline keys, `jwks_uri`, and a
 /// `jwks_uri` pointing at a link-local address), with a fetcher serving the remote set.
 fn server() -> (H, Arc<Docs>) {
-    let mut cfg: Config = config();
+    server_with(config())
+}
+
+fn server_with(mut cfg: Config) -> (H, Arc<Docs>) {
     let set = json!({ "keys": [client_key().jwk] });
     cfg.clients
         .push(jwt_client(INLINE, Some(set.clone()), None));
@@ -186,6 +189,10 @@ fn cc(h: &H, jwt: &str, extra: &[(&str, &str)]) -> Answer {
         ("client_assertion", jwt),
     ];
     form.extend_from_slice(extra);
+    if !extra.iter().any(|(k, _)| *k == "scope") {
+        // K5: a request without scope gets only the client's registered defaults.
+        form.push(("scope", "mcp:tools"));
+    }
     post(h, "/oauth/token", &form, &[])
 }
 
@@ -639,28 +646,61 @@ fn jwks_uri_failures_are_reported_and_ssrf_destinations_never_fetched() {
     assert_eq!(docs.calls(), 2);
 }
 
+fn register(h: &H, body: &Value) -> (StatusCode, Value) {
+    json_of(
+        h.send(
+            http::Request::builder()
+                .method(http::Method::POST)
+                .uri("/oauth/register")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(bytes::Bytes::from(body.to_string()))
+                .unwrap(),
+        ),
+    )
+}
+
+fn allow_machine_grant(h: &H, id: &str) {
+    block(crate::store::repo::client_policies::put(
+        h.sql.as_ref(),
+        &crate::store::repo::client_policies::ClientPolicy {
+            client_id: id.into(),
+            client_credentials: true,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+}
+
 #[test]
 fn dynamically_registered_private_key_jwt_client_gets_no_secret() {
-    let (h, _) = server();
     let next = key(303, "dcr-key");
     let body = json!({
         "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": { "keys": [next.jwk] },
     });
-    let resp = h.send(
-        http::Request::builder()
-            .method(http::Method::POST)
-            .uri("/oauth/register")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(bytes::Bytes::from(body.to_string()))
-            .unwrap(),
-    );
-    let (status, reg) = json_of(resp);
+    // K1: by default nobody registers a machine client for themselves.
+    let (h, _) = server();
+    let (status, err) = register(&h, &body);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"], "invalid_client_metadata");
+
+    let mut cfg = config();
+    cfg.machine_clients.dynamic_registration = crate::config::MachineRegistration::Approval;
+    let (h, _) = server_with(cfg);
+    let (status, reg) = register(&h, &body);
     assert_eq!(status, StatusCode::CREATED, "{reg}");
     assert!(reg.get("client_secret").is_none(), "{reg}");
     assert_eq!(reg["token_endpoint_auth_method"], "private_key_jwt");
     let id = reg["client_id"].as_str().unwrap();
+    // Registered for approval: no token until the operator allows it.
+    cc(
+        &h,
+        &jws(&next, es256("dcr-key"), &claims(&h, id, "d0")),
+        &[],
+    )
+    .refused(StatusCode::BAD_REQUEST, "unauthorized_client");
+    allow_machine_grant(&h, id);
     cc(
         &h,
         &jws(&next, es256("dcr-key"), &claims(&h, id, "d1")),
@@ -675,15 +715,7 @@ fn dynamically_registered_private_key_jwt_client_gets_no_secret() {
         json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
                "jwks": {"keys": [private]}}),
     ] {
-        let resp = h.send(
-            http::Request::builder()
-                .method(http::Method::POST)
-                .uri("/oauth/register")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(bytes::Bytes::from(bad.to_string()))
-                .unwrap(),
-        );
-        let (status, err) = json_of(resp);
+        let (status, err) = register(&h, &bad);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(err["error"], "invalid_client_metadata");
     }
@@ -706,6 +738,14 @@ fn metadata_document_client_authenticates_with_its_jwks_uri() {
         }),
     );
     docs.set(jwks_uri, json!({ "keys": [agent.jwk] }));
+    // K1: a metadata document alone earns no machine token.
+    cc(
+        &h,
+        &jws(&agent, es256("agent-1"), &claims(&h, id, "m0")),
+        &[],
+    )
+    .refused(StatusCode::BAD_REQUEST, "unauthorized_client");
+    allow_machine_grant(&h, id);
     cc(
         &h,
         &jws(&agent, es256("agent-1"), &claims(&h, id, "m1")),

@@ -33,12 +33,19 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
             "the authorization code was issued to another client",
         ));
     }
-    if let Some(given) = params.get("redirect_uri") {
-        if given != row.redirect_uri {
+    match params.get("redirect_uri") {
+        Some(given) if given != row.redirect_uri => {
             return Err(Error::invalid_grant(
                 "redirect_uri does not match the one used at the authorization endpoint",
             ));
         }
+        // R9: named at authorize, so required here (RFC 6749 §4.1.3); the code is not burned.
+        None if row.redirect_uri_sent => {
+            return Err(Error::invalid_grant(
+                "redirect_uri is required: the authorization request included it",
+            ));
+        }
+        _ => {}
     }
     let resource = row.resource.clone().unwrap_or_default();
     if let Some(given) = params.get("resource") {

@@ -1,21 +1,24 @@
-//! The client credentials grant (RFC 6749 §4.4) for confidential machine clients: the token's
-//! subject is the client itself, its audience the selected resource (RFC 8707).
+//! The client credentials grant (RFC 6749 §4.4) for confidential machine clients the operator
+//! trusts ([`crate::client_policy`], K1), within their rate limit and daily quota (K3): the
+//! token's subject is the client itself, its audience the selected resource (RFC 8707). A
+//! request without `scope` gets the client's registered default scopes (K5), never the whole
+//! catalogue of the resource.
 
 use super::issue::{self, AccessTokenSpec};
 use super::{Issued, TokenRequest};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 
 /// Exchanges client credentials for an access token.
 pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let (server, client, params) = (ctx.server, ctx.client, ctx.params);
-    if client.is_public() {
-        return Err(Error::new(
-            ErrorCode::UnauthorizedClient,
-            "public clients cannot use the client_credentials grant",
-        ));
-    }
+    crate::client_policy::machine_grant(client, ctx.policy)?;
+    let limits = crate::client_policy::limits(&server.config().machine_clients, ctx.policy);
+    crate::client_policy::enforce_limits(server, &client.client_id, limits).await?;
     let resource = crate::resource::select(server, params.get("resource")).await?;
-    let scopes = crate::resource::select_scopes(params.get("scope"), &resource, client)?;
+    let scopes = match params.get("scope") {
+        Some(requested) => crate::resource::select_scopes(Some(requested), &resource, client)?,
+        None => crate::resource::default_machine_scopes(&resource, client)?,
+    };
     let scope = crate::scope::join(&scopes);
     let ttl = server.config().client_credentials_ttl;
     let (jwt, claims) = issue::access_token(

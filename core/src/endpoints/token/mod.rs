@@ -45,10 +45,12 @@ pub struct TokenRequest<'a> {
     pub rid: Option<&'a str>,
     /// Thumbprint of the key of a valid DPoP proof sent with the request (RFC 9449 §5).
     pub dpop_jkt: Option<&'a str>,
+    /// The operator's policy for the client, if any ([`crate::client_policy`]).
+    pub policy: Option<&'a crate::store::repo::client_policies::ClientPolicy>,
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token (L3).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Issued {
     /// The access token (JWT).
     pub access_token: String,
@@ -68,6 +70,25 @@ pub struct Issued {
     pub jti: String,
     /// The audience.
     pub resource: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("issued_token_type", &self.issued_token_type)
+            .field("subject", &self.subject)
+            .field("jti", &self.jti)
+            .field("resource", &self.resource)
+            .finish()
+    }
 }
 
 impl Issued {
@@ -106,6 +127,8 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         }
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
         client_id = Some(client.client_id.clone());
+        let policy = crate::client_policy::load(server, &client.client_id).await?;
+        crate::client_policy::check_not_suspended(policy.as_ref())?;
         if !client.allows_grant(&grant_type) {
             return Err(Error::new(
                 ErrorCode::UnauthorizedClient,
@@ -121,6 +144,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             headers: req.headers(),
             rid,
             dpop_jkt: proof.jkt.as_deref(),
+            policy: policy.as_ref(),
         };
         dispatch(&ctx, &grant_type).await
     }
@@ -192,5 +216,28 @@ async fn dispatch(ctx: &TokenRequest<'_>, grant_type: &str) -> Result<Issued> {
         "client_credentials" => client_credentials::exchange(ctx).await,
         TOKEN_EXCHANGE => exchange::exchange(ctx).await,
         _ => jwt_bearer::exchange(ctx).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn l3_issued_debug_shows_no_token() {
+        let issued = Issued {
+            access_token: "eyJ-S3CRET".into(),
+            token_type: "Bearer",
+            expires_in: 60,
+            scope: "mcp:tools".into(),
+            refresh_token: Some("rt-S3CRET".into()),
+            issued_token_type: None,
+            subject: "u1".into(),
+            jti: "j1".into(),
+            resource: "https://mcp.example/mcp".into(),
+        };
+        let shown = format!("{issued:?}");
+        assert!(!shown.contains("S3CRET"), "{shown}");
+        assert!(shown.contains("mcp:tools"), "{shown}");
     }
 }

@@ -32,9 +32,12 @@ pub struct CodeRow {
     pub used_at: Option<i64>,
     /// Creation time.
     pub created_at: i64,
+    /// Whether the authorization request named `redirect_uri` (then the token request must
+    /// repeat it: RFC 6749 §4.1.3, OAuth 2.1 §4.1.3).
+    pub redirect_uri_sent: bool,
 }
 
-const COLS: &str = "code_hash, grant_id, client_id, redirect_uri, subject, scope, resource, code_challenge, code_challenge_method, auth_time, expires_at, used_at, created_at";
+const COLS: &str = "code_hash, grant_id, client_id, redirect_uri, subject, scope, resource, code_challenge, code_challenge_method, auth_time, expires_at, used_at, created_at, redirect_uri_sent";
 
 fn from_row(r: &Row) -> Result<CodeRow, StoreError> {
     Ok(CodeRow {
@@ -51,6 +54,7 @@ fn from_row(r: &Row) -> Result<CodeRow, StoreError> {
         expires_at: r.int(10)?,
         used_at: r.opt_int(11)?,
         created_at: r.int(12)?,
+        redirect_uri_sent: r.int(13)? != 0,
     })
 }
 
@@ -68,7 +72,7 @@ pub async fn insert_bound(
 ) -> Result<(), StoreError> {
     db.execute(
         &format!(
-            "INSERT INTO auth_codes ({COLS}, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO auth_codes ({COLS}, dpop_jkt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         &[
             c.code_hash.as_str().into(),
@@ -84,6 +88,7 @@ pub async fn insert_bound(
             c.expires_at.into(),
             c.used_at.into(),
             c.created_at.into(),
+            c.redirect_uri_sent.into(),
             dpop_jkt.map(str::to_owned).into(),
         ],
     )
@@ -109,7 +114,7 @@ pub async fn get_bound(
         )
         .await?;
     rows.first()
-        .map(|r| Ok((from_row(r)?, r.opt_text(13)?)))
+        .map(|r| Ok((from_row(r)?, r.opt_text(14)?)))
         .transpose()
 }
 

@@ -5,8 +5,10 @@
 pub mod access;
 pub mod audit;
 pub mod auth_requests;
+pub mod client_policies;
 pub mod clients;
 pub mod codes;
+pub mod counters;
 pub mod grants;
 pub mod idps;
 pub mod keys;

@@ -45,6 +45,21 @@ pub async fn insert(db: &dyn SqlStore, u: &UserRow) -> Result<(), StoreError> {
     .map(|_| ())
 }
 
+/// Disables or enables a user; returns whether the user exists.
+pub async fn set_disabled(
+    db: &dyn SqlStore,
+    username: &str,
+    disabled: bool,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .execute(
+            "UPDATE users SET disabled = ? WHERE username = ?",
+            &[disabled.into(), username.into()],
+        )
+        .await?
+        > 0)
+}
+
 /// Sets a user's password hash; returns whether the user exists.
 pub async fn set_password(
     db: &dyn SqlStore,

@@ -491,6 +491,8 @@ pub async fn new_client(t: &Target, auth_method: &str, grant_types: &[&str]) -> 
             "redirect_uris": [redirect_uri],
             "grant_types": grant_types,
             "token_endpoint_auth_method": auth_method,
+            // K5: the default scopes of a client_credentials request without `scope`.
+            "scope": "mcp:tools mcp:read",
         })),
     )
     .await;
