@@ -10,6 +10,7 @@ pub mod codes;
 pub mod grants;
 pub mod idps;
 pub mod keys;
+pub mod maintenance;
 pub mod refresh;
 pub mod replay;
 pub mod resources;
