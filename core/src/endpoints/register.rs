@@ -163,17 +163,10 @@ pub fn prefix_allows(prefix: &str, uri: &str) -> bool {
     }
 }
 
-/// The rate-limit bucket of a peer: the address, or its /64 for IPv6 (one host usually
-/// owns a whole /64). Requests without a peer address share one bucket.
+/// The rate-limit bucket of a peer (see [`crate::http_util::ip_bucket`]); requests without a
+/// peer address share one bucket.
 fn bucket(ip: Option<IpAddr>) -> String {
-    match ip.map(|ip| ip.to_canonical()) {
-        None => "unknown".into(),
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
+    ip.map_or_else(|| "unknown".into(), crate::http_util::ip_bucket)
 }
 
 /// Per-IP limit of `limit` registration attempts per minute window (0 disables), kept in
