@@ -69,7 +69,11 @@ async fn record_refusal(server: &Portcullis, req: &Request<Bytes>) {
     // Kept one window longer, so the next window's event can report it.
     let keep_until = (window + 2) * REFUSAL_WINDOW_SECS;
     if let Err(e) = kv
-        .put(&key(window), (count + 1).to_string().into_bytes(), keep_until)
+        .put(
+            &key(window),
+            (count + 1).to_string().into_bytes(),
+            keep_until,
+        )
         .await
     {
         tracing::warn!(error = %e, "refused admin request not counted");

@@ -456,9 +456,21 @@ impl Config {
             ));
         }
         for (name, v, max) in [
-            ("storage.purge_interval_secs", self.storage.purge_interval_secs, 7 * 24 * 3600),
-            ("storage.purge_batch_size", self.storage.purge_batch_size, 10_000),
-            ("storage.purge_max_statements", self.storage.purge_max_statements, 1_000),
+            (
+                "storage.purge_interval_secs",
+                self.storage.purge_interval_secs,
+                7 * 24 * 3600,
+            ),
+            (
+                "storage.purge_batch_size",
+                self.storage.purge_batch_size,
+                10_000,
+            ),
+            (
+                "storage.purge_max_statements",
+                self.storage.purge_max_statements,
+                1_000,
+            ),
         ] {
             if !(1..=max).contains(&v) {
                 return Err(cfg_err(name, format!("must be between 1 and {max}")));

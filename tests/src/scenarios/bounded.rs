@@ -80,7 +80,11 @@ pub async fn b3_pending_request_cap(t: &Target) {
     let b_client = Fixture::public(t).await;
     for i in 0..PER_IP - PER_CLIENT {
         let (_, r) = start(t, &b_client).await;
-        assert!(is_login_page(&r), "second client, request {i}: {}", r.status);
+        assert!(
+            is_login_page(&r),
+            "second client, request {i}: {}",
+            r.status
+        );
     }
     let c_client = Fixture::public(t).await;
     let (_, over) = start(t, &c_client).await;

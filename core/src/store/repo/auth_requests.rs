@@ -169,7 +169,10 @@ async fn live_count(
         _ => "SELECT COUNT(*) FROM (SELECT 1 FROM auth_requests WHERE ip_bucket = ? AND expires_at > ? AND consumed_at IS NULL LIMIT ?) AS live",
     };
     let rows = db
-        .query(sql, &[value.into(), now.into(), (i64::from(cap) + 1).into()])
+        .query(
+            sql,
+            &[value.into(), now.into(), (i64::from(cap) + 1).into()],
+        )
         .await?;
     rows.first().map_or(Ok(0), |r| r.int(0))
 }
