@@ -19,6 +19,18 @@ pub const MAX_PARAM_BYTES: usize = 8 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub IpAddr);
 
+/// The abuse-control bucket of a peer address: the address itself, or its /64 for IPv6
+/// (one host usually owns a whole /64), IPv4-mapped IPv6 addresses as IPv4.
+pub fn ip_bucket(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// A request id chosen by the adapter (or the core) for logs and audit events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);

@@ -21,6 +21,7 @@ pub mod http_util;
 pub mod idp;
 pub mod jose;
 pub mod keys;
+pub mod maintenance;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;

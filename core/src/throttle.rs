@@ -11,17 +11,10 @@ use crate::error::Result;
 use crate::server::Portcullis;
 use crate::store::repo::counters;
 
-/// The bucket of a peer address: the address, or its /64 for IPv6. Requests without a peer
-/// address share one bucket.
+/// The bucket of a peer address ([`crate::http_util::ip_bucket`]: the address, or its /64
+/// for IPv6). Requests without a peer address share one bucket.
 pub fn ip_bucket(ip: Option<IpAddr>) -> String {
-    match ip.map(|ip| ip.to_canonical()) {
-        None => "unknown".into(),
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
+    ip.map_or_else(|| "unknown".into(), crate::http_util::ip_bucket)
 }
 
 /// One counted window: the counter's key and when the window ends.

@@ -59,6 +59,21 @@ macro_rules! nonce_required {
     )*};
 }
 
+static CAPPED: tokio::sync::OnceCell<(Server, OnExit)> = tokio::sync::OnceCell::const_new();
+
+/// Scenarios that share one server with low storage caps (`scenarios::bounded::SETTINGS`).
+macro_rules! capped {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let (server, _) = CAPPED
+                .get_or_init(|| start_server_with(scenarios::bounded::ENV_SETTINGS))
+                .await;
+            scenarios::$module::$name(&server.target).await;
+        }
+    )*};
+}
+
 /// Scenarios that need a server of their own (`scenarios::ISOLATED`).
 macro_rules! isolated {
     ($($module:ident :: $name:ident),* $(,)?) => {$(

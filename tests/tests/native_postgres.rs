@@ -62,6 +62,23 @@ macro_rules! nonce_required {
     )*};
 }
 
+static CAPPED: tokio::sync::OnceCell<Option<(Server, PgDatabase)>> =
+    tokio::sync::OnceCell::const_new();
+
+/// Scenarios that share one server with low storage caps (`scenarios::bounded::SETTINGS`).
+macro_rules! capped {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let server = CAPPED
+                .get_or_init(|| start_server_with(scenarios::bounded::ENV_SETTINGS))
+                .await;
+            let Some((server, _)) = server else { return };
+            scenarios::$module::$name(&server.target).await;
+        }
+    )*};
+}
+
 /// Scenarios that need a server of their own (per-IP throttles, key rotation).
 macro_rules! isolated {
     ($($module:ident :: $name:ident),* $(,)?) => {$(

@@ -60,6 +60,23 @@ macro_rules! nonce_required {
     )*};
 }
 
+static CAPPED: tokio::sync::OnceCell<Option<(SpinHost, OnExit)>> =
+    tokio::sync::OnceCell::const_new();
+
+/// Scenarios that share one host with low storage caps (`scenarios::bounded::SETTINGS`).
+macro_rules! capped {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let host = CAPPED
+                .get_or_init(|| start_host_with(scenarios::bounded::SETTINGS))
+                .await;
+            let Some((host, _)) = host else { return };
+            scenarios::$module::$name(&host.target).await;
+        }
+    )*};
+}
+
 /// Scenarios that need a host of their own (`scenarios::ISOLATED`).
 macro_rules! isolated {
     ($($module:ident :: $name:ident),* $(,)?) => {$(

@@ -54,6 +54,20 @@ macro_rules! nonce_required {
     )*};
 }
 
+static CAPPED: tokio::sync::OnceCell<Option<WorkerHost>> = tokio::sync::OnceCell::const_new();
+
+/// Scenarios that share one Worker with low storage caps (`scenarios::bounded::SETTINGS`).
+macro_rules! capped {
+    ($($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let settings = scenarios::bounded::ENV_SETTINGS;
+            let Some(t) = shared_target(&CAPPED, settings).await else { return };
+            scenarios::$module::$name(&t).await;
+        }
+    )*};
+}
+
 /// Scenarios that need a Worker of their own (`scenarios::ISOLATED`).
 macro_rules! isolated {
     ($($module:ident :: $name:ident),* $(,)?) => {$(

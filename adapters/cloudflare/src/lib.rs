@@ -2,8 +2,10 @@
 //! `http::Request<Bytes>` (body limit, client address from `CF-Connecting-IP`, request id),
 //! calls [`Portcullis::handle_any`] and converts the answer back. One server per isolate,
 //! started on the first request; a failed start answers 503 and is retried on the next
-//! request. Everything OAuth lives in portcullis-core; this crate only supplies the runtime
-//! seams (D1, KV, fetch, WebCrypto, clock, randomness) and maps configuration.
+//! request. The `scheduled` event (the cron trigger in wrangler.toml) runs the core's purge
+//! of expired rows (B1, B2). Everything OAuth lives in portcullis-core; this crate only
+//! supplies the runtime seams (D1, KV, fetch, WebCrypto, clock, randomness) and maps
+//! configuration.
 
 mod config;
 mod d1;
@@ -61,6 +63,29 @@ async fn fetch(
         id
     );
     to_worker(resp, &id)
+}
+
+/// The cron trigger (`[triggers] crons` in wrangler.toml): one bounded purge of expired rows
+/// and of audit events past retention (`portcullis_core::maintenance`). What is left over
+/// waits for the next trigger; failures go to the Worker's logs.
+#[event(scheduled)]
+async fn cron(_event: worker::ScheduledEvent, env: worker::Env, _ctx: worker::ScheduleContext) {
+    let server = match server(&env).await {
+        Ok(server) => server,
+        Err(message) => {
+            worker::console_error!("portcullis: scheduled purge skipped: {message}");
+            return;
+        }
+    };
+    match portcullis_core::maintenance::run(&server).await {
+        Ok(report) => worker::console_log!(
+            "portcullis: purge deleted {} rows (complete: {}) {:?}",
+            report.total(),
+            report.complete,
+            report.deleted
+        ),
+        Err(e) => worker::console_error!("portcullis: purge failed: {e}"),
+    }
 }
 
 /// The isolate's server, started now if there is none yet. A failure is not cached: the

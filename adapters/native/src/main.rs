@@ -1,5 +1,6 @@
 //! The `portcullis` command: `serve` runs the authorization server (public and admin
-//! listeners); `migrate` applies the schema; `user`, `resource`, `client`, `audit` and `key`
+//! listeners); `migrate` applies the schema; `maintenance` purges expired rows once;
+//! `user`, `resource`, `client`, `audit` and `key`
 //! administer the database directly through the core's admin API, in-process.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -29,6 +30,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Purge expired rows and audit events past retention once, print the counts and exit
+    /// (`serve` also does this every storage.purge_interval_secs).
+    Maintenance {
+        /// Repeat until nothing expired is left, instead of one bounded pass.
+        #[arg(long)]
+        until_complete: bool,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCmd),
@@ -207,6 +215,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let op = match cli.command {
         Command::Serve => return serve(settings).await,
         Command::Migrate => return migrate(settings).await,
+        Command::Maintenance { until_complete } => {
+            return maintenance(settings, until_complete).await
+        }
         Command::User(UserCmd::Add { username, password }) => Op::UserAdd {
             password: match password {
                 Some(p) => p,
@@ -333,6 +344,27 @@ async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
         .map_or(0, |d| d.as_secs() as i64);
     let version = portcullis_core::store::migrations::migrate(store.as_ref(), now).await?;
     print_line(&serde_json::json!({ "schema_version": version }).to_string());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn maintenance(settings: Settings, until_complete: bool) -> anyhow::Result<ExitCode> {
+    server::init_logging(settings.host.log_format, "warn");
+    let server = server::start(&settings).await?;
+    let mut total = portcullis_core::maintenance::run(&server).await?;
+    let mut passes = 1;
+    while until_complete && !total.complete {
+        let next = portcullis_core::maintenance::run(&server).await?;
+        for (table, n) in next.deleted {
+            *total.deleted.entry(table).or_default() += n;
+        }
+        total.complete = next.complete;
+        passes += 1;
+    }
+    print_line(&serde_json::to_string_pretty(&serde_json::json!({
+        "deleted": total.deleted,
+        "complete": total.complete,
+        "passes": passes,
+    }))?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -134,6 +134,10 @@ pub async fn serve(
         admin,
         proxies: proxies.clone(),
     };
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let purge = tokio::spawn(purge_periodically(server.clone(), stop(rx.clone())));
     let public = listener::run(public, limits, app(false), rx.clone());
     let admin = listener::run(admin, limits, app(true), rx);
     let both = async { tokio::try_join!(public, admin).map(|_| ()) };
@@ -144,11 +148,35 @@ pub async fn serve(
     }
     tracing::info!("shutting down");
     let _ = tx.send(true);
-    match tokio::time::timeout(DRAIN, both).await {
+    let drained = async {
+        let r = both.await;
+        let _ = purge.await;
+        r
+    };
+    match tokio::time::timeout(DRAIN, drained).await {
         Ok(r) => r,
         Err(_) => {
             tracing::warn!("in-flight requests did not finish in time");
             Ok(())
+        }
+    }
+}
+
+/// Purges expired rows every `storage.purge_interval_secs` (B1, B2) until `stop` completes.
+/// A purge that has started finishes (it is bounded); storage failures are logged and the
+/// next tick tries again.
+async fn purge_periodically(server: Portcullis, stop: impl Future<Output = ()>) {
+    let every = Duration::from_secs(server.config().storage.purge_interval_secs.max(1) as u64);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(e) = portcullis_core::maintenance::run(&server).await {
+            tracing::warn!(error = %e, "storage purge failed");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Black-box tests of the `portcullis` binary with a temporary SQLite file: `serve` with
 //! health and readiness, clean stop on SIGTERM, refusal of an unsafe issuer, and the
-//! `user add` / `user list` administration commands.
+//! `user add` / `user list` administration commands, `maintenance` (the purge, B1/B2).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -275,4 +275,55 @@ fn l6_loopback_issuer_on_a_public_listener_is_refused() {
     assert!(err.contains("0.0.0.0"), "{err}");
     let err = run(&[("PORTCULLIS_ADMIN_API_KEY", "0123456789abcdef0123")]);
     assert!(err.contains("'master_key'"), "{err}");
+}
+
+#[test]
+fn b1_maintenance_purges_expired_rows_and_prints_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["migrate"], None);
+    assert!(out.status.success());
+    let db = rusqlite::Connection::open(dir.path().join("portcullis.db")).unwrap();
+    let far = 4_000_000_000_i64;
+    db.execute_batch(&format!(
+        "INSERT INTO sessions (id_hash, subject, auth_time, expires_at) VALUES ('dead', 'u', 1, 2), ('live', 'u', 1, {far});
+         INSERT INTO replay_cache (key, expires_at) VALUES ('dead-1', 5), ('dead-2', 6), ('live', {far});
+         INSERT INTO audit_events (at, action, outcome) VALUES (1, 'old.event', 'success');"
+    ))
+    .unwrap();
+    let counts = |out: &Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Retention 0 (from the environment) keeps audit events forever.
+    let mut keep = portcullis(dir.path());
+    keep.args(["maintenance"])
+        .env("PORTCULLIS_STORAGE__AUDIT_RETENTION_DAYS", "0");
+    let first = counts(&keep.output().unwrap());
+    assert_eq!(first["deleted"]["sessions"], 1, "{first}");
+    assert_eq!(first["deleted"]["replay_cache"], 2, "{first}");
+    assert_eq!(first["deleted"]["audit_events"], 0, "{first}");
+    assert_eq!(first["complete"], true);
+    // The default retention (90 days) removes the old event; nothing else is left to purge.
+    let second = counts(&run(dir.path(), &["maintenance", "--until-complete"], None));
+    assert_eq!(second["deleted"]["audit_events"], 1, "{second}");
+    assert_eq!(second["deleted"]["sessions"], 0, "{second}");
+    let live: i64 = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM replay_cache)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(live, 2, "only the live session and replay key remain");
+    // A bad setting is refused with a message naming it, not a panic.
+    let mut bad = portcullis(dir.path());
+    bad.args(["maintenance"])
+        .env("PORTCULLIS_STORAGE__PURGE_BATCH_SIZE", "0");
+    let out = bad.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("purge_batch_size"));
 }

@@ -2,7 +2,8 @@
 //! limited to the core's 64 KiB, the client address from `spin-client-addr`, a request id),
 //! starts Portcullis on this instance's seams (Spin makes an instance per request; migrations
 //! and seeds are idempotent and cheap when up to date), calls `Portcullis::handle_any` and
-//! maps the response back. No OAuth logic lives here.
+//! maps the response back, then runs the core's amortised purge when it is due. No OAuth
+//! logic lives here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -105,7 +106,11 @@ async fn serve(req: Request, id: &str) -> Result<http::Response<Bytes>, http::Re
     let server = Portcullis::start(env, cfg)
         .await
         .map_err(|e| unavailable("start refused", &e))?;
-    Ok(server.handle_any(req).await)
+    let resp = server.handle_any(req).await;
+    // Spin has no cron here: at most one bounded purge per storage.purge_interval_secs,
+    // remembered in the key-value store, carried by whichever request comes (B1, B2).
+    portcullis_core::maintenance::run_if_due(&server).await;
+    Ok(resp)
 }
 
 /// Logs a configuration, storage or start failure in full and answers 503 without detail

@@ -35,21 +35,76 @@ const MAX_PAGE: i64 = 1000;
 pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
     if let Err(e) = check_key(server, &req) {
         if server.config().admin_api_key.is_some() {
-            crate::audit::record(
-                server,
-                crate::audit::Event {
-                    action: "admin.auth",
-                    success: false,
-                    reason: Some("unauthorized"),
-                    request_id: request_id(&req),
-                    ..Default::default()
-                },
-            )
-            .await;
+            record_refusal(server, &req).await;
         }
         return error_json(&e);
     }
     route_trusted(server, req).await
+}
+
+/// Length of the window in which refused admin requests are counted, seconds (B4).
+pub const REFUSAL_WINDOW_SECS: i64 = 300;
+
+/// Counts a refused (unauthenticated) admin request in the cache, per window, and writes one
+/// `admin.auth` failure event per window, carrying the previous window's count: on the edge
+/// the admin API is on the public origin, and one audit row per anonymous request would let
+/// anyone grow the audit table without bound (B4). The count is approximate on eventually
+/// consistent caches; when the cache fails, the refusal is only logged.
+async fn record_refusal(server: &Portcullis, req: &Request<Bytes>) {
+    let kv = server.env().kv.as_ref();
+    let now = server.now();
+    let window = now.div_euclid(REFUSAL_WINDOW_SECS);
+    let key = |w: i64| format!("admin_refused:{w}");
+    let read = |v: Option<Vec<u8>>| {
+        v.and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let count = match kv.get(&key(window), now).await {
+        Ok(v) => read(v),
+        Err(e) => {
+            tracing::warn!(error = %e, "refused admin request not counted");
+            return;
+        }
+    };
+    // Kept one window longer, so the next window's event can report it.
+    let keep_until = (window + 2) * REFUSAL_WINDOW_SECS;
+    if let Err(e) = kv
+        .put(
+            &key(window),
+            (count + 1).to_string().into_bytes(),
+            keep_until,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "refused admin request not counted");
+        return;
+    }
+    if count > 0 {
+        return;
+    }
+    let previous = kv
+        .get(&key(window - 1), now)
+        .await
+        .ok()
+        .flatten()
+        .map(|v| read(Some(v)));
+    crate::audit::record(
+        server,
+        crate::audit::Event {
+            action: "admin.auth",
+            success: false,
+            reason: Some("unauthorized"),
+            request_id: request_id(req),
+            detail: Some(serde_json::json!({
+                "window_secs": REFUSAL_WINDOW_SECS,
+                "counted_not_recorded": "further refusals in this window",
+                "previous_window_refusals": previous,
+            })),
+            ..Default::default()
+        },
+    )
+    .await;
 }
 
 /// Routes an admin request without the key check: only for callers that already hold the

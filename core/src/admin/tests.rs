@@ -120,7 +120,7 @@ fn missing_or_wrong_key_is_401_with_bearer_challenge() {
         two.headers_mut()
             .append(header::AUTHORIZATION, "Bearer other".parse().unwrap());
         assert_eq!(raw(&s, two).await.status(), StatusCode::UNAUTHORIZED);
-        // Refused attempts are audited (without the key).
+        // Refused attempts are audited (without the key): once per window, counted (B4).
         let evs = repo::audit::list(
             s.env().sql.as_ref(),
             &repo::audit::AuditFilter {
@@ -131,7 +131,7 @@ fn missing_or_wrong_key_is_401_with_bearer_challenge() {
         )
         .await
         .unwrap();
-        assert_eq!(evs.len(), 8);
+        assert_eq!(evs.len(), 1);
         assert!(evs.iter().all(|e| e.outcome == "failure"));
         // A refused request changes nothing.
         let create = request(
@@ -725,5 +725,46 @@ fn key_rotation_shows_new_active_and_old_retired() {
         assert!(old["retired_at"].is_i64());
         assert!(old["remove_after"].as_i64().unwrap() > old["retired_at"].as_i64().unwrap());
         assert_eq!(s.keys().active(&s).await.unwrap().kid, new_kid);
+    });
+}
+
+#[test]
+fn b4_refused_admin_requests_are_counted_not_each_recorded() {
+    run(async {
+        let (env, clock) = super::test_store::test_env();
+        let s = Portcullis::start(env, cfg()).await.unwrap();
+        let refused = || request(Method::GET, "/admin/users", None, Some("Bearer nope"));
+        let audited = || async {
+            repo::audit::list(
+                s.env().sql.as_ref(),
+                &repo::audit::AuditFilter {
+                    action: Some("admin.auth".into()),
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+        };
+        clock.set(super::REFUSAL_WINDOW_SECS * 6_000_000);
+        for _ in 0..50 {
+            assert_eq!(raw(&s, refused()).await.status(), StatusCode::UNAUTHORIZED);
+        }
+        let evs = audited().await;
+        assert_eq!(evs.len(), 1, "one row for 50 refusals in one window");
+        // The next window writes one more row, reporting the 50 of the previous one.
+        clock.advance(super::REFUSAL_WINDOW_SECS);
+        for _ in 0..3 {
+            raw(&s, refused()).await;
+        }
+        let evs = audited().await;
+        assert_eq!(evs.len(), 2);
+        assert_eq!(
+            evs[0].detail.as_ref().unwrap()["previous_window_refusals"],
+            50
+        );
+        // The right key still works and writes nothing for refusals.
+        let (status, _) = call(&s, Method::GET, "/admin/users", None).await;
+        assert_eq!(status, StatusCode::OK);
     });
 }

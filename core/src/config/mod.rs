@@ -49,6 +49,8 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// Token exchange (RFC 8693).
     pub token_exchange: TokenExchangeConfig,
+    /// Bounded storage: purge of expired rows, audit retention, pending-request caps.
+    pub storage: StorageConfig,
     /// Seconds a new signing key is published in the JWKS before it signs (0: at once).
     pub key_prepublish_secs: i64,
     /// Trusted enterprise IdPs for the JWT bearer / ID-JAG grant, created or updated on start.
@@ -84,6 +86,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             dpop: DpopConfig::default(),
             token_exchange: TokenExchangeConfig::default(),
+            storage: StorageConfig::default(),
             key_prepublish_secs: 0,
             idps: Vec::new(),
             idp_policies: Vec::new(),
@@ -221,6 +224,41 @@ impl Default for TokenExchangeConfig {
     fn default() -> Self {
         Self {
             max_delegation_depth: 5,
+        }
+    }
+}
+
+/// Bounded storage (docs/security-bounded-storage.md): how expired rows are purged, how long
+/// audit events are kept, and how many pending authorization requests one caller may hold.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Audit events older than this many days are purged (0 keeps them forever; default 90).
+    pub audit_retention_days: i64,
+    /// Seconds between purges: the native host's periodic task and the Spin component's
+    /// amortised purge (Workers use the cron trigger in wrangler.toml). Default 600.
+    pub purge_interval_secs: i64,
+    /// Rows one purge statement deletes at most (default 500).
+    pub purge_batch_size: i64,
+    /// Delete statements one purge runs at most, shared fairly between the tables (default
+    /// 42: six per table); what is left waits for the next purge.
+    pub purge_max_statements: i64,
+    /// Live pending authorization requests one client may hold (0: no cap; default 1000).
+    pub max_pending_requests_per_client: u32,
+    /// Live pending authorization requests one client address (an IPv6 /64) may hold (0: no
+    /// cap; default 200).
+    pub max_pending_requests_per_ip: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            audit_retention_days: 90,
+            purge_interval_secs: 600,
+            purge_batch_size: 500,
+            purge_max_statements: 42,
+            max_pending_requests_per_client: 1000,
+            max_pending_requests_per_ip: 200,
         }
     }
 }
@@ -435,6 +473,33 @@ impl Config {
         ] {
             if v < 0 {
                 return Err(cfg_err(name, "must be 0 (no limit) or positive"));
+            }
+        }
+        if self.storage.audit_retention_days < 0 {
+            return Err(cfg_err(
+                "storage.audit_retention_days",
+                "must be 0 (keep forever) or a number of days",
+            ));
+        }
+        for (name, v, max) in [
+            (
+                "storage.purge_interval_secs",
+                self.storage.purge_interval_secs,
+                7 * 24 * 3600,
+            ),
+            (
+                "storage.purge_batch_size",
+                self.storage.purge_batch_size,
+                10_000,
+            ),
+            (
+                "storage.purge_max_statements",
+                self.storage.purge_max_statements,
+                1_000,
+            ),
+        ] {
+            if !(1..=max).contains(&v) {
+                return Err(cfg_err(name, format!("must be between 1 and {max}")));
             }
         }
         if self.cimd.allow_loopback && !loopback {

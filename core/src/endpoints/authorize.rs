@@ -13,7 +13,7 @@ use super::{endpoint_url, paths};
 use crate::clients::{self, Client};
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::Params;
+use crate::http_util::{ip_bucket, Params, RemoteAddr};
 use crate::server::Portcullis;
 use crate::store::repo::auth_requests::{self, AuthRequestRow};
 
@@ -88,7 +88,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         Err(e) => Err(e.into()),
     };
     match result {
-        Ok((pending, client)) => start(server, req.headers(), pending, &client)
+        Ok((pending, client)) => start(server, &req, pending, &client)
             .await
             .unwrap_or_else(|e| {
                 error_page(e.code.status(), "Authorization failed", &e.description)
@@ -262,10 +262,11 @@ fn is_thumbprint(s: &str) -> bool {
 /// Stores the request and shows the login page, or the consent page when logged in.
 async fn start(
     server: &Portcullis,
-    headers: &http::HeaderMap,
+    req: &Request<Bytes>,
     pending: PendingRequest,
     client: &Client,
 ) -> Result<Response<Bytes>> {
+    let headers = req.headers();
     let handle = crate::env::random_token(server.env().rng.as_ref(), 32);
     let now = server.now();
     let session = browser::session(server, headers).await?;
@@ -277,7 +278,26 @@ async fn start(
         consumed_at: None,
         created_at: now,
     };
-    auth_requests::insert(server.env().sql.as_ref(), &row).await?;
+    // B3: one caller cannot fill the table. The address is stored only as a hash.
+    let ip_bucket = req
+        .extensions()
+        .get::<RemoteAddr>()
+        .map(|a| token_hash(&format!("ip:{}", ip_bucket(a.0))));
+    let limits = &server.config().storage;
+    let owner = auth_requests::Owner {
+        client_id: &client.client_id,
+        ip_bucket: ip_bucket.as_deref(),
+        max_per_client: limits.max_pending_requests_per_client,
+        max_per_ip: limits.max_pending_requests_per_ip,
+    };
+    if !auth_requests::insert_capped(server.env().sql.as_ref(), &row, &owner, now).await? {
+        return Err(Error::new(
+            ErrorCode::SlowDown,
+            "too many authorization requests are waiting for this client or from this \
+             address; finish or abandon one and try again later",
+        )
+        .with_header(http::header::RETRY_AFTER, PENDING_TTL.to_string()));
+    }
     let (csrf, set_csrf) = browser::csrf_token(server, headers);
     let view = RequestView {
         request: &handle,

@@ -8,6 +8,7 @@
 //! own test; [`run_all`] runs them in sequence on one store. Cases use unique ids so they can
 //! share a database; the concurrency cases must run on a multi-threaded runtime.
 
+mod bounded;
 mod grants_and_requests;
 mod records;
 mod replay;
@@ -21,6 +22,7 @@ use portcullis_core::store::migrations::{self, MIGRATIONS};
 use portcullis_core::store::repo::{codes, grants, refresh};
 use portcullis_core::store::{SqlStore, StoreError};
 
+pub use bounded::*;
 pub use grants_and_requests::*;
 pub use records::*;
 pub use replay::*;
@@ -58,7 +60,9 @@ pub async fn run_all(store: Store) {
     audit_list_filters_and_paging(store.clone()).await;
     keys_published_and_retire(store.clone()).await;
     replay_reserved_once_until_expiry(store.clone()).await;
-    replay_concurrent_reservation(store).await;
+    replay_concurrent_reservation(store.clone()).await;
+    b1_purge_keeps_only_live_rows(store.clone()).await;
+    b3_pending_requests_capped_per_owner(store).await;
 }
 
 /// A unique id for this process: cases never collide, even on a shared database.

@@ -8,6 +8,7 @@
 //! limit) and must get a server of their own.
 
 pub mod authorize;
+pub mod bounded;
 pub mod client_auth;
 pub mod discovery;
 pub mod dpop;

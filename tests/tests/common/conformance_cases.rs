@@ -25,4 +25,6 @@ cases!(
     keys_published_and_retire,
     replay_reserved_once_until_expiry,
     replay_concurrent_reservation,
+    b1_purge_keeps_only_live_rows,
+    b3_pending_requests_capped_per_owner,
 );

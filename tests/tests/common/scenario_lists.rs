@@ -1,6 +1,6 @@
 // The scenario lists, shared by every runner of the suite against the native host (SQLite in
 // `native.rs`, PostgreSQL in `native_postgres.rs`); each runner defines the `shared!`,
-// `nonce_required!` and `isolated!` macros and then `include!`s this file.
+// `nonce_required!`, `capped!` and `isolated!` macros and then `include!`s this file.
 shared!(
     discovery::discovery_authorization_server_metadata,
     discovery::discovery_openid_configuration,
@@ -107,6 +107,12 @@ shared!(
 nonce_required!(
     dpop::d4_nonce_challenge_round_trips,
     dpop::d4_forged_nonce_refused,
+);
+
+// On a server of their own with low pending-request caps (`scenarios::bounded::SETTINGS`).
+capped!(
+    bounded::b3_pending_request_cap,
+    bounded::b4_refused_admin_requests_counted_not_recorded,
 );
 
 isolated!(

@@ -12,6 +12,7 @@ pub mod counters;
 pub mod grants;
 pub mod idps;
 pub mod keys;
+pub mod maintenance;
 pub mod refresh;
 pub mod replay;
 pub mod resources;
