@@ -164,7 +164,7 @@ pub async fn fetch_with(
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "client metadata cache unavailable"),
     }
-    // L1 (docs/security.md): why a destination was refused or a fetch failed (a name that
+    // E1 (docs/security.md): why a destination was refused or a fetch failed (a name that
     // resolves to a private address, a status, a timeout) is logged, never told to the caller,
     // who may be probing the network behind the server.
     let unreachable = |detail: String| {
@@ -651,7 +651,7 @@ mod tests {
             "{}",
             e.description
         );
-        // L1: the transport's reason is logged, not told.
+        // E1: the transport's reason is logged, not told.
         assert!(
             !e.description.contains("connection refused"),
             "{}",
@@ -684,6 +684,30 @@ mod tests {
         let e = fetch(&kv, &f, NOW, ID).unwrap_err();
         assert!(e.description.contains("could not be fetched"));
         assert!(e.description.contains("client_secret"));
+    }
+
+    #[test]
+    fn e1_refused_destination_reason_is_logged_not_told() {
+        let kv = MemoryKv::default();
+        let f = FakeFetcher::new(Ok(ok_resp(&doc())));
+        for id in [
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.1/client.json",
+        ] {
+            let e = fetch(&kv, &f, NOW, id).unwrap_err();
+            let d = e.description.to_ascii_lowercase();
+            for hint in [
+                "private",
+                "link-local",
+                "loopback",
+                "169.254",
+                "10.0.0.1",
+                "address",
+            ] {
+                assert!(!d.contains(hint), "{id}: '{hint}' told: {d}");
+            }
+            assert!(d.contains("could not be retrieved"), "{d}");
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub struct RequestId(pub String);
 pub struct Params(BTreeMap<String, String>);
 
 /// Parameters whose values are safe in a log line; every other value (passwords, codes,
-/// verifiers, secrets, tokens, assertions, CSRF tokens) is redacted by `Debug` (L3, H3).
+/// verifiers, secrets, tokens, assertions, CSRF tokens) is redacted by `Debug` (E3, H3).
 const LOGGABLE_PARAMS: &[&str] = &[
     "grant_type",
     "response_type",
@@ -345,7 +345,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn l3_params_debug_redacts_secrets() {
+    fn e3_params_debug_redacts_secrets() {
         let p = Params::parse(
             b"grant_type=authorization_code&code=c0de-S3CRET&code_verifier=v3r-S3CRET&password=pa55-S3CRET&client_secret=cs-S3CRET&scope=mcp%3Atools",
         )

@@ -1,4 +1,4 @@
-//! Bounded storage (docs/security-bounded-storage.md, B1/B2): the purge of expired rows and
+//! Bounded storage (docs/security.md, B1/B2): the purge of expired rows and
 //! of audit events past retention, the same on every backend. What to delete is decided by
 //! plain functions over values ([`Plan::new`], [`Plan::cutoff`], [`due`]); [`purge`] is the
 //! one place that does the deletes, in bounded batches. Hosts run it on their own schedule:

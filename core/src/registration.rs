@@ -332,7 +332,7 @@ fn check_text(field: &str, value: Option<&str>, max_chars: usize) -> Result<()> 
     Ok(())
 }
 
-/// L2: Unicode format characters (category Cf) that reorder or hide text, with which a name
+/// E2: Unicode format characters (category Cf) that reorder or hide text, with which a name
 /// shown at consent could impersonate another (`"Goo\u{202e}elgo"`, zero-width joiners).
 fn is_invisible_format(c: char) -> bool {
     matches!(
@@ -589,7 +589,7 @@ mod tests {
     }
 
     #[test]
-    fn l2_bidi_and_zero_width_characters_refused_in_text() {
+    fn e2_bidi_and_zero_width_characters_refused_in_text() {
         for name in [
             "Goo\u{202e}elgo",
             "Git\u{200b}Hub",

@@ -1,4 +1,4 @@
-//! Fixed-window limits on unauthenticated traffic (SECURITY-CHECKLIST H4, G2; T1–T3 in
+//! Fixed-window limits on unauthenticated traffic (SECURITY-CHECKLIST H4, G2; T1–T2 in
 //! `docs/security.md`): failed sign-ins per username and per client address, registrations per
 //! client address. Counters live in the system of record ([`counters`]), never in a cache an
 //! attacker can fill and flush, and each attempt is reserved with one atomic increment before
@@ -69,7 +69,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn t3_ipv6_peers_share_their_64() {
+    fn t2_ipv6_peers_share_their_64() {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();

@@ -381,7 +381,8 @@ async fn refresh_rotated_on_b_replayed_on_a_revokes_family(p: &Pair) {
 }
 
 /// A client registered on A (RFC 7591, and through the admin API) authenticates on B, and B's
-/// token names the shared issuer and verifies against A's JWKS.
+/// token names the shared issuer and verifies against A's JWKS; a policy set on A (K3: a rate
+/// limit of one request a minute) holds on B, because its counter is in the shared store.
 async fn client_registered_on_a_authenticates_on_b(p: &Pair) {
     let resource = new_resource(p.ta(), &SCOPES).await;
     let r = register(
@@ -389,7 +390,6 @@ async fn client_registered_on_a_authenticates_on_b(p: &Pair) {
         json!({
             "client_name": "Multi-instance client",
             "redirect_uris": ["https://app.example/callback"],
-            "grant_types": ["client_credentials"],
             "token_endpoint_auth_method": "client_secret_basic",
         }),
     )
@@ -398,26 +398,48 @@ async fn client_registered_on_a_authenticates_on_b(p: &Pair) {
     let v = r.json();
     let id = v["client_id"].as_str().expect("client_id");
     let secret = v["client_secret"].as_str().expect("client_secret");
-    let access = cc_token(p.tb(), id, secret, &resource).await;
-    let claims = verify_on(p.ta(), p.issuer(), &access, &resource).await;
-    assert_eq!(claims["client_id"], json!(id));
-    // A wrong secret is refused on B as on A.
+    // It authenticates on B (introspection needs an authenticated client); a wrong secret is
+    // refused on B as on A.
+    let answer = introspect(p.tb(), "not-a-token", Auth::Basic(id, secret))
+        .await
+        .ok_json();
+    assert_eq!(answer["active"], json!(false), "{answer}");
     for t in p.both() {
-        token(
+        introspect(t, "not-a-token", Auth::Basic(id, "not-the-secret"))
+            .await
+            .assert_oauth_error(401, "invalid_client");
+    }
+
+    let c = new_client(p.ta(), "client_secret_basic", &["client_credentials"]).await;
+    let access = cc_token(p.tb(), &c.id, c.secret.as_deref().unwrap(), &resource).await;
+    let claims = verify_on(p.ta(), p.issuer(), &access, &resource).await;
+    assert_eq!(claims["client_id"], json!(c.id));
+    // K3 across instances: one request a minute, set on A. Three requests over at most two
+    // minute windows (they take well under a minute) on B, A, B: at least one is refused.
+    admin_ok(
+        p.ta(),
+        Method::PUT,
+        &format!("/admin/clients/{}/policy", c.id),
+        Some(json!({ "client_credentials": true, "rate_limit_per_minute": 1 })),
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for t in [p.tb(), p.ta(), p.tb()] {
+        let r = token(
             t,
             &[
                 ("grant_type", "client_credentials"),
                 ("resource", &resource),
             ],
-            Auth::Basic(id, "not-the-secret"),
+            Auth::Basic(&c.id, c.secret.as_deref().unwrap()),
         )
-        .await
-        .assert_oauth_error(401, "invalid_client");
+        .await;
+        statuses.push(r.status);
     }
-
-    let c = new_client(p.ta(), "client_secret_basic", &["client_credentials"]).await;
-    let access = cc_token(p.tb(), &c.id, c.secret.as_deref().unwrap(), &resource).await;
-    verify_on(p.ta(), p.issuer(), &access, &resource).await;
+    assert!(
+        statuses.contains(&429),
+        "a limit set on A is counted across both instances: {statuses:?}"
+    );
     let listed = admin_ok(p.tb(), Method::GET, "/admin/clients", None).await;
     assert!(
         listed.to_string().contains(&c.id),

@@ -389,4 +389,75 @@ mod tests {
         assert_eq!(s, StatusCode::CONFLICT, "{v}");
         assert_eq!(v["error"], "conflict");
     }
+
+    #[tokio::test]
+    async fn users_and_client_policies_from_the_cli() {
+        let (_dir, server) = server().await;
+        let add = Op::UserAdd {
+            username: "bob".into(),
+            password: "first password".into(),
+        };
+        assert_eq!(run(&server, &add).await.unwrap().0, StatusCode::CREATED);
+        for op in [
+            Op::UserPassword {
+                username: "bob".into(),
+                password: "second password".into(),
+            },
+            Op::UserDisabled {
+                username: "bob".into(),
+                disabled: true,
+            },
+        ] {
+            let (s, v) = run(&server, &op).await.unwrap();
+            assert_eq!(s, StatusCode::NO_CONTENT, "{op:?}: {v}");
+        }
+        let (_, users) = run(&server, &Op::UserList).await.unwrap();
+        assert_eq!(users["users"][0]["disabled"], json!(true), "{users}");
+        let (s, _) = run(
+            &server,
+            &Op::UserDisabled {
+                username: "nobody".into(),
+                disabled: true,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        let id = "https://agent.example.com/client.json";
+        let (s, v) = run(
+            &server,
+            &Op::ClientPolicy {
+                client_id: id.into(),
+                client_credentials: true,
+                rate_limit_per_minute: Some(30),
+                daily_token_quota: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["client_id"], json!(id));
+        assert_eq!(v["effective_rate_limit_per_minute"], json!(30));
+        let suspend = Op::ClientSuspended {
+            client_id: id.into(),
+            suspended: true,
+        };
+        assert_eq!(
+            run(&server, &suspend).await.unwrap().0,
+            StatusCode::NO_CONTENT
+        );
+        let (s, v) = run(
+            &server,
+            &Op::ClientPolicy {
+                client_id: "no-such-client".into(),
+                client_credentials: true,
+                rate_limit_per_minute: Some(-1),
+                daily_token_quota: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    }
 }

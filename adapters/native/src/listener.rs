@@ -1,5 +1,5 @@
 //! One native listener: the accept loop and each connection's life, with the limits that keep
-//! slow or greedy clients from exhausting the server (docs/security-native-limits.md):
+//! slow or greedy clients from exhausting the server (docs/security.md):
 //!
 //! - a cap on concurrent connections (L3): a semaphore permit is taken *before* `accept`, so
 //!   at the cap new connections wait in the kernel's backlog instead of being served;

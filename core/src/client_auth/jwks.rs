@@ -129,7 +129,7 @@ async fn put(server: &Portcullis, key: &str, entry: &Entry, expires_at: i64) {
 async fn fetch(server: &Portcullis, uri: &str) -> std::result::Result<(Value, i64), String> {
     let url = url::Url::parse(uri).map_err(|e| format!("not a valid URL ({e})"))?;
     let cfg = server.config();
-    // L1: why a destination was refused or a fetch failed is logged, never told.
+    // E1: why a destination was refused or a fetch failed is logged, never told.
     let unreachable = |detail: String| {
         tracing::warn!(jwks_uri = %crate::http_util::truncate(uri, 200), %detail, "client JWK Set not retrieved");
         "the JWK Set could not be retrieved (the server's log has the reason)".to_owned()

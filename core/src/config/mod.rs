@@ -228,7 +228,7 @@ impl Default for TokenExchangeConfig {
     }
 }
 
-/// Bounded storage (docs/security-bounded-storage.md): how expired rows are purged, how long
+/// Bounded storage (docs/security.md): how expired rows are purged, how long
 /// audit events are kept, and how many pending authorization requests one caller may hold.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -20,7 +20,7 @@ fn secure(server: &Portcullis) -> bool {
     server.issuer().starts_with("https://")
 }
 
-/// The cookie's name and `Path` for this server (S1: `__Host-` cookies on https). On https
+/// The cookie's name and `Path` for this server (H6: `__Host-` cookies on https). On https
 /// the name carries the `__Host-` prefix, which browsers accept only with `Secure`,
 /// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it; an issuer with a
 /// path gets a suffix naming it instead of a narrower `Path`. Plain http (a loopback
@@ -215,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn s1_host_prefixed_secure_cookies_on_https() {
+    fn h6_host_prefixed_secure_cookies_on_https() {
         let root = server("https://as.example.com");
         let set = set_cookie(&root, SESSION_COOKIE, "v", 60);
         assert!(set.starts_with("__Host-pc_session=v; Path=/;"), "{set}");

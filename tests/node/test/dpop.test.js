@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { calculateJwkThumbprint, decodeJwt, exportJWK } from 'jose';
-import { ISSUER, Browser, createResource, createUser, uid } from '../lib/helpers.js';
+import { ISSUER, Browser, admin, createResource, createUser, uid } from '../lib/helpers.js';
 
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test servers are http on loopback
 const REDIRECT = 'http://127.0.0.1:45873/cb';
@@ -48,13 +48,14 @@ function recorder() {
   };
 }
 
-async function confidentialMachine(as) {
-  const client = await register(as, {
+// Machine clients are created by the operator (self-registration cannot ask for
+// client_credentials: K1 in docs/security.md).
+async function confidentialMachine() {
+  const client = await admin('POST', '/admin/clients', {
     client_name: 'oauth4webapi DPoP machine',
     grant_types: ['client_credentials'],
-    response_types: [],
-    redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'mcp:tools mcp:read',
   });
   return { client, auth: oauth.ClientSecretBasic(client.client_secret) };
 }
@@ -63,7 +64,7 @@ test('dpop: client_credentials with oauth4webapi proofs gives a token bound to i
   const as = await discover();
   assert.deepEqual(as.dpop_signing_alg_values_supported, ['ES256']);
   const resource = await createResource();
-  const { client, auth } = await confidentialMachine(as);
+  const { client, auth } = await confidentialMachine();
   const keyPair = await oauth.generateKeyPair('ES256');
   const DPoP = oauth.DPoP(client, keyPair);
 
@@ -111,7 +112,7 @@ test('dpop: client_credentials with oauth4webapi proofs gives a token bound to i
 test('dpop: a replayed oauth4webapi proof is refused', async () => {
   const as = await discover();
   const resource = await createResource();
-  const { client, auth } = await confidentialMachine(as);
+  const { client, auth } = await confidentialMachine();
   const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
   const rec = recorder();
   await oauth.processClientCredentialsResponse(
@@ -287,7 +288,7 @@ test('dpop: a nonce challenge round-trips (use_dpop_nonce, DPoP-Nonce, retry)', 
   });
   assert.ok(res.ok, `creating the resource: ${res.status}`);
   const as = await discover(srv.issuer);
-  const { client, auth } = await confidentialMachine(as);
+  const { client, auth } = await confidentialMachine();
   const keyPair = await oauth.generateKeyPair('ES256');
   const DPoP = oauth.DPoP(client, keyPair);
 

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
-import { ISSUER, Browser, createResource, createUser } from '../lib/helpers.js';
+import { ISSUER, Browser, admin, createResource, createUser } from '../lib/helpers.js';
 
 const insecure = { [oauth.allowInsecureRequests]: true }; // the test server is http on loopback
 const REDIRECT = 'http://127.0.0.1:45873/cb';
@@ -112,14 +112,16 @@ test('oauth4webapi: confidential client, introspection, access token revocation,
   const as = await discover();
   const resource = await createResource();
   const user = await createUser();
-  const client = await register(as, {
+  // Created by the operator: only operator-trusted clients get client_credentials (K1).
+  const client = await admin('POST', '/admin/clients', {
     client_name: 'oauth4webapi confidential client',
     redirect_uris: [REDIRECT],
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'mcp:tools mcp:read',
   });
-  assert.ok(client.client_secret, 'a confidential registration returns a secret');
+  assert.ok(client.client_secret, 'a confidential client is given its secret once');
   const basic = oauth.ClientSecretBasic(client.client_secret);
 
   const tokens = await codeFlow(as, client, basic, resource, user);

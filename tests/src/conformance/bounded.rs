@@ -1,4 +1,4 @@
-//! Bounded storage on every backend (docs/security-bounded-storage.md): the purge removes
+//! Bounded storage on every backend (docs/security.md): the purge removes
 //! exactly the dead rows of each table in bounded batches (B1), audit events past retention
 //! (B2), and the pending-request cap holds per client and per address (B3). Times are far
 //! below the suite's [`NOW`](super::NOW), so the purge never touches other cases' rows on a

@@ -1,4 +1,4 @@
-//! Bounded storage scenarios (docs/security-bounded-storage.md): a caller cannot fill the
+//! Bounded storage scenarios (docs/security.md): a caller cannot fill the
 //! pending-request table (B3), and anonymous admin requests do not each write an audit row
 //! (B4). They run on a server of their own with low caps ([`SETTINGS`]), listed under
 //! `capped!` in every runner.

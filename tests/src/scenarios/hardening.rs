@@ -3,7 +3,7 @@
 //! default scopes (K5), users that are disabled or change their password (U1, U2),
 //! `redirect_uri` at the token endpoint (R9), no open redirector for self-registered clients
 //! (O1, O2), throttling that parallel guesses cannot slip past (T1), and client names that
-//! cannot impersonate (L2).
+//! cannot impersonate (E2).
 
 use serde_json::json;
 
@@ -424,8 +424,8 @@ pub async fn o2_os_protocol_handler_schemes_refused(t: &Target) {
     assert_eq!(ok.status, 201, "{}", ok.body);
 }
 
-/// L2: a client name with bidirectional or zero-width format characters is refused.
-pub async fn l2_client_name_format_characters_refused(t: &Target) {
+/// E2: a client name with bidirectional or zero-width format characters is refused.
+pub async fn e2_client_name_format_characters_refused(t: &Target) {
     for name in ["Goo\u{202e}elgo", "Git\u{200b}Hub"] {
         register(
             t,

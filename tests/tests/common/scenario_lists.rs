@@ -101,7 +101,7 @@ shared!(
     hardening::r9_redirect_uri_required_when_sent_at_authorize,
     hardening::o1_self_registered_client_errors_shown_locally,
     hardening::o2_os_protocol_handler_schemes_refused,
-    hardening::l2_client_name_format_characters_refused,
+    hardening::e2_client_name_format_characters_refused,
 );
 
 nonce_required!(

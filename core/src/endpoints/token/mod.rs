@@ -49,7 +49,7 @@ pub struct TokenRequest<'a> {
     pub policy: Option<&'a crate::store::repo::client_policies::ClientPolicy>,
 }
 
-/// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token (L3).
+/// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token (E3).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Issued {
     /// The access token (JWT).
@@ -224,7 +224,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn l3_issued_debug_shows_no_token() {
+    fn e3_issued_debug_shows_no_token() {
         let issued = Issued {
             access_token: "eyJ-S3CRET".into(),
             token_type: "Bearer",
