@@ -50,13 +50,26 @@ function recorder() {
 
 // Machine clients are created by the operator (self-registration cannot ask for
 // client_credentials: K1 in docs/security.md).
-async function confidentialMachine() {
-  const client = await admin('POST', '/admin/clients', {
+// `srv`: another server (its admin base and key) instead of the shared one.
+async function confidentialMachine(srv) {
+  const body = {
     client_name: 'oauth4webapi DPoP machine',
     grant_types: ['client_credentials'],
     token_endpoint_auth_method: 'client_secret_basic',
     scope: 'mcp:tools mcp:read',
-  });
+  };
+  let client;
+  if (srv) {
+    const res = await fetch(`${srv.admin}/admin/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${srv.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.ok(res.ok, `creating the machine client: ${res.status}`);
+    client = await res.json();
+  } else {
+    client = await admin('POST', '/admin/clients', body);
+  }
   return { client, auth: oauth.ClientSecretBasic(client.client_secret) };
 }
 
@@ -288,7 +301,7 @@ test('dpop: a nonce challenge round-trips (use_dpop_nonce, DPoP-Nonce, retry)', 
   });
   assert.ok(res.ok, `creating the resource: ${res.status}`);
   const as = await discover(srv.issuer);
-  const { client, auth } = await confidentialMachine();
+  const { client, auth } = await confidentialMachine(srv);
   const keyPair = await oauth.generateKeyPair('ES256');
   const DPoP = oauth.DPoP(client, keyPair);
 
