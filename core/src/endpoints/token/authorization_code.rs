@@ -3,16 +3,18 @@
 //! C5, R6) come before redemption; a PKCE failure burns it (P4); redemption is one atomic
 //! transition (C1), and a replayed code revokes everything issued from it (C2).
 
-use super::issue::{self, AccessTokenSpec};
-use super::{Issued, TokenRequest};
+use super::mint::{RefreshPolicy, TokenDecision};
+use super::TokenRequest;
 use crate::audit::{self, Event};
+use crate::clients::Client;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
 use crate::server::Portcullis;
-use crate::store::repo::{codes, grants, refresh, resources};
+use crate::store::repo::codes::CodeRow;
+use crate::store::repo::{codes, grants, resources};
 
-/// Redeems an authorization code.
-pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
+/// Redeems an authorization code and decides the tokens it yields.
+pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
     let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     let db = server.env().sql.as_ref();
     let now = server.now();
@@ -90,59 +92,51 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     {
         return Err(Error::invalid_grant("the grant has been revoked"));
     }
+    let config = server.config();
+    Ok(decide(
+        row,
+        client,
+        ctx.dpop_jkt,
+        now,
+        config.access_token_ttl,
+        config.refresh_token_ttl,
+    ))
+}
 
-    let ttl = server.config().access_token_ttl;
-    let (jwt, claims) = issue::access_token(
-        server,
-        &AccessTokenSpec {
-            sub: &row.subject,
-            aud: &resource,
-            client_id: &row.client_id,
-            scope: &row.scope,
-            ttl,
-            grant_id: Some(&row.grant_id),
-            auth_time: Some(row.auth_time),
-            dpop_jkt: ctx.dpop_jkt,
-            act: None,
-            parent_jti: None,
-        },
-    )
-    .await?;
-    let refresh_token = if client.allows_grant("refresh_token") {
-        let rt = issue::refresh_token(server);
-        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
-        let rt_jkt = ctx.dpop_jkt.filter(|_| client.is_public());
-        refresh::insert_bound(
-            db,
-            &refresh::RefreshRow {
-                token_hash: token_hash(&rt),
-                grant_id: row.grant_id.clone(),
-                client_id: row.client_id.clone(),
-                subject: row.subject.clone(),
-                scope: row.scope.clone(),
-                resource: row.resource.clone(),
-                expires_at: now + server.config().refresh_token_ttl,
-                consumed_at: None,
-                created_at: now,
-            },
-            rt_jkt,
-        )
-        .await?;
-        Some(rt)
+/// The tokens a redeemed code yields: an access token for the code's user, scope and
+/// resource within its grant, bound to the proof's key; and a refresh token starting the
+/// grant's family when the client is registered for `refresh_token`, bound to the same key
+/// for a public client (RFC 9449 §5).
+pub fn decide(
+    row: CodeRow,
+    client: &Client,
+    dpop_jkt: Option<&str>,
+    now: i64,
+    access_ttl: i64,
+    refresh_ttl: i64,
+) -> TokenDecision {
+    let refresh = if client.allows_grant("refresh_token") {
+        RefreshPolicy::Issue {
+            expires_at: now + refresh_ttl,
+            jkt: dpop_jkt.filter(|_| client.is_public()).map(str::to_owned),
+        }
     } else {
-        None
+        RefreshPolicy::None
     };
-    Ok(Issued {
-        access_token: jwt,
-        token_type: Issued::token_type_for(ctx.dpop_jkt),
-        issued_token_type: None,
-        expires_in: ttl,
+    TokenDecision {
+        subject: row.subject,
+        resource: row.resource.unwrap_or_default(),
         scope: row.scope,
-        refresh_token,
-        subject: claims.sub,
-        jti: claims.jti,
-        resource,
-    })
+        client_id: row.client_id,
+        lifetime: access_ttl,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
+        refresh,
+        act: None,
+        parent_jti: None,
+        grant_id: Some(row.grant_id),
+        auth_time: Some(row.auth_time),
+        issued_token_type: None,
+    }
 }
 
 /// C2: a code presented again revokes the grant and every token issued from it.
@@ -168,4 +162,86 @@ async fn replayed(
     )
     .await;
     Error::invalid_grant("the authorization code has already been used")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::token::mint::test_values::client;
+
+    fn row() -> CodeRow {
+        CodeRow {
+            code_hash: "h".into(),
+            grant_id: "g1".into(),
+            client_id: "c1".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            subject: "u1".into(),
+            scope: "mcp:tools".into(),
+            resource: Some("https://mcp.example/mcp".into()),
+            code_challenge: None,
+            code_challenge_method: None,
+            auth_time: 900,
+            expires_at: 1_060,
+            used_at: None,
+            created_at: 1_000,
+            redirect_uri_sent: true,
+        }
+    }
+
+    #[test]
+    fn code_yields_user_token_in_its_grant_with_a_new_family() {
+        let c = client(
+            "client_secret_basic",
+            &["authorization_code", "refresh_token"],
+        );
+        let d = decide(row(), &c, None, 1_000, 900, 3_600);
+        assert_eq!(d.subject, "u1");
+        assert_eq!(d.resource, "https://mcp.example/mcp");
+        assert_eq!(d.scope, "mcp:tools");
+        assert_eq!(d.client_id, "c1");
+        assert_eq!(d.lifetime, 900);
+        assert_eq!(d.grant_id.as_deref(), Some("g1"));
+        assert_eq!(d.auth_time, Some(900));
+        assert_eq!(d.dpop_jkt, None);
+        assert_eq!(d.act, None);
+        assert_eq!(d.parent_jti, None);
+        assert_eq!(
+            d.refresh,
+            RefreshPolicy::Issue {
+                expires_at: 4_600,
+                jkt: None
+            }
+        );
+    }
+
+    #[test]
+    fn no_refresh_token_without_the_refresh_grant() {
+        let c = client("client_secret_basic", &["authorization_code"]);
+        let d = decide(row(), &c, Some("jkt"), 1_000, 900, 3_600);
+        assert_eq!(d.refresh, RefreshPolicy::None);
+        assert_eq!(d.dpop_jkt.as_deref(), Some("jkt"));
+    }
+
+    #[test]
+    fn refresh_token_bound_to_the_proof_key_only_for_public_clients() {
+        let public = client("none", &["authorization_code", "refresh_token"]);
+        let d = decide(row(), &public, Some("jkt"), 1_000, 900, 3_600);
+        assert_eq!(
+            d.refresh,
+            RefreshPolicy::Issue {
+                expires_at: 4_600,
+                jkt: Some("jkt".into())
+            }
+        );
+        let confidential = client("private_key_jwt", &["authorization_code", "refresh_token"]);
+        let d = decide(row(), &confidential, Some("jkt"), 1_000, 900, 3_600);
+        assert_eq!(
+            d.refresh,
+            RefreshPolicy::Issue {
+                expires_at: 4_600,
+                jkt: None
+            }
+        );
+        assert_eq!(d.dpop_jkt.as_deref(), Some("jkt"));
+    }
 }

@@ -41,7 +41,8 @@
 
 use serde_json::{json, Value};
 
-use super::issue::{self, AccessClaims, AccessTokenSpec};
+use super::issue::{self, AccessClaims};
+use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
 use crate::clients::Client;
@@ -115,79 +116,107 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
         None => None,
     };
     let target = target(server, params, &subject.aud).await?;
-    policy(client, &subject, &target)?;
-    let act = chain(
-        subject.act.as_ref(),
-        actor.as_ref(),
-        server.config().token_exchange.max_delegation_depth,
-    )?;
-    let scopes = narrow(params.get("scope"), &subject, &target, client)?;
-    if lineage.length >= access::MAX_LINEAGE {
-        return Err(Error::invalid_request(format!(
-            "the subject_token descends from {} exchanges; no more are allowed",
-            lineage.length
-        )));
-    }
-    let jkt = binding(ctx.dpop_jkt, client, &subject)?;
-
-    let now = server.now();
-    let mut expires_at = (now + server.config().access_token_ttl).min(subject.exp);
-    if let Some(a) = &actor {
-        expires_at = expires_at.min(a.exp);
-    }
-    let ttl = expires_at - now;
-    let scope = crate::scope::join(&scopes);
-    let (jwt, claims) = issue::access_token(
-        server,
-        &AccessTokenSpec {
-            sub: &subject.sub,
-            aud: &target.uri,
-            client_id: &client.client_id,
-            scope: &scope,
-            ttl,
-            grant_id: None,
-            auth_time: subject.auth_time,
-            dpop_jkt: jkt.as_deref(),
-            act: act.clone(),
-            parent_jti: Some(&subject.jti),
-        },
-    )
-    .await?;
-    let token_type = Issued::token_type_for(jkt.as_deref());
+    let decision = decide(&Inputs {
+        client,
+        subject: &subject,
+        lineage_length: lineage.length,
+        actor: actor.as_ref(),
+        target: &target,
+        requested_scope: params.get("scope"),
+        proof_jkt: ctx.dpop_jkt,
+        issued_token_type,
+        max_depth: server.config().token_exchange.max_delegation_depth,
+        access_ttl: server.config().access_token_ttl,
+        now: server.now(),
+    })?;
+    let issued = mint(server, &decision).await?;
     audit::record(
         server,
         Event {
             action: "token.exchanged",
             success: true,
             client_id: Some(&client.client_id),
-            subject: Some(&claims.sub),
+            subject: Some(&issued.subject),
             request_id: ctx.rid,
             detail: Some(json!({
-                "jti": claims.jti,
+                "jti": issued.jti,
                 "parent_jti": subject.jti,
                 "subject_client_id": subject.client_id,
                 "subject_aud": subject.aud,
-                "resource": target.uri,
-                "scope": scope,
-                "act": act,
-                "delegation_depth": depth(act.as_ref()),
+                "resource": issued.resource,
+                "scope": issued.scope,
+                "act": decision.act,
+                "delegation_depth": depth(decision.act.as_ref()),
                 "delegated": actor.is_some(),
-                "token_type": token_type,
+                "token_type": issued.token_type,
             })),
             ..Default::default()
         },
     )
     .await;
-    Ok(Issued {
-        access_token: jwt,
-        token_type,
-        issued_token_type: Some(issued_token_type),
-        expires_in: ttl,
-        scope,
-        refresh_token: None,
-        subject: claims.sub,
-        jti: claims.jti,
-        resource: target.uri,
+    Ok(issued)
+}
+
+/// What the exchange decision is made from: the authenticated client, the verified subject
+/// (and actor) token with the subject's lineage, the target resource, and the request.
+pub struct Inputs<'a> {
+    /// The authenticated client.
+    pub client: &'a Client,
+    /// The verified subject token's claims.
+    pub subject: &'a AccessClaims,
+    /// How many exchanges the subject token descends from.
+    pub lineage_length: usize,
+    /// The verified actor token's claims, for delegation.
+    pub actor: Option<&'a AccessClaims>,
+    /// The target resource.
+    pub target: &'a ResourceRow,
+    /// The `scope` parameter.
+    pub requested_scope: Option<&'a str>,
+    /// The thumbprint of the request's DPoP proof key.
+    pub proof_jkt: Option<&'a str>,
+    /// The `issued_token_type` to answer with.
+    pub issued_token_type: &'static str,
+    /// `token_exchange.max_delegation_depth`.
+    pub max_depth: usize,
+    /// The server's access token lifetime.
+    pub access_ttl: i64,
+    /// The current time.
+    pub now: i64,
+}
+
+/// The exchanged token (see the module documentation): policy, `act` chain, narrowed scope,
+/// lineage limit and binding, in that order of refusal; the subject's user and `auth_time`,
+/// the authenticated client, the target as audience, the subject token as parent, a lifetime
+/// ending no later than the subject (or actor) token, and no refresh token.
+pub fn decide(i: &Inputs<'_>) -> Result<TokenDecision> {
+    let (client, subject) = (i.client, i.subject);
+    policy(client, subject, i.target)?;
+    let act = chain(subject.act.as_ref(), i.actor, i.max_depth)?;
+    let scopes = narrow(i.requested_scope, subject, i.target, client)?;
+    if i.lineage_length >= access::MAX_LINEAGE {
+        return Err(Error::invalid_request(format!(
+            "the subject_token descends from {} exchanges; no more are allowed",
+            i.lineage_length
+        )));
+    }
+    let jkt = binding(i.proof_jkt, client, subject)?;
+    let mut expires_at = (i.now + i.access_ttl).min(subject.exp);
+    if let Some(a) = i.actor {
+        expires_at = expires_at.min(a.exp);
+    }
+    Ok(TokenDecision {
+        subject: subject.sub.clone(),
+        resource: i.target.uri.clone(),
+        scope: crate::scope::join(&scopes),
+        client_id: client.client_id.clone(),
+        lifetime: expires_at - i.now,
+        dpop_jkt: jkt,
+        refresh: RefreshPolicy::None,
+        act,
+        parent_jti: Some(subject.jti.clone()),
+        grant_id: None,
+        auth_time: subject.auth_time,
+        issued_token_type: Some(i.issued_token_type),
     })
 }
 
@@ -414,6 +443,7 @@ fn binding(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoints::token::mint::test_values::{client, resource};
 
     fn claims(sub: &str, client_id: &str, act: Option<Value>) -> AccessClaims {
         AccessClaims {
@@ -430,6 +460,93 @@ mod tests {
             cnf: None,
             act,
         }
+    }
+
+    fn inputs<'a>(
+        client: &'a Client,
+        subject: &'a AccessClaims,
+        target: &'a ResourceRow,
+    ) -> Inputs<'a> {
+        Inputs {
+            client,
+            subject,
+            lineage_length: 0,
+            actor: None,
+            target,
+            requested_scope: None,
+            proof_jkt: None,
+            issued_token_type: ACCESS_TOKEN_TYPE,
+            max_depth: 5,
+            access_ttl: 900,
+            now: 40,
+        }
+    }
+
+    #[test]
+    fn own_token_into_its_audience_keeps_user_and_chain_with_parent() {
+        let c = client("client_secret_basic", &[]);
+        let mut subject = claims("u1", "c1", Some(json!({"sub": "agent"})));
+        subject.auth_time = Some(7);
+        let target = resource("https://mcp.example.com/mcp", &["a", "b", "c"]);
+        let d = decide(&inputs(&c, &subject, &target)).unwrap();
+        assert_eq!(d.subject, "u1");
+        assert_eq!(d.client_id, "c1");
+        assert_eq!(d.resource, "https://mcp.example.com/mcp");
+        assert_eq!(d.scope, "a b");
+        assert_eq!(d.act, Some(json!({"sub": "agent"})));
+        assert_eq!(d.parent_jti.as_deref(), Some("j"));
+        assert_eq!(d.auth_time, Some(7));
+        assert_eq!(d.grant_id, None);
+        assert_eq!(d.refresh, RefreshPolicy::None);
+        assert_eq!(d.issued_token_type, Some(ACCESS_TOKEN_TYPE));
+        // Never past the subject token's expiry (100), whatever the server lifetime.
+        assert_eq!(d.lifetime, 60);
+        assert_eq!(d.dpop_jkt, None);
+    }
+
+    #[test]
+    fn delegation_ends_with_the_actor_token_and_binds_to_the_proof() {
+        let c = client("client_secret_basic", &[]);
+        let subject = claims("u1", "c1", None);
+        let mut actor = claims("agent-2", "c1", None);
+        actor.exp = 50;
+        let target = resource("https://mcp.example.com/mcp", &["a", "b"]);
+        let mut i = inputs(&c, &subject, &target);
+        i.actor = Some(&actor);
+        i.proof_jkt = Some("k");
+        i.requested_scope = Some("a");
+        let d = decide(&i).unwrap();
+        assert_eq!(d.act, Some(json!({"sub": "agent-2", "client_id": "c1"})));
+        assert_eq!(d.lifetime, 10);
+        assert_eq!(d.scope, "a");
+        assert_eq!(d.dpop_jkt.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn refusals_policy_scope_lineage_and_binding() {
+        let c = client("none", &[]);
+        let target = resource("https://mcp.example.com/mcp", &["a", "b"]);
+        // Another client's token, and the client is not an exchanger of the target.
+        let other = claims("u1", "c2", None);
+        let err = decide(&inputs(&c, &other, &target)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnauthorizedClient);
+        // X4: wider than the subject token.
+        let subject = claims("u1", "c1", None);
+        let mut i = inputs(&c, &subject, &target);
+        i.requested_scope = Some("a c");
+        assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidScope);
+        // Lineage limit.
+        let mut i = inputs(&c, &subject, &target);
+        i.lineage_length = access::MAX_LINEAGE;
+        assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidRequest);
+        // A public client cannot re-bind a bound subject token; without a proof it is kept.
+        let mut bound = claims("u1", "c1", None);
+        bound.cnf = Some(super::super::issue::Confirmation { jkt: "old".into() });
+        let mut i = inputs(&c, &bound, &target);
+        i.proof_jkt = Some("new");
+        assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidGrant);
+        let d = decide(&inputs(&c, &bound, &target)).unwrap();
+        assert_eq!(d.dpop_jkt.as_deref(), Some("old"));
     }
 
     #[test]

@@ -23,15 +23,18 @@
 //! the automatic [`idp::automatic_subject`]. The access token lives at most until the
 //! assertion expires, and is bound to the DPoP key when a proof came with the request.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::issue::{self, AccessTokenSpec};
+use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
+use crate::clients::Client;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::truncate;
+use crate::http_util::{truncate, Params};
 use crate::idp::{self, KeyError};
 use crate::jose::{self, JwtError};
+use crate::store::repo::idps::{IdpRow, PolicyRow};
+use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::{idps, replay};
 use crate::store::StoreError;
 
@@ -66,7 +69,12 @@ struct Facts {
 /// (`token.jwt_bearer`, with the reason and the issuer).
 pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let mut facts = Facts::default();
-    let result = grant(ctx, &mut facts).await;
+    let result = match grant(ctx, &mut facts).await {
+        Ok(decision) => mint(ctx.server, &decision)
+            .await
+            .map_err(|e| ("issue_failed", e)),
+        Err(refusal) => Err(refusal),
+    };
     let (success, reason, description, scope) = match &result {
         Ok(issued) => (true, None, None, Some(issued.scope.as_str())),
         Err((reason, err)) => (false, Some(*reason), Some(err.description.as_str()), None),
@@ -102,9 +110,96 @@ fn store(e: StoreError) -> Refusal {
     ("storage", e.into())
 }
 
-async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result<Issued, Refusal> {
+/// The grant's steps: the request, the assertion's signature, its claims, the resource, the
+/// IdP's and the operator's policy, the scope, the local subject; then the `jti` is spent
+/// (the only state change) and the decision made.
+async fn grant(
+    ctx: &TokenRequest<'_>,
+    facts: &mut Facts,
+) -> std::result::Result<TokenDecision, Refusal> {
     let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     let db = server.env().sql.as_ref();
+    let (assertion, header) = check_request(client, params)?;
+    let (trusted, claims) = verify_assertion(ctx, assertion, &header, facts).await?;
+    let now = server.now();
+    let checked = check_claims(&claims, server.issuer(), &client.client_id, now)?;
+    facts.external_subject = Some(checked.sub.to_owned());
+    facts.assertion_jti = Some(checked.jti.to_owned());
+
+    let wanted = requested_resource(params.get("resource"), &claims)?;
+    let resource = crate::resource::select(server, wanted)
+        .await
+        .map_err(|e| ("invalid_target", e))?;
+    facts.resource = Some(resource.uri.clone());
+    check_audience(&trusted, &resource)?;
+    let policies = idps::matching_policies(db, &trusted.issuer, &client.client_id, &resource.uri)
+        .await
+        .map_err(store)?;
+    let scopes = scopes(params.get("scope"), &claims, &resource, client, &policies)?;
+
+    let subject = idp::local_subject(server, &trusted.issuer, checked.sub)
+        .await
+        .map_err(store)?;
+    facts.subject = Some(subject.clone());
+
+    // Every other check passed: spend the jti (single use until the assertion can no longer
+    // be accepted anyway).
+    let spent_until = checked.exp.min(checked.iat + MAX_ASSERTION_AGE) + CLOCK_SKEW;
+    let key = format!("idjag:{}:{}", trusted.issuer, checked.jti);
+    if !replay::reserve(db, &key, spent_until, now)
+        .await
+        .map_err(store)?
+    {
+        return Err(refuse("replayed", "the assertion has already been used"));
+    }
+    Ok(decide(
+        subject,
+        &resource,
+        &scopes,
+        client,
+        &checked,
+        ctx.dpop_jkt,
+        server.config().access_token_ttl,
+        now,
+    ))
+}
+
+/// The token an accepted assertion yields: the local subject, the resource, the narrowed
+/// scope, bound to the proof's key, living at most until the assertion expires (at least one
+/// second), the assertion's `auth_time`, and no refresh token.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    subject: String,
+    resource: &ResourceRow,
+    scopes: &[String],
+    client: &Client,
+    checked: &Checked<'_>,
+    dpop_jkt: Option<&str>,
+    access_ttl: i64,
+    now: i64,
+) -> TokenDecision {
+    TokenDecision {
+        subject,
+        resource: resource.uri.clone(),
+        scope: crate::scope::join(scopes),
+        client_id: client.client_id.clone(),
+        lifetime: access_ttl.min(checked.exp - now).max(1),
+        dpop_jkt: dpop_jkt.map(str::to_owned),
+        refresh: RefreshPolicy::None,
+        act: None,
+        parent_jti: None,
+        grant_id: None,
+        auth_time: checked.auth_time,
+        issued_token_type: None,
+    }
+}
+
+/// The request itself: a confidential client (draft §7.1), an `assertion` within
+/// [`MAX_ASSERTION_BYTES`] that is a compact JWS with `typ` [`ID_JAG_TYP`] (RFC 8725 §3.11).
+fn check_request<'a>(
+    client: &Client,
+    params: &'a Params,
+) -> std::result::Result<(&'a str, Map<String, Value>), Refusal> {
     if client.is_public() {
         // draft-ietf-oauth-identity-assertion-authz-grant §7.1.
         return Err((
@@ -138,15 +233,28 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
             format!("the assertion's typ must be '{ID_JAG_TYP}'"),
         ));
     }
+    Ok((assertion, header))
+}
 
-    // The issuer decides the key, so it is read before the signature is checked; nothing
-    // else is trusted until the signature verifies.
+/// The trusted IdP named by the (unverified) `iss`, and the claims once the signature
+/// verifies with its key named by `kid` (ES256 only, J1–J4). The issuer decides the key, so
+/// it is read before the signature is checked; nothing else is trusted until it verifies.
+async fn verify_assertion(
+    ctx: &TokenRequest<'_>,
+    assertion: &str,
+    header: &Map<String, Value>,
+    facts: &mut Facts,
+) -> std::result::Result<(IdpRow, Value), Refusal> {
+    let server = ctx.server;
     let unverified = unverified_claims(assertion)?;
     let Some(iss) = non_empty(&unverified, "iss") else {
         return Err(refuse("missing_claim", "the assertion has no 'iss' claim"));
     };
     facts.issuer = Some(truncate(iss, 256).to_owned());
-    let Some(trusted) = idps::get(db, iss).await.map_err(store)? else {
+    let Some(trusted) = idps::get(server.env().sql.as_ref(), iss)
+        .await
+        .map_err(store)?
+    else {
         return Err(refuse(
             "untrusted_issuer",
             "the assertion's issuer is not a trusted identity provider",
@@ -185,13 +293,16 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
     if claims.get("iss").and_then(Value::as_str) != Some(trusted.issuer.as_str()) {
         return Err(refuse("malformed", "the assertion's issuer changed"));
     }
-    let checked = check_claims(ctx, &claims)?;
-    facts.external_subject = Some(checked.sub.to_owned());
-    facts.assertion_jti = Some(checked.jti.to_owned());
+    Ok((trusted, claims))
+}
 
-    // The resource: the assertion's and the request's must agree.
-    let resource_param = params.get("resource");
-    let resource_claim = match claims.get("resource") {
+/// The resource asked for: the `resource` parameter or the assertion's `resource` claim;
+/// when both are present they must be equal (`invalid_target`).
+fn requested_resource<'a>(
+    param: Option<&'a str>,
+    claims: &'a Value,
+) -> std::result::Result<Option<&'a str>, Refusal> {
+    let claim = match claims.get("resource") {
         None | Some(Value::Null) => None,
         Some(Value::String(r)) => Some(r.as_str()),
         Some(_) => {
@@ -201,7 +312,7 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
             ))
         }
     };
-    if let (Some(p), Some(c)) = (resource_param, resource_claim) {
+    if let (Some(p), Some(c)) = (param, claim) {
         if p != c {
             return Err((
                 "resource_mismatch",
@@ -211,10 +322,11 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
             ));
         }
     }
-    let resource = crate::resource::select(server, resource_param.or(resource_claim))
-        .await
-        .map_err(|e| ("invalid_target", e))?;
-    facts.resource = Some(resource.uri.clone());
+    Ok(param.or(claim))
+}
+
+/// The IdP's `allowed_audiences` (empty: any) must include the resource (`access_denied`).
+fn check_audience(trusted: &IdpRow, resource: &ResourceRow) -> std::result::Result<(), Refusal> {
     if !trusted.allowed_audiences.is_empty() && !trusted.allowed_audiences.contains(&resource.uri) {
         return Err((
             "audience_not_allowed",
@@ -224,9 +336,18 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
             ),
         ));
     }
-    let policies = idps::matching_policies(db, &trusted.issuer, &client.client_id, &resource.uri)
-        .await
-        .map_err(store)?;
+    Ok(())
+}
+
+/// The scope: requested (within catalog and ceiling) ∩ assertion ∩ policies, not empty. No
+/// matching policy at all is `access_denied`.
+fn scopes(
+    requested: Option<&str>,
+    claims: &Value,
+    resource: &ResourceRow,
+    client: &Client,
+    policies: &[PolicyRow],
+) -> std::result::Result<Vec<String>, Refusal> {
     if policies.is_empty() {
         return Err((
             "no_policy",
@@ -236,9 +357,7 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
             ),
         ));
     }
-
-    // Scope: requested (within catalog and ceiling) ∩ assertion ∩ policy.
-    let mut scopes = crate::resource::select_scopes(params.get("scope"), &resource, client)
+    let mut scopes = crate::resource::select_scopes(requested, resource, client)
         .map_err(|e| ("invalid_scope", e))?;
     match claims.get("scope") {
         None | Some(Value::Null) => {}
@@ -267,75 +386,27 @@ async fn grant(ctx: &TokenRequest<'_>, facts: &mut Facts) -> std::result::Result
             ),
         ));
     }
-    let scope = crate::scope::join(&scopes);
-
-    let subject = idp::local_subject(server, &trusted.issuer, checked.sub)
-        .await
-        .map_err(store)?;
-    facts.subject = Some(subject.clone());
-
-    // Every other check passed: spend the jti (single use until the assertion can no longer
-    // be accepted anyway).
-    let now = server.now();
-    let spent_until = checked.exp.min(checked.iat + MAX_ASSERTION_AGE) + CLOCK_SKEW;
-    let key = format!("idjag:{}:{}", trusted.issuer, checked.jti);
-    if !replay::reserve(db, &key, spent_until, now)
-        .await
-        .map_err(store)?
-    {
-        return Err(refuse("replayed", "the assertion has already been used"));
-    }
-
-    let ttl = server
-        .config()
-        .access_token_ttl
-        .min(checked.exp - now)
-        .max(1);
-    let (jwt, access) = issue::access_token(
-        server,
-        &AccessTokenSpec {
-            sub: &subject,
-            aud: &resource.uri,
-            client_id: &client.client_id,
-            scope: &scope,
-            ttl,
-            grant_id: None,
-            auth_time: claims.get("auth_time").and_then(Value::as_i64),
-            dpop_jkt: ctx.dpop_jkt,
-            act: None,
-            parent_jti: None,
-        },
-    )
-    .await
-    .map_err(|e| ("issue_failed", e))?;
-    Ok(Issued {
-        access_token: jwt,
-        token_type: Issued::token_type_for(ctx.dpop_jkt),
-        issued_token_type: None,
-        expires_in: ttl,
-        scope,
-        refresh_token: None,
-        subject: access.sub,
-        jti: access.jti,
-        resource: resource.uri,
-    })
+    Ok(scopes)
 }
 
 /// The claims every assertion must carry, checked.
+#[derive(Debug)]
 struct Checked<'a> {
     sub: &'a str,
     jti: &'a str,
     exp: i64,
     iat: i64,
+    auth_time: Option<i64>,
 }
 
-/// X5 / J5 claim checks on the verified claims: audience, time window, required claims and
-/// the client.
+/// X5 / J5 claim checks on the verified claims: audience (`issuer`), time window at `now`,
+/// required claims, and the authenticated client.
 fn check_claims<'a>(
-    ctx: &TokenRequest<'_>,
     claims: &'a Value,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
 ) -> std::result::Result<Checked<'a>, Refusal> {
-    let issuer = ctx.server.issuer();
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == issuer,
         Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
@@ -347,7 +418,6 @@ fn check_claims<'a>(
             "the assertion's aud must be this authorization server's issuer",
         ));
     }
-    let now = ctx.server.now();
     let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
         return Err(refuse("missing_claim", "the assertion has no 'exp' claim"));
     };
@@ -394,14 +464,20 @@ fn check_claims<'a>(
             }
         }
     }
-    let [(_, sub), (_, jti), (_, client_id)] = required;
-    if client_id != ctx.client.client_id {
+    let [(_, sub), (_, jti), (_, assertion_client)] = required;
+    if assertion_client != client_id {
         return Err(refuse(
             "client_mismatch",
             "the assertion was issued to another client",
         ));
     }
-    Ok(Checked { sub, jti, exp, iat })
+    Ok(Checked {
+        sub,
+        jti,
+        exp,
+        iat,
+        auth_time: claims.get("auth_time").and_then(Value::as_i64),
+    })
 }
 
 /// A non-empty string claim.
@@ -425,5 +501,188 @@ fn unverified_claims(assertion: &str) -> std::result::Result<Value, Refusal> {
     match serde_json::from_slice(&bytes) {
         Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err(malformed()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::token::mint::test_values::{client, resource};
+    use serde_json::json;
+
+    const AS: &str = "https://as.example";
+    const NOW: i64 = 10_000;
+
+    fn assertion_claims() -> Value {
+        json!({
+            "iss": "https://idp.example", "aud": AS, "sub": "ext-1", "jti": "a1",
+            "client_id": "c1", "exp": NOW + 120, "iat": NOW - 10, "auth_time": NOW - 30,
+        })
+    }
+
+    fn reason<T: std::fmt::Debug>(r: std::result::Result<T, Refusal>) -> &'static str {
+        r.unwrap_err().0
+    }
+
+    fn policy(scopes: &[&str]) -> PolicyRow {
+        PolicyRow {
+            id: "p".into(),
+            issuer: "https://idp.example".into(),
+            client_id: "c1".into(),
+            resource: "https://mcp.example/mcp".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn check_request_needs_a_confidential_client_and_an_id_jag() {
+        let confidential = client("private_key_jwt", &[]);
+        let header = crate::crypto::b64(br#"{"alg":"ES256","typ":"oauth-id-jag+jwt"}"#);
+        let good = format!("{header}.e30.sig");
+        let form = |a: &str| Params::parse(format!("assertion={a}").as_bytes()).unwrap();
+        let params = form(&good);
+        let (a, h) = check_request(&confidential, &params).unwrap();
+        assert_eq!(a, good);
+        assert_eq!(h["typ"], ID_JAG_TYP);
+        assert_eq!(
+            reason(check_request(&client("none", &[]), &form(&good))),
+            "public_client"
+        );
+        assert_eq!(
+            reason(check_request(&confidential, &Params::parse(b"").unwrap())),
+            "missing_assertion"
+        );
+        let jwt = crate::crypto::b64(br#"{"alg":"ES256","typ":"JWT"}"#);
+        assert_eq!(
+            reason(check_request(&confidential, &form(&format!("{jwt}.e30.s")))),
+            "wrong_typ"
+        );
+    }
+
+    #[test]
+    fn x5_claim_checks() {
+        let c = assertion_claims();
+        let ok = check_claims(&c, AS, "c1", NOW).unwrap();
+        assert_eq!((ok.sub, ok.jti, ok.exp), ("ext-1", "a1", NOW + 120));
+        assert_eq!(ok.auth_time, Some(NOW - 30));
+        let with = |k: &str, v: Value| {
+            let mut c = assertion_claims();
+            c[k] = v;
+            c
+        };
+        let cases = [
+            (with("aud", json!("https://other")), "wrong_audience"),
+            (with("exp", json!(NOW)), "expired"),
+            (with("exp", Value::Null), "missing_claim"),
+            (with("iat", json!(NOW + CLOCK_SKEW + 1)), "issued_in_future"),
+            (with("iat", json!(NOW - MAX_ASSERTION_AGE - 1)), "too_old"),
+            (with("nbf", json!(NOW + CLOCK_SKEW + 1)), "not_yet_valid"),
+            (with("nbf", json!("soon")), "malformed"),
+            (with("sub", json!("")), "missing_claim"),
+            (
+                with("jti", json!("x".repeat(MAX_CLAIM_LEN + 1))),
+                "malformed",
+            ),
+            (with("client_id", json!("c2")), "client_mismatch"),
+        ];
+        for (claims, want) in &cases {
+            assert_eq!(
+                reason(check_claims(claims, AS, "c1", NOW)),
+                *want,
+                "{claims}"
+            );
+        }
+        let listed = with("aud", json!(["https://other", AS]));
+        assert!(check_claims(&listed, AS, "c1", NOW).is_ok());
+    }
+
+    #[test]
+    fn resource_from_parameter_or_claim_and_they_must_agree() {
+        let none = json!({});
+        let claimed = json!({"resource": "https://r"});
+        assert_eq!(requested_resource(None, &none).unwrap(), None);
+        assert_eq!(
+            requested_resource(None, &claimed).unwrap(),
+            Some("https://r")
+        );
+        assert_eq!(
+            requested_resource(Some("https://r"), &claimed).unwrap(),
+            Some("https://r")
+        );
+        assert_eq!(
+            reason(requested_resource(Some("https://x"), &claimed)),
+            "resource_mismatch"
+        );
+        assert_eq!(
+            reason(requested_resource(None, &json!({"resource": 1}))),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn idp_audiences_restrict_resources() {
+        let r = resource("https://mcp.example/mcp", &["a"]);
+        let mut idp = IdpRow {
+            issuer: "https://idp.example".into(),
+            jwks_uri: None,
+            jwks: None,
+            allowed_audiences: Vec::new(),
+            created_at: 0,
+        };
+        assert!(check_audience(&idp, &r).is_ok());
+        idp.allowed_audiences = vec!["https://other".into()];
+        assert_eq!(reason(check_audience(&idp, &r)), "audience_not_allowed");
+    }
+
+    #[test]
+    fn scope_is_request_within_assertion_and_policies() {
+        let c = client("private_key_jwt", &[]);
+        let r = resource("https://mcp.example/mcp", &["a", "b", "c"]);
+        let claims = json!({"scope": "a b"});
+        let got = scopes(None, &claims, &r, &c, &[policy(&["b", "c"])]).unwrap();
+        assert_eq!(got, vec!["b".to_owned()]);
+        assert_eq!(reason(scopes(None, &claims, &r, &c, &[])), "no_policy");
+        assert_eq!(
+            reason(scopes(Some("c"), &claims, &r, &c, &[policy(&["c"])])),
+            "no_scope"
+        );
+        assert_eq!(
+            reason(scopes(Some("z"), &claims, &r, &c, &[policy(&["a"])])),
+            "invalid_scope"
+        );
+        assert_eq!(
+            reason(scopes(
+                None,
+                &json!({"scope": 3}),
+                &r,
+                &c,
+                &[policy(&["a"])]
+            )),
+            "malformed"
+        );
+    }
+
+    #[test]
+    fn token_lives_at_most_until_the_assertion_expires() {
+        let c = client("private_key_jwt", &[]);
+        let r = resource("https://mcp.example/mcp", &["a"]);
+        let claims = assertion_claims();
+        let checked = check_claims(&claims, AS, "c1", NOW).unwrap();
+        let scopes = vec!["a".to_owned()];
+        let d = decide("u1".into(), &r, &scopes, &c, &checked, Some("k"), 900, NOW);
+        assert_eq!(d.lifetime, 120);
+        assert_eq!(d.subject, "u1");
+        assert_eq!(d.client_id, "c1");
+        assert_eq!(d.resource, "https://mcp.example/mcp");
+        assert_eq!(d.scope, "a");
+        assert_eq!(d.dpop_jkt.as_deref(), Some("k"));
+        assert_eq!(d.auth_time, Some(NOW - 30));
+        assert_eq!(d.refresh, RefreshPolicy::None);
+        assert_eq!((d.grant_id, d.parent_jti, d.act), (None, None, None));
+        let d = decide("u1".into(), &r, &scopes, &c, &checked, None, 60, NOW);
+        assert_eq!(d.lifetime, 60);
+        let d = decide("u1".into(), &r, &scopes, &c, &checked, None, 900, NOW + 500);
+        assert_eq!(d.lifetime, 1, "never below one second");
     }
 }

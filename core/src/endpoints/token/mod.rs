@@ -5,9 +5,13 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod exchange;
+pub mod grant_type;
 pub mod issue;
 pub mod jwt_bearer;
+pub mod mint;
 pub mod refresh;
+
+pub use grant_type::GrantType;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -119,20 +123,20 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         if grant_type.is_empty() {
             return Err(Error::invalid_request("missing parameter 'grant_type'"));
         }
-        if !GRANT_TYPES.contains(&grant_type.as_str()) {
+        let Some(grant) = GrantType::parse(&grant_type) else {
             return Err(Error::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("supported grant types: {}", GRANT_TYPES.join(", ")),
             ));
-        }
+        };
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
         client_id = Some(client.client_id.clone());
         let policy = crate::client_policy::load(server, &client.client_id).await?;
         crate::client_policy::check_not_suspended(policy.as_ref())?;
-        if !client.allows_grant(&grant_type) {
+        if !client.allows_grant(grant.as_str()) {
             return Err(Error::new(
                 ErrorCode::UnauthorizedClient,
-                format!("the client is not registered for the {grant_type} grant"),
+                format!("the client is not registered for the {grant} grant"),
             ));
         }
         let proof = crate::dpop::check_token_request(server, &req, &client).await?;
@@ -146,7 +150,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             dpop_jkt: proof.jkt.as_deref(),
             policy: policy.as_ref(),
         };
-        dispatch(&ctx, &grant_type).await
+        dispatch(&ctx, grant).await
     }
     .await;
     let mut resp = match result {
@@ -209,14 +213,18 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     resp
 }
 
-async fn dispatch(ctx: &TokenRequest<'_>, grant_type: &str) -> Result<Issued> {
-    match grant_type {
-        "authorization_code" => authorization_code::exchange(ctx).await,
-        "refresh_token" => refresh::exchange(ctx).await,
-        "client_credentials" => client_credentials::exchange(ctx).await,
-        TOKEN_EXCHANGE => exchange::exchange(ctx).await,
-        _ => jwt_bearer::exchange(ctx).await,
-    }
+/// Runs the grant: its reads, checks and single-use transitions end in a
+/// [`mint::TokenDecision`], which [`mint::mint`] turns into tokens. Token exchange and the JWT
+/// bearer grant mint inside their handlers, because their audit events report the result.
+async fn dispatch(ctx: &TokenRequest<'_>, grant: GrantType) -> Result<Issued> {
+    let decision = match grant {
+        GrantType::AuthorizationCode => authorization_code::exchange(ctx).await?,
+        GrantType::RefreshToken => refresh::exchange(ctx).await?,
+        GrantType::ClientCredentials => client_credentials::exchange(ctx).await?,
+        GrantType::TokenExchange => return exchange::exchange(ctx).await,
+        GrantType::JwtBearer => return jwt_bearer::exchange(ctx).await,
+    };
+    mint::mint(ctx.server, &decision).await
 }
 
 #[cfg(test)]

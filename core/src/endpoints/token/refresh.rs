@@ -4,16 +4,18 @@
 //! narrows (F4); the resource is re-validated and expiry enforced (F6). Storage failures are
 //! 503, never `invalid_grant` or a revocation (F7).
 
-use super::issue::{self, AccessTokenSpec};
-use super::{Issued, TokenRequest};
+use super::mint::{RefreshPolicy, TokenDecision};
+use super::TokenRequest;
 use crate::audit::{self, Event};
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
 use crate::server::Portcullis;
+use crate::store::repo::refresh::RefreshRow;
+use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::{grants, refresh, resources};
 
-/// Rotates a refresh token and issues a new access token.
-pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
+/// Rotates a refresh token (one atomic consume) and decides the tokens it yields.
+pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
     let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     let db = server.env().sql.as_ref();
     let now = server.now();
@@ -60,8 +62,35 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
             "the resource is no longer registered",
         ));
     };
+    let decision = decide(
+        &row,
+        bound_jkt.as_deref(),
+        params.get("scope"),
+        &resource,
+        ctx.dpop_jkt,
+        server.config().access_token_ttl,
+    )?;
+    if !refresh::consume(db, &hash, &client.client_id, now).await? {
+        // Someone else consumed it between our read and now (F3): reuse.
+        return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
+    }
+    Ok(decision)
+}
+
+/// The tokens a refresh yields (F1, F4): the row's user and grant, the requested scope when
+/// it keeps or narrows the row's (`invalid_scope` otherwise) without scopes the resource no
+/// longer offers, an access token bound to the proof's key, and a rotated refresh token that
+/// keeps the family's expiry and the binding of the one it replaces.
+pub fn decide(
+    row: &RefreshRow,
+    bound_jkt: Option<&str>,
+    requested_scope: Option<&str>,
+    resource: &ResourceRow,
+    dpop_jkt: Option<&str>,
+    access_ttl: i64,
+) -> Result<TokenDecision> {
     let current = crate::scope::parse(&row.scope).unwrap_or_default();
-    let scopes = match params.get("scope") {
+    let scopes = match requested_scope {
         Some(s) => {
             let wanted = crate::scope::parse(s)?;
             if !crate::scope::is_subset(&wanted, &current) {
@@ -78,57 +107,22 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
         .into_iter()
         .filter(|s| resource.scopes.contains(s))
         .collect();
-    let scope = crate::scope::join(&scopes);
-
-    if !refresh::consume(db, &hash, &client.client_id, now).await? {
-        // Someone else consumed it between our read and now (F3): reuse.
-        return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
-    }
-    let new_token = issue::refresh_token(server);
-    // The new token keeps the binding of the one it replaces.
-    refresh::insert_bound(
-        db,
-        &refresh::RefreshRow {
-            token_hash: token_hash(&new_token),
-            grant_id: row.grant_id.clone(),
-            client_id: row.client_id.clone(),
-            subject: row.subject.clone(),
-            scope: scope.clone(),
-            resource: row.resource.clone(),
+    Ok(TokenDecision {
+        subject: row.subject.clone(),
+        resource: resource.uri.clone(),
+        scope: crate::scope::join(&scopes),
+        client_id: row.client_id.clone(),
+        lifetime: access_ttl,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
+        refresh: RefreshPolicy::Issue {
             expires_at: row.expires_at,
-            consumed_at: None,
-            created_at: now,
+            jkt: bound_jkt.map(str::to_owned),
         },
-        bound_jkt.as_deref(),
-    )
-    .await?;
-    let ttl = server.config().access_token_ttl;
-    let (jwt, claims) = issue::access_token(
-        server,
-        &AccessTokenSpec {
-            sub: &row.subject,
-            aud: &resource.uri,
-            client_id: &row.client_id,
-            scope: &scope,
-            ttl,
-            grant_id: Some(&row.grant_id),
-            auth_time: None,
-            dpop_jkt: ctx.dpop_jkt,
-            act: None,
-            parent_jti: None,
-        },
-    )
-    .await?;
-    Ok(Issued {
-        access_token: jwt,
-        token_type: Issued::token_type_for(ctx.dpop_jkt),
+        act: None,
+        parent_jti: None,
+        grant_id: Some(row.grant_id.clone()),
+        auth_time: None,
         issued_token_type: None,
-        expires_in: ttl,
-        scope,
-        refresh_token: Some(new_token),
-        subject: claims.sub,
-        jti: claims.jti,
-        resource: resource.uri,
     })
 }
 
@@ -150,4 +144,63 @@ async fn reuse(server: &Portcullis, grant_id: &str, client_id: &str, rid: Option
     )
     .await;
     Error::invalid_grant("the refresh token has already been used; its grant is revoked")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::token::mint::test_values::resource;
+    use crate::error::ErrorCode;
+
+    fn row() -> RefreshRow {
+        RefreshRow {
+            token_hash: "h".into(),
+            grant_id: "g1".into(),
+            client_id: "c1".into(),
+            subject: "u1".into(),
+            scope: "a b".into(),
+            resource: Some("https://mcp.example/mcp".into()),
+            expires_at: 9_000,
+            consumed_at: None,
+            created_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn f1_rotation_keeps_family_expiry_binding_and_grant() {
+        let r = resource("https://mcp.example/mcp", &["a", "b"]);
+        let d = decide(&row(), Some("old"), None, &r, Some("old"), 900).unwrap();
+        assert_eq!(d.subject, "u1");
+        assert_eq!(d.resource, "https://mcp.example/mcp");
+        assert_eq!(d.scope, "a b");
+        assert_eq!(d.client_id, "c1");
+        assert_eq!(d.lifetime, 900);
+        assert_eq!(d.grant_id.as_deref(), Some("g1"));
+        assert_eq!(d.auth_time, None);
+        assert_eq!(d.dpop_jkt.as_deref(), Some("old"));
+        assert_eq!(
+            d.refresh,
+            RefreshPolicy::Issue {
+                expires_at: 9_000,
+                jkt: Some("old".into())
+            }
+        );
+    }
+
+    #[test]
+    fn f4_scope_only_narrows() {
+        let r = resource("https://mcp.example/mcp", &["a", "b", "c"]);
+        let d = decide(&row(), None, Some("b"), &r, None, 900).unwrap();
+        assert_eq!(d.scope, "b");
+        assert_eq!(d.dpop_jkt, None);
+        let err = decide(&row(), None, Some("a c"), &r, None, 900).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn scopes_dropped_from_the_catalog_are_not_kept() {
+        let r = resource("https://mcp.example/mcp", &["b"]);
+        let d = decide(&row(), None, None, &r, None, 900).unwrap();
+        assert_eq!(d.scope, "b");
+    }
 }

@@ -1,0 +1,151 @@
+//! The one place a grant's decision becomes tokens: the signed RFC 9068 access token (with
+//! its `access_tokens` row when it belongs to a grant or a parent token), the opaque refresh
+//! token (RFC 6749 §6, rotated per RFC 9700 §4.14.2) when the decision asks for one, and the
+//! RFC 6749 §5.1 response. Every grant handler ends with a [`TokenDecision`]; none mints.
+
+use serde_json::Value;
+
+use super::issue::{self, AccessTokenSpec};
+use super::Issued;
+use crate::crypto::token_hash;
+use crate::error::{Error, Result};
+use crate::server::Portcullis;
+use crate::store::repo::refresh::{self, RefreshRow};
+
+/// Whether a refresh token comes with the access token, and how it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// No refresh token (client credentials, token exchange, JWT bearer, or a client not
+    /// registered for `refresh_token`).
+    None,
+    /// A new refresh token in the decision's grant (the family), for a first issue or a
+    /// rotation: it expires at `expires_at` and is bound to `jkt` (RFC 9449 §5) when set.
+    Issue {
+        /// Absolute expiry (a rotation keeps the family's expiry).
+        expires_at: i64,
+        /// DPoP key thumbprint the refresh token is bound to.
+        jkt: Option<String>,
+    },
+}
+
+/// What a grant decided to issue. Built by each grant's plain decision function from the
+/// validated request and the rows it read; turned into tokens only by [`mint`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenDecision {
+    /// `sub`: the user, or the client itself for client credentials.
+    pub subject: String,
+    /// `aud`: the resource URI (RFC 8707).
+    pub resource: String,
+    /// Granted scope, space separated.
+    pub scope: String,
+    /// `client_id`: the client the token is issued to.
+    pub client_id: String,
+    /// Access token lifetime, seconds (also `expires_in`).
+    pub lifetime: i64,
+    /// DPoP key thumbprint the access token is bound to (`cnf.jkt`, RFC 9449 §6.1).
+    pub dpop_jkt: Option<String>,
+    /// The refresh token to issue, if any.
+    pub refresh: RefreshPolicy,
+    /// Delegation chain (`act`, RFC 8693 §4.1).
+    pub act: Option<Value>,
+    /// The token this one was exchanged from (RFC 8693); revoking it revokes this one.
+    pub parent_jti: Option<String>,
+    /// The grant the tokens belong to (so grant revocation reaches them).
+    pub grant_id: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: Option<i64>,
+    /// RFC 8693 `issued_token_type`, for token exchange.
+    pub issued_token_type: Option<&'static str>,
+}
+
+/// Signs the access token, stores what must be stored, and builds the response.
+pub async fn mint(server: &Portcullis, decision: &TokenDecision) -> Result<Issued> {
+    let d = decision;
+    let (jwt, claims) = issue::access_token(
+        server,
+        &AccessTokenSpec {
+            sub: &d.subject,
+            aud: &d.resource,
+            client_id: &d.client_id,
+            scope: &d.scope,
+            ttl: d.lifetime,
+            grant_id: d.grant_id.as_deref(),
+            auth_time: d.auth_time,
+            dpop_jkt: d.dpop_jkt.as_deref(),
+            act: d.act.clone(),
+            parent_jti: d.parent_jti.as_deref(),
+        },
+    )
+    .await?;
+    let refresh_token = match (&d.refresh, &d.grant_id) {
+        (RefreshPolicy::Issue { expires_at, jkt }, Some(grant_id)) => {
+            let rt = issue::refresh_token(server);
+            refresh::insert_bound(
+                server.env().sql.as_ref(),
+                &RefreshRow {
+                    token_hash: token_hash(&rt),
+                    grant_id: grant_id.clone(),
+                    client_id: d.client_id.clone(),
+                    subject: d.subject.clone(),
+                    scope: d.scope.clone(),
+                    resource: Some(d.resource.clone()),
+                    expires_at: *expires_at,
+                    consumed_at: None,
+                    created_at: server.now(),
+                },
+                jkt.as_deref(),
+            )
+            .await?;
+            Some(rt)
+        }
+        // A refresh token outside a grant could never be revoked with it.
+        (RefreshPolicy::Issue { .. }, None) => {
+            return Err(Error::server("a refresh token was decided without a grant"))
+        }
+        (RefreshPolicy::None, _) => None,
+    };
+    Ok(Issued {
+        access_token: jwt,
+        token_type: Issued::token_type_for(d.dpop_jkt.as_deref()),
+        expires_in: d.lifetime,
+        scope: d.scope.clone(),
+        refresh_token,
+        issued_token_type: d.issued_token_type,
+        subject: claims.sub,
+        jti: claims.jti,
+        resource: d.resource.clone(),
+    })
+}
+
+/// Plain values for the grants' decision tests.
+#[cfg(test)]
+pub(crate) mod test_values {
+    use crate::clients::{Client, ClientKind, ClientMetadata};
+    use crate::store::repo::resources::ResourceRow;
+
+    /// Client `c1` with this authentication method and these grant types.
+    pub fn client(auth: &str, grants: &[&str]) -> Client {
+        Client {
+            client_id: "c1".into(),
+            secret_hash: None,
+            metadata: ClientMetadata {
+                grant_types: grants.iter().map(|g| (*g).to_owned()).collect(),
+                token_endpoint_auth_method: auth.into(),
+                ..Default::default()
+            },
+            kind: ClientKind::Static,
+        }
+    }
+
+    /// A resource with this scope catalog.
+    pub fn resource(uri: &str, scopes: &[&str]) -> ResourceRow {
+        ResourceRow {
+            uri: uri.into(),
+            name: None,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            introspection_clients: Vec::new(),
+            exchange_clients: Vec::new(),
+            created_at: 0,
+        }
+    }
+}
