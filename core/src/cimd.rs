@@ -7,9 +7,9 @@
 //! [`crate::ssrf`]), S5 (status, content type, size, JSON), S6 (no secrets or private keys),
 //! S7 (failures reported as such; cache lifetimes within a floor and ceiling; failures
 //! cached briefly). The decisions are pure functions ([`document_url`],
-//! [`validate_document`], [`cache_ttl`]); [`fetch_with`] adds the cache and the fetch.
+//! [`validate_document`], [`cache_ttl`]); [`fetch_with`] adds the cache and the fetch, both
+//! from [`crate::remote`] (the SSRF check, its loopback rule, E1 and the cache).
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
@@ -18,6 +18,7 @@ use crate::config::CimdConfig;
 use crate::env::{FetchResponse, Fetcher};
 use crate::error::{Error, Result};
 use crate::http_util::truncate;
+use crate::remote::{CachePolicy, Doc, Kind, Remote};
 use crate::server::Portcullis;
 use crate::store::KvStore;
 
@@ -84,18 +85,16 @@ pub fn document_url(client_id: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Fetches (or reads from cache) and validates the metadata document of `client_id`.
-/// Loopback documents are allowed only when `cimd.allow_loopback` is set and the issuer is
-/// itself loopback.
+/// Fetches (or reads from cache) and validates the metadata document of `client_id`,
+/// through [`crate::remote`] and its loopback rule ([`crate::remote::allow_loopback`]).
 pub async fn fetch_client(server: &Portcullis, client_id: &str) -> Result<Client> {
     let cfg = server.config();
-    let allow_loopback = cfg.cimd.allow_loopback && cfg.issuer_is_loopback();
     let env = server.env();
     let client = fetch_with(
         env.kv.as_ref(),
         env.fetcher.as_ref(),
         &cfg.cimd,
-        allow_loopback,
+        crate::remote::allow_loopback(cfg),
         server.now(),
         client_id,
     )
@@ -107,21 +106,10 @@ pub async fn fetch_client(server: &Portcullis, client_id: &str) -> Result<Client
     Ok(client)
 }
 
-/// What the cache holds for a document URL: the validated metadata, or why it failed.
-#[derive(Debug, Serialize, Deserialize)]
-enum Cached {
-    Ok(Box<ClientMetadata>),
-    Failed(String),
-}
-
-/// The cache key of a document URL. Hashed, because cache backends bound key length
-/// (Workers KV: 512 bytes) and document URLs may be up to [`MAX_ID_LEN`].
+/// The cache key of a document URL (see [`crate::remote::cache_key`]).
 pub fn cache_key(client_id: &str) -> String {
-    format!("cimd:{}", crate::crypto::token_hash(client_id))
+    crate::remote::cache_key(Kind::ClientMetadata, client_id)
 }
-
-/// What a caller learns when the document could not be retrieved (the detail is logged).
-const UNREACHABLE: &str = "the document could not be retrieved (the server's log has the reason)";
 
 fn fetch_failed(why: &str) -> Error {
     Error::invalid_client(format!(
@@ -140,7 +128,8 @@ fn client_of(client_id: &str, metadata: ClientMetadata) -> Client {
 
 /// [`fetch_client`] over explicit seams: the cache, the fetcher, the settings and the time.
 /// Failures are `invalid_client` saying "client metadata document could not be fetched:
-/// <why>" (S7), never "unknown client", and are cached for `failure_cache_secs`.
+/// <why>" (S7), never "unknown client", and are cached for `failure_cache_secs`; why a
+/// destination was refused or a fetch failed is logged, not told (E1, [`crate::remote`]).
 pub async fn fetch_with(
     kv: &dyn KvStore,
     fetcher: &dyn Fetcher,
@@ -154,43 +143,25 @@ pub async fn fetch_with(
             "client_id is not a valid client metadata document URL: {why}"
         ))
     })?;
-    let key = cache_key(client_id);
-    match kv.get(&key, now).await {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Cached>(&bytes) {
-            Ok(Cached::Ok(meta)) => return Ok(client_of(client_id, *meta)),
-            Ok(Cached::Failed(why)) => return Err(fetch_failed(&why)),
-            Err(e) => tracing::warn!(error = %e, "unreadable client metadata cache entry"),
-        },
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "client metadata cache unavailable"),
-    }
-    // E1 (docs/security.md): why a destination was refused or a fetch failed (a name that
-    // resolves to a private address, a status, a timeout) is logged, never told to the caller,
-    // who may be probing the network behind the server.
-    let unreachable = |detail: String| {
-        tracing::warn!(client_id = %truncate(client_id, 200), %detail, "client metadata document not retrieved");
-        UNREACHABLE.to_owned()
+    let remote = Remote {
+        kv,
+        fetcher,
+        now,
+        allow_loopback,
+        cache: CachePolicy::from_cimd(cfg),
     };
-    let result = match crate::ssrf::check_url(&url, allow_loopback) {
-        Err(why) => Err(unreachable(why)),
-        Ok(()) => match fetcher.get(&url, cfg.max_bytes).await {
-            Err(e) => Err(unreachable(e.to_string())),
-            Ok(resp) => validate_document(client_id, &resp, cfg),
-        },
+    let doc = Doc {
+        kind: Kind::ClientMetadata,
+        url: &url,
+        cache_id: client_id,
+        max_bytes: cfg.max_bytes,
     };
-    let (entry, expires_at) = match &result {
-        Ok((client, ttl)) => (Cached::Ok(Box::new(client.metadata.clone())), now + ttl),
-        Err(why) => (Cached::Failed(why.clone()), now + cfg.failure_cache_secs),
-    };
-    if expires_at > now {
-        if let Ok(bytes) = serde_json::to_vec(&entry) {
-            if let Err(e) = kv.put(&key, bytes, expires_at).await {
-                tracing::warn!(error = %e, "client metadata cache write failed");
-            }
-        }
-    }
-    result
-        .map(|(client, _)| client)
+    remote
+        .get(&doc, |resp| {
+            validate_document(client_id, resp, cfg).map(|(client, _)| client.metadata)
+        })
+        .await
+        .map(|metadata| client_of(client_id, metadata))
         .map_err(|why| fetch_failed(&why))
 }
 
@@ -244,24 +215,10 @@ pub fn validate_document(
 }
 
 /// Cache lifetime from `Cache-Control: max-age`, clamped to `[min_cache_secs,
-/// max_cache_secs]` (S7); `no-store`, `no-cache` or no `max-age` give the floor.
+/// max_cache_secs]` (S7); `no-store`, `no-cache` or no `max-age` give the floor
+/// ([`CachePolicy::ttl`]).
 pub fn cache_ttl(cache_control: Option<&str>, cfg: &CimdConfig) -> i64 {
-    let min = cfg.min_cache_secs.max(0);
-    let max = cfg.max_cache_secs.max(min);
-    let mut ttl = None;
-    for directive in cache_control.unwrap_or("").split(',') {
-        let d = directive.trim().to_ascii_lowercase();
-        if d == "no-store" || d == "no-cache" {
-            return min;
-        }
-        if let Some(v) = d.strip_prefix("max-age=") {
-            let v = v.trim_matches('"');
-            if ttl.is_none() && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-                ttl = Some(v.parse::<i64>().unwrap_or(i64::MAX));
-            }
-        }
-    }
-    ttl.unwrap_or(min).clamp(min, max)
+    CachePolicy::from_cimd(cfg).ttl(cache_control)
 }
 
 #[cfg(test)]

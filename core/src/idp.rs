@@ -6,20 +6,20 @@
 //! Keys come from, in this order: the JWK Set stored inline with the IdP; its `jwks_uri`; or,
 //! with neither, OpenID Connect Discovery 1.0 §4 (`<issuer>/.well-known/openid-configuration`,
 //! whose `issuer` must equal the IdP's and whose `jwks_uri` is then used). Remote documents
-//! are fetched through the SSRF-safe [`Fetcher`](crate::env::Fetcher) after
-//! [`ssrf::check_url`](crate::ssrf::check_url) (S1–S5; loopback only when
-//! `cimd.allow_loopback` is set and the issuer itself is loopback), cached in the KV store
-//! for the response's `max-age` within the `cimd` floor and ceiling (S7), failures for
-//! `cimd.failure_cache_secs`. An unknown `kid` refetches the set once, at most every
+//! are fetched, validated and cached through [`crate::remote`] (S1–S8: its SSRF check and
+//! loopback rule, the response's `max-age` within the `cimd` floor and ceiling, failures for
+//! `cimd.failure_cache_secs`, fetch failures logged and not told), keyed by the IdP's issuer
+//! so that [`forget`] drops them. An unknown `kid` refetches the set once, at most every
 //! [`UNKNOWN_KID_REFRESH_SECS`] per IdP, so an IdP's key rollover is picked up at once while
-//! forged `kid`s cannot make us hammer the IdP.
+//! forged `kid`s cannot make us hammer the IdP; a failed refetch keeps the set we had.
 //!
 //! Only public P-256 keys (ES256) are used; other keys in a set are ignored.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
+use crate::env::FetchResponse;
+use crate::remote::{Doc, Kind, Remote};
 use crate::server::Portcullis;
 use crate::store::repo::idps::{self, IdpRow};
 use crate::store::StoreError;
@@ -46,13 +46,6 @@ impl From<StoreError> for KeyError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
     }
-}
-
-/// Whether outbound fetches may reach loopback hosts (S1): only with `cimd.allow_loopback`
-/// on a loopback issuer, as for client metadata documents.
-pub fn allow_loopback(server: &Portcullis) -> bool {
-    let cfg = server.config();
-    cfg.cimd.allow_loopback && cfg.issuer_is_loopback()
 }
 
 /// Checks an IdP issuer identifier: an `https` URL (plain `http` only on a loopback host)
@@ -122,8 +115,17 @@ pub fn validate_jwks(jwks: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a `jwks_uri` against the outbound fetch policy (S1).
+/// Checks a `jwks_uri` against the outbound fetch policy (S1, [`crate::remote::check_url`]).
+/// For the operator registering the IdP, so the reason is told.
 pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, String> {
+    let url = jwks_url(uri)?;
+    crate::remote::check_url(server.config(), &url).map_err(|why| format!("jwks_uri: {why}"))?;
+    Ok(url)
+}
+
+/// The shape of a `jwks_uri`: an absolute `http(s)` URL of bounded length. Whether it may be
+/// fetched is [`crate::remote`]'s decision.
+fn jwks_url(uri: &str) -> Result<Url, String> {
     if uri.len() > MAX_ISSUER_LEN {
         return Err(format!("jwks_uri must be at most {MAX_ISSUER_LEN} bytes"));
     }
@@ -131,8 +133,6 @@ pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, String> 
     if !matches!(url.scheme(), "https" | "http") {
         return Err("jwks_uri must use https".into());
     }
-    crate::ssrf::check_url(&url, allow_loopback(server))
-        .map_err(|why| format!("jwks_uri: {why}"))?;
     Ok(url)
 }
 
@@ -159,21 +159,13 @@ pub fn automatic_subject(issuer: &str, external_subject: &str) -> String {
     format!("idp:{}", &b64[..22])
 }
 
-/// What the cache holds for an IdP's remote keys.
-#[derive(Debug, Serialize, Deserialize)]
-enum Cached {
-    Keys { jwks: Value, fetched_at: i64 },
-    Failed { why: String },
-}
-
-fn cache_key(issuer: &str) -> String {
-    format!("idp-jwks:{}", crate::crypto::token_hash(issuer))
-}
-
-/// Forgets the cached keys of `issuer` (after its registration changed).
+/// Forgets the cached documents of `issuer` (after its registration changed).
 pub async fn forget(server: &Portcullis, issuer: &str) {
-    if let Err(e) = server.env().kv.delete(&cache_key(issuer)).await {
-        tracing::warn!(error = %e, "IdP key cache entry could not be removed");
+    for kind in [Kind::IdpJwks, Kind::IdpConfiguration] {
+        let key = crate::remote::cache_key(kind, issuer);
+        if let Err(e) = server.env().kv.delete(&key).await {
+            tracing::warn!(error = %e, "IdP key cache entry could not be removed");
+        }
     }
 }
 
@@ -188,26 +180,25 @@ pub async fn key_for(
             .map_err(|_| KeyError::Unavailable("the stored JWK Set is not valid JSON".into()))?;
         return usable_key(&jwks, kid).ok_or(KeyError::UnknownKey);
     }
-    let kv = server.env().kv.as_ref();
-    let now = server.now();
-    let key = cache_key(&idp.issuer);
-    match kv.get(&key, now).await {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Cached>(&bytes) {
-            Ok(Cached::Keys { jwks, fetched_at }) => {
-                if let Some(k) = usable_key(&jwks, kid) {
-                    return Ok(k);
-                }
-                if now - fetched_at < UNKNOWN_KID_REFRESH_SECS {
-                    return Err(KeyError::UnknownKey);
-                }
-            }
-            Ok(Cached::Failed { why }) => return Err(KeyError::Unavailable(why)),
-            Err(e) => tracing::warn!(error = %e, "unreadable IdP key cache entry"),
-        },
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "IdP key cache unavailable"),
+    let remote = Remote::of(server);
+    let url = match &idp.jwks_uri {
+        Some(uri) => jwks_url(uri),
+        None => discover_jwks_uri(&remote, &idp.issuer).await,
     }
-    let jwks = fetch_and_cache(server, idp, &key)
+    .map_err(KeyError::Unavailable)?;
+    let doc = Doc {
+        kind: Kind::IdpJwks,
+        url: &url,
+        cache_id: &idp.issuer,
+        max_bytes: MAX_DOCUMENT_BYTES,
+    };
+    let jwks = remote
+        .get_refreshing(
+            &doc,
+            validate_remote_jwks,
+            |set: &Value| usable_key(set, kid).is_none(),
+            UNKNOWN_KID_REFRESH_SECS,
+        )
         .await
         .map_err(KeyError::Unavailable)?;
     usable_key(&jwks, kid).ok_or(KeyError::UnknownKey)
@@ -220,86 +211,58 @@ fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
         .cloned()
 }
 
-async fn fetch_and_cache(server: &Portcullis, idp: &IdpRow, key: &str) -> Result<Value, String> {
-    let cfg = server.config();
-    let now = server.now();
-    let result = fetch_jwks(server, idp).await;
-    let (entry, expires_at) = match &result {
-        Ok((jwks, ttl)) => (
-            Cached::Keys {
-                jwks: jwks.clone(),
-                fetched_at: now,
-            },
-            now + ttl,
-        ),
-        Err(why) => (
-            Cached::Failed { why: why.clone() },
-            now + cfg.cimd.failure_cache_secs,
-        ),
-    };
-    if expires_at > now {
-        if let Ok(bytes) = serde_json::to_vec(&entry) {
-            if let Err(e) = server.env().kv.put(key, bytes, expires_at).await {
-                tracing::warn!(error = %e, "IdP key cache write failed");
-            }
-        }
+/// A fetched JSON object (S5: 200 only, a JSON content type, bounded size, valid JSON).
+fn json_object(resp: &FetchResponse) -> Result<Value, String> {
+    let doc = resp.json_document(MAX_DOCUMENT_BYTES, "document")?;
+    if !doc.is_object() {
+        return Err("the document is not a JSON object".into());
     }
-    result.map(|(jwks, _)| jwks)
+    Ok(doc)
 }
 
-/// Fetches the IdP's JWK Set (discovering its location first when needed) and its cache
-/// lifetime.
-async fn fetch_jwks(server: &Portcullis, idp: &IdpRow) -> Result<(Value, i64), String> {
-    let url = match &idp.jwks_uri {
-        Some(uri) => validate_jwks_uri(server, uri)?,
-        None => discover_jwks_uri(server, &idp.issuer).await?,
-    };
-    let (doc, ttl) = fetch_json(server, &url).await?;
+/// Validates a fetched JWK Set: a JSON object with a `keys` array (only its public P-256
+/// keys are ever used, [`usable_key`]).
+fn validate_remote_jwks(resp: &FetchResponse) -> Result<Value, String> {
+    let doc = json_object(resp)?;
     if !doc.get("keys").is_some_and(Value::is_array) {
         return Err("the JWK Set has no 'keys' array".into());
     }
-    Ok((doc, ttl))
+    Ok(doc)
 }
 
 /// OpenID Connect Discovery 1.0 §4: the `jwks_uri` of the issuer's configuration document,
 /// whose `issuer` must equal the IdP's (§4.3).
-async fn discover_jwks_uri(server: &Portcullis, issuer: &str) -> Result<Url, String> {
+async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, String> {
     let config_url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
     let url = Url::parse(&config_url).map_err(|e| format!("discovery URL: {e}"))?;
-    crate::ssrf::check_url(&url, allow_loopback(server))
-        .map_err(|why| format!("discovery: {why}"))?;
-    let (doc, _) = fetch_json(server, &url)
+    let doc = Doc {
+        kind: Kind::IdpConfiguration,
+        url: &url,
+        cache_id: issuer,
+        max_bytes: MAX_DOCUMENT_BYTES,
+    };
+    let uri = remote
+        .get(&doc, |resp| discovered_jwks_uri(issuer, resp))
         .await
         .map_err(|why| format!("discovery: {why}"))?;
+    jwks_url(&uri).map_err(|why| format!("discovery: {why}"))
+}
+
+/// The `jwks_uri` of a fetched configuration document whose `issuer` is `issuer`.
+fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, String> {
+    let doc = json_object(resp)?;
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-        return Err("discovery: the configuration's issuer does not equal the IdP's".into());
+        return Err("the configuration's issuer does not equal the IdP's".into());
     }
     let uri = doc
         .get("jwks_uri")
         .and_then(Value::as_str)
-        .ok_or("discovery: the configuration has no jwks_uri")?;
-    validate_jwks_uri(server, uri)
-}
-
-/// GETs a JSON object (S5: 200 only, a JSON content type, bounded size) and its cache
-/// lifetime from `Cache-Control` (S7).
-async fn fetch_json(server: &Portcullis, url: &Url) -> Result<(Value, i64), String> {
-    crate::ssrf::check_url(url, allow_loopback(server))?;
-    let resp = server
-        .env()
-        .fetcher
-        .get(url, MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|e| e.to_string())?;
-    let doc = resp.json_document(MAX_DOCUMENT_BYTES, "document")?;
-    if !doc.is_object() {
-        return Err("the document is not a JSON object".into());
-    }
-    let ttl = crate::cimd::cache_ttl(resp.cache_control.as_deref(), &server.config().cimd);
-    Ok((doc, ttl))
+        .ok_or("the configuration has no jwks_uri")?;
+    jwks_url(uri)?;
+    Ok(uri.to_owned())
 }
 
 #[cfg(test)]

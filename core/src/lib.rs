@@ -25,6 +25,7 @@ pub mod maintenance;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;
+pub mod remote;
 pub mod resource;
 pub mod resource_server;
 pub mod scope;

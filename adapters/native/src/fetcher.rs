@@ -18,7 +18,8 @@ pub type IpPolicy = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
 /// Fetcher settings.
 #[derive(Debug, Clone)]
 pub struct FetcherConfig {
-    /// Allow loopback destinations (tests with a loopback issuer only; `cimd.allow_loopback`).
+    /// Allow loopback destinations (tests with a loopback issuer only): the core's one rule,
+    /// [`portcullis_core::remote::allow_loopback`].
     pub allow_loopback: bool,
     /// PEM file of an extra trusted CA (`cimd.extra_ca_file`).
     pub extra_ca_file: Option<String>,
@@ -40,7 +41,7 @@ impl FetcherConfig {
     /// The fetcher settings of a server configuration.
     pub fn from_config(cfg: &portcullis_core::Config) -> Self {
         Self {
-            allow_loopback: cfg.cimd.allow_loopback,
+            allow_loopback: portcullis_core::remote::allow_loopback(cfg),
             extra_ca_file: cfg.cimd.extra_ca_file.clone(),
             ..Self::default()
         }
