@@ -228,17 +228,7 @@ pub async fn u1_disabled_user_cannot_sign_in_and_tokens_inactive(t: &Target) {
     let b = Browser::new();
     let resp = authorize(&b, t, &f.params(&p, "s1"), &f.user, "approve").await;
     let code = resp.get("code").expect("a code").to_owned();
-    let tok = tokens(
-        &exchange(
-            t,
-            &code,
-            &f.client.redirect_uri,
-            &p.verifier,
-            Some(&f.resource),
-            f.auth(),
-        )
-        .await,
-    );
+    let tok = f.redeem(t, &code, &p.verifier).await;
     assert!(is_active(t, &tok.access, Auth::Basic(&f.client.id, &secret)).await);
     let user_path = format!("/admin/users/{}", path_segment(&f.user.username));
     admin_ok(
@@ -281,17 +271,9 @@ pub async fn u2_password_change_ends_sessions_and_grants(t: &Target) {
     let p = pkce();
     let b = Browser::new();
     let resp = authorize(&b, t, &f.params(&p, "s1"), &f.user, "approve").await;
-    let tok = tokens(
-        &exchange(
-            t,
-            resp.get("code").expect("a code"),
-            &f.client.redirect_uri,
-            &p.verifier,
-            Some(&f.resource),
-            f.auth(),
-        )
-        .await,
-    );
+    let tok = f
+        .redeem(t, resp.get("code").expect("a code"), &p.verifier)
+        .await;
     admin_ok(
         t,
         reqwest::Method::POST,
@@ -336,17 +318,7 @@ pub async fn r9_redirect_uri_required_when_sent_at_authorize(t: &Target) {
     )
     .await
     .assert_oauth_error(400, "invalid_grant");
-    tokens(
-        &exchange(
-            t,
-            code,
-            &f.client.redirect_uri,
-            &p.verifier,
-            Some(&f.resource),
-            f.auth(),
-        )
-        .await,
-    );
+    f.redeem(t, code, &p.verifier).await;
 }
 
 /// O1: an error before consent for a client that registered itself is shown at the server,

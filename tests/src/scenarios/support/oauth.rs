@@ -383,6 +383,21 @@ impl Fixture {
             client: new_client(t, "none", &["authorization_code", "refresh_token"]).await,
         }
     }
+    /// Redeems `code` (issued for this fixture's client, redirect URI and resource) and
+    /// returns the tokens, failing on anything but success.
+    pub async fn redeem(&self, t: &Target, code: &str, verifier: &str) -> Tokens {
+        tokens(
+            &exchange(
+                t,
+                code,
+                &self.client.redirect_uri,
+                verifier,
+                Some(&self.resource),
+                self.auth(),
+            )
+            .await,
+        )
+    }
     /// How the client authenticates.
     pub fn auth(&self) -> Auth<'_> {
         match &self.client.secret {
