@@ -67,13 +67,6 @@ fn required() -> bool {
     std::env::var("TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 /// `POST /session/{id}/se/log`: chromedriver's browser log (console, security, network),
 /// emptied by each read.
 #[derive(Debug)]
@@ -114,22 +107,42 @@ impl Chromium {
     }
 
     async fn try_start(chromium: &Path, chromedriver: &Path) -> Result<Self, String> {
+        use std::io::BufRead;
         use std::os::unix::process::CommandExt;
-        let port = free_port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
+        // Port 0: chromedriver binds an ephemeral port itself and prints it, so no other
+        // process started at the same moment can take it first.
+        let mut driver = Command::new(chromedriver)
+            .arg("--port=0")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Its own process group, so Drop can end chromedriver and Chromium together.
             .process_group(0)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", chromedriver.display()))?;
+        let stdout = driver.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Reads to the end, so chromedriver never blocks on a full pipe.
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line
+                    .split("started successfully on port ")
+                    .nth(1)
+                    .and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok())
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
         let mut this = Self {
             client: None,
             driver,
             log: Vec::new(),
         };
+        let port = rx
+            .recv_timeout(Duration::from_secs(20))
+            .map_err(|_| "chromedriver did not report its port".to_owned())?;
         let webdriver = format!("http://127.0.0.1:{port}");
         let caps = json!({
             "browserName": "chrome",

@@ -106,9 +106,14 @@ impl WorkerHost {
     /// Starts a Worker that is expected to refuse its configuration: returns once `/health`
     /// answers at all (any status), so the caller can check the refusal.
     pub async fn start_misconfigured(build: &Path, settings: &[(&str, &str)]) -> Self {
-        Self::try_start(build, settings, None, false)
-            .await
-            .unwrap_or_else(|e| panic!("the Worker did not answer in Miniflare: {e}"))
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(build, settings, None, false).await {
+                Ok(host) => return host,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the Worker did not answer in Miniflare: {last}");
     }
 
     async fn try_start(
@@ -184,6 +189,14 @@ impl WorkerHost {
         host.process
             .wait_for(&host.target.url("/health"), healthy, START_TIMEOUT, log)
             .await?;
+        // Whatever answered must be this runner: another process may have taken the port
+        // between `free_port` and Miniflare's bind (then the runner never says it listens).
+        if !host.wait_for_log(&format!("listening on {base}"), 10).await {
+            return Err(format!(
+                "another process answers on {base}; the runner said: {}",
+                host.log_text()
+            ));
+        }
         Ok(host)
     }
 
