@@ -80,14 +80,14 @@ fn blank(src: &str) -> String {
                 j += 1;
             }
             if at(j) == '"' {
-                out.extend(std::iter::repeat(' ').take(j + 1 - i));
+                out.extend(std::iter::repeat_n(' ', j + 1 - i));
                 i = j + 1;
                 loop {
                     if i >= c.len() {
                         break;
                     }
                     if c[i] == '"' && (1..=hashes).all(|h| at(i + h) == '#') {
-                        out.extend(std::iter::repeat(' ').take(hashes + 1));
+                        out.extend(std::iter::repeat_n(' ', hashes + 1));
                         i += hashes + 1;
                         break;
                     }
@@ -125,7 +125,7 @@ fn blank(src: &str) -> String {
                 None
             };
             if let Some(end) = end {
-                out.extend(std::iter::repeat(' ').take(end + 1 - i));
+                out.extend(std::iter::repeat_n(' ', end + 1 - i));
                 i = end + 1;
                 continue;
             }
