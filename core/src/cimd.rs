@@ -708,7 +708,7 @@ mod tests {
 
     #[test]
     fn resolve_through_the_server() {
-        use crate::admin::test_store::test_env;
+        use crate::store::test_store::test_env;
         run(async {
             let (mut env, _clock) = test_env();
             let fetcher = Arc::new(FakeFetcher::new(Ok(ok_resp(&doc()))));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -338,6 +338,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// The request id the adapter assigned, if any.
+pub fn request_id(req: &Request<Bytes>) -> Option<&str> {
+    req.extensions().get::<RequestId>().map(|r| r.0.as_str())
 }
 
 #[cfg(test)]

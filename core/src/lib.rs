@@ -5,7 +5,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_token;
 pub mod admin;
+pub mod admin_key;
 pub mod audit;
 pub mod cimd;
 pub mod client_auth;
@@ -17,11 +19,13 @@ pub mod dpop;
 pub mod endpoints;
 pub mod env;
 pub mod error;
+pub mod grant_types;
 pub mod http_util;
 pub mod idp;
 pub mod jose;
 pub mod keys;
 pub mod maintenance;
+pub mod paths;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::admin::test_store::{test_env_on, TestSql, TEST_NOW};
 use crate::config::{Config, StorageConfig};
 use crate::store::repo::{access, replay, sessions};
+use crate::store::test_store::{test_env_on, TestSql, TEST_NOW};
 
 fn run_async<F: std::future::Future>(f: F) -> F::Output {
     futures::executor::block_on(f)

@@ -32,8 +32,8 @@ pub const GRANT_TYPES: [&str; 5] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
-    crate::endpoints::token::JWT_BEARER,
-    crate::endpoints::token::TOKEN_EXCHANGE,
+    crate::grant_types::JWT_BEARER,
+    crate::grant_types::TOKEN_EXCHANGE,
 ];
 /// Client authentication methods a client may register.
 pub const AUTH_METHODS: [&str; 4] = [
@@ -145,7 +145,7 @@ pub fn validate_metadata(meta: &mut ClientMetadata) -> Result<(), Error> {
             "client_credentials requires a confidential client (token_endpoint_auth_method must not be none)",
         ));
     }
-    if has(crate::endpoints::token::JWT_BEARER) && public {
+    if has(crate::grant_types::JWT_BEARER) && public {
         return Err(bad_meta(
             "the jwt-bearer grant requires a confidential client (token_endpoint_auth_method must not be none)",
         ));

@@ -10,9 +10,9 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 
+use crate::access_token::{verify_access_token, AccessClaims};
 use crate::dpop::proof::{self, Expected, Reason, Rejection};
 use crate::dpop::{self, ProofError, NONCE_HEADER};
-use crate::endpoints::token::issue::{verify_access_token, AccessClaims};
 use crate::server::Portcullis;
 use crate::store::repo::access;
 

@@ -12,15 +12,12 @@ mod keys;
 mod resources;
 pub mod seed;
 #[cfg(test)]
-pub(crate) mod test_store;
-#[cfg(test)]
 mod tests;
 mod users;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
-use crate::crypto::{ct_eq, sha256};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId, MAX_BODY_BYTES};
 use crate::server::Portcullis;
@@ -141,21 +138,7 @@ fn check_key(server: &Portcullis, req: &Request<Bytes>) -> Result<()> {
     }
 }
 
-/// Whether the request carries exactly one `Authorization: Bearer <key>` header with `key`.
-/// Both sides are hashed first, so the comparison is constant time and independent of the
-/// key's length (used by the admin API and by `admin_only` client registration).
-pub fn presents_key(headers: &http::HeaderMap, key: &crate::secret::Secret) -> bool {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return false;
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, t)| ct_eq(&sha256(t.trim()), &sha256(key.expose())))
-}
+pub use crate::admin_key::presents_key;
 
 async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     if req.body().len() > MAX_BODY_BYTES {

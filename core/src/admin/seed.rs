@@ -363,10 +363,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::admin::test_store::{test_env_on, TestSql};
     use crate::config::Config;
     use crate::secret::Secret;
     use crate::store::repo;
+    use crate::store::test_store::{test_env_on, TestSql};
 
     fn seeded(password: &str) -> Config {
         Config {

@@ -5,11 +5,11 @@ use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
 
-use super::test_store::test_server;
 use crate::config::Config;
 use crate::secret::Secret;
 use crate::server::Portcullis;
 use crate::store::repo;
+use crate::store::test_store::test_server;
 
 const KEY: &str = "admin-key-0123456789abcdef";
 
@@ -255,7 +255,7 @@ fn users_create_list_password_delete() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         assert_eq!(created["username"], "alice@example.com");
-        assert_eq!(created["created_at"], super::test_store::TEST_NOW);
+        assert_eq!(created["created_at"], crate::store::test_store::TEST_NOW);
         let id = created["id"].as_str().unwrap().to_owned();
         assert_eq!(id.len(), 22, "16 random bytes, base64url");
         assert!(created.get("password").is_none() && created.get("password_hash").is_none());
@@ -731,7 +731,7 @@ fn key_rotation_shows_new_active_and_old_retired() {
 #[test]
 fn b4_refused_admin_requests_are_counted_not_each_recorded() {
     run(async {
-        let (env, clock) = super::test_store::test_env();
+        let (env, clock) = crate::store::test_store::test_env();
         let s = Portcullis::start(env, cfg()).await.unwrap();
         let refused = || request(Method::GET, "/admin/users", None, Some("Bearer nope"));
         let audited = || async {

@@ -170,7 +170,7 @@ pub async fn verify(server: &Portcullis, client: &Client, assertion: &str) -> Re
     let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, key)
         .await
         .map_err(|e| refused(format!("signature not verified ({e})")))?;
-    let token_endpoint = crate::endpoints::endpoint_url(server, crate::endpoints::paths::TOKEN);
+    let token_endpoint = crate::paths::endpoint_url(server, crate::paths::TOKEN);
     let now = server.now();
     let checked = check_claims(
         &claims,

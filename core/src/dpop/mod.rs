@@ -20,8 +20,8 @@ use self::nonce::NonceKey;
 use self::proof::{Checked, Expected, Reason, Rejection};
 use crate::audit::{self, Event};
 use crate::clients::Client;
-use crate::endpoints::{endpoint_url, paths};
 use crate::error::{Error, ErrorCode, Result};
+use crate::paths::{self, endpoint_url};
 use crate::server::Portcullis;
 use crate::store::StoreError;
 
@@ -165,7 +165,7 @@ pub async fn check_token_request(
                 server,
                 r.reason,
                 Some(&client.client_id),
-                crate::endpoints::request_id(req),
+                crate::http_util::request_id(req),
                 paths::TOKEN,
             )
             .await;

@@ -204,7 +204,7 @@ mod tests {
     use super::*;
 
     fn server(issuer: &str) -> Portcullis {
-        let (env, _) = crate::admin::test_store::test_env();
+        let (env, _) = crate::store::test_store::test_env();
         let cfg = crate::config::Config {
             issuer: issuer.into(),
             admin_api_key: Some(crate::secret::Secret::new("admin-key-0123456789")),

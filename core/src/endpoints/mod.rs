@@ -24,27 +24,8 @@ use crate::error::{Error, ErrorCode};
 use crate::http_util::{error_json, preflight, with_cors, MAX_BODY_BYTES};
 use crate::server::Portcullis;
 
-/// Paths relative to the issuer.
-pub mod paths {
-    /// Authorization endpoint.
-    pub const AUTHORIZE: &str = "/oauth/authorize";
-    /// Login form target.
-    pub const LOGIN: &str = "/oauth/login";
-    /// Consent form target.
-    pub const CONSENT: &str = "/oauth/consent";
-    /// Logout.
-    pub const LOGOUT: &str = "/logout";
-    /// Token endpoint.
-    pub const TOKEN: &str = "/oauth/token";
-    /// Registration endpoint.
-    pub const REGISTER: &str = "/oauth/register";
-    /// Revocation endpoint.
-    pub const REVOKE: &str = "/oauth/revoke";
-    /// Introspection endpoint.
-    pub const INTROSPECT: &str = "/oauth/introspect";
-    /// JWK Set.
-    pub const JWKS: &str = "/.well-known/jwks.json";
-}
+/// Paths relative to the issuer (defined in [`crate::paths`], below the routers).
+pub use crate::paths;
 
 /// Dispatches a public request.
 pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
@@ -108,19 +89,11 @@ pub fn issuer_path(server: &Portcullis) -> String {
         .unwrap_or_default()
 }
 
-/// The absolute URL of an endpoint.
-pub fn endpoint_url(server: &Portcullis, path: &str) -> String {
-    format!("{}{}", server.issuer(), path)
-}
+pub use crate::paths::endpoint_url;
 
 /// 404 in the common error shape.
 pub fn not_found() -> Response<Bytes> {
     error_json(&Error::new(ErrorCode::NotFound, "no such endpoint"))
 }
 
-/// The request id the adapter assigned, if any.
-pub fn request_id(req: &Request<Bytes>) -> Option<&str> {
-    req.extensions()
-        .get::<crate::http_util::RequestId>()
-        .map(|r| r.0.as_str())
-}
+pub use crate::http_util::request_id;

@@ -269,11 +269,11 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
-    use crate::admin::test_store::{test_env, TEST_NOW};
     use crate::config::Config;
     use crate::env::SeededRng;
     use crate::http_util::Params;
     use crate::store::repo;
+    use crate::store::test_store::{test_env, TEST_NOW};
 
     const KEY: &str = "admin-key-0123456789abcdef";
 

@@ -149,7 +149,7 @@ pub async fn serve_store(
     use http::StatusCode;
 
     let authorized =
-        admin_api_key.is_some_and(|key| crate::admin::presents_key(req.headers(), key));
+        admin_api_key.is_some_and(|key| crate::admin_key::presents_key(req.headers(), key));
     if !authorized {
         return error_json(&Error::new(
             ErrorCode::Unauthorized,
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn run_reaches_the_store() {
-        let store = crate::admin::test_store::TestSql::memory();
+        let store = crate::store::test_store::TestSql::memory();
         futures::executor::block_on(async {
             run(
                 &store,
@@ -290,7 +290,7 @@ mod tests {
             admin_api_key: Some(crate::Secret::new("an-admin-key-of-enough-length")),
             ..Default::default()
         };
-        futures::executor::block_on(crate::admin::test_store::test_server(cfg))
+        futures::executor::block_on(crate::store::test_store::test_server(cfg))
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub mod bridge;
 pub mod kv;
 pub mod migrations;
 pub mod repo;
+#[cfg(test)]
+pub(crate) mod test_store;
 
 use async_trait::async_trait;
 

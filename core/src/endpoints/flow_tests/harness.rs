@@ -7,10 +7,10 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 
-use crate::admin::test_store::{test_env_on, TestSql};
 use crate::config::{Config, SeedClient, SeedResource, SeedUser};
 use crate::env::FixedClock;
 use crate::server::Portcullis;
+use crate::store::test_store::{test_env_on, TestSql};
 
 pub const RESOURCE: &str = "https://mcp.example.com/mcp";
 pub const PUBLIC: &str = "public-app";

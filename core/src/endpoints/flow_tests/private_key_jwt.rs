@@ -140,8 +140,8 @@ fn server_with(mut cfg: Config) -> (H, Arc<Docs>) {
     ));
     let docs = Arc::new(Docs::default());
     docs.set(REMOTE_JWKS, set);
-    let sql = Arc::new(crate::admin::test_store::TestSql::memory());
-    let (mut env, clock) = crate::admin::test_store::test_env_on(sql.clone());
+    let sql = Arc::new(crate::store::test_store::TestSql::memory());
+    let (mut env, clock) = crate::store::test_store::test_env_on(sql.clone());
     env.fetcher = docs.clone();
     let server = block(Portcullis::start(env, cfg)).expect("server starts");
     (H { server, clock, sql }, docs)

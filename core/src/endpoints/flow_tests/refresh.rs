@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use http::StatusCode;
 
 use super::harness::*;
-use crate::admin::test_store::{test_env_on, TestSql};
 use crate::server::Portcullis;
+use crate::store::test_store::{test_env_on, TestSql};
 use crate::store::{Row, SqlStore, StoreError, Value};
 
 fn tokens(h: &H) -> (String, String) {

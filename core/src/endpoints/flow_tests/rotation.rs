@@ -12,11 +12,11 @@ use http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
 
 use super::harness::*;
-use crate::admin::test_store::{test_env_on, TestSql};
 use crate::config::Config;
 use crate::crypto::RustCrypto;
 use crate::env::FixedClock;
 use crate::server::Portcullis;
+use crate::store::test_store::{test_env_on, TestSql};
 
 const ADMIN_KEY: &str = "rotation-admin-key-0123456789";
 

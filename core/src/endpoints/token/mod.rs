@@ -22,18 +22,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, json, method_not_allowed, Params};
 use crate::server::Portcullis;
 
-/// RFC 8693 token exchange grant type.
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// RFC 7523 JWT bearer grant type (used with ID-JAG assertions).
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// Every grant type the endpoint serves.
-pub const GRANT_TYPES: &[&str] = &[
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    TOKEN_EXCHANGE,
-    JWT_BEARER,
-];
+pub use crate::grant_types::{GRANT_TYPES, JWT_BEARER, TOKEN_EXCHANGE};
 
 /// Everything a grant handler needs about the request.
 pub struct TokenRequest<'a> {

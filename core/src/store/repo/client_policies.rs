@@ -95,7 +95,7 @@ pub async fn delete(db: &dyn SqlStore, client_id: &str) -> Result<(), StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_store::TestSql;
+    use crate::store::test_store::TestSql;
 
     #[test]
     fn put_keeps_suspension_and_suspension_keeps_limits() {

@@ -301,7 +301,7 @@ pub async fn delete_policy(db: &dyn SqlStore, id: &str) -> Result<bool, StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_store::TestSql;
+    use crate::store::test_store::TestSql;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
         futures::executor::block_on(f)

@@ -130,7 +130,7 @@ pub async fn retire_others(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_store::TestSql;
+    use crate::store::test_store::TestSql;
 
     fn key(kid: &str, created_at: i64) -> KeyRow {
         KeyRow {

@@ -35,7 +35,7 @@ pub async fn purge_expired(db: &dyn SqlStore, now: i64) -> Result<u64, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_store::TestSql;
+    use crate::store::test_store::TestSql;
 
     #[test]
     fn reserved_once_until_expiry_then_reusable() {

@@ -17,7 +17,6 @@ use http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
 use super::harness::*;
-use crate::admin::test_store::{test_env_on, TestSql};
 use crate::config::{Config, SeedClient, SeedIdp, SeedIdpPolicy};
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use crate::crypto::{b64, CryptoProvider, RustCrypto};
@@ -25,6 +24,7 @@ use crate::endpoints::token::JWT_BEARER;
 use crate::env::{FetchError, FetchResponse, Fetcher, SeededRng};
 use crate::server::Portcullis;
 use crate::store::repo;
+use crate::store::test_store::{test_env_on, TestSql};
 
 const IDP: &str = "https://idp.example.com";
 const AGENT: &str = "agent-app";

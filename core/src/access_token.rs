@@ -1,0 +1,153 @@
+//! Minting access tokens as RFC 9068 JWTs (header `typ: at+jwt`, `alg: ES256`, `kid`; claims
+//! `iss`, `sub`, `aud`, `client_id`, `scope`, `jti`, `iat`, `nbf`, `exp`) and opaque refresh
+//! tokens, and reading our own access tokens back (for revocation and introspection).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::jose::{self, Parsed};
+use crate::server::Portcullis;
+use crate::store::repo::access;
+
+/// The `typ` header of our access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of our access tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user, or the client for client_credentials.
+    pub sub: String,
+    /// Audience: the resource URI.
+    pub aud: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Unique id.
+    pub jti: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// When the user authenticated (user tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// Confirmation: the DPoP key thumbprint the token is bound to (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// The delegation chain (RFC 8693 §4.1): the current actor, with earlier ones nested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+}
+
+/// The `cnf` claim (RFC 7800 §3.1) with a JWK SHA-256 thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 7638 thumbprint of the DPoP public key.
+    pub jkt: String,
+}
+
+/// What to put in a new access token.
+pub struct AccessTokenSpec<'a> {
+    /// Subject.
+    pub sub: &'a str,
+    /// Audience.
+    pub aud: &'a str,
+    /// Client.
+    pub client_id: &'a str,
+    /// Scope.
+    pub scope: &'a str,
+    /// Lifetime, seconds.
+    pub ttl: i64,
+    /// The grant it belongs to (recorded so grant revocation reaches it).
+    pub grant_id: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: Option<i64>,
+    /// DPoP key thumbprint to bind the token to (`cnf.jkt`).
+    pub dpop_jkt: Option<&'a str>,
+    /// Delegation chain (`act`).
+    pub act: Option<serde_json::Value>,
+    /// The token this one was exchanged from (RFC 8693); revoking it revokes this one.
+    pub parent_jti: Option<&'a str>,
+}
+
+/// Signs a new access token; records its `jti` when it belongs to a grant.
+/// Returns the token and its claims.
+pub async fn access_token(
+    server: &Portcullis,
+    spec: &AccessTokenSpec<'_>,
+) -> Result<(String, AccessClaims)> {
+    let now = server.now();
+    let claims = AccessClaims {
+        iss: server.issuer().to_owned(),
+        sub: spec.sub.to_owned(),
+        aud: spec.aud.to_owned(),
+        client_id: spec.client_id.to_owned(),
+        scope: spec.scope.to_owned(),
+        jti: crate::env::random_token(server.env().rng.as_ref(), 16),
+        iat: now,
+        nbf: now,
+        exp: now + spec.ttl,
+        auth_time: spec.auth_time,
+        cnf: spec.dpop_jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
+        act: spec.act.clone(),
+    };
+    if spec.grant_id.is_some() || spec.parent_jti.is_some() {
+        access::insert(
+            server.env().sql.as_ref(),
+            &claims.jti,
+            spec.grant_id,
+            spec.client_id,
+            claims.exp,
+            spec.parent_jti,
+        )
+        .await?;
+    }
+    let key = server.keys().active(server).await?;
+    let value = serde_json::to_value(&claims).map_err(|e| Error::server(e.to_string()))?;
+    let jwt = jose::sign_es256(key.signer.as_ref(), &key.kid, ACCESS_TOKEN_TYP, &value)
+        .await
+        .map_err(|_| Error::server("the access token could not be signed"))?;
+    Ok((jwt, claims))
+}
+
+/// A new opaque refresh token value.
+pub fn refresh_token(server: &Portcullis) -> String {
+    crate::env::random_token(server.env().rng.as_ref(), 32)
+}
+
+/// Verifies one of our access tokens: signature with a published key, `typ`, issuer and
+/// time window (60 s skew, J5). Returns `None` for anything that is not a valid token of
+/// ours (revocation is checked separately).
+pub async fn verify_access_token(server: &Portcullis, token: &str) -> Result<Option<AccessClaims>> {
+    let Ok(parsed) = Parsed::parse(token) else {
+        return Ok(None);
+    };
+    if parsed.typ().map(|t| t.to_ascii_lowercase()) != Some(ACCESS_TOKEN_TYP.into()) {
+        return Ok(None);
+    }
+    let Some(kid) = parsed.kid() else {
+        return Ok(None);
+    };
+    let Some(public) = server.keys().public_key(server.env(), kid).await? else {
+        return Ok(None);
+    };
+    let Ok(claims) = parsed
+        .verify::<AccessClaims>(server.env().crypto.as_ref(), &public)
+        .await
+    else {
+        return Ok(None);
+    };
+    let now = server.now();
+    const SKEW: i64 = 60;
+    if claims.iss != server.issuer() || claims.exp <= now - SKEW || claims.nbf > now + SKEW {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}

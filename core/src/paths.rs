@@ -1,0 +1,29 @@
+//! Endpoint paths relative to the issuer. They live below the routers so protocol modules
+//! (DPoP `htu` checks, client assertion audiences) can name them without importing
+//! [`crate::endpoints`]; `crate::endpoints::paths` re-exports this module.
+
+use crate::server::Portcullis;
+
+/// Authorization endpoint.
+pub const AUTHORIZE: &str = "/oauth/authorize";
+/// Login form target.
+pub const LOGIN: &str = "/oauth/login";
+/// Consent form target.
+pub const CONSENT: &str = "/oauth/consent";
+/// Logout.
+pub const LOGOUT: &str = "/logout";
+/// Token endpoint.
+pub const TOKEN: &str = "/oauth/token";
+/// Registration endpoint.
+pub const REGISTER: &str = "/oauth/register";
+/// Revocation endpoint.
+pub const REVOKE: &str = "/oauth/revoke";
+/// Introspection endpoint.
+pub const INTROSPECT: &str = "/oauth/introspect";
+/// JWK Set.
+pub const JWKS: &str = "/.well-known/jwks.json";
+
+/// The absolute URL of an endpoint.
+pub fn endpoint_url(server: &Portcullis, path: &str) -> String {
+    format!("{}{}", server.issuer(), path)
+}
