@@ -174,7 +174,9 @@ pub fn validate_document(
     resp: &FetchResponse,
     cfg: &CimdConfig,
 ) -> Result<(Client, i64), String> {
-    let doc = resp.json_document(cfg.max_bytes, "document")?;
+    let doc = resp
+        .json_document(cfg.max_bytes, "document")
+        .map_err(|e| e.to_string())?;
     let Value::Object(obj) = &doc else {
         return Err("the document is not a JSON object".into());
     };
@@ -192,7 +194,7 @@ pub fn validate_document(
         ));
     }
     if let Some(jwks) = obj.get("jwks") {
-        crate::registration::check_public_jwks(jwks)?;
+        crate::registration::check_public_jwks(jwks).map_err(|e| e.to_string())?;
     }
     let method = match obj.get("token_endpoint_auth_method") {
         None | Some(Value::Null) => "none",

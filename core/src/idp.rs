@@ -213,7 +213,9 @@ fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
 
 /// A fetched JSON object (S5: 200 only, a JSON content type, bounded size, valid JSON).
 fn json_object(resp: &FetchResponse) -> Result<Value, String> {
-    let doc = resp.json_document(MAX_DOCUMENT_BYTES, "document")?;
+    let doc = resp
+        .json_document(MAX_DOCUMENT_BYTES, "document")
+        .map_err(|e| e.to_string())?;
     if !doc.is_object() {
         return Err("the document is not a JSON object".into());
     }

@@ -49,7 +49,7 @@ pub fn allow_loopback(cfg: &Config) -> bool {
 /// Whether `url` may be fetched at all under `cfg` (S1, S3 before DNS), with the reason when
 /// not. For operator-facing checks (an IdP's registered `jwks_uri`); fetches through
 /// [`Remote`] apply it themselves and hide the reason.
-pub fn check_url(cfg: &Config, url: &Url) -> Result<(), String> {
+pub fn check_url(cfg: &Config, url: &Url) -> Result<(), crate::ssrf::SsrfRefusal> {
     crate::ssrf::check_url(url, allow_loopback(cfg))
 }
 
@@ -296,7 +296,8 @@ impl<'a> Remote<'a> {
             tracing::warn!(kind = doc.kind.noun(), %url, %detail, "remote document not retrieved");
             doc.kind.unreachable()
         };
-        crate::ssrf::check_url(doc.url, self.allow_loopback).map_err(unreachable)?;
+        crate::ssrf::check_url(doc.url, self.allow_loopback)
+            .map_err(|e| unreachable(e.to_string()))?;
         let resp = self
             .fetcher
             .get(doc.url, doc.max_bytes)

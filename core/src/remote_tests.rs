@@ -94,6 +94,7 @@ fn doc(url: &Url) -> Doc<'_> {
 
 fn validate(resp: &FetchResponse) -> Result<Value, String> {
     resp.json_document(MAX, "document")
+        .map_err(|e| e.to_string())
 }
 
 fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -255,7 +256,7 @@ fn e1_the_caller_gets_the_public_phrase_and_the_log_gets_the_detail() {
     }
     assert!(capture.logged("connection refused by 10.9.8.7"));
     let why = crate::ssrf::check_url(&Url::parse(metadata).unwrap(), false).unwrap_err();
-    assert!(capture.logged(&why), "{why}");
+    assert!(capture.logged(&why.to_string()), "{why}");
     // Each kind has its own phrase, none with detail.
     assert!(Kind::ClientMetadata
         .unreachable()

@@ -60,8 +60,10 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
 /// (`application/json`, `application/jwk-set+json`), within the size limit, a set of public
 /// keys only.
 pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, String> {
-    let set = resp.json_document(MAX_JWKS_DOCUMENT_BYTES, "JWK Set")?;
-    crate::registration::check_public_jwks(&set)?;
+    let set = resp
+        .json_document(MAX_JWKS_DOCUMENT_BYTES, "JWK Set")
+        .map_err(|e| e.to_string())?;
+    crate::registration::check_public_jwks(&set).map_err(|e| e.to_string())?;
     Ok(set)
 }
 
