@@ -32,31 +32,57 @@ pub fn is_metadata_document_id(client_id: &str) -> bool {
     document_url(client_id).is_ok()
 }
 
+/// Why a `client_id` is not a metadata document URL (S2). `Display` is the reason told in
+/// the `invalid_client` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentUrlError {
+    #[error("client_id URL is longer than {MAX_ID_LEN} bytes")]
+    TooLong,
+    #[error("client_id URL must use https")]
+    NotHttps,
+    #[error("client_id URL must not contain whitespace or backslashes")]
+    ForbiddenCharacter,
+    #[error("client_id URL must not contain a fragment")]
+    Fragment,
+    #[error("client_id URL must not contain a query")]
+    Query,
+    #[error("client_id is not a valid URL ({0})")]
+    Invalid(url::ParseError),
+    #[error("client_id URL must not contain user information")]
+    UserInfo,
+    #[error("client_id URL must not contain '.' or '..' path segments")]
+    DotSegment,
+    #[error("client_id URL is not in canonical form")]
+    NotCanonical,
+    #[error("client_id URL must have a path")]
+    NoPath,
+}
+
 /// Parses a metadata document URL (S2): `https` (or `http` on `127.0.0.1`, `[::1]`,
 /// `localhost`), in canonical form, with a path other than `/`, without fragment, userinfo,
 /// query, dot segments, whitespace or backslashes.
-pub fn document_url(client_id: &str) -> Result<Url, String> {
+pub fn document_url(client_id: &str) -> std::result::Result<Url, DocumentUrlError> {
     if client_id.len() > MAX_ID_LEN {
-        return Err(format!("client_id URL is longer than {MAX_ID_LEN} bytes"));
+        return Err(DocumentUrlError::TooLong);
     }
     if !client_id.starts_with("https://") && !client_id.starts_with("http://") {
-        return Err("client_id URL must use https".into());
+        return Err(DocumentUrlError::NotHttps);
     }
     if client_id
         .chars()
         .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     {
-        return Err("client_id URL must not contain whitespace or backslashes".into());
+        return Err(DocumentUrlError::ForbiddenCharacter);
     }
     if client_id.contains('#') {
-        return Err("client_id URL must not contain a fragment".into());
+        return Err(DocumentUrlError::Fragment);
     }
     if client_id.contains('?') {
-        return Err("client_id URL must not contain a query".into());
+        return Err(DocumentUrlError::Query);
     }
-    let url = Url::parse(client_id).map_err(|e| format!("client_id is not a valid URL ({e})"))?;
+    let url = Url::parse(client_id).map_err(DocumentUrlError::Invalid)?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("client_id URL must not contain user information".into());
+        return Err(DocumentUrlError::UserInfo);
     }
     let raw_path = client_id
         .split_once("://")
@@ -66,13 +92,13 @@ pub fn document_url(client_id: &str) -> Result<Url, String> {
         let seg = seg.to_ascii_lowercase().replace("%2e", ".");
         seg == "." || seg == ".."
     }) {
-        return Err("client_id URL must not contain '.' or '..' path segments".into());
+        return Err(DocumentUrlError::DotSegment);
     }
     if url.as_str() != client_id {
-        return Err("client_id URL is not in canonical form".into());
+        return Err(DocumentUrlError::NotCanonical);
     }
     if url.path() == "/" || url.path().is_empty() {
-        return Err("client_id URL must have a path".into());
+        return Err(DocumentUrlError::NoPath);
     }
     if url.scheme() == "http"
         && !matches!(
@@ -80,7 +106,7 @@ pub fn document_url(client_id: &str) -> Result<Url, String> {
             Some("127.0.0.1") | Some("[::1]") | Some("localhost")
         )
     {
-        return Err("client_id URL must use https".into());
+        return Err(DocumentUrlError::NotHttps);
     }
     Ok(url)
 }

@@ -48,90 +48,126 @@ impl From<StoreError> for KeyError {
     }
 }
 
+/// Why an IdP's registration is refused (issuer, inline JWK Set, `jwks_uri`). `Display` is
+/// the reason told to the operator in the `invalid_request` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdpConfigError {
+    #[error("issuer must be 1 to {MAX_ISSUER_LEN} bytes")]
+    IssuerLength,
+    #[error("issuer must not contain whitespace, control characters or '\\'")]
+    IssuerCharacter,
+    #[error("issuer is not an absolute URL ({0})")]
+    IssuerNotAbsolute(url::ParseError),
+    #[error("issuer must not have a query or fragment")]
+    IssuerQueryOrFragment,
+    #[error("issuer must not contain userinfo")]
+    IssuerUserInfo,
+    #[error("issuer must have a host")]
+    IssuerNoHost,
+    #[error("issuer must use https (plain http only on a loopback host)")]
+    IssuerNotHttps,
+    #[error("issuer is not in canonical form")]
+    IssuerNotCanonical,
+    #[error("jwks must be a JWK Set with a 'keys' array")]
+    JwksNotASet,
+    #[error("jwks may hold at most 16 keys")]
+    JwksTooManyKeys,
+    #[error("every key in jwks must be an object")]
+    JwksKeyNotObject,
+    /// Carries the member found.
+    #[error("jwks must hold public keys only (a key has the private member '{0}')")]
+    JwksPrivateMember(&'static str),
+    #[error("jwks must hold at least one EC P-256 public key (only ES256 is supported)")]
+    JwksNoP256Key,
+    #[error("jwks_uri must be at most {MAX_ISSUER_LEN} bytes")]
+    JwksUriLength,
+    #[error("jwks_uri is not an absolute URL ({0})")]
+    JwksUriNotAbsolute(url::ParseError),
+    #[error("jwks_uri must use https")]
+    JwksUriNotHttps,
+    /// The outbound fetch policy refuses the `jwks_uri` (S1); told to the operator.
+    #[error("jwks_uri: {0}")]
+    JwksUriRefused(crate::ssrf::SsrfRefusal),
+}
+
 /// Checks an IdP issuer identifier: an `https` URL (plain `http` only on a loopback host)
 /// with a host, without query, fragment, userinfo or whitespace, in canonical form.
-pub fn validate_issuer(issuer: &str) -> Result<(), String> {
+pub fn validate_issuer(issuer: &str) -> Result<(), IdpConfigError> {
     if issuer.is_empty() || issuer.len() > MAX_ISSUER_LEN {
-        return Err(format!("issuer must be 1 to {MAX_ISSUER_LEN} bytes"));
+        return Err(IdpConfigError::IssuerLength);
     }
     if issuer
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
     {
-        return Err("issuer must not contain whitespace, control characters or '\\'".into());
+        return Err(IdpConfigError::IssuerCharacter);
     }
-    let url = Url::parse(issuer).map_err(|e| format!("issuer is not an absolute URL ({e})"))?;
+    let url = Url::parse(issuer).map_err(IdpConfigError::IssuerNotAbsolute)?;
     if url.query().is_some() || url.fragment().is_some() || issuer.contains(['?', '#']) {
-        return Err("issuer must not have a query or fragment".into());
+        return Err(IdpConfigError::IssuerQueryOrFragment);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("issuer must not contain userinfo".into());
+        return Err(IdpConfigError::IssuerUserInfo);
     }
     if url.host().is_none() {
-        return Err("issuer must have a host".into());
+        return Err(IdpConfigError::IssuerNoHost);
     }
     match url.scheme() {
         "https" => {}
         "http" if crate::redirect::is_loopback_host(&url) => {}
-        _ => return Err("issuer must use https (plain http only on a loopback host)".into()),
+        _ => return Err(IdpConfigError::IssuerNotHttps),
     }
     // The canonical form may only add the root path's slash.
     let canonical = url.as_str();
     if canonical != issuer && canonical != format!("{issuer}/") {
-        return Err("issuer is not in canonical form".into());
+        return Err(IdpConfigError::IssuerNotCanonical);
     }
     Ok(())
 }
 
 /// Checks an inline JWK Set: a `keys` array of at most 16 public keys (no private or
 /// symmetric members), at least one of them a P-256 key we can verify with.
-pub fn validate_jwks(jwks: &Value) -> Result<(), String> {
+pub fn validate_jwks(jwks: &Value) -> Result<(), IdpConfigError> {
     const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or("jwks must be a JWK Set with a 'keys' array")?;
+        .ok_or(IdpConfigError::JwksNotASet)?;
     if keys.len() > 16 {
-        return Err("jwks may hold at most 16 keys".into());
+        return Err(IdpConfigError::JwksTooManyKeys);
     }
     for key in keys {
-        let obj = key
-            .as_object()
-            .ok_or("every key in jwks must be an object")?;
+        let obj = key.as_object().ok_or(IdpConfigError::JwksKeyNotObject)?;
         if let Some(m) = PRIVATE.iter().find(|m| obj.contains_key(**m)) {
-            return Err(format!(
-                "jwks must hold public keys only (a key has the private member '{m}')"
-            ));
+            return Err(IdpConfigError::JwksPrivateMember(m));
         }
     }
     if !keys
         .iter()
         .any(|k| crate::jose::p256_public_key(k).is_some())
     {
-        return Err(
-            "jwks must hold at least one EC P-256 public key (only ES256 is supported)".into(),
-        );
+        return Err(IdpConfigError::JwksNoP256Key);
     }
     Ok(())
 }
 
 /// Checks a `jwks_uri` against the outbound fetch policy (S1, [`crate::remote::check_url`]).
 /// For the operator registering the IdP, so the reason is told.
-pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, String> {
+pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, IdpConfigError> {
     let url = jwks_url(uri)?;
-    crate::remote::check_url(server.config(), &url).map_err(|why| format!("jwks_uri: {why}"))?;
+    crate::remote::check_url(server.config(), &url).map_err(IdpConfigError::JwksUriRefused)?;
     Ok(url)
 }
 
 /// The shape of a `jwks_uri`: an absolute `http(s)` URL of bounded length. Whether it may be
 /// fetched is [`crate::remote`]'s decision.
-fn jwks_url(uri: &str) -> Result<Url, String> {
+fn jwks_url(uri: &str) -> Result<Url, IdpConfigError> {
     if uri.len() > MAX_ISSUER_LEN {
-        return Err(format!("jwks_uri must be at most {MAX_ISSUER_LEN} bytes"));
+        return Err(IdpConfigError::JwksUriLength);
     }
-    let url = Url::parse(uri).map_err(|e| format!("jwks_uri is not an absolute URL ({e})"))?;
+    let url = Url::parse(uri).map_err(IdpConfigError::JwksUriNotAbsolute)?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err("jwks_uri must use https".into());
+        return Err(IdpConfigError::JwksUriNotHttps);
     }
     Ok(url)
 }
@@ -182,7 +218,7 @@ pub async fn key_for(
     }
     let remote = Remote::of(server);
     let url = match &idp.jwks_uri {
-        Some(uri) => jwks_url(uri),
+        Some(uri) => jwks_url(uri).map_err(|e| e.to_string()),
         None => discover_jwks_uri(&remote, &idp.issuer).await,
     }
     .map_err(KeyError::Unavailable)?;
@@ -263,7 +299,7 @@ fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, Str
         .get("jwks_uri")
         .and_then(Value::as_str)
         .ok_or("the configuration has no jwks_uri")?;
-    jwks_url(uri)?;
+    jwks_url(uri).map_err(|e| e.to_string())?;
     Ok(uri.to_owned())
 }
 
