@@ -137,7 +137,7 @@ pub fn cache_key(client_id: &str) -> String {
     crate::remote::cache_key(Kind::ClientMetadata, client_id)
 }
 
-fn fetch_failed(why: &str) -> Error {
+fn fetch_failed(why: impl std::fmt::Display) -> Error {
     Error::invalid_client(format!(
         "client metadata document could not be fetched: {why}"
     ))
@@ -188,7 +188,7 @@ pub async fn fetch_with(
         })
         .await
         .map(|metadata| client_of(client_id, metadata))
-        .map_err(|why| fetch_failed(&why))
+        .map_err(fetch_failed)
 }
 
 /// Validates a fetched document (S2, S5, S6) and returns the client and its cache lifetime.

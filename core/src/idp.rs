@@ -236,7 +236,7 @@ pub async fn key_for(
             UNKNOWN_KID_REFRESH_SECS,
         )
         .await
-        .map_err(KeyError::Unavailable)?;
+        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
     usable_key(&jwks, kid).ok_or(KeyError::UnknownKey)
 }
 

@@ -20,7 +20,7 @@ pub const UNKNOWN_KID_REFETCH_SECS: i64 = 10;
 /// Largest JWK Set fetched, bytes.
 pub const MAX_JWKS_DOCUMENT_BYTES: usize = 64 * 1024;
 
-fn unavailable(why: &str) -> Error {
+fn unavailable(why: impl std::fmt::Display) -> Error {
     Error::invalid_client(format!(
         "client assertion refused: the client's jwks_uri could not be fetched: {why}"
     ))
@@ -53,7 +53,7 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
             UNKNOWN_KID_REFETCH_SECS,
         )
         .await
-        .map_err(|why| unavailable(&why))
+        .map_err(unavailable)
 }
 
 /// Validates a fetched JWK Set (S5, S6): HTTP 200, a JSON content type
