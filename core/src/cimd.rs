@@ -191,6 +191,33 @@ pub async fn fetch_with(
         .map_err(fetch_failed)
 }
 
+/// Why a fetched metadata document is refused (S2, S5, S6). `Display` is the reason told
+/// in the `invalid_client` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataDocumentError {
+    #[error(transparent)]
+    Document(#[from] crate::env::JsonDocumentError),
+    #[error("the document is not a JSON object")]
+    NotObject,
+    #[error("the document's client_id does not equal its URL")]
+    ClientIdMismatch,
+    #[error("the document has no client_id")]
+    NoClientId,
+    /// Carries the member name, already truncated for display.
+    #[error("the document must not contain '{0}'")]
+    SecretMember(String),
+    #[error(transparent)]
+    Jwks(#[from] crate::registration::JwksError),
+    #[error(
+        "token_endpoint_auth_method must be 'none' or 'private_key_jwt' (metadata \
+         document clients hold no shared secret)"
+    )]
+    AuthMethod,
+    /// The metadata is refused as a registration request would be; carries its description.
+    #[error("{0}")]
+    Metadata(String),
+}
+
 /// Validates a fetched document (S2, S5, S6) and returns the client and its cache lifetime.
 /// The client is public (`none`) or authenticates with `private_key_jwt` (RFC 7523 §2.2)
 /// using its `jwks_uri` or inline public `jwks`; it never holds a shared secret. Its grant
@@ -199,45 +226,37 @@ pub fn validate_document(
     client_id: &str,
     resp: &FetchResponse,
     cfg: &CimdConfig,
-) -> Result<(Client, i64), String> {
-    let doc = resp
-        .json_document(cfg.max_bytes, "document")
-        .map_err(|e| e.to_string())?;
+) -> std::result::Result<(Client, i64), MetadataDocumentError> {
+    let doc = resp.json_document(cfg.max_bytes, "document")?;
     let Value::Object(obj) = &doc else {
-        return Err("the document is not a JSON object".into());
+        return Err(MetadataDocumentError::NotObject);
     };
     match obj.get("client_id") {
         Some(Value::String(id)) if id == client_id => {}
         Some(Value::String(_)) => {
-            return Err("the document's client_id does not equal its URL".into());
+            return Err(MetadataDocumentError::ClientIdMismatch);
         }
-        _ => return Err("the document has no client_id".into()),
+        _ => return Err(MetadataDocumentError::NoClientId),
     }
     if let Some(k) = obj.keys().find(|k| k.starts_with("client_secret")) {
-        return Err(format!(
-            "the document must not contain '{}'",
-            truncate(k, 64)
+        return Err(MetadataDocumentError::SecretMember(
+            truncate(k, 64).to_owned(),
         ));
     }
     if let Some(jwks) = obj.get("jwks") {
-        crate::registration::check_public_jwks(jwks).map_err(|e| e.to_string())?;
+        crate::registration::check_public_jwks(jwks)?;
     }
     let method = match obj.get("token_endpoint_auth_method") {
         None | Some(Value::Null) => "none",
         Some(Value::String(m)) if m == "none" || m == "private_key_jwt" => m.as_str(),
-        Some(_) => {
-            return Err(
-                "token_endpoint_auth_method must be 'none' or 'private_key_jwt' (metadata \
-                 document clients hold no shared secret)"
-                    .into(),
-            )
-        }
+        Some(_) => return Err(MetadataDocumentError::AuthMethod),
     }
     .to_owned();
-    let mut metadata =
-        crate::registration::metadata_from_json(doc).map_err(|e| e.description.clone())?;
+    let mut metadata = crate::registration::metadata_from_json(doc)
+        .map_err(|e| MetadataDocumentError::Metadata(e.description))?;
     metadata.token_endpoint_auth_method = method;
-    crate::registration::validate_metadata(&mut metadata).map_err(|e| e.description)?;
+    crate::registration::validate_metadata(&mut metadata)
+        .map_err(|e| MetadataDocumentError::Metadata(e.description))?;
     let ttl = cache_ttl(resp.cache_control.as_deref(), cfg);
     Ok((client_of(client_id, metadata), ttl))
 }
@@ -284,7 +303,7 @@ mod tests {
     }
 
     fn validate(body: &Value) -> Result<(Client, i64), String> {
-        validate_document(ID, &ok_resp(body), &CimdConfig::default())
+        validate_document(ID, &ok_resp(body), &CimdConfig::default()).map_err(|e| e.to_string())
     }
 
     fn refused_doc(body: Value) -> String {
@@ -439,7 +458,7 @@ mod tests {
             let mut r = ok_resp(&doc());
             r.status = status;
             let e = validate_document(ID, &r, &CimdConfig::default()).unwrap_err();
-            assert!(e.contains(&status.to_string()), "{e}");
+            assert!(e.to_string().contains(&status.to_string()), "{e}");
         }
     }
 
@@ -481,7 +500,7 @@ mod tests {
         let mut d = doc();
         d["client_name"] = json!("x".repeat(cfg.max_bytes));
         let e = validate_document(ID, &ok_resp(&d), &cfg).unwrap_err();
-        assert!(e.contains("exceeds"), "{e}");
+        assert!(e.to_string().contains("exceeds"), "{e}");
     }
 
     #[test]

@@ -219,7 +219,9 @@ pub async fn key_for(
     let remote = Remote::of(server);
     let url = match &idp.jwks_uri {
         Some(uri) => jwks_url(uri).map_err(|e| e.to_string()),
-        None => discover_jwks_uri(&remote, &idp.issuer).await,
+        None => discover_jwks_uri(&remote, &idp.issuer)
+            .await
+            .map_err(|e| e.to_string()),
     }
     .map_err(KeyError::Unavailable)?;
     let doc = Doc {
@@ -247,35 +249,62 @@ fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
         .cloned()
 }
 
+/// Why a fetched IdP document (configuration or JWK Set) is refused. `Display` is the
+/// reason, kept in [`KeyError::Unavailable`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdpDocumentError {
+    #[error(transparent)]
+    Document(#[from] crate::env::JsonDocumentError),
+    #[error("the document is not a JSON object")]
+    NotObject,
+    #[error("the JWK Set has no 'keys' array")]
+    NoKeys,
+    #[error("the configuration's issuer does not equal the IdP's")]
+    IssuerMismatch,
+    #[error("the configuration has no jwks_uri")]
+    NoJwksUri,
+    #[error(transparent)]
+    JwksUri(#[from] IdpConfigError),
+}
+
+/// Why an IdP's `jwks_uri` could not be discovered (OpenID Connect Discovery 1.0 §4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("discovery URL: {0}")]
+    Url(url::ParseError),
+    #[error("discovery: {0}")]
+    Fetch(crate::remote::RemoteError<IdpDocumentError>),
+    #[error("discovery: {0}")]
+    JwksUri(IdpConfigError),
+}
+
 /// A fetched JSON object (S5: 200 only, a JSON content type, bounded size, valid JSON).
-fn json_object(resp: &FetchResponse) -> Result<Value, String> {
-    let doc = resp
-        .json_document(MAX_DOCUMENT_BYTES, "document")
-        .map_err(|e| e.to_string())?;
+fn json_object(resp: &FetchResponse) -> Result<Value, IdpDocumentError> {
+    let doc = resp.json_document(MAX_DOCUMENT_BYTES, "document")?;
     if !doc.is_object() {
-        return Err("the document is not a JSON object".into());
+        return Err(IdpDocumentError::NotObject);
     }
     Ok(doc)
 }
 
 /// Validates a fetched JWK Set: a JSON object with a `keys` array (only its public P-256
 /// keys are ever used, [`usable_key`]).
-fn validate_remote_jwks(resp: &FetchResponse) -> Result<Value, String> {
+fn validate_remote_jwks(resp: &FetchResponse) -> Result<Value, IdpDocumentError> {
     let doc = json_object(resp)?;
     if !doc.get("keys").is_some_and(Value::is_array) {
-        return Err("the JWK Set has no 'keys' array".into());
+        return Err(IdpDocumentError::NoKeys);
     }
     Ok(doc)
 }
 
 /// OpenID Connect Discovery 1.0 §4: the `jwks_uri` of the issuer's configuration document,
 /// whose `issuer` must equal the IdP's (§4.3).
-async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, String> {
+async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, DiscoveryError> {
     let config_url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let url = Url::parse(&config_url).map_err(|e| format!("discovery URL: {e}"))?;
+    let url = Url::parse(&config_url).map_err(DiscoveryError::Url)?;
     let doc = Doc {
         kind: Kind::IdpConfiguration,
         url: &url,
@@ -285,21 +314,21 @@ async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, Str
     let uri = remote
         .get(&doc, |resp| discovered_jwks_uri(issuer, resp))
         .await
-        .map_err(|why| format!("discovery: {why}"))?;
-    jwks_url(&uri).map_err(|why| format!("discovery: {why}"))
+        .map_err(DiscoveryError::Fetch)?;
+    jwks_url(&uri).map_err(DiscoveryError::JwksUri)
 }
 
 /// The `jwks_uri` of a fetched configuration document whose `issuer` is `issuer`.
-fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, String> {
+fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, IdpDocumentError> {
     let doc = json_object(resp)?;
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-        return Err("the configuration's issuer does not equal the IdP's".into());
+        return Err(IdpDocumentError::IssuerMismatch);
     }
     let uri = doc
         .get("jwks_uri")
         .and_then(Value::as_str)
-        .ok_or("the configuration has no jwks_uri")?;
-    jwks_url(uri).map_err(|e| e.to_string())?;
+        .ok_or(IdpDocumentError::NoJwksUri)?;
+    jwks_url(uri)?;
     Ok(uri.to_owned())
 }
 

@@ -56,14 +56,21 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
         .map_err(unavailable)
 }
 
+/// Why a fetched JWK Set is refused (S5, S6). `Display` is the reason told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksDocumentError {
+    #[error(transparent)]
+    Document(#[from] crate::env::JsonDocumentError),
+    #[error(transparent)]
+    Jwks(#[from] crate::registration::JwksError),
+}
+
 /// Validates a fetched JWK Set (S5, S6): HTTP 200, a JSON content type
 /// (`application/json`, `application/jwk-set+json`), within the size limit, a set of public
 /// keys only.
-pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, String> {
-    let set = resp
-        .json_document(MAX_JWKS_DOCUMENT_BYTES, "JWK Set")
-        .map_err(|e| e.to_string())?;
-    crate::registration::check_public_jwks(&set).map_err(|e| e.to_string())?;
+pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, JwksDocumentError> {
+    let set = resp.json_document(MAX_JWKS_DOCUMENT_BYTES, "JWK Set")?;
+    crate::registration::check_public_jwks(&set)?;
     Ok(set)
 }
 
