@@ -37,7 +37,7 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
             "client assertion refused: the client has no registered keys (jwks or jwks_uri)",
         ));
     };
-    let url = url::Url::parse(uri).map_err(|e| unavailable(&format!("not a valid URL ({e})")))?;
+    let url = url::Url::parse(uri).map_err(|e| unavailable(format!("not a valid URL ({e})")))?;
     let doc = Doc {
         kind: Kind::ClientJwks,
         url: &url,
