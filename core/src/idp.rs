@@ -35,7 +35,7 @@ pub const MAX_ISSUER_LEN: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyError {
     /// The IdP's keys could not be obtained (fetch, discovery or document failure).
-    Unavailable(String),
+    Unavailable(KeysUnavailable),
     /// No usable key with that `kid` (or no `kid` and more than one key).
     UnknownKey,
     /// Storage failed.
@@ -213,15 +213,15 @@ pub async fn key_for(
 ) -> Result<Value, KeyError> {
     if let Some(text) = &idp.jwks {
         let jwks: Value = serde_json::from_str(text)
-            .map_err(|_| KeyError::Unavailable("the stored JWK Set is not valid JSON".into()))?;
+            .map_err(|_| KeyError::Unavailable(KeysUnavailable::StoredJwksInvalid))?;
         return usable_key(&jwks, kid).ok_or(KeyError::UnknownKey);
     }
     let remote = Remote::of(server);
     let url = match &idp.jwks_uri {
-        Some(uri) => jwks_url(uri).map_err(|e| e.to_string()),
+        Some(uri) => jwks_url(uri).map_err(KeysUnavailable::JwksUri),
         None => discover_jwks_uri(&remote, &idp.issuer)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(KeysUnavailable::Discovery),
     }
     .map_err(KeyError::Unavailable)?;
     let doc = Doc {
@@ -238,7 +238,7 @@ pub async fn key_for(
             UNKNOWN_KID_REFRESH_SECS,
         )
         .await
-        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
+        .map_err(|e| KeyError::Unavailable(KeysUnavailable::Fetch(e)))?;
     usable_key(&jwks, kid).ok_or(KeyError::UnknownKey)
 }
 
@@ -276,6 +276,20 @@ pub enum DiscoveryError {
     Fetch(crate::remote::RemoteError<IdpDocumentError>),
     #[error("discovery: {0}")]
     JwksUri(IdpConfigError),
+}
+
+/// Why an IdP's keys could not be obtained. `Display` is the reason told after "the
+/// identity provider's keys could not be obtained: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeysUnavailable {
+    #[error("the stored JWK Set is not valid JSON")]
+    StoredJwksInvalid,
+    #[error(transparent)]
+    JwksUri(IdpConfigError),
+    #[error(transparent)]
+    Discovery(DiscoveryError),
+    #[error(transparent)]
+    Fetch(crate::remote::RemoteError<IdpDocumentError>),
 }
 
 /// A fetched JSON object (S5: 200 only, a JSON content type, bounded size, valid JSON).
