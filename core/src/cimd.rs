@@ -32,31 +32,57 @@ pub fn is_metadata_document_id(client_id: &str) -> bool {
     document_url(client_id).is_ok()
 }
 
+/// Why a `client_id` is not a metadata document URL (S2). `Display` is the reason told in
+/// the `invalid_client` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentUrlError {
+    #[error("client_id URL is longer than {MAX_ID_LEN} bytes")]
+    TooLong,
+    #[error("client_id URL must use https")]
+    NotHttps,
+    #[error("client_id URL must not contain whitespace or backslashes")]
+    ForbiddenCharacter,
+    #[error("client_id URL must not contain a fragment")]
+    Fragment,
+    #[error("client_id URL must not contain a query")]
+    Query,
+    #[error("client_id is not a valid URL ({0})")]
+    Invalid(url::ParseError),
+    #[error("client_id URL must not contain user information")]
+    UserInfo,
+    #[error("client_id URL must not contain '.' or '..' path segments")]
+    DotSegment,
+    #[error("client_id URL is not in canonical form")]
+    NotCanonical,
+    #[error("client_id URL must have a path")]
+    NoPath,
+}
+
 /// Parses a metadata document URL (S2): `https` (or `http` on `127.0.0.1`, `[::1]`,
 /// `localhost`), in canonical form, with a path other than `/`, without fragment, userinfo,
 /// query, dot segments, whitespace or backslashes.
-pub fn document_url(client_id: &str) -> Result<Url, String> {
+pub fn document_url(client_id: &str) -> std::result::Result<Url, DocumentUrlError> {
     if client_id.len() > MAX_ID_LEN {
-        return Err(format!("client_id URL is longer than {MAX_ID_LEN} bytes"));
+        return Err(DocumentUrlError::TooLong);
     }
     if !client_id.starts_with("https://") && !client_id.starts_with("http://") {
-        return Err("client_id URL must use https".into());
+        return Err(DocumentUrlError::NotHttps);
     }
     if client_id
         .chars()
         .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     {
-        return Err("client_id URL must not contain whitespace or backslashes".into());
+        return Err(DocumentUrlError::ForbiddenCharacter);
     }
     if client_id.contains('#') {
-        return Err("client_id URL must not contain a fragment".into());
+        return Err(DocumentUrlError::Fragment);
     }
     if client_id.contains('?') {
-        return Err("client_id URL must not contain a query".into());
+        return Err(DocumentUrlError::Query);
     }
-    let url = Url::parse(client_id).map_err(|e| format!("client_id is not a valid URL ({e})"))?;
+    let url = Url::parse(client_id).map_err(DocumentUrlError::Invalid)?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("client_id URL must not contain user information".into());
+        return Err(DocumentUrlError::UserInfo);
     }
     let raw_path = client_id
         .split_once("://")
@@ -66,13 +92,13 @@ pub fn document_url(client_id: &str) -> Result<Url, String> {
         let seg = seg.to_ascii_lowercase().replace("%2e", ".");
         seg == "." || seg == ".."
     }) {
-        return Err("client_id URL must not contain '.' or '..' path segments".into());
+        return Err(DocumentUrlError::DotSegment);
     }
     if url.as_str() != client_id {
-        return Err("client_id URL is not in canonical form".into());
+        return Err(DocumentUrlError::NotCanonical);
     }
     if url.path() == "/" || url.path().is_empty() {
-        return Err("client_id URL must have a path".into());
+        return Err(DocumentUrlError::NoPath);
     }
     if url.scheme() == "http"
         && !matches!(
@@ -80,7 +106,7 @@ pub fn document_url(client_id: &str) -> Result<Url, String> {
             Some("127.0.0.1") | Some("[::1]") | Some("localhost")
         )
     {
-        return Err("client_id URL must use https".into());
+        return Err(DocumentUrlError::NotHttps);
     }
     Ok(url)
 }
@@ -111,7 +137,7 @@ pub fn cache_key(client_id: &str) -> String {
     crate::remote::cache_key(Kind::ClientMetadata, client_id)
 }
 
-fn fetch_failed(why: &str) -> Error {
+fn fetch_failed(why: impl std::fmt::Display) -> Error {
     Error::invalid_client(format!(
         "client metadata document could not be fetched: {why}"
     ))
@@ -162,7 +188,34 @@ pub async fn fetch_with(
         })
         .await
         .map(|metadata| client_of(client_id, metadata))
-        .map_err(|why| fetch_failed(&why))
+        .map_err(fetch_failed)
+}
+
+/// Why a fetched metadata document is refused (S2, S5, S6). `Display` is the reason told
+/// in the `invalid_client` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataDocumentError {
+    #[error(transparent)]
+    Document(#[from] crate::env::JsonDocumentError),
+    #[error("the document is not a JSON object")]
+    NotObject,
+    #[error("the document's client_id does not equal its URL")]
+    ClientIdMismatch,
+    #[error("the document has no client_id")]
+    NoClientId,
+    /// Carries the member name, already truncated for display.
+    #[error("the document must not contain '{0}'")]
+    SecretMember(String),
+    #[error(transparent)]
+    Jwks(#[from] crate::registration::JwksError),
+    #[error(
+        "token_endpoint_auth_method must be 'none' or 'private_key_jwt' (metadata \
+         document clients hold no shared secret)"
+    )]
+    AuthMethod,
+    /// The metadata is refused as a registration request would be; carries its description.
+    #[error("{0}")]
+    Metadata(String),
 }
 
 /// Validates a fetched document (S2, S5, S6) and returns the client and its cache lifetime.
@@ -173,22 +226,21 @@ pub fn validate_document(
     client_id: &str,
     resp: &FetchResponse,
     cfg: &CimdConfig,
-) -> Result<(Client, i64), String> {
+) -> std::result::Result<(Client, i64), MetadataDocumentError> {
     let doc = resp.json_document(cfg.max_bytes, "document")?;
     let Value::Object(obj) = &doc else {
-        return Err("the document is not a JSON object".into());
+        return Err(MetadataDocumentError::NotObject);
     };
     match obj.get("client_id") {
         Some(Value::String(id)) if id == client_id => {}
         Some(Value::String(_)) => {
-            return Err("the document's client_id does not equal its URL".into());
+            return Err(MetadataDocumentError::ClientIdMismatch);
         }
-        _ => return Err("the document has no client_id".into()),
+        _ => return Err(MetadataDocumentError::NoClientId),
     }
     if let Some(k) = obj.keys().find(|k| k.starts_with("client_secret")) {
-        return Err(format!(
-            "the document must not contain '{}'",
-            truncate(k, 64)
+        return Err(MetadataDocumentError::SecretMember(
+            truncate(k, 64).to_owned(),
         ));
     }
     if let Some(jwks) = obj.get("jwks") {
@@ -197,19 +249,14 @@ pub fn validate_document(
     let method = match obj.get("token_endpoint_auth_method") {
         None | Some(Value::Null) => "none",
         Some(Value::String(m)) if m == "none" || m == "private_key_jwt" => m.as_str(),
-        Some(_) => {
-            return Err(
-                "token_endpoint_auth_method must be 'none' or 'private_key_jwt' (metadata \
-                 document clients hold no shared secret)"
-                    .into(),
-            )
-        }
+        Some(_) => return Err(MetadataDocumentError::AuthMethod),
     }
     .to_owned();
-    let mut metadata =
-        crate::registration::metadata_from_json(doc).map_err(|e| e.description.clone())?;
+    let mut metadata = crate::registration::metadata_from_json(doc)
+        .map_err(|e| MetadataDocumentError::Metadata(e.description))?;
     metadata.token_endpoint_auth_method = method;
-    crate::registration::validate_metadata(&mut metadata).map_err(|e| e.description)?;
+    crate::registration::validate_metadata(&mut metadata)
+        .map_err(|e| MetadataDocumentError::Metadata(e.description))?;
     let ttl = cache_ttl(resp.cache_control.as_deref(), cfg);
     Ok((client_of(client_id, metadata), ttl))
 }
@@ -256,7 +303,7 @@ mod tests {
     }
 
     fn validate(body: &Value) -> Result<(Client, i64), String> {
-        validate_document(ID, &ok_resp(body), &CimdConfig::default())
+        validate_document(ID, &ok_resp(body), &CimdConfig::default()).map_err(|e| e.to_string())
     }
 
     fn refused_doc(body: Value) -> String {
@@ -411,7 +458,7 @@ mod tests {
             let mut r = ok_resp(&doc());
             r.status = status;
             let e = validate_document(ID, &r, &CimdConfig::default()).unwrap_err();
-            assert!(e.contains(&status.to_string()), "{e}");
+            assert!(e.to_string().contains(&status.to_string()), "{e}");
         }
     }
 
@@ -453,7 +500,7 @@ mod tests {
         let mut d = doc();
         d["client_name"] = json!("x".repeat(cfg.max_bytes));
         let e = validate_document(ID, &ok_resp(&d), &cfg).unwrap_err();
-        assert!(e.contains("exceeds"), "{e}");
+        assert!(e.to_string().contains("exceeds"), "{e}");
     }
 
     #[test]

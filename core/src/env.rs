@@ -104,13 +104,33 @@ pub struct FetchResponse {
     pub body: Vec<u8>,
 }
 
+/// Why a fetched response is not an acceptable JSON document (S5). `Display` is the reason
+/// told to the caller; `what` names the document ("document", "JWK Set").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonDocumentError {
+    #[error("the server answered HTTP {0}")]
+    Status(u16),
+    /// Carries the content type, already truncated for display.
+    #[error("the content type must be application/json (got '{0}')")]
+    ContentType(String),
+    #[error("the {what} exceeds {max_bytes} bytes")]
+    TooLarge { what: String, max_bytes: usize },
+    /// Carries the parser's message.
+    #[error("the {what} is not valid JSON ({reason})")]
+    NotJson { what: String, reason: String },
+}
+
 impl FetchResponse {
     /// The body as a JSON document, refusing (S5) a status other than 200, a content type
     /// other than `application/json` or `application/*+json`, a body over `max_bytes` and
     /// invalid JSON. `what` names the document in the messages ("document", "JWK Set").
-    pub fn json_document(&self, max_bytes: usize, what: &str) -> Result<serde_json::Value, String> {
+    pub fn json_document(
+        &self,
+        max_bytes: usize,
+        what: &str,
+    ) -> Result<serde_json::Value, JsonDocumentError> {
         if self.status != 200 {
-            return Err(format!("the server answered HTTP {}", self.status));
+            return Err(JsonDocumentError::Status(self.status));
         }
         let ct = self.content_type.as_deref().unwrap_or("");
         let mime = ct
@@ -122,16 +142,20 @@ impl FetchResponse {
         let json = mime == "application/json"
             || (mime.starts_with("application/") && mime.ends_with("+json"));
         if !json {
-            return Err(format!(
-                "the content type must be application/json (got '{}')",
-                crate::http_util::truncate(ct, 64)
+            return Err(JsonDocumentError::ContentType(
+                crate::http_util::truncate(ct, 64).to_string(),
             ));
         }
         if self.body.len() > max_bytes {
-            return Err(format!("the {what} exceeds {max_bytes} bytes"));
+            return Err(JsonDocumentError::TooLarge {
+                what: what.to_owned(),
+                max_bytes,
+            });
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| format!("the {what} is not valid JSON ({e})"))
+        serde_json::from_slice(&self.body).map_err(|e| JsonDocumentError::NotJson {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        })
     }
 }
 

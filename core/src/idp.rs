@@ -35,7 +35,7 @@ pub const MAX_ISSUER_LEN: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyError {
     /// The IdP's keys could not be obtained (fetch, discovery or document failure).
-    Unavailable(String),
+    Unavailable(KeysUnavailable),
     /// No usable key with that `kid` (or no `kid` and more than one key).
     UnknownKey,
     /// Storage failed.
@@ -48,90 +48,126 @@ impl From<StoreError> for KeyError {
     }
 }
 
+/// Why an IdP's registration is refused (issuer, inline JWK Set, `jwks_uri`). `Display` is
+/// the reason told to the operator in the `invalid_request` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdpConfigError {
+    #[error("issuer must be 1 to {MAX_ISSUER_LEN} bytes")]
+    IssuerLength,
+    #[error("issuer must not contain whitespace, control characters or '\\'")]
+    IssuerCharacter,
+    #[error("issuer is not an absolute URL ({0})")]
+    IssuerNotAbsolute(url::ParseError),
+    #[error("issuer must not have a query or fragment")]
+    IssuerQueryOrFragment,
+    #[error("issuer must not contain userinfo")]
+    IssuerUserInfo,
+    #[error("issuer must have a host")]
+    IssuerNoHost,
+    #[error("issuer must use https (plain http only on a loopback host)")]
+    IssuerNotHttps,
+    #[error("issuer is not in canonical form")]
+    IssuerNotCanonical,
+    #[error("jwks must be a JWK Set with a 'keys' array")]
+    JwksNotASet,
+    #[error("jwks may hold at most 16 keys")]
+    JwksTooManyKeys,
+    #[error("every key in jwks must be an object")]
+    JwksKeyNotObject,
+    /// Carries the member found.
+    #[error("jwks must hold public keys only (a key has the private member '{0}')")]
+    JwksPrivateMember(&'static str),
+    #[error("jwks must hold at least one EC P-256 public key (only ES256 is supported)")]
+    JwksNoP256Key,
+    #[error("jwks_uri must be at most {MAX_ISSUER_LEN} bytes")]
+    JwksUriLength,
+    #[error("jwks_uri is not an absolute URL ({0})")]
+    JwksUriNotAbsolute(url::ParseError),
+    #[error("jwks_uri must use https")]
+    JwksUriNotHttps,
+    /// The outbound fetch policy refuses the `jwks_uri` (S1); told to the operator.
+    #[error("jwks_uri: {0}")]
+    JwksUriRefused(crate::ssrf::SsrfRefusal),
+}
+
 /// Checks an IdP issuer identifier: an `https` URL (plain `http` only on a loopback host)
 /// with a host, without query, fragment, userinfo or whitespace, in canonical form.
-pub fn validate_issuer(issuer: &str) -> Result<(), String> {
+pub fn validate_issuer(issuer: &str) -> Result<(), IdpConfigError> {
     if issuer.is_empty() || issuer.len() > MAX_ISSUER_LEN {
-        return Err(format!("issuer must be 1 to {MAX_ISSUER_LEN} bytes"));
+        return Err(IdpConfigError::IssuerLength);
     }
     if issuer
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
     {
-        return Err("issuer must not contain whitespace, control characters or '\\'".into());
+        return Err(IdpConfigError::IssuerCharacter);
     }
-    let url = Url::parse(issuer).map_err(|e| format!("issuer is not an absolute URL ({e})"))?;
+    let url = Url::parse(issuer).map_err(IdpConfigError::IssuerNotAbsolute)?;
     if url.query().is_some() || url.fragment().is_some() || issuer.contains(['?', '#']) {
-        return Err("issuer must not have a query or fragment".into());
+        return Err(IdpConfigError::IssuerQueryOrFragment);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("issuer must not contain userinfo".into());
+        return Err(IdpConfigError::IssuerUserInfo);
     }
     if url.host().is_none() {
-        return Err("issuer must have a host".into());
+        return Err(IdpConfigError::IssuerNoHost);
     }
     match url.scheme() {
         "https" => {}
         "http" if crate::redirect::is_loopback_host(&url) => {}
-        _ => return Err("issuer must use https (plain http only on a loopback host)".into()),
+        _ => return Err(IdpConfigError::IssuerNotHttps),
     }
     // The canonical form may only add the root path's slash.
     let canonical = url.as_str();
     if canonical != issuer && canonical != format!("{issuer}/") {
-        return Err("issuer is not in canonical form".into());
+        return Err(IdpConfigError::IssuerNotCanonical);
     }
     Ok(())
 }
 
 /// Checks an inline JWK Set: a `keys` array of at most 16 public keys (no private or
 /// symmetric members), at least one of them a P-256 key we can verify with.
-pub fn validate_jwks(jwks: &Value) -> Result<(), String> {
+pub fn validate_jwks(jwks: &Value) -> Result<(), IdpConfigError> {
     const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or("jwks must be a JWK Set with a 'keys' array")?;
+        .ok_or(IdpConfigError::JwksNotASet)?;
     if keys.len() > 16 {
-        return Err("jwks may hold at most 16 keys".into());
+        return Err(IdpConfigError::JwksTooManyKeys);
     }
     for key in keys {
-        let obj = key
-            .as_object()
-            .ok_or("every key in jwks must be an object")?;
+        let obj = key.as_object().ok_or(IdpConfigError::JwksKeyNotObject)?;
         if let Some(m) = PRIVATE.iter().find(|m| obj.contains_key(**m)) {
-            return Err(format!(
-                "jwks must hold public keys only (a key has the private member '{m}')"
-            ));
+            return Err(IdpConfigError::JwksPrivateMember(m));
         }
     }
     if !keys
         .iter()
         .any(|k| crate::jose::p256_public_key(k).is_some())
     {
-        return Err(
-            "jwks must hold at least one EC P-256 public key (only ES256 is supported)".into(),
-        );
+        return Err(IdpConfigError::JwksNoP256Key);
     }
     Ok(())
 }
 
 /// Checks a `jwks_uri` against the outbound fetch policy (S1, [`crate::remote::check_url`]).
 /// For the operator registering the IdP, so the reason is told.
-pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, String> {
+pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, IdpConfigError> {
     let url = jwks_url(uri)?;
-    crate::remote::check_url(server.config(), &url).map_err(|why| format!("jwks_uri: {why}"))?;
+    crate::remote::check_url(server.config(), &url).map_err(IdpConfigError::JwksUriRefused)?;
     Ok(url)
 }
 
 /// The shape of a `jwks_uri`: an absolute `http(s)` URL of bounded length. Whether it may be
 /// fetched is [`crate::remote`]'s decision.
-fn jwks_url(uri: &str) -> Result<Url, String> {
+fn jwks_url(uri: &str) -> Result<Url, IdpConfigError> {
     if uri.len() > MAX_ISSUER_LEN {
-        return Err(format!("jwks_uri must be at most {MAX_ISSUER_LEN} bytes"));
+        return Err(IdpConfigError::JwksUriLength);
     }
-    let url = Url::parse(uri).map_err(|e| format!("jwks_uri is not an absolute URL ({e})"))?;
+    let url = Url::parse(uri).map_err(IdpConfigError::JwksUriNotAbsolute)?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err("jwks_uri must use https".into());
+        return Err(IdpConfigError::JwksUriNotHttps);
     }
     Ok(url)
 }
@@ -177,13 +213,15 @@ pub async fn key_for(
 ) -> Result<Value, KeyError> {
     if let Some(text) = &idp.jwks {
         let jwks: Value = serde_json::from_str(text)
-            .map_err(|_| KeyError::Unavailable("the stored JWK Set is not valid JSON".into()))?;
+            .map_err(|_| KeyError::Unavailable(KeysUnavailable::StoredJwksInvalid))?;
         return usable_key(&jwks, kid).ok_or(KeyError::UnknownKey);
     }
     let remote = Remote::of(server);
     let url = match &idp.jwks_uri {
-        Some(uri) => jwks_url(uri),
-        None => discover_jwks_uri(&remote, &idp.issuer).await,
+        Some(uri) => jwks_url(uri).map_err(KeysUnavailable::JwksUri),
+        None => discover_jwks_uri(&remote, &idp.issuer)
+            .await
+            .map_err(KeysUnavailable::Discovery),
     }
     .map_err(KeyError::Unavailable)?;
     let doc = Doc {
@@ -200,7 +238,7 @@ pub async fn key_for(
             UNKNOWN_KID_REFRESH_SECS,
         )
         .await
-        .map_err(KeyError::Unavailable)?;
+        .map_err(|e| KeyError::Unavailable(KeysUnavailable::Fetch(e)))?;
     usable_key(&jwks, kid).ok_or(KeyError::UnknownKey)
 }
 
@@ -211,33 +249,76 @@ fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
         .cloned()
 }
 
+/// Why a fetched IdP document (configuration or JWK Set) is refused. `Display` is the
+/// reason, kept in [`KeyError::Unavailable`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdpDocumentError {
+    #[error(transparent)]
+    Document(#[from] crate::env::JsonDocumentError),
+    #[error("the document is not a JSON object")]
+    NotObject,
+    #[error("the JWK Set has no 'keys' array")]
+    NoKeys,
+    #[error("the configuration's issuer does not equal the IdP's")]
+    IssuerMismatch,
+    #[error("the configuration has no jwks_uri")]
+    NoJwksUri,
+    #[error(transparent)]
+    JwksUri(#[from] IdpConfigError),
+}
+
+/// Why an IdP's `jwks_uri` could not be discovered (OpenID Connect Discovery 1.0 §4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("discovery URL: {0}")]
+    Url(url::ParseError),
+    #[error("discovery: {0}")]
+    Fetch(crate::remote::RemoteError<IdpDocumentError>),
+    #[error("discovery: {0}")]
+    JwksUri(IdpConfigError),
+}
+
+/// Why an IdP's keys could not be obtained. `Display` is the reason told after "the
+/// identity provider's keys could not be obtained: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeysUnavailable {
+    #[error("the stored JWK Set is not valid JSON")]
+    StoredJwksInvalid,
+    #[error(transparent)]
+    JwksUri(IdpConfigError),
+    #[error(transparent)]
+    Discovery(DiscoveryError),
+    #[error(transparent)]
+    Fetch(crate::remote::RemoteError<IdpDocumentError>),
+}
+
 /// A fetched JSON object (S5: 200 only, a JSON content type, bounded size, valid JSON).
-fn json_object(resp: &FetchResponse) -> Result<Value, String> {
+fn json_object(resp: &FetchResponse) -> Result<Value, IdpDocumentError> {
     let doc = resp.json_document(MAX_DOCUMENT_BYTES, "document")?;
     if !doc.is_object() {
-        return Err("the document is not a JSON object".into());
+        return Err(IdpDocumentError::NotObject);
     }
     Ok(doc)
 }
 
 /// Validates a fetched JWK Set: a JSON object with a `keys` array (only its public P-256
 /// keys are ever used, [`usable_key`]).
-fn validate_remote_jwks(resp: &FetchResponse) -> Result<Value, String> {
+fn validate_remote_jwks(resp: &FetchResponse) -> Result<Value, IdpDocumentError> {
     let doc = json_object(resp)?;
     if !doc.get("keys").is_some_and(Value::is_array) {
-        return Err("the JWK Set has no 'keys' array".into());
+        return Err(IdpDocumentError::NoKeys);
     }
     Ok(doc)
 }
 
 /// OpenID Connect Discovery 1.0 §4: the `jwks_uri` of the issuer's configuration document,
 /// whose `issuer` must equal the IdP's (§4.3).
-async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, String> {
+async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, DiscoveryError> {
     let config_url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let url = Url::parse(&config_url).map_err(|e| format!("discovery URL: {e}"))?;
+    let url = Url::parse(&config_url).map_err(DiscoveryError::Url)?;
     let doc = Doc {
         kind: Kind::IdpConfiguration,
         url: &url,
@@ -247,20 +328,20 @@ async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, Str
     let uri = remote
         .get(&doc, |resp| discovered_jwks_uri(issuer, resp))
         .await
-        .map_err(|why| format!("discovery: {why}"))?;
-    jwks_url(&uri).map_err(|why| format!("discovery: {why}"))
+        .map_err(DiscoveryError::Fetch)?;
+    jwks_url(&uri).map_err(DiscoveryError::JwksUri)
 }
 
 /// The `jwks_uri` of a fetched configuration document whose `issuer` is `issuer`.
-fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, String> {
+fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, IdpDocumentError> {
     let doc = json_object(resp)?;
     if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-        return Err("the configuration's issuer does not equal the IdP's".into());
+        return Err(IdpDocumentError::IssuerMismatch);
     }
     let uri = doc
         .get("jwks_uri")
         .and_then(Value::as_str)
-        .ok_or("the configuration has no jwks_uri")?;
+        .ok_or(IdpDocumentError::NoJwksUri)?;
     jwks_url(uri)?;
     Ok(uri.to_owned())
 }

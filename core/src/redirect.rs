@@ -8,6 +8,53 @@
 
 use url::{Host, Url};
 
+/// Why a redirect URI is refused at registration (R4, R5, G1, G2, O2). `Display` is the
+/// precise reason shown in the `invalid_redirect_uri` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectUriError {
+    #[error("redirect URI must not be empty")]
+    Empty,
+    #[error("redirect URI is longer than {MAX_REDIRECT_URI_LEN} bytes")]
+    TooLong,
+    #[error("redirect URI uses a forbidden scheme")]
+    DangerousScheme,
+    #[error("redirect URI must not contain whitespace, control characters or backslashes")]
+    ForbiddenCharacter,
+    #[error("redirect URI must not contain a fragment")]
+    Fragment,
+    #[error("redirect URI is not an absolute URI ({0})")]
+    NotAbsolute(url::ParseError),
+    #[error("redirect URI must not contain user information")]
+    UserInfo,
+    #[error("redirect URI must not contain '.' or '..' path segments")]
+    DotSegment,
+    /// Carries the canonical form, already truncated for display.
+    #[error("redirect URI is not in canonical form (expected '{0}')")]
+    NotCanonical(String),
+    #[error("redirect URI host must not end with a dot")]
+    TrailingDotHost,
+    #[error(
+        "plain http redirect URIs are only allowed on loopback hosts \
+         (127.0.0.1, [::1], localhost); use https"
+    )]
+    PlainHttp,
+    #[error("redirect URI scheme '{0}' is not allowed")]
+    SchemeNotAllowed(String),
+    /// Carries the scheme, already truncated for display.
+    #[error(
+        "private-use scheme '{0}' is only allowed for native clients \
+         (application_type \"native\")"
+    )]
+    PrivateUseNotNative(String),
+    /// Carries the lowercased scheme, already truncated for display (O2).
+    #[error(
+        "private-use redirect scheme '{0}' must be reverse-domain (contain a dot, RFC 8252 §7.1, \
+         e.g. com.example.app:/cb); the server's operator may allow it \
+         (registration.extra_redirect_schemes)"
+    )]
+    NotReverseDomain(String),
+}
+
 /// Longest redirect URI accepted at registration (G2).
 pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 
@@ -33,45 +80,43 @@ pub fn is_loopback_host(url: &Url) -> bool {
 /// schemes (`com.example.app:/cb`) only when `application_type` is `native` (RFC 8252 §7.1).
 /// Refused: fragments, userinfo, dot segments, whitespace, control characters, backslashes,
 /// dangerous schemes, hosts with a trailing dot, and anything not already in canonical form.
-pub fn validate_for_registration(uri: &str, application_type: &str) -> Result<(), String> {
+pub fn validate_for_registration(
+    uri: &str,
+    application_type: &str,
+) -> Result<(), RedirectUriError> {
     if uri.is_empty() {
-        return Err("redirect URI must not be empty".into());
+        return Err(RedirectUriError::Empty);
     }
     if uri.len() > MAX_REDIRECT_URI_LEN {
-        return Err(format!(
-            "redirect URI is longer than {MAX_REDIRECT_URI_LEN} bytes"
-        ));
+        return Err(RedirectUriError::TooLong);
     }
     if is_dangerous_scheme(uri) {
-        return Err("redirect URI uses a forbidden scheme".into());
+        return Err(RedirectUriError::DangerousScheme);
     }
     if uri
         .chars()
         .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     {
-        return Err(
-            "redirect URI must not contain whitespace, control characters or backslashes".into(),
-        );
+        return Err(RedirectUriError::ForbiddenCharacter);
     }
     if uri.contains('#') {
-        return Err("redirect URI must not contain a fragment".into());
+        return Err(RedirectUriError::Fragment);
     }
-    let url = Url::parse(uri).map_err(|e| format!("redirect URI is not an absolute URI ({e})"))?;
+    let url = Url::parse(uri).map_err(RedirectUriError::NotAbsolute)?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("redirect URI must not contain user information".into());
+        return Err(RedirectUriError::UserInfo);
     }
     if has_dot_segment(url.path()) || has_dot_segment(raw_path(uri)) {
-        return Err("redirect URI must not contain '.' or '..' path segments".into());
+        return Err(RedirectUriError::DotSegment);
     }
     if url.as_str() != uri {
-        return Err(format!(
-            "redirect URI is not in canonical form (expected '{}')",
-            crate::http_util::truncate(url.as_str(), 200)
+        return Err(RedirectUriError::NotCanonical(
+            crate::http_util::truncate(url.as_str(), 200).to_string(),
         ));
     }
     if let Some(Host::Domain(d)) = url.host() {
         if d.ends_with('.') {
-            return Err("redirect URI host must not end with a dot".into());
+            return Err(RedirectUriError::TrailingDotHost);
         }
     }
     match url.scheme() {
@@ -81,25 +126,16 @@ pub fn validate_for_registration(uri: &str, application_type: &str) -> Result<()
             if LOOPBACK_HOSTS.contains(&host) {
                 Ok(())
             } else {
-                Err(
-                    "plain http redirect URIs are only allowed on loopback hosts \
-                     (127.0.0.1, [::1], localhost); use https"
-                        .into(),
-                )
+                Err(RedirectUriError::PlainHttp)
             }
         }
-        "ws" | "wss" | "ftp" => Err(format!(
-            "redirect URI scheme '{}' is not allowed",
-            url.scheme()
-        )),
+        "ws" | "wss" | "ftp" => Err(RedirectUriError::SchemeNotAllowed(url.scheme().to_string())),
         scheme => {
             if application_type == "native" {
                 Ok(())
             } else {
-                Err(format!(
-                    "private-use scheme '{}' is only allowed for native clients \
-                     (application_type \"native\")",
-                    crate::http_util::truncate(scheme, 64)
+                Err(RedirectUriError::PrivateUseNotNative(
+                    crate::http_util::truncate(scheme, 64).to_string(),
                 ))
             }
         }
@@ -111,7 +147,7 @@ pub fn validate_for_registration(uri: &str, application_type: &str) -> Result<()
 /// `com.example.app:`), so a client cannot aim the code at a protocol handler of the
 /// operating system (`ms-settings:`, `smb:`, `itms-services:`…). `extra` lists dot-less
 /// schemes the operator allows (`registration.extra_redirect_schemes`, e.g. `cursor`).
-pub fn check_private_use_scheme(uri: &str, extra: &[String]) -> Result<(), String> {
+pub fn check_private_use_scheme(uri: &str, extra: &[String]) -> Result<(), RedirectUriError> {
     let Some((scheme, _)) = uri.split_once(':') else {
         return Ok(());
     };
@@ -122,11 +158,8 @@ pub fn check_private_use_scheme(uri: &str, extra: &[String]) -> Result<(), Strin
     {
         return Ok(());
     }
-    Err(format!(
-        "private-use redirect scheme '{}' must be reverse-domain (contain a dot, RFC 8252 §7.1, \
-         e.g. com.example.app:/cb); the server's operator may allow it \
-         (registration.extra_redirect_schemes)",
-        crate::http_util::truncate(&scheme, 64)
+    Err(RedirectUriError::NotReverseDomain(
+        crate::http_util::truncate(&scheme, 64).to_string(),
     ))
 }
 
@@ -439,7 +472,7 @@ mod tests {
     #[test]
     fn r4_http_off_loopback_refused_at_registration() {
         let err = validate_for_registration("http://app.example.com/cb", "web").unwrap_err();
-        assert!(err.contains("loopback"), "{err}");
+        assert!(err.to_string().contains("loopback"), "{err}");
         assert!(validate_for_registration("http://10.0.0.1/cb", "native").is_err());
         assert!(validate_for_registration("http://127.0.0.1/cb", "web").is_ok());
         assert!(validate_for_registration("http://127.0.0.1:8080/cb", "native").is_ok());
@@ -505,7 +538,7 @@ mod tests {
     #[test]
     fn g1_custom_scheme_only_for_native() {
         let err = validate_for_registration("com.example.app:/cb", "web").unwrap_err();
-        assert!(err.contains("native"), "{err}");
+        assert!(err.to_string().contains("native"), "{err}");
     }
 
     #[test]
@@ -550,6 +583,7 @@ mod tests {
         );
         assert!(validate_for_registration(&long, "web")
             .unwrap_err()
+            .to_string()
             .contains("longer"));
         assert!(!matches(std::slice::from_ref(&long), &long));
     }

@@ -233,7 +233,7 @@ fn check_client_keys(meta: &ClientMetadata) -> Result<()> {
         check_https_uri("jwks_uri", uri)?;
     }
     if let Some(jwks) = &meta.jwks {
-        check_public_jwks(jwks).map_err(bad_meta)?;
+        check_public_jwks(jwks).map_err(|e| bad_meta(e.to_string()))?;
         if jwks.to_string().len() > MAX_JWKS_BYTES {
             return Err(bad_meta(format!(
                 "jwks is larger than {MAX_JWKS_BYTES} bytes"
@@ -267,24 +267,37 @@ fn has_p256_key(jwks: &Value) -> bool {
         })
 }
 
+/// Why a `jwks` member is refused (S6). `Display` is the `invalid_client_metadata`
+/// description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    #[error("jwks must be a JWK Set with a 'keys' array")]
+    NotASet,
+    #[error("jwks holds more than {MAX_JWKS_KEYS} keys")]
+    TooManyKeys,
+    #[error("jwks keys must be JSON objects")]
+    KeyNotObject,
+    /// Carries the member found.
+    #[error("jwks must contain only public keys (found private or symmetric member '{0}')")]
+    PrivateMember(&'static str),
+}
+
 /// Refuses a `jwks` member that is not a JWK Set of at most [`MAX_JWKS_KEYS`] public keys
 /// (S6): any private or symmetric member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) is
 /// refused, as is a key that is not a JSON object.
-pub fn check_public_jwks(jwks: &Value) -> Result<(), String> {
+pub fn check_public_jwks(jwks: &Value) -> std::result::Result<(), JwksError> {
     const PRIVATE: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
     let keys = jwks
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or("jwks must be a JWK Set with a 'keys' array")?;
+        .ok_or(JwksError::NotASet)?;
     if keys.len() > MAX_JWKS_KEYS {
-        return Err(format!("jwks holds more than {MAX_JWKS_KEYS} keys"));
+        return Err(JwksError::TooManyKeys);
     }
     for key in keys {
-        let obj = key.as_object().ok_or("jwks keys must be JSON objects")?;
+        let obj = key.as_object().ok_or(JwksError::KeyNotObject)?;
         if let Some(m) = PRIVATE.iter().find(|m| obj.contains_key(**m)) {
-            return Err(format!(
-                "jwks must contain only public keys (found private or symmetric member '{m}')"
-            ));
+            return Err(JwksError::PrivateMember(m));
         }
     }
     Ok(())

@@ -49,7 +49,7 @@ pub fn allow_loopback(cfg: &Config) -> bool {
 /// Whether `url` may be fetched at all under `cfg` (S1, S3 before DNS), with the reason when
 /// not. For operator-facing checks (an IdP's registered `jwks_uri`); fetches through
 /// [`Remote`] apply it themselves and hide the reason.
-pub fn check_url(cfg: &Config, url: &Url) -> Result<(), String> {
+pub fn check_url(cfg: &Config, url: &Url) -> Result<(), crate::ssrf::SsrfRefusal> {
     crate::ssrf::check_url(url, allow_loopback(cfg))
 }
 
@@ -92,6 +92,28 @@ impl Kind {
             self.noun()
         )
     }
+}
+
+/// Why a remote document was not obtained. `Display` is what the caller may be told: the
+/// fixed phrase [`Kind::unreachable`] for a refused destination or a failed fetch (E1: the
+/// detail is kept here and logged, never shown), or the reason the answer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError<E> {
+    /// The destination was refused or the fetch failed (E1); `detail` is for the log.
+    #[error("{}", .kind.unreachable())]
+    Unreachable { kind: Kind, detail: String },
+    /// The server answered with a status other than 200 (S4).
+    #[error("the server answered HTTP {0}")]
+    Status(u16),
+    /// The body exceeded the document's limit (S5).
+    #[error("the {} exceeds {max_bytes} bytes", .kind.noun())]
+    TooLarge { kind: Kind, max_bytes: usize },
+    /// The validator refused the document.
+    #[error("{0}")]
+    Refused(E),
+    /// A failure read back from the cache: what the caller was told when it was fetched.
+    #[error("{0}")]
+    Cached(String),
 }
 
 /// The cache key of a document: its kind and a hash of `id` (the URL, or what the caller
@@ -198,11 +220,12 @@ impl<'a> Remote<'a> {
 
     /// The validated document at `doc`, from the cache or fetched, checked and validated by
     /// `validate` (from the response to the value or the reason it is refused). The error
-    /// is what the caller may be told: [`Kind::unreachable`] or the validator's reason.
-    pub async fn get<T, V>(&self, doc: &Doc<'_>, validate: V) -> Result<T, String>
+    /// displays what the caller may be told: [`Kind::unreachable`] or the validator's reason.
+    pub async fn get<T, E, V>(&self, doc: &Doc<'_>, validate: V) -> Result<T, RemoteError<E>>
     where
         T: Serialize + DeserializeOwned,
-        V: Fn(&FetchResponse) -> Result<T, String>,
+        E: std::fmt::Display,
+        V: Fn(&FetchResponse) -> Result<T, E>,
     {
         self.get_refreshing(doc, validate, |_: &T| false, 0).await
     }
@@ -210,23 +233,24 @@ impl<'a> Remote<'a> {
     /// [`Remote::get`], except that a cached value for which `stale` holds is refetched,
     /// unless it was fetched less than `min_interval_secs` ago; if that refetch fails, the
     /// cached value is kept (for the cache floor, so the interval still holds) and returned.
-    pub async fn get_refreshing<T, V, S>(
+    pub async fn get_refreshing<T, E, V, S>(
         &self,
         doc: &Doc<'_>,
         validate: V,
         stale: S,
         min_interval_secs: i64,
-    ) -> Result<T, String>
+    ) -> Result<T, RemoteError<E>>
     where
         T: Serialize + DeserializeOwned,
-        V: Fn(&FetchResponse) -> Result<T, String>,
+        E: std::fmt::Display,
+        V: Fn(&FetchResponse) -> Result<T, E>,
         S: Fn(&T) -> bool,
     {
         let key = cache_key(doc.kind, doc.cache_id);
         let previous = match self.read::<T>(doc, &key).await {
             Some(Entry {
                 result: Err(why), ..
-            }) => return Err(why),
+            }) => return Err(RemoteError::Cached(why)),
             Some(Entry {
                 result: Ok(value),
                 fetched_at,
@@ -247,13 +271,14 @@ impl<'a> Remote<'a> {
             (Ok((value, ttl)), _) => (Ok(value), self.now + ttl),
             (Err(why), None) => (Err(why), self.now + self.cache.failure_secs),
         };
+        // The cache holds what was told, never the logged detail.
         let entry = Entry {
             url: doc.url.as_str().to_owned(),
             fetched_at: self.now,
-            result,
+            result: result.as_ref().map_err(ToString::to_string),
         };
         self.write(&key, &entry, expires_at).await;
-        entry.result
+        result
     }
 
     async fn read<T: DeserializeOwned>(&self, doc: &Doc<'_>, key: &str) -> Option<Entry<T>> {
@@ -286,38 +311,42 @@ impl<'a> Remote<'a> {
     }
 
     /// Fetches and validates `doc` (no cache); returns the value and its cache lifetime.
-    async fn fetch<T, V>(&self, doc: &Doc<'_>, validate: &V) -> Result<(T, i64), String>
+    async fn fetch<T, E, V>(&self, doc: &Doc<'_>, validate: &V) -> Result<(T, i64), RemoteError<E>>
     where
-        V: Fn(&FetchResponse) -> Result<T, String>,
+        E: std::fmt::Display,
+        V: Fn(&FetchResponse) -> Result<T, E>,
     {
         let url = truncate(doc.url.as_str(), 200);
         // E1: the detail is logged, the caller gets the fixed phrase.
         let unreachable = |detail: String| {
             tracing::warn!(kind = doc.kind.noun(), %url, %detail, "remote document not retrieved");
-            doc.kind.unreachable()
+            RemoteError::Unreachable {
+                kind: doc.kind,
+                detail,
+            }
         };
-        crate::ssrf::check_url(doc.url, self.allow_loopback).map_err(unreachable)?;
+        crate::ssrf::check_url(doc.url, self.allow_loopback)
+            .map_err(|e| unreachable(e.to_string()))?;
         let resp = self
             .fetcher
             .get(doc.url, doc.max_bytes)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let refused = |why: String| {
+        let refused = |why: RemoteError<E>| {
             tracing::info!(kind = doc.kind.noun(), %url, %why, "remote document refused");
             why
         };
         // S4, S5: whatever the validator does, no redirect, error page or oversized body.
         if resp.status != 200 {
-            return Err(refused(format!("the server answered HTTP {}", resp.status)));
+            return Err(refused(RemoteError::Status(resp.status)));
         }
         if resp.body.len() > doc.max_bytes {
-            return Err(refused(format!(
-                "the {} exceeds {} bytes",
-                doc.kind.noun(),
-                doc.max_bytes
-            )));
+            return Err(refused(RemoteError::TooLarge {
+                kind: doc.kind,
+                max_bytes: doc.max_bytes,
+            }));
         }
-        let value = validate(&resp).map_err(refused)?;
+        let value = validate(&resp).map_err(|e| refused(RemoteError::Refused(e)))?;
         Ok((value, self.cache.ttl(resp.cache_control.as_deref())))
     }
 }

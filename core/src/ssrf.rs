@@ -99,39 +99,60 @@ fn v6_allowed(ip: Ipv6Addr, allow_loopback: bool) -> bool {
     !REFUSED.iter().any(|&(net, p)| in_v6(ip, net, p))
 }
 
+/// Why a URL may not be fetched (S1, S3 before DNS). Logged, never shown to a client of a
+/// fetch (E1); shown to the operator for a registered `jwks_uri`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SsrfRefusal {
+    #[error("URL must not contain user information")]
+    UserInfo,
+    #[error("URL must not contain a fragment")]
+    Fragment,
+    #[error("URL must have a host")]
+    NoHost,
+    #[error("loopback destinations are not allowed")]
+    Loopback,
+    #[error("destination address {0} is not allowed")]
+    Address(IpAddr),
+    #[error("only https URLs may be fetched")]
+    PlainHttp,
+    /// Carries the scheme, already truncated for display.
+    #[error("only https URLs may be fetched (scheme '{0}')")]
+    Scheme(String),
+}
+
 /// Checks a URL before fetching (S1): `https` only (plain `http` only when `allow_loopback`
 /// and the host is loopback), no userinfo, no fragment, a host; IP-literal hosts must pass
 /// [`ip_allowed`], and `localhost` names count as loopback. Domain names are checked again
 /// by the fetcher after DNS resolution (S3).
-pub fn check_url(url: &Url, allow_loopback: bool) -> Result<(), String> {
+pub fn check_url(url: &Url, allow_loopback: bool) -> Result<(), SsrfRefusal> {
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("URL must not contain user information".into());
+        return Err(SsrfRefusal::UserInfo);
     }
     if url.fragment().is_some() {
-        return Err("URL must not contain a fragment".into());
+        return Err(SsrfRefusal::Fragment);
     }
     let loopback = match url.host() {
-        None => return Err("URL must have a host".into()),
+        None => return Err(SsrfRefusal::NoHost),
         Some(Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if d.is_empty() {
-                return Err("URL must have a host".into());
+                return Err(SsrfRefusal::NoHost);
             }
             let local = d == "localhost" || d.ends_with(".localhost");
             if local && !allow_loopback {
-                return Err("loopback destinations are not allowed".into());
+                return Err(SsrfRefusal::Loopback);
             }
             local
         }
         Some(Host::Ipv4(ip)) => {
             if !ip_allowed(IpAddr::V4(ip), allow_loopback) {
-                return Err(format!("destination address {ip} is not allowed"));
+                return Err(SsrfRefusal::Address(IpAddr::V4(ip)));
             }
             ip.is_loopback()
         }
         Some(Host::Ipv6(ip)) => {
             if !ip_allowed(IpAddr::V6(ip), allow_loopback) {
-                return Err(format!("destination address {ip} is not allowed"));
+                return Err(SsrfRefusal::Address(IpAddr::V6(ip)));
             }
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
@@ -139,10 +160,9 @@ pub fn check_url(url: &Url, allow_loopback: bool) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_loopback && loopback => Ok(()),
-        "http" => Err("only https URLs may be fetched".into()),
-        s => Err(format!(
-            "only https URLs may be fetched (scheme '{}')",
-            crate::http_util::truncate(s, 32)
+        "http" => Err(SsrfRefusal::PlainHttp),
+        s => Err(SsrfRefusal::Scheme(
+            crate::http_util::truncate(s, 32).to_string(),
         )),
     }
 }
@@ -155,7 +175,7 @@ mod tests {
         ip_allowed(s.parse().unwrap(), false)
     }
 
-    fn check(s: &str, allow_loopback: bool) -> Result<(), String> {
+    fn check(s: &str, allow_loopback: bool) -> Result<(), SsrfRefusal> {
         check_url(&Url::parse(s).unwrap(), allow_loopback)
     }
 

@@ -102,7 +102,8 @@ impl WorkersFetcher {
 #[async_trait(?Send)]
 impl Fetcher for WorkersFetcher {
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
-        ssrf::check_url(url, self.allow_loopback).map_err(FetchError::Forbidden)?;
+        ssrf::check_url(url, self.allow_loopback)
+            .map_err(|e| FetchError::Forbidden(e.to_string()))?;
         self.fetch(url, max_bytes).await
     }
 }

@@ -91,7 +91,7 @@ async fn fetch(url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchE
 impl Fetcher for SpinFetcher {
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
         portcullis_core::ssrf::check_url(url, self.allow_loopback)
-            .map_err(FetchError::Forbidden)?;
+            .map_err(|e| FetchError::Forbidden(e.to_string()))?;
         let timeout = async {
             spin_sdk::wasip3::clocks::monotonic_clock::wait_for(TIMEOUT_NANOS).await;
             Err(FetchError::Timeout)

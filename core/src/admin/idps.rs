@@ -57,8 +57,8 @@ struct NewSubject {
     username: Option<String>,
 }
 
-fn bad(why: impl Into<String>) -> Error {
-    Error::invalid_request(why)
+fn bad(why: impl std::fmt::Display) -> Error {
+    Error::invalid_request(why.to_string())
 }
 
 /// A validated IdP row: a well-formed issuer, and keys from exactly one of inline `jwks`

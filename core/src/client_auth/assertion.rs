@@ -54,13 +54,42 @@ pub struct Checked {
     pub exp: i64,
 }
 
-fn int_claim(claims: &Map<String, Value>, name: &str) -> std::result::Result<Option<i64>, String> {
+/// Why an assertion's claims are refused (A5, J5). `Display` is the reason told in the
+/// `invalid_client` description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimsError {
+    #[error("'{0}' must be the client_id")]
+    NotClientId(&'static str),
+    #[error("'{0}' is required")]
+    Required(&'static str),
+    #[error("'{0}' must be a NumericDate")]
+    NotNumericDate(&'static str),
+    #[error("'aud' must be the issuer or the token endpoint URL")]
+    Audience,
+    #[error("the assertion has expired")]
+    Expired,
+    #[error("'exp' is more than {MAX_LIFETIME_SECS} seconds in the future")]
+    ExpTooFar,
+    #[error("'iat' is in the future")]
+    IatInFuture,
+    #[error("'iat' is too old")]
+    IatTooOld,
+    #[error("the assertion is not valid yet ('nbf')")]
+    NotYetValid,
+    #[error("'jti' must be 1 to {MAX_JTI_LEN} bytes")]
+    JtiLength,
+}
+
+fn int_claim(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> std::result::Result<Option<i64>, ClaimsError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
             .as_i64()
             .map(Some)
-            .ok_or_else(|| format!("'{name}' must be a NumericDate")),
+            .ok_or(ClaimsError::NotNumericDate(name)),
     }
 }
 
@@ -74,12 +103,12 @@ pub fn check_claims(
     client_id: &str,
     audiences: &[&str],
     now: i64,
-) -> std::result::Result<Checked, String> {
+) -> std::result::Result<Checked, ClaimsError> {
     for name in ["iss", "sub"] {
         match claims.get(name) {
             Some(Value::String(v)) if v == client_id => {}
-            Some(Value::String(_)) => return Err(format!("'{name}' must be the client_id")),
-            _ => return Err(format!("'{name}' is required")),
+            Some(Value::String(_)) => return Err(ClaimsError::NotClientId(name)),
+            _ => return Err(ClaimsError::Required(name)),
         }
     }
     let aud_ok = match claims.get("aud") {
@@ -87,37 +116,35 @@ pub fn check_claims(
         Some(Value::Array(list)) => list
             .iter()
             .any(|a| a.as_str().is_some_and(|a| audiences.contains(&a))),
-        _ => return Err("'aud' is required".into()),
+        _ => return Err(ClaimsError::Required("aud")),
     };
     if !aud_ok {
-        return Err("'aud' must be the issuer or the token endpoint URL".into());
+        return Err(ClaimsError::Audience);
     }
-    let exp = int_claim(claims, "exp")?.ok_or("'exp' is required")?;
+    let exp = int_claim(claims, "exp")?.ok_or(ClaimsError::Required("exp"))?;
     if exp <= now {
-        return Err("the assertion has expired".into());
+        return Err(ClaimsError::Expired);
     }
     if exp - now > MAX_LIFETIME_SECS {
-        return Err(format!(
-            "'exp' is more than {MAX_LIFETIME_SECS} seconds in the future"
-        ));
+        return Err(ClaimsError::ExpTooFar);
     }
     if let Some(iat) = int_claim(claims, "iat")? {
         if iat > now + MAX_SKEW_SECS {
-            return Err("'iat' is in the future".into());
+            return Err(ClaimsError::IatInFuture);
         }
         if iat < now - MAX_LIFETIME_SECS - MAX_SKEW_SECS {
-            return Err("'iat' is too old".into());
+            return Err(ClaimsError::IatTooOld);
         }
     }
     if let Some(nbf) = int_claim(claims, "nbf")? {
         if nbf > now + MAX_SKEW_SECS {
-            return Err("the assertion is not valid yet ('nbf')".into());
+            return Err(ClaimsError::NotYetValid);
         }
     }
     let jti = match claims.get("jti") {
         Some(Value::String(j)) if !j.is_empty() && j.len() <= MAX_JTI_LEN => j.clone(),
-        Some(Value::String(_)) => return Err(format!("'jti' must be 1 to {MAX_JTI_LEN} bytes")),
-        _ => return Err("'jti' is required".into()),
+        Some(Value::String(_)) => return Err(ClaimsError::JtiLength),
+        _ => return Err(ClaimsError::Required("jti")),
     };
     Ok(Checked { jti, exp })
 }
@@ -178,7 +205,7 @@ pub async fn verify(server: &Portcullis, client: &Client, assertion: &str) -> Re
         &[server.issuer(), &token_endpoint],
         now,
     )
-    .map_err(refused)?;
+    .map_err(|e| refused(e.to_string()))?;
     let replay_key = format!("client-assertion:{}:{}", client.client_id, checked.jti);
     if !crate::store::repo::replay::reserve(
         server.env().sql.as_ref(),
@@ -211,7 +238,7 @@ mod tests {
     }
 
     fn check(v: Value) -> std::result::Result<Checked, String> {
-        check_claims(&claims(v), "app", &[ISS, TOKEN], NOW)
+        check_claims(&claims(v), "app", &[ISS, TOKEN], NOW).map_err(|e| e.to_string())
     }
 
     fn with(name: &str, value: Value) -> Value {

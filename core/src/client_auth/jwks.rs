@@ -20,7 +20,7 @@ pub const UNKNOWN_KID_REFETCH_SECS: i64 = 10;
 /// Largest JWK Set fetched, bytes.
 pub const MAX_JWKS_DOCUMENT_BYTES: usize = 64 * 1024;
 
-fn unavailable(why: &str) -> Error {
+fn unavailable(why: impl std::fmt::Display) -> Error {
     Error::invalid_client(format!(
         "client assertion refused: the client's jwks_uri could not be fetched: {why}"
     ))
@@ -37,7 +37,7 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
             "client assertion refused: the client has no registered keys (jwks or jwks_uri)",
         ));
     };
-    let url = url::Url::parse(uri).map_err(|e| unavailable(&format!("not a valid URL ({e})")))?;
+    let url = url::Url::parse(uri).map_err(|e| unavailable(format!("not a valid URL ({e})")))?;
     let doc = Doc {
         kind: Kind::ClientJwks,
         url: &url,
@@ -53,13 +53,22 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
             UNKNOWN_KID_REFETCH_SECS,
         )
         .await
-        .map_err(|why| unavailable(&why))
+        .map_err(unavailable)
+}
+
+/// Why a fetched JWK Set is refused (S5, S6). `Display` is the reason told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksDocumentError {
+    #[error(transparent)]
+    Document(#[from] crate::env::JsonDocumentError),
+    #[error(transparent)]
+    Jwks(#[from] crate::registration::JwksError),
 }
 
 /// Validates a fetched JWK Set (S5, S6): HTTP 200, a JSON content type
 /// (`application/json`, `application/jwk-set+json`), within the size limit, a set of public
 /// keys only.
-pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, String> {
+pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, JwksDocumentError> {
     let set = resp.json_document(MAX_JWKS_DOCUMENT_BYTES, "JWK Set")?;
     crate::registration::check_public_jwks(&set)?;
     Ok(set)

@@ -51,29 +51,45 @@ fn schema_value<'a>(schema: &'a Map<String, Value>, name: &str) -> Option<&'a Va
     Some(value)
 }
 
+/// Why an environment variable's value does not parse as its setting's type. `Display` is
+/// the message of the [`ConfigError`] for that setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum VarParseError {
+    /// Carries the raw value, shown quoted.
+    #[error("expected true or false, got {0:?}")]
+    Bool(String),
+    #[error("expected a number, got {0:?}")]
+    Number(String),
+    #[error("expected an integer, got {0:?}")]
+    Integer(String),
+    /// Carries the JSON parser's message.
+    #[error("expected a JSON array: {0}")]
+    Array(String),
+}
+
 /// Parses `raw` by the type of `expected`.
-fn parse(expected: &Value, raw: &str) -> Result<Value, String> {
+fn parse(expected: &Value, raw: &str) -> Result<Value, VarParseError> {
     let trimmed = raw.trim();
     Ok(match expected {
         Value::Bool(_) => match trimmed.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Value::Bool(true),
             "false" | "0" | "no" | "off" => Value::Bool(false),
-            _ => return Err(format!("expected true or false, got {raw:?}")),
+            _ => return Err(VarParseError::Bool(raw.to_owned())),
         },
         Value::Number(n) if n.is_f64() => trimmed
             .parse::<f64>()
             .ok()
             .and_then(serde_json::Number::from_f64)
             .map(Value::Number)
-            .ok_or_else(|| format!("expected a number, got {raw:?}"))?,
+            .ok_or_else(|| VarParseError::Number(raw.to_owned()))?,
         Value::Number(_) => Value::Number(
             trimmed
                 .parse::<i64>()
-                .map_err(|_| format!("expected an integer, got {raw:?}"))?
+                .map_err(|_| VarParseError::Integer(raw.to_owned()))?
                 .into(),
         ),
         Value::Array(_) if trimmed.starts_with('[') => {
-            serde_json::from_str(trimmed).map_err(|e| format!("expected a JSON array: {e}"))?
+            serde_json::from_str(trimmed).map_err(|e| VarParseError::Array(e.to_string()))?
         }
         Value::Array(_) => Value::Array(
             raw.split(',')
@@ -123,7 +139,7 @@ impl Config {
         for name in setting_names() {
             let Some(raw) = lookup(&name) else { continue };
             let expected = schema_value(&schema, &name).unwrap_or(&Value::Null);
-            let value = parse(expected, &raw).map_err(|m| cfg_err(name.clone(), m))?;
+            let value = parse(expected, &raw).map_err(|m| cfg_err(name.clone(), m.to_string()))?;
             insert(&mut doc, &name, value)?;
         }
         serde_json::from_value(Value::Object(doc)).map_err(|e| cfg_err(CONFIG_VAR, e.to_string()))

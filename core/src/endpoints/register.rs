@@ -89,7 +89,7 @@ async fn register(
     check_allow_list(&cfg.registration, &metadata)?;
     for uri in &metadata.redirect_uris {
         crate::redirect::check_private_use_scheme(uri, &cfg.registration.extra_redirect_schemes)
-            .map_err(|e| Error::new(ErrorCode::InvalidRedirectUri, e))?;
+            .map_err(|e| Error::new(ErrorCode::InvalidRedirectUri, e.to_string()))?;
     }
     let machine_allowed = check_machine_registration(&cfg.machine_clients, &metadata, by_operator)?;
 

@@ -274,7 +274,7 @@ async fn verify_assertion(
                 "keys_unavailable",
                 format!(
                     "the identity provider's keys could not be obtained: {}",
-                    truncate(&why, 200)
+                    truncate(&why.to_string(), 200)
                 ),
             ))
         }
