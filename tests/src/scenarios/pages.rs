@@ -415,7 +415,8 @@ pub async fn h2_browser_framing_refused(t: &Target) {
 
 /// The error pages a person can meet at the authorization endpoint render as pages (not a
 /// redirect), with no CSP violation: an unknown client (R2), an unregistered redirect URI
-/// (R1), and a method the sign-in endpoint does not take.
+/// (R1), a method the sign-in endpoint does not take, and a refused request of a
+/// self-registered client (O1), whose link back to the client works.
 pub async fn browser_error_pages(t: &Target) {
     let Some(mut j) = Journey::start(t).await else {
         return;
@@ -460,5 +461,29 @@ pub async fn browser_error_pages(t: &Target) {
         );
         j.browser.expect_error_document(status).await;
     }
+    // O1: the journey's client registered itself, so an error before consent is a page with a
+    // link back to it, never an automatic redirect; following the link delivers the error
+    // response (with state and iss) to the client.
+    let mut no_type = url::Url::parse(&req.url).expect("a URL");
+    let kept: Vec<(String, String)> = no_type
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "response_type")
+        .collect();
+    no_type.query_pairs_mut().clear().extend_pairs(kept);
+    j.browser.goto(no_type.as_str()).await;
+    assert_eq!(j.browser.heading().await, "Authorization request refused");
+    assert!(j.app.callbacks().is_empty(), "no automatic redirect");
+    j.browser.expect_error_document(400).await;
+    j.browser.click("main a").await;
+    let callbacks = j.app.callbacks();
+    assert_eq!(callbacks.len(), 1, "the link leads to the client");
+    let resp = AuthzResponse {
+        params: callbacks[0].query_pairs().into_owned().collect(),
+        location: callbacks[0].clone(),
+    };
+    assert_eq!(resp.get("error"), Some("invalid_request"));
+    assert_eq!(resp.get("state"), Some(req.state.as_str()));
+    assert_eq!(resp.get("iss"), Some(t.base.as_str()));
     j.browser.finish("the error pages").await;
 }
