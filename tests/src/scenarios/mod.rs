@@ -33,6 +33,10 @@ pub struct Target {
     pub admin: String,
     /// The admin API key.
     pub admin_key: String,
+    /// The server's clock when the test controls it (the in-process host only); scenarios
+    /// that move time forward (expiry) call [`Target::advance_clock`] and are listed only
+    /// for hosts that have one.
+    pub clock: Option<std::sync::Arc<portcullis_core::env::FixedClock>>,
 }
 
 impl Target {
@@ -42,7 +46,21 @@ impl Target {
             base: base.trim_end_matches('/').to_owned(),
             admin: admin.trim_end_matches('/').to_owned(),
             admin_key: admin_key.to_owned(),
+            clock: None,
         }
+    }
+    /// The same target with a clock the test controls.
+    pub fn with_clock(mut self, clock: std::sync::Arc<portcullis_core::env::FixedClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    /// Moves the server's clock forward by `secs`; panics on a host whose clock is real
+    /// (list such scenarios only for hosts with a controlled clock).
+    pub fn advance_clock(&self, secs: i64) {
+        self.clock
+            .as_ref()
+            .expect("this scenario needs a host whose clock the test controls (in-process)")
+            .advance(secs);
     }
     /// The absolute URL of a public endpoint path (`/oauth/token`).
     pub fn url(&self, path: &str) -> String {
