@@ -5,6 +5,7 @@
 
 use http::StatusCode;
 
+use crate::config::ConfigError;
 use crate::store::StoreError;
 
 /// An OAuth error code.
@@ -220,3 +221,17 @@ impl From<StoreError> for Error {
 
 /// Result alias for request handling.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why the server refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An unsafe or malformed setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage failed during migrations or seeding.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// A seed or key could not be prepared.
+    #[error("{0}")]
+    Init(String),
+}

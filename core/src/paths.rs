@@ -2,7 +2,7 @@
 //! (DPoP `htu` checks, client assertion audiences) can name them without importing
 //! [`crate::endpoints`]; `crate::endpoints::paths` re-exports this module.
 
-use crate::server::Portcullis;
+use crate::context::Context;
 
 /// Authorization endpoint.
 pub const AUTHORIZE: &str = "/oauth/authorize";
@@ -24,6 +24,17 @@ pub const INTROSPECT: &str = "/oauth/introspect";
 pub const JWKS: &str = "/.well-known/jwks.json";
 
 /// The absolute URL of an endpoint.
-pub fn endpoint_url(server: &Portcullis, path: &str) -> String {
-    format!("{}{}", server.issuer(), path)
+pub fn endpoint_url(ctx: &Context, path: &str) -> String {
+    format!("{}{}", ctx.issuer(), path)
+}
+
+/// The well-known URL of a resource's metadata (path-inserted, RFC 9728 §3.1).
+pub fn protected_resource_metadata_url(resource_uri: &str) -> Option<String> {
+    let u = url::Url::parse(resource_uri).ok()?;
+    let path = u.path().trim_end_matches('/');
+    Some(format!(
+        "{}/.well-known/oauth-protected-resource{}",
+        u.origin().ascii_serialization(),
+        path
+    ))
 }

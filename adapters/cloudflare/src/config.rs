@@ -28,7 +28,7 @@ impl CryptoChoice {
             Some("rustcrypto") => Ok(Self::RustCrypto),
             Some(other) => Err(format!(
                 "PORTCULLIS_CRYPTO_PROVIDER must be \"webcrypto\" or \"rustcrypto\" (got {:?})",
-                portcullis_core::http_util::truncate(other, 32)
+                portcullis_core::text::truncate(other, 32)
             )),
         }
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use portcullis_core::env::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use portcullis_core::ssrf;
 use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_core::env::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
 

@@ -95,8 +95,8 @@ async fn serve(req: Request, id: &str) -> Result<http::Response<Bytes>, http::Re
     // works whatever the data under test (the conformance suite stores placeholder keys a
     // server would refuse to load on its per-request start).
     #[cfg(feature = "sql-bridge")]
-    if req.uri().path() == portcullis_core::store::bridge::PATH {
-        return Ok(portcullis_core::store::bridge::serve_store(
+    if req.uri().path() == portcullis_core::sql_bridge::PATH {
+        return Ok(portcullis_core::sql_bridge::serve_store(
             env.sql.as_ref(),
             cfg.admin_api_key.as_ref(),
             req,

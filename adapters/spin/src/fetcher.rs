@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use portcullis_core::env::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use spin_sdk::http::send;
 use spin_sdk::wasip3::http::types::ErrorCode;
 

@@ -1,7 +1,7 @@
 //! Time and randomness on wasm32-wasip2: `SystemTime` (WASI wall clock) and `getrandom`
 //! (WASI random), behind the core's [`Clock`] and [`Rng`] seams.
 
-use portcullis_core::env::{Clock, Rng};
+use portcullis_core::runtime::{Clock, Rng};
 
 /// The WASI wall clock.
 #[derive(Debug, Default, Clone, Copy)]

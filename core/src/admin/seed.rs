@@ -15,8 +15,9 @@
 
 use crate::clients::ClientMetadata;
 use crate::config::{SeedClient, SeedResource, SeedUser};
+use crate::context::Context;
 use crate::error::Error;
-use crate::server::{Portcullis, StartError};
+use crate::error::StartError;
 use crate::store::repo::clients::{self as client_repo, ClientRow};
 use crate::store::repo::resources::{self as resource_repo, ResourceRow};
 use crate::store::repo::users as user_repo;
@@ -33,7 +34,7 @@ pub const SEED_MARKER_TTL: i64 = 300;
 
 /// The cache key recording that exactly the configured seeds were applied; `None` when
 /// there are no seeds.
-fn marker(server: &Portcullis) -> Option<String> {
+fn marker(server: &Context) -> Option<String> {
     use hkdf::hmac::{Hmac, Mac};
     let cfg = server.config();
     if cfg.users.is_empty()
@@ -64,7 +65,7 @@ fn marker(server: &Portcullis) -> Option<String> {
 }
 
 /// Applies the configured seeds.
-pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
+pub async fn apply(server: &Context) -> Result<(), StartError> {
     let marker = marker(server);
     let now = server.now();
     if let Some(key) = &marker {
@@ -84,7 +85,7 @@ pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
+async fn apply_all(server: &Context) -> Result<(), StartError> {
     let cfg = server.config();
     unique(
         "users",
@@ -152,7 +153,7 @@ async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
 
 /// A seeded client policy, checked like the admin API's.
 fn prepare_policy(
-    server: &Portcullis,
+    server: &Context,
     p: &crate::config::SeedClientPolicy,
 ) -> Result<crate::store::repo::client_policies::ClientPolicy, StartError> {
     super::client_policy::validate(&super::client_policy::PolicyBody {
@@ -210,7 +211,7 @@ fn check_user(u: &SeedUser) -> Result<(), StartError> {
 
 /// Creates the user if missing; re-hashes only when the configured password no longer
 /// verifies against the stored hash.
-async fn seed_user(server: &Portcullis, u: &SeedUser) -> Result<(), StartError> {
+async fn seed_user(server: &Context, u: &SeedUser) -> Result<(), StartError> {
     let db = server.env().sql.as_ref();
     let password = u.password.expose();
     let hash = || async {
@@ -255,9 +256,9 @@ async fn seed_user(server: &Portcullis, u: &SeedUser) -> Result<(), StartError> 
     ))
 }
 
-async fn record(server: &Portcullis, action: &str, id: &str, username: &str) {
+async fn record(server: &Context, action: &str, id: &str, username: &str) {
     crate::audit::record(
-        server,
+        server.env(),
         crate::audit::Event {
             action,
             success: true,
@@ -269,7 +270,7 @@ async fn record(server: &Portcullis, action: &str, id: &str, username: &str) {
     .await;
 }
 
-fn prepare_resource(server: &Portcullis, r: &SeedResource) -> Result<ResourceRow, StartError> {
+fn prepare_resource(server: &Context, r: &SeedResource) -> Result<ResourceRow, StartError> {
     resources::prepare(
         server,
         &r.uri,
@@ -294,7 +295,7 @@ pub(crate) fn implied_application_type(redirect_uris: &[String]) -> &'static str
     }
 }
 
-fn prepare_client(server: &Portcullis, c: &SeedClient) -> Result<ClientRow, StartError> {
+fn prepare_client(server: &Context, c: &SeedClient) -> Result<ClientRow, StartError> {
     let err = init_err("client", &c.client_id);
     clients::validate_client_id(&c.client_id).map_err(&err)?;
     let method = c.token_endpoint_auth_method.clone().unwrap_or_else(|| {
@@ -365,6 +366,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::secret::Secret;
+    use crate::server::Portcullis;
     use crate::store::repo;
     use crate::store::test_store::{test_env_on, TestSql};
 

@@ -11,10 +11,10 @@ use super::browser::{self, add_cookie, set_cookie, SESSION_COOKIE};
 use super::pages::{self, error_page, RequestView};
 use super::{endpoint_url, paths};
 use crate::audit::{self, Event};
+use crate::context::Context;
 use crate::crypto::{password, token_hash};
 use crate::error::Result;
 use crate::http_util::{redirect, Params, RemoteAddr};
-use crate::server::Portcullis;
 use crate::store::repo::{auth_requests, sessions, users};
 use crate::throttle::Window;
 
@@ -24,7 +24,7 @@ pub const LOGIN_FAILED: &str = "The username or password is incorrect.";
 pub const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes and try again.";
 
 /// `POST /oauth/login`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -38,14 +38,14 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     }
 }
 
-async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let form = Params::from_form(req.headers(), req.body())?;
     browser::check_csrf(server, req.headers(), form.get("csrf"))?;
     let handle = form.get("request").unwrap_or_default();
     let Some((_, pending)) = load_pending(server, handle).await? else {
         return Ok(expired());
     };
-    let client = crate::clients::resolve(server, &pending.client_id)
+    let client = crate::client_lookup::resolve(server, &pending.client_id)
         .await?
         .ok_or_else(|| {
             crate::error::Error::invalid_request("the application is no longer registered")
@@ -69,7 +69,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
 
     if !limits.reserve(server).await? {
         audit::record(
-            server,
+            server.env(),
             Event {
                 action: "login",
                 success: false,
@@ -106,7 +106,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
     let Some(user) = user.filter(|_| ok) else {
         // The attempt reserved above stays counted as a failure.
         audit::record(
-            server,
+            server.env(),
             Event {
                 action: "login",
                 success: false,
@@ -129,7 +129,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
 
     limits.succeeded(server).await?;
     let now = server.now();
-    let session_id = crate::env::random_token(server.env().rng.as_ref(), 32);
+    let session_id = crate::runtime::random_token(server.env().rng.as_ref(), 32);
     let session_hash = token_hash(&session_id);
     sessions::insert(
         server.env().sql.as_ref(),
@@ -151,7 +151,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
         return Ok(expired());
     }
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "login",
             success: true,
@@ -200,7 +200,7 @@ struct LoginWindows {
 }
 
 impl LoginWindows {
-    fn new(server: &Portcullis, username: &str, ip: Option<std::net::IpAddr>) -> Self {
+    fn new(server: &Context, username: &str, ip: Option<std::net::IpAddr>) -> Self {
         let cfg = &server.config().login;
         let now = server.now();
         let user = crate::crypto::b64(crate::crypto::sha256(username.to_lowercase()));
@@ -217,14 +217,14 @@ impl LoginWindows {
 
     /// Reserves this attempt in both windows (atomically, before the password is checked, so
     /// parallel guesses cannot slip past); `false` when either is used up.
-    async fn reserve(&self, server: &Portcullis) -> Result<bool> {
+    async fn reserve(&self, server: &Context) -> Result<bool> {
         let user_ok = crate::throttle::reserve(server, &self.user, self.max).await?;
         let ip_ok = crate::throttle::reserve(server, &self.ip, self.max.saturating_mul(4)).await?;
         Ok(user_ok && ip_ok)
     }
 
     /// A successful sign-in clears the user's failures and gives the address its attempt back.
-    async fn succeeded(&self, server: &Portcullis) -> Result<()> {
+    async fn succeeded(&self, server: &Context) -> Result<()> {
         crate::throttle::clear(server, &self.user).await?;
         crate::throttle::refund(server, &self.ip).await
     }
@@ -232,7 +232,7 @@ impl LoginWindows {
 
 /// `GET /logout` asks (a link alone cannot end a session); `POST /logout` ends the session
 /// (same-origin, CSRF token) and clears the cookie.
-pub async fn logout(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn logout(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let result = match *req.method() {
         Method::GET => confirm_logout(server, &req).await,
         Method::POST => end_session(server, &req).await,
@@ -241,7 +241,7 @@ pub async fn logout(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     result.unwrap_or_else(|e| error_page(e.code.status(), "Sign-out failed", &e.description))
 }
 
-async fn confirm_logout(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn confirm_logout(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let username = match browser::session(server, req.headers()).await? {
         Some(s) => Some(
             users::by_id(server.env().sql.as_ref(), &s.subject)
@@ -263,14 +263,14 @@ async fn confirm_logout(server: &Portcullis, req: &Request<Bytes>) -> Result<Res
     Ok(resp)
 }
 
-async fn end_session(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn end_session(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let form = Params::from_form(req.headers(), req.body())?;
     browser::check_csrf(server, req.headers(), form.get("csrf"))?;
     if let Some(id) = browser::read_cookie(server, req.headers(), SESSION_COOKIE) {
         sessions::delete(server.env().sql.as_ref(), &token_hash(id)).await?;
     }
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "logout",
             success: true,

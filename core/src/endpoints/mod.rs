@@ -20,15 +20,15 @@ pub mod token;
 use bytes::Bytes;
 use http::{Method, Request, Response};
 
+use crate::context::Context;
 use crate::error::{Error, ErrorCode};
 use crate::http_util::{error_json, preflight, with_cors, MAX_BODY_BYTES};
-use crate::server::Portcullis;
 
 /// Paths relative to the issuer (defined in [`crate::paths`], below the routers).
 pub use crate::paths;
 
 /// Dispatches a public request.
-pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.body().len() > MAX_BODY_BYTES {
         return error_json(&Error::new(
             ErrorCode::PayloadTooLarge,
@@ -83,7 +83,7 @@ pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> 
 }
 
 /// The issuer's path without a trailing slash (empty for an origin issuer).
-pub fn issuer_path(server: &Portcullis) -> String {
+pub fn issuer_path(server: &Context) -> String {
     url::Url::parse(server.issuer())
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_default()

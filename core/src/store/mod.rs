@@ -3,7 +3,6 @@
 //! lives in [`crate::store::repo`], written once in the SQL dialect shared by SQLite, D1,
 //! Spin SQLite and PostgreSQL (positional `?` parameters, `RETURNING`, no vendor functions).
 
-pub mod bridge;
 pub mod kv;
 pub mod migrations;
 pub mod repo;
@@ -14,10 +13,10 @@ use async_trait::async_trait;
 
 pub use kv::{KvStore, MemoryKv};
 
-use crate::env::MaybeSend;
+use crate::runtime::MaybeSend;
 
 /// A SQL parameter or column value. Only the three types every backend agrees on. In JSON
-/// (the [`bridge`] protocol) it is `null`, an integer or a string.
+/// (the [`crate::sql_bridge`] protocol) it is `null`, an integer or a string.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Value {

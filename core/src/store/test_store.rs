@@ -11,8 +11,9 @@ use rusqlite::{params_from_iter, Connection, ErrorCode as SqliteCode};
 
 use crate::config::Config;
 use crate::crypto::RustCrypto;
-use crate::env::{FixedClock, NoFetcher, SeededRng};
-use crate::server::{Env, Portcullis};
+use crate::env::Env;
+use crate::runtime::{FixedClock, NoFetcher, SeededRng};
+use crate::server::Portcullis;
 use crate::store::{MemoryKv, Row, SqlStore, StoreError, Value};
 
 /// The time every test server starts at (2023-11-14T22:13:20Z).

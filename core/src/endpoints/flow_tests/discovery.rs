@@ -131,7 +131,7 @@ fn key_rotation_keeps_the_retired_key_published_until_its_tokens_expire() {
     let h = H::new();
     let (_, body) = h.token(CONFIDENTIAL, &[("grant_type", "client_credentials")]);
     let old_token = body["access_token"].as_str().unwrap().to_owned();
-    block(h.server.keys().rotate(&h.server)).unwrap();
+    block(h.server.keys().rotate(h.server.env())).unwrap();
     let (_, jwks) = json_of(h.get("/.well-known/jwks.json", ""));
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     let (_, body) = h.token(CONFIDENTIAL, &[("grant_type", "client_credentials")]);

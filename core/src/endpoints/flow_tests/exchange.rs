@@ -170,7 +170,7 @@ fn introspect_as(h: &H, client: &str, token: &str) -> Value {
 /// Signs `claims` as an `at+jwt` with a throwaway P-256 key.
 fn foreign_jwt(kid: &str, claims: &Value) -> String {
     use crate::crypto::CryptoProvider;
-    let scalar = crate::crypto::rustcrypto::generate_scalar(&crate::env::SeededRng::new(0xbad));
+    let scalar = crate::crypto::rustcrypto::generate_scalar(&crate::runtime::SeededRng::new(0xbad));
     let signer = crate::crypto::RustCrypto.es256_signer(&scalar).unwrap();
     block(crate::jose::sign_es256(
         signer.as_ref(),

@@ -16,7 +16,7 @@ use crate::client_auth::ASSERTION_TYPE;
 use crate::config::{Config, SeedClient};
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use crate::crypto::{b64, CryptoProvider, Es256Signer, RustCrypto};
-use crate::env::{FetchError, FetchResponse, Fetcher, SeededRng};
+use crate::runtime::{FetchError, FetchResponse, Fetcher, SeededRng};
 use crate::server::Portcullis;
 
 const INLINE: &str = "jwt-app";

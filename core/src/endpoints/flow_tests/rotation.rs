@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::harness::*;
 use crate::config::Config;
 use crate::crypto::RustCrypto;
-use crate::env::FixedClock;
+use crate::runtime::FixedClock;
 use crate::server::Portcullis;
 use crate::store::test_store::{test_env_on, TestSql};
 
@@ -218,7 +218,7 @@ fn two_instances(cfg: Config) -> (H, Portcullis) {
     let (env, clock) = test_env_on(sql.clone());
     let a = block(Portcullis::start(env.clone(), cfg.clone())).unwrap();
     let mut env_b = env;
-    env_b.rng = Arc::new(crate::env::SeededRng::new(99));
+    env_b.rng = Arc::new(crate::runtime::SeededRng::new(99));
     env_b.kv = Arc::new(crate::store::MemoryKv::default());
     let b = block(Portcullis::start(env_b, cfg)).unwrap();
     (

@@ -46,11 +46,11 @@ use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::truncate;
-use crate::server::Portcullis;
 use crate::store::repo::access;
 use crate::store::repo::resources::{self, ResourceRow};
+use crate::text::truncate;
 
 /// RFC 8693 §3 token type of an OAuth access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -62,7 +62,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let result = run(ctx).await;
     if let Err(e) = &result {
         audit::record(
-            ctx.server,
+            ctx.server.env(),
             Event {
                 action: "token.exchange_denied",
                 success: false,
@@ -131,7 +131,7 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
     })?;
     let issued = mint(server, &decision).await?;
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "token.exchanged",
             success: true,
@@ -234,7 +234,7 @@ fn token_type(field: &str, value: &str) -> Result<()> {
 /// Verifies that `token` is a live access token of ours (X1): signature, issuer, not
 /// expired, not revoked directly, through its grant or through an ancestor.
 async fn ours(
-    server: &Portcullis,
+    server: &Context,
     token: &str,
     field: &str,
 ) -> Result<(AccessClaims, access::Lineage)> {
@@ -281,7 +281,7 @@ async fn actor_claims(ctx: &TokenRequest<'_>, token: &str) -> Result<AccessClaim
 
 /// The target resource: `resource` and/or `audience`, else the subject token's audience.
 async fn target(
-    server: &Portcullis,
+    server: &Context,
     params: &crate::http_util::Params,
     subject_aud: &str,
 ) -> Result<ResourceRow> {

@@ -18,16 +18,16 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, json, method_not_allowed, Params};
-use crate::server::Portcullis;
 
 pub use crate::grant_types::{GRANT_TYPES, JWT_BEARER, TOKEN_EXCHANGE};
 
 /// Everything a grant handler needs about the request.
 pub struct TokenRequest<'a> {
     /// The server.
-    pub server: &'a Portcullis,
+    pub server: &'a Context,
     /// The authenticated client.
     pub client: &'a Client,
     /// The form parameters.
@@ -96,7 +96,7 @@ impl Issued {
 }
 
 /// `POST /oauth/token`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
@@ -145,7 +145,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     let mut resp = match result {
         Ok(issued) => {
             audit::record(
-                server,
+                server.env(),
                 Event {
                     action: "token.issued",
                     success: true,
@@ -179,7 +179,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         }
         Err(err) => {
             audit::record(
-                server,
+                server.env(),
                 Event {
                     action: "token.denied",
                     success: false,

@@ -21,7 +21,7 @@ use crate::config::{Config, SeedClient, SeedIdp, SeedIdpPolicy};
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use crate::crypto::{b64, CryptoProvider, RustCrypto};
 use crate::endpoints::token::JWT_BEARER;
-use crate::env::{FetchError, FetchResponse, Fetcher, SeededRng};
+use crate::runtime::{FetchError, FetchResponse, Fetcher, SeededRng};
 use crate::server::Portcullis;
 use crate::store::repo;
 use crate::store::test_store::{test_env_on, TestSql};
