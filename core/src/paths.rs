@@ -1,6 +1,6 @@
 //! Endpoint paths relative to the issuer. They live below the routers so protocol modules
 //! (DPoP `htu` checks, client assertion audiences) can name them without importing
-//! [`crate::endpoints`]; `crate::endpoints::paths` re-exports this module.
+//! [`crate::endpoints`].
 
 use crate::context::Context;
 

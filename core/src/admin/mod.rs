@@ -138,7 +138,7 @@ fn check_key(server: &Context, req: &Request<Bytes>) -> Result<()> {
     }
 }
 
-pub use crate::admin_key::presents_key;
+use crate::admin_key::presents_key;
 
 async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     if req.body().len() > MAX_BODY_BYTES {

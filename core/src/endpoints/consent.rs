@@ -9,12 +9,12 @@ use http::{Method, Request, Response, StatusCode};
 use super::authorize::{load_pending, PendingRequest};
 use super::browser::{self, add_cookie};
 use super::pages::{self, error_page, RequestView};
-use super::{endpoint_url, paths};
 use crate::audit::{self, Event};
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::Params;
+use crate::paths::{self, endpoint_url};
 use crate::store::repo::{auth_requests, codes, grants, users};
 
 /// `GET` or `POST /oauth/consent`.
@@ -117,7 +117,7 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
     if !auth_requests::consume(db, &token_hash(handle), &session.id_hash, now).await? {
         return Ok(expired());
     }
-    let rid = super::request_id(req);
+    let rid = crate::http_util::request_id(req);
     if !approve {
         audit::record(
             server.env(),

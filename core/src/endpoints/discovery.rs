@@ -7,10 +7,11 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use serde_json::{json, Value};
 
-use super::{endpoint_url, issuer_path, paths};
+use super::issuer_path;
 use crate::config::RegistrationMode;
 use crate::context::Context;
 use crate::http_util::{error_json, method_not_allowed, preflight, public_json, with_cors};
+use crate::paths::{self, endpoint_url};
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA: &str = "/.well-known/openid-configuration";

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::token::issue::verify_access_token;
+use crate::access_token::verify_access_token;
 use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;

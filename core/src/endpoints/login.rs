@@ -9,12 +9,12 @@ use http::{Method, Request, Response, StatusCode};
 use super::authorize::load_pending;
 use super::browser::{self, add_cookie, set_cookie, SESSION_COOKIE};
 use super::pages::{self, error_page, RequestView};
-use super::{endpoint_url, paths};
 use crate::audit::{self, Event};
 use crate::context::Context;
 use crate::crypto::{password, token_hash};
 use crate::error::Result;
 use crate::http_util::{redirect, Params, RemoteAddr};
+use crate::paths::{self, endpoint_url};
 use crate::store::repo::{auth_requests, sessions, users};
 use crate::throttle::Window;
 
@@ -64,7 +64,7 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
     let username = form.get("username").unwrap_or_default();
     let password_given = form.get("password").unwrap_or_default();
     let ip = req.extensions().get::<RemoteAddr>().map(|r| r.0);
-    let rid = super::request_id(req);
+    let rid = crate::http_util::request_id(req);
     let limits = LoginWindows::new(server, username, ip);
 
     if !limits.reserve(server).await? {
@@ -274,7 +274,7 @@ async fn end_session(server: &Context, req: &Request<Bytes>) -> Result<Response<
         Event {
             action: "logout",
             success: true,
-            request_id: super::request_id(req),
+            request_id: crate::http_util::request_id(req),
             ..Default::default()
         },
     )

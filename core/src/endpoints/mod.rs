@@ -23,9 +23,7 @@ use http::{Method, Request, Response};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
 use crate::http_util::{error_json, preflight, with_cors, MAX_BODY_BYTES};
-
-/// Paths relative to the issuer (defined in [`crate::paths`], below the routers).
-pub use crate::paths;
+use crate::paths;
 
 /// Dispatches a public request.
 pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
@@ -89,11 +87,7 @@ pub fn issuer_path(server: &Context) -> String {
         .unwrap_or_default()
 }
 
-pub use crate::paths::endpoint_url;
-
 /// 404 in the common error shape.
 pub fn not_found() -> Response<Bytes> {
     error_json(&Error::new(ErrorCode::NotFound, "no such endpoint"))
 }
-
-pub use crate::http_util::request_id;

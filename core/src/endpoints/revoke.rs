@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
-use super::token::issue::verify_access_token;
+use crate::access_token::verify_access_token;
 use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::context::Context;
@@ -21,7 +21,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
-    let rid = super::request_id(&req);
+    let rid = crate::http_util::request_id(&req);
     let result = async {
         let params = Params::from_form(req.headers(), req.body())?;
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;

@@ -17,11 +17,9 @@ fn full_flow_issues_rfc9068_token_and_refresh_token() {
     assert_eq!(body["scope"], "mcp:tools mcp:resources");
     assert!(body["refresh_token"].is_string());
     let at = body["access_token"].as_str().unwrap();
-    let claims = block(crate::endpoints::token::issue::verify_access_token(
-        &h.server, at,
-    ))
-    .unwrap()
-    .expect("valid token");
+    let claims = block(crate::access_token::verify_access_token(&h.server, at))
+        .unwrap()
+        .expect("valid token");
     assert_eq!(claims.aud, RESOURCE);
     assert_eq!(claims.client_id, PUBLIC);
     assert_eq!(claims.iss, "http://127.0.0.1:9000");
@@ -323,12 +321,10 @@ fn c2_replayed_code_is_refused_and_revokes_issued_tokens() {
         .unwrap()
         .unwrap();
     assert!(row.consumed_at.is_some());
-    let jti = block(crate::endpoints::token::issue::verify_access_token(
-        &h.server, &at,
-    ))
-    .unwrap()
-    .unwrap()
-    .jti;
+    let jti = block(crate::access_token::verify_access_token(&h.server, &at))
+        .unwrap()
+        .unwrap()
+        .jti;
     assert!(block(crate::store::repo::access::is_revoked(h.sql.as_ref(), &jti)).unwrap());
 }
 
@@ -408,7 +404,7 @@ fn client_credentials_token_for_confidential_client() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["expires_in"], 3600);
     assert!(body.get("refresh_token").is_none());
-    let claims = block(crate::endpoints::token::issue::verify_access_token(
+    let claims = block(crate::access_token::verify_access_token(
         &h.server,
         body["access_token"].as_str().unwrap(),
     ))

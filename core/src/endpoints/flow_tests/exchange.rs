@@ -6,9 +6,9 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::harness::*;
+use crate::access_token::{self as issue, AccessTokenSpec};
 use crate::config::{Config, SeedClient, SeedResource};
 use crate::endpoints::token::exchange::{ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE};
-use crate::endpoints::token::issue::{self, AccessTokenSpec};
 use crate::endpoints::token::TOKEN_EXCHANGE;
 use crate::store::repo::{access, audit};
 

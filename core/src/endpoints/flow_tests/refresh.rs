@@ -57,12 +57,10 @@ fn f2_replay_of_consumed_token_revokes_the_family() {
     // The newest tokens of the family die too.
     let (status, _) = refresh(&h, PUBLIC, &rt2, &[]);
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let jti = block(crate::endpoints::token::issue::verify_access_token(
-        &h.server, &at2,
-    ))
-    .unwrap()
-    .unwrap()
-    .jti;
+    let jti = block(crate::access_token::verify_access_token(&h.server, &at2))
+        .unwrap()
+        .unwrap()
+        .jti;
     assert!(block(crate::store::repo::access::is_revoked(h.sql.as_ref(), &jti)).unwrap());
 }
 

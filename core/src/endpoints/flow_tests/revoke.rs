@@ -104,12 +104,10 @@ fn v3_wrong_token_type_hint_still_finds_the_token() {
         revoke_as_public(&h, &at, Some("refresh_token")),
         StatusCode::OK
     );
-    let jti = block(crate::endpoints::token::issue::verify_access_token(
-        &h.server, &at,
-    ))
-    .unwrap()
-    .unwrap()
-    .jti;
+    let jti = block(crate::access_token::verify_access_token(&h.server, &at))
+        .unwrap()
+        .unwrap()
+        .jti;
     assert!(block(crate::store::repo::access::is_revoked(h.sql.as_ref(), &jti)).unwrap());
     assert_eq!(revoke_as_public(&h, "not-a-token", None), StatusCode::OK);
 }

@@ -41,9 +41,9 @@
 
 use serde_json::{json, Value};
 
-use super::issue::{self, AccessClaims};
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
+use crate::access_token::{self as issue, AccessClaims};
 use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::context::Context;
@@ -541,7 +541,7 @@ mod tests {
         assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidRequest);
         // A public client cannot re-bind a bound subject token; without a proof it is kept.
         let mut bound = claims("u1", "c1", None);
-        bound.cnf = Some(super::super::issue::Confirmation { jkt: "old".into() });
+        bound.cnf = Some(crate::access_token::Confirmation { jkt: "old".into() });
         let mut i = inputs(&c, &bound, &target);
         i.proof_jkt = Some("new");
         assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidGrant);

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
-use super::issue::{self, AccessTokenSpec};
 use super::Issued;
+use crate::access_token::{self as issue, AccessTokenSpec};
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};

@@ -6,7 +6,6 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod exchange;
 pub mod grant_type;
-pub mod issue;
 pub mod jwt_bearer;
 pub mod mint;
 pub mod refresh;
@@ -100,7 +99,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
-    let rid = super::request_id(&req);
+    let rid = crate::http_util::request_id(&req);
     let params = match Params::from_form(req.headers(), req.body()) {
         Ok(p) => p,
         Err(e) => return error_json(&e),

@@ -352,5 +352,4 @@ impl<'a> Remote<'a> {
 }
 
 #[cfg(test)]
-#[path = "remote_tests.rs"]
 mod tests;

@@ -160,5 +160,4 @@ pub async fn run_if_due(ctx: &Context) -> Option<Report> {
 }
 
 #[cfg(test)]
-#[path = "maintenance_tests.rs"]
 mod tests;
