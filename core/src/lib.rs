@@ -44,6 +44,7 @@ pub mod ssrf;
 pub mod store;
 pub mod text;
 pub mod throttle;
+pub mod vault;
 
 pub use bytes::Bytes;
 pub use config::Config;
