@@ -7,6 +7,7 @@
 pub mod connection;
 pub mod link;
 pub mod provider;
+pub mod providers;
 pub mod seal;
 pub mod upstream;
 pub mod vend;
