@@ -20,6 +20,10 @@ pub const REGISTER: &str = "/oauth/register";
 pub const REVOKE: &str = "/oauth/revoke";
 /// Introspection endpoint.
 pub const INTROSPECT: &str = "/oauth/introspect";
+/// Vault: connect a provider (`/connect/{provider}`, `/connect/{provider}/callback`).
+pub const CONNECT: &str = "/connect";
+/// Vault: the signed-in user's connections.
+pub const CONNECTIONS: &str = "/connections";
 /// JWK Set.
 pub const JWKS: &str = "/.well-known/jwks.json";
 

@@ -319,7 +319,11 @@ async fn start(
         }
         None => pages::login_page(
             &endpoint_url(server, paths::LOGIN),
-            &view,
+            pages::SignInFor::Authorization {
+                request: &handle,
+                client_name: client.display_name(),
+            },
+            &csrf,
             None,
             StatusCode::OK,
         ),
