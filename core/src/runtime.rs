@@ -16,7 +16,9 @@ pub trait MaybeSend {}
 #[cfg(target_arch = "wasm32")]
 impl<T: ?Sized> MaybeSend for T {}
 
-/// Wall clock, in whole seconds and milliseconds since the Unix epoch.
+/// Wall clock, in whole seconds and milliseconds since the Unix epoch, and waiting.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 pub trait Clock: MaybeSend {
     /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> i64;
@@ -24,6 +26,8 @@ pub trait Clock: MaybeSend {
     fn now(&self) -> i64 {
         self.now_millis().div_euclid(1000)
     }
+    /// Waits `ms` milliseconds (the vault's losers of a refresh race wait for the winner).
+    async fn sleep_ms(&self, ms: u64);
 }
 
 /// Cryptographically secure randomness.
@@ -61,9 +65,18 @@ impl FixedClock {
     }
 }
 
+#[cfg_attr(not(target_arch = "wasm32"), async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 impl Clock for FixedClock {
     fn now_millis(&self) -> i64 {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    /// Time passes for whoever waits on a test clock: it moves forward by `ms`.
+    async fn sleep_ms(&self, ms: u64) {
+        self.0.fetch_add(
+            i64::try_from(ms).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 }
 
@@ -187,6 +200,23 @@ pub enum FetchError {
 pub trait Fetcher: MaybeSend {
     /// Fetches `url` with `Accept: application/json`.
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError>;
+
+    /// POSTs an `application/x-www-form-urlencoded` body with `headers` (the vault's calls to
+    /// upstream token endpoints), under the same rules as [`Fetcher::get`]. Fetchers that
+    /// only read documents (test doubles) keep this default, which refuses.
+    async fn post_form(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: &str,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        let _ = (headers, body, max_bytes);
+        Err(FetchError::Forbidden(format!(
+            "this fetcher does not send POST requests ({})",
+            url.host_str().unwrap_or("")
+        )))
+    }
 }
 
 /// A fetcher that refuses everything (for runtimes or tests without outbound HTTP).

@@ -4,6 +4,7 @@
 //! never see an upstream credential. Tokens are sealed at rest per connection; refreshes are
 //! single-flight across instances.
 
+pub mod broker;
 pub mod connection;
 pub mod link;
 pub mod provider;
