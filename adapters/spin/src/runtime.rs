@@ -7,11 +7,17 @@ use portcullis_core::runtime::{Clock, Rng};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+#[async_trait::async_trait(?Send)]
 impl Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+    /// WASI's monotonic clock (a component instance serves one request, so blocking it
+    /// holds up nobody else).
+    async fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
