@@ -1,7 +1,8 @@
 //! The SSRF-safe outbound HTTP fetcher (SECURITY-CHECKLIST S3–S5, S8) for client ID metadata
-//! documents and IdP JWKS: reqwest without redirects, cookies, proxies or forwarded headers,
-//! with size and time limits, and a DNS resolver that drops every address the
-//! [`portcullis_core::ssrf::ip_allowed`] policy refuses, so the check holds after resolution.
+//! documents, IdP JWKS and the vault's calls to upstream token endpoints: reqwest without
+//! redirects, cookies, proxies or forwarded headers, with size and time limits, and a DNS
+//! resolver that drops every address the [`portcullis_core::ssrf::ip_allowed`] policy refuses,
+//! so the check holds after resolution.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -126,30 +127,32 @@ impl HttpFetcher {
     }
 }
 
-#[async_trait]
-impl Fetcher for HttpFetcher {
-    async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
+impl HttpFetcher {
+    /// Refuses what the policy refuses before anything is sent: other schemes, IP literals
+    /// (they never reach the resolver).
+    fn check(&self, url: &url::Url) -> Result<(), FetchError> {
         if !matches!(url.scheme(), "https" | "http") {
             return Err(FetchError::Forbidden(format!("scheme {}", url.scheme())));
         }
-        // IP literals never reach the resolver, so check them here.
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(url::Host::Domain(_)) => None,
             None => return Err(FetchError::Forbidden("no host".into())),
         };
-        if let Some(ip) = literal {
-            if !(self.policy)(ip) {
-                return Err(FetchError::Forbidden(ip.to_string()));
-            }
+        match literal {
+            Some(ip) if !(self.policy)(ip) => Err(FetchError::Forbidden(ip.to_string())),
+            _ => Ok(()),
         }
-        let mut resp = self
-            .client
-            .get(url.as_str())
-            .send()
-            .await
-            .map_err(map_err)?;
+    }
+
+    /// Sends `req` and reads at most `max_bytes` of the answer.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        let mut resp = req.send().await.map_err(map_err)?;
         if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
             return Err(FetchError::TooLarge);
         }
@@ -175,6 +178,33 @@ impl Fetcher for HttpFetcher {
             cache_control,
             body,
         })
+    }
+}
+
+#[async_trait]
+impl Fetcher for HttpFetcher {
+    async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
+        self.check(url)?;
+        self.send(self.client.get(url.as_str()), max_bytes).await
+    }
+
+    async fn post_form(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: &str,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        self.check(url)?;
+        let mut req = self
+            .client
+            .post(url.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        self.send(req, max_bytes).await
     }
 }
 
