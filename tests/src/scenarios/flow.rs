@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::support::*;
 use super::Target;
+use crate::conformance::uid;
 
 /// The whole journey of an MCP client: RFC 7591 registration of a public native client →
 /// authorize → login → consent → code → token with PKCE → an RFC 9068 access token that
@@ -154,6 +155,48 @@ pub async fn full_flow_public_client(t: &Target) {
     refresh(t, &rt2, Auth::Public(&client_id))
         .await
         .assert_oauth_error(400, "invalid_grant");
+}
+
+/// Without `scope` at authorize, the grant is the resource's whole catalog within the
+/// client's registered scope: everything for a client that registered none, only `mcp:tools`
+/// for one registered with just that.
+pub async fn authorize_without_scope_grants_the_catalog_within_the_client_scope(t: &Target) {
+    let resource = new_resource(t, &SCOPES).await;
+    let user = new_user(t).await;
+    for (registered, expected) in [
+        (None, vec!["mcp:read", "mcp:tools"]),
+        (Some("mcp:tools"), vec!["mcp:tools"]),
+    ] {
+        let redirect = format!("https://client.example/{}/cb", uid("cb"));
+        let mut meta = json!({
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+        });
+        if let Some(scope) = registered {
+            meta["scope"] = json!(scope);
+        }
+        let c = admin_ok(t, reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+        let id = c["client_id"].as_str().expect("client_id").to_owned();
+        let p = pkce();
+        let mut params = authz_params(&id, &redirect, &resource, "", "st", &p.challenge);
+        set_param(&mut params, "scope", None);
+        let resp = authorize(&Browser::new(), t, &params, &user, "approve").await;
+        let code = resp.get("code").expect("a code");
+        let r = exchange(
+            t,
+            code,
+            &redirect,
+            &p.verifier,
+            Some(&resource),
+            Auth::Public(&id),
+        )
+        .await;
+        let tok = tokens(&r);
+        let mut granted: Vec<&str> = tok.raw["scope"].as_str().unwrap_or("").split(' ').collect();
+        granted.sort_unstable();
+        assert_eq!(granted, expected, "registered {registered:?}: {}", tok.raw);
+    }
 }
 
 /// F1: each refresh returns a new refresh token and consumes the old one.

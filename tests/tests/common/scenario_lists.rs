@@ -13,6 +13,7 @@ shared!(
     discovery::m4_protected_resource_metadata_path_inserted,
     discovery::health_and_ready,
     flow::full_flow_public_client,
+    flow::authorize_without_scope_grants_the_catalog_within_the_client_scope,
     flow::f1_refresh_rotation,
     flow::f2_refresh_replay_revokes_family,
     flow::f5_other_client_refresh_refused,
