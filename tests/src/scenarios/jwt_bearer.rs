@@ -87,13 +87,6 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
 /// The subject Portcullis derives for an IdP user without an explicit mapping.
 fn automatic_subject(issuer: &str, sub: &str) -> String {
     let digest = Sha256::digest(format!("{issuer} {sub}").as_bytes());
@@ -143,7 +136,7 @@ impl Setup {
 
     /// Valid ID-JAG claims for this client and resource, issued now.
     fn claims(&self, t: &Target) -> Value {
-        let now = now();
+        let now = t.now();
         json!({
             "iss": self.idp.issuer,
             "sub": "employee-7",
@@ -244,7 +237,7 @@ pub async fn x5_id_jag_violations_refused(t: &Target) {
     let s = Setup::new(t, &["mcp:tools", "mcp:read"]).await;
     let other = new_client(t, "client_secret_basic", &[JWT_BEARER]).await;
     let valid = s.claims(t);
-    let now = now();
+    let now = t.now();
     let edit = |f: &dyn Fn(&mut Value)| {
         let mut c = valid.clone();
         f(&mut c);

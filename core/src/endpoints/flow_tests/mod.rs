@@ -1,13 +1,8 @@
 //! Flow tests for the endpoints, driven through `Portcullis::handle` with a fixed clock, a
 //! seeded RNG and the real schema on in-memory SQLite. Named after SECURITY-CHECKLIST IDs.
 
-mod code;
-mod discovery;
 mod dpop;
 mod exchange;
 mod harness;
 mod jwt_bearer;
 mod private_key_jwt;
-mod refresh;
-mod revoke;
-mod rotation;
