@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod browser;
+pub mod connect;
 pub mod consent;
 pub mod discovery;
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub mod prm;
 pub mod register;
 pub mod revoke;
 pub mod token;
+pub mod vault_pages;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
@@ -71,7 +73,14 @@ pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
         paths::REVOKE => revoke::handle(server, req).await,
         paths::INTROSPECT => introspect::handle(server, req).await,
         paths::JWKS => discovery::jwks(server, &req).await,
-        _ => not_found(),
+        paths::CONNECTIONS => connect::connections(server, req).await,
+        other => match other.strip_prefix(paths::CONNECT) {
+            Some(rest) if rest.starts_with('/') => {
+                let rest = rest.to_owned();
+                connect::handle(server, req, &rest).await
+            }
+            _ => not_found(),
+        },
     };
     if cors {
         with_cors(resp)

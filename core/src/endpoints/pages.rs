@@ -27,7 +27,7 @@ const ICON: &str =
     "data:image/svg+xml,%3Csvg xmlns='http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg' viewBox='0 0 16 16'%3E\
 %3Cpath d='M2 1h12v14h-2V9h-2v6H9V9H7v6H6V9H4v6H2z' fill='%232450d8'/%3E%3C/svg%3E";
 
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -38,7 +38,7 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         attr(name),

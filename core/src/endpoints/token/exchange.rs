@@ -51,6 +51,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::store::repo::access;
 use crate::store::repo::resources::{self, ResourceRow};
 use crate::text::truncate;
+use crate::vault::{self, provider::Provider};
 
 /// RFC 8693 §3 token type of an OAuth access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -110,6 +111,16 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
         }
     };
 
+    if let Some(resource) = params.get("resource") {
+        if let Some(provider) = crate::vault::providers::for_resource(server, resource).await? {
+            if actor_token.is_some() {
+                return Err(Error::invalid_request(
+                    "an upstream provider's token cannot be obtained by delegation (actor_token)",
+                ));
+            }
+            return vend(ctx, &provider, subject_token).await;
+        }
+    }
     let (subject, lineage) = ours(server, subject_token, "subject_token").await?;
     let actor = match actor_token {
         Some(t) => Some(actor_claims(ctx, t).await?),
@@ -155,6 +166,74 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
     )
     .await;
     Ok(issued)
+}
+
+/// A vend (the vault): the user's upstream access token for the provider whose `resource`
+/// the request named, refreshed first when needed; never a refresh token.
+async fn vend(ctx: &TokenRequest<'_>, provider: &Provider, subject_token: &str) -> Result<Issued> {
+    let server = ctx.server;
+    let (subject, _) = ours(server, subject_token, "subject_token").await?;
+    let subject_resource = resources::get(server.env().sql.as_ref(), &subject.aud)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid_target("the subject_token's audience is no longer registered")
+        })?;
+    let plan = vault::vend::decide(&vault::vend::VendRequest {
+        client: ctx.client,
+        subject: &subject,
+        subject_resource: &subject_resource,
+        provider,
+        requested_token_type: ctx.params.get("requested_token_type"),
+        scope: ctx.params.get("scope"),
+    })?;
+    let outcome = async {
+        let vended = vault::broker::current_token(server, provider, &plan.owner).await?;
+        let scope = vault::vend::granted_scope(&vended.scope, &plan.wanted)?;
+        Ok::<_, Error>((vended, scope))
+    }
+    .await;
+    let (vended, scope) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let wanted = plan.wanted.join(" ");
+            vault::broker::audit_vend(
+                server,
+                &ctx.client.client_id,
+                &plan.owner,
+                &provider.name,
+                &wanted,
+                false,
+                Some(e.code.as_str()),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    vault::broker::audit_vend(
+        server,
+        &ctx.client.client_id,
+        &plan.owner,
+        &provider.name,
+        &scope,
+        true,
+        None,
+    )
+    .await;
+    Ok(Issued {
+        access_token: vended.access_token,
+        token_type: "Bearer",
+        // An upstream token without a stated lifetime is vended for our own access token
+        // lifetime: the MCP server comes back for it within that time.
+        expires_in: vended
+            .expires_in
+            .unwrap_or(server.config().access_token_ttl),
+        scope,
+        refresh_token: None,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        subject: plan.owner,
+        jti: String::new(),
+        resource: provider.resource.clone(),
+    })
 }
 
 /// What the exchange decision is made from: the authenticated client, the verified subject
