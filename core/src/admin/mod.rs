@@ -14,6 +14,7 @@ pub mod seed;
 #[cfg(test)]
 mod tests;
 mod users;
+mod vault;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -244,6 +245,29 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             let id = decode_segment(id)?;
             match *m {
                 Method::DELETE => idps::delete_policy(server, req, &id).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["providers"] => match *m {
+            Method::GET => vault::list_providers(server).await,
+            Method::POST => vault::create_provider(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["providers", name] => {
+            let name = decode_segment(name)?;
+            match *m {
+                Method::DELETE => vault::delete_provider(server, req, &name).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["connections"] => match *m {
+            Method::GET => vault::list_connections(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["connections", id] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::DELETE => vault::revoke_connection(server, req, &id).await,
                 _ => Err(method_not_allowed("DELETE")),
             }
         }

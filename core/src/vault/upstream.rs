@@ -112,6 +112,9 @@ pub fn authorize_url(
         for (k, v) in p.preset.extra_authorize_params() {
             q.append_pair(k, v);
         }
+        if p.preset == Preset::Generic {
+            q.append_pair("resource", &p.resource);
+        }
     }
     url
 }
@@ -137,6 +140,11 @@ pub fn token_call(p: &Provider, grant: Grant<'_>) -> TokenCall {
             push("grant_type", "refresh_token");
             push("refresh_token", refresh_token);
         }
+    }
+    // A generic provider is told which API the token is for (RFC 8707 resource indicators);
+    // the presets' providers have one API each and refuse unknown parameters.
+    if p.preset == Preset::Generic {
+        push("resource", &p.resource);
     }
     let secret = p.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
     let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];

@@ -25,6 +25,7 @@ pub mod registration;
 pub mod rotation;
 pub mod support;
 pub mod tokens;
+pub mod vault;
 
 /// A running server.
 #[derive(Debug, Clone)]

@@ -112,6 +112,7 @@ shared!(
     hardening::o2_os_protocol_handler_schemes_refused,
     hardening::e2_client_name_format_characters_refused,
     hardening::deleting_a_user_or_client_revokes_their_grants,
+    vault::vault_provider_admin_api,
 );
 
 nonce_required!(
@@ -132,6 +133,8 @@ isolated!(
     rotation::key_rotation_zero_verification_failures,
     key_schedule::admin_rotate_validates_its_body_and_defaults_to_the_configured_prepublication
         with key_schedule::PREPUBLISH_120,
+    vault::vault_connect_then_vend with vault::SETTINGS,
+    vault::vault_refusals with vault::SETTINGS,
 );
 
 clocked!(
