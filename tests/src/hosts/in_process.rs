@@ -191,8 +191,8 @@ struct Spawn {
 impl Spawn {
     /// Opens the store, starts the core and serves it on a thread of its own.
     async fn run(self) -> InProcessHost {
-        let sql =
-            portcullis::store_sqlite::SqliteStore::open(&self.database_url).expect("a SQLite file");
+        let sql = portcullis_core::store::sqlite::SqliteStore::open(&self.database_url)
+            .expect("a SQLite file");
         let mut sql: Arc<dyn SqlStore> = Arc::new(sql);
         if let Some(wrap) = self.store {
             sql = wrap(sql);
