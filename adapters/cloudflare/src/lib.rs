@@ -22,7 +22,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method};
-use portcullis_core::host::{body, Exchange, RequestBody, StartFailure};
+use portcullis_core::host::{BodyError, Exchange, RequestBody, StartFailure};
 use portcullis_core::{Env, Portcullis};
 use worker::{event, Context, Headers};
 
@@ -54,7 +54,7 @@ async fn fetch(
                 Err(failure) => failure.response(),
             }
         }
-        Err(resp) => resp,
+        Err(e) => e.response(),
     };
     let elapsed = worker::Date::now().as_millis().saturating_sub(started);
     let (resp, log) = exchange.finish(resp, elapsed as f64);
@@ -148,13 +148,13 @@ fn head(req: &worker::Request) -> Parts {
     head
 }
 
-/// Streams the body in under the core's limit (413 beyond it).
-async fn read_body(mut req: worker::Request, head: &Parts) -> Result<Bytes, http::Response<Bytes>> {
+/// Streams the body in under the core's limit.
+async fn read_body(mut req: worker::Request, head: &Parts) -> Result<Bytes, BodyError> {
     let mut buf = RequestBody::new(&head.headers)?;
     if req.inner().body().is_some() {
-        let mut stream = req.stream().map_err(|_| body::unreadable())?;
+        let mut stream = req.stream().map_err(|_| BodyError::Unreadable)?;
         while let Some(chunk) = stream.next().await {
-            buf.push(&chunk.map_err(|_| body::unreadable())?)?;
+            buf.push(&chunk.map_err(|_| BodyError::Unreadable)?)?;
         }
     }
     Ok(buf.finish())

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use portcullis_core::error::{Error, ErrorCode};
-use portcullis_core::host::{self, Exchange};
+use portcullis_core::host::{self, BodyError, Exchange};
 use portcullis_core::http_util::error_json;
 use portcullis_core::store::MemoryKv;
 use portcullis_core::{Clock, Env, Portcullis, Rng};
@@ -306,8 +306,9 @@ where
     B: http_body::Body<Data = Bytes>,
 {
     let read = tokio::time::timeout(BODY_TIMEOUT, host::body::read(headers, body));
-    let read = read.await.unwrap_or_else(|_| Err(host::body::timed_out()));
-    read.map_err(|mut resp| {
+    let read = read.await.unwrap_or(Err(BodyError::TimedOut));
+    read.map_err(|e| {
+        let mut resp = e.response();
         resp.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         resp

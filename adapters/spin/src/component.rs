@@ -34,7 +34,7 @@ async fn handle(req: Request) -> http::Response<Full<Bytes>> {
             let ip = client_ip(&head.headers);
             serve(exchange.request(head, body, ip)).await
         }
-        Err(resp) => resp,
+        Err(e) => e.response(),
     };
     let elapsed = SystemClock.now_millis().saturating_sub(started);
     let (resp, log) = exchange.finish(resp, elapsed as f64);

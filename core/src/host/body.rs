@@ -1,6 +1,6 @@
-//! The request body limit (SECURITY-CHECKLIST G2) and the answers about a body: 413 beyond
-//! the limit (by `Content-Length` before reading, or while streaming), 400 for a body that
-//! could not be read, 408 for one that did not arrive in time. [`Capped`] is the one
+//! The request body limit (SECURITY-CHECKLIST G2) and the answers about a body
+//! ([`BodyError`]): 413 beyond the limit (by `Content-Length` before reading, or while
+//! streaming), 400 for a body that could not be read, 408 for one that did not arrive in time. [`Capped`] is the one
 //! byte-counting buffer behind both the inbound limit and the outbound fetchers' (S5);
 //! [`read`] streams any `http_body::Body` (hyper's, Spin's) through it.
 
@@ -24,20 +24,33 @@ pub fn too_large() -> Response<Bytes> {
     ))
 }
 
-/// The 400 answer for a body the runtime failed to deliver.
-pub fn unreadable() -> Response<Bytes> {
-    error_json(&Error::invalid_request(
-        "the request body could not be read",
-    ))
+/// Why a request body was refused. [`BodyError::response`] is the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Over [`MAX_BODY_BYTES`] (declared or while reading): 413.
+    #[error("the request body is larger than the limit")]
+    TooLarge,
+    /// The runtime failed to deliver it: 400.
+    #[error("the request body could not be read")]
+    Unreadable,
+    /// It did not arrive in time (hosts with a body timeout): 408.
+    #[error("the request body did not arrive in time")]
+    TimedOut,
 }
 
-/// The 408 answer for a body that did not arrive in time (hosts with a body timeout).
-pub fn timed_out() -> Response<Bytes> {
-    let mut resp = error_json(&Error::invalid_request(
-        "the request body did not arrive in time",
-    ));
-    *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
-    resp
+impl BodyError {
+    /// The answer to the client.
+    pub fn response(self) -> Response<Bytes> {
+        match self {
+            Self::TooLarge => too_large(),
+            Self::Unreadable => error_json(&Error::invalid_request(self.to_string())),
+            Self::TimedOut => {
+                let mut resp = error_json(&Error::invalid_request(self.to_string()));
+                *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                resp
+            }
+        }
+    }
 }
 
 /// The `Content-Length` a message declares, if it is a number.
@@ -87,22 +100,22 @@ impl Capped {
     }
 }
 
-/// A request body read under [`MAX_BODY_BYTES`], answering 413 beyond it.
+/// A request body read under [`MAX_BODY_BYTES`].
 #[derive(Debug)]
 pub struct RequestBody(Capped);
 
 impl RequestBody {
-    /// A buffer for the body of a request with `headers`; 413 when its `Content-Length` is
-    /// already over the limit.
-    pub fn new(headers: &HeaderMap) -> Result<Self, Response<Bytes>> {
+    /// A buffer for the body of a request with `headers`; [`BodyError::TooLarge`] when its
+    /// `Content-Length` is already over the limit.
+    pub fn new(headers: &HeaderMap) -> Result<Self, BodyError> {
         Capped::new(MAX_BODY_BYTES, declared_length(headers))
             .map(Self)
-            .map_err(|_| too_large())
+            .map_err(|_| BodyError::TooLarge)
     }
 
-    /// Appends a chunk; 413 when the body goes over the limit.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Response<Bytes>> {
-        self.0.push(chunk).map_err(|_| too_large())
+    /// Appends a chunk; [`BodyError::TooLarge`] when the body goes over the limit.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), BodyError> {
+        self.0.push(chunk).map_err(|_| BodyError::TooLarge)
     }
 
     /// The body read.
@@ -112,16 +125,13 @@ impl RequestBody {
 }
 
 /// Reads the body of a request with `headers` under [`MAX_BODY_BYTES`], frame by frame:
-/// 413 as soon as it is (or declares to be) larger, 400 when the runtime fails to deliver
-/// it. Trailers are ignored.
-pub async fn read<B: http_body::Body>(
-    headers: &HeaderMap,
-    body: B,
-) -> Result<Bytes, Response<Bytes>> {
+/// refused as soon as it is (or declares to be) larger, or when the runtime fails to
+/// deliver it. Trailers are ignored.
+pub async fn read<B: http_body::Body>(headers: &HeaderMap, body: B) -> Result<Bytes, BodyError> {
     let mut buf = RequestBody::new(headers)?;
     let mut body = std::pin::pin!(body);
     while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-        let Ok(mut data) = frame.map_err(|_| unreadable())?.into_data() else {
+        let Ok(mut data) = frame.map_err(|_| BodyError::Unreadable)?.into_data() else {
             continue;
         };
         while data.has_remaining() {
@@ -153,7 +163,8 @@ mod tests {
 
     #[test]
     fn g2_declared_length_over_the_limit_is_413_before_reading() {
-        let resp = RequestBody::new(&with_length(&(MAX_BODY_BYTES + 1).to_string())).unwrap_err();
+        let err = RequestBody::new(&with_length(&(MAX_BODY_BYTES + 1).to_string())).unwrap_err();
+        let resp = err.response();
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(error_of(&resp), "payload_too_large");
         assert!(RequestBody::new(&with_length(&MAX_BODY_BYTES.to_string())).is_ok());
@@ -168,8 +179,7 @@ mod tests {
         for _ in 0..4 {
             body.push(&chunk).unwrap();
         }
-        let resp = body.push(b"a").unwrap_err();
-        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body.push(b"a").unwrap_err(), BodyError::TooLarge);
         let mut exact = RequestBody::new(&HeaderMap::new()).unwrap();
         exact.push(&vec![b'b'; MAX_BODY_BYTES]).unwrap();
         assert_eq!(exact.finish().len(), MAX_BODY_BYTES);
@@ -217,14 +227,8 @@ mod tests {
         };
         assert_eq!(run(vec![b"a=1", b"&b=2"], false).unwrap(), "a=1&b=2");
         let big: &'static [u8] = Box::leak(vec![b'x'; 40 * 1024].into_boxed_slice());
-        assert_eq!(
-            run(vec![big, big], false).unwrap_err().status(),
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
-        assert_eq!(
-            run(vec![b"a"], true).unwrap_err().status(),
-            StatusCode::BAD_REQUEST
-        );
+        assert_eq!(run(vec![big, big], false).unwrap_err(), BodyError::TooLarge);
+        assert_eq!(run(vec![b"a"], true).unwrap_err(), BodyError::Unreadable);
         let declared = with_length("70000");
         let resp = futures::executor::block_on(read(
             &declared,
@@ -234,14 +238,20 @@ mod tests {
             },
         ))
         .unwrap_err();
-        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(resp, BodyError::TooLarge);
     }
 
     #[test]
     fn other_body_answers() {
-        assert_eq!(unreadable().status(), StatusCode::BAD_REQUEST);
-        assert_eq!(error_of(&unreadable()), "invalid_request");
-        assert_eq!(timed_out().status(), StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(error_of(&timed_out()), "invalid_request");
+        let unreadable = BodyError::Unreadable.response();
+        assert_eq!(unreadable.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&unreadable), "invalid_request");
+        let late = BodyError::TimedOut.response();
+        assert_eq!(late.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(error_of(&late), "invalid_request");
+        assert_eq!(
+            BodyError::TooLarge.response().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 }

@@ -18,7 +18,7 @@ pub mod outbound;
 pub mod settings;
 mod start;
 
-pub use body::{too_large, RequestBody, MAX_BODY_BYTES};
+pub use body::{too_large, BodyError, RequestBody, MAX_BODY_BYTES};
 pub use exchange::{normalize, request_id, well_formed_request_id, AccessLog, Exchange};
 pub use settings::{Deployment, Runtime, SettingsError};
 pub use start::StartFailure;

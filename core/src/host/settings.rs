@@ -199,7 +199,7 @@ pub fn load_vars(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, SettingsError> {
     let get = |setting: &str| lookup(&runtime.variable(setting)).filter(|v| !v.trim().is_empty());
-    let cfg = Config::from_vars(&get).map_err(|e| runtime.named(e))?;
+    let cfg = Config::from_vars(get).map_err(|e| runtime.named(e))?;
     let issuer_set = get("issuer").is_some()
         || get(CONFIG_VAR)
             .and_then(|doc| serde_json::from_str::<Value>(&doc).ok())
