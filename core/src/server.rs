@@ -44,6 +44,12 @@ pub enum StartError {
     Init(String),
 }
 
+impl From<StartError> for crate::host::StartFailure {
+    fn from(e: StartError) -> Self {
+        Self::Start(e.to_string())
+    }
+}
+
 /// A started authorization server. Cheap to share (`Arc` inside); stateless apart from caches.
 #[derive(Clone)]
 pub struct Portcullis {

@@ -21,8 +21,8 @@ pub const ACCEPT: &str = "application/json";
 pub const USER_AGENT: &str = concat!("portcullis/", env!("CARGO_PKG_VERSION"));
 
 /// Refuses a URL the SSRF policy forbids ([`crate::ssrf::check_url`]) under `allow_loopback`,
-/// which a host takes from [`crate::remote::allow_loopback`]: the edge fetchers' only check,
-/// as they cannot see the addresses a name resolves to.
+/// which a host takes from the one loopback rule (`remote::allow_loopback`): the edge
+/// fetchers' only check, as they cannot see the addresses a name resolves to.
 pub fn check_destination(url: &Url, allow_loopback: bool) -> Result<(), FetchError> {
     crate::ssrf::check_url(url, allow_loopback).map_err(|e| FetchError::Forbidden(e.to_string()))
 }

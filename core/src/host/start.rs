@@ -8,7 +8,6 @@ use http::Response;
 
 use crate::error::{Error, ErrorCode};
 use crate::http_util::error_json;
-use crate::server::StartError;
 
 use super::settings::SettingsError;
 
@@ -21,9 +20,10 @@ pub enum StartFailure {
     /// A runtime binding (database, cache) is missing or could not be opened.
     #[error("binding unavailable: {0}")]
     Binding(String),
-    /// The core refused to start (storage during migrations or seeding, a seed, the key).
+    /// The core refused to start (storage during migrations or seeding, a seed, the key): the
+    /// message of its `StartError` (`From` in [`crate::server`], above this module).
     #[error("start refused: {0}")]
-    Start(#[from] StartError),
+    Start(String),
 }
 
 impl From<SettingsError> for StartFailure {
@@ -45,7 +45,6 @@ impl StartFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConfigError;
 
     #[test]
     fn the_answer_is_503_without_the_reason_which_the_log_line_has() {
@@ -55,10 +54,9 @@ mod tests {
                 message: "must be at least 16 characters".into(),
             }),
             StartFailure::Binding("the D1 database binding `DB` is missing".into()),
-            StartFailure::from(StartError::Config(ConfigError {
-                setting: "code_ttl".into(),
-                message: "must be between 1 and 600 seconds".into(),
-            })),
+            StartFailure::Start(
+                "configuration error in 'code_ttl': must be between 1 and 600 seconds".into(),
+            ),
         ];
         let logged = [
             "configuration refused: PORTCULLIS_MASTER_KEY",
