@@ -11,8 +11,6 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use crate::error::{Error, ErrorCode, Result};
 use crate::text::truncate;
 
-/// Largest request body any endpoint accepts (G2). Adapters may enforce it earlier.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest single parameter value (G2, G4).
 pub const MAX_PARAM_BYTES: usize = 8 * 1024;
 

@@ -23,6 +23,7 @@ pub mod endpoints;
 pub mod env;
 pub mod error;
 pub mod grant_types;
+pub mod host;
 pub mod http_util;
 pub mod idp;
 pub mod jose;

@@ -12,6 +12,12 @@ use crate::context::Context;
 use crate::env::Env;
 pub use crate::error::StartError;
 
+impl From<StartError> for crate::host::StartFailure {
+    fn from(e: StartError) -> Self {
+        Self::Start(e.to_string())
+    }
+}
+
 /// A started authorization server. Cheap to share (`Arc` inside); stateless apart from caches.
 /// Dereferences to its [`Context`], which is what the protocol modules take.
 #[derive(Clone)]

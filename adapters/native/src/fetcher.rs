@@ -1,17 +1,20 @@
 //! The SSRF-safe outbound HTTP fetcher (SECURITY-CHECKLIST S3–S5, S8) for client ID metadata
-//! documents, IdP JWKS and the vault's calls to upstream token endpoints: reqwest without
-//! redirects, cookies, proxies or forwarded headers, with size and time limits, and a DNS
-//! resolver that drops every address the [`portcullis_core::ssrf::ip_allowed`] policy refuses,
-//! so the check holds after resolution.
+//! documents, IdP JWKS and the vault's upstream token endpoints: reqwest without redirects,
+//! cookies, proxies or forwarded headers, with the core's shared fetch rules ([`outbound`]:
+//! headers, size and time limits), and a DNS resolver that drops every address the [`portcullis_core::ssrf::ip_allowed`] policy
+//! refuses, so the check holds after resolution.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use portcullis_core::host::outbound::{self, ResponseBody};
 use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT,
+};
 
 /// Which destination addresses may be contacted.
 pub type IpPolicy = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
@@ -33,7 +36,7 @@ impl Default for FetcherConfig {
         Self {
             allow_loopback: false,
             extra_ca_file: None,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_millis(outbound::TIMEOUT_MS),
         }
     }
 }
@@ -99,11 +102,8 @@ impl HttpFetcher {
     /// A fetcher with an explicit address policy.
     pub fn with_policy(cfg: &FetcherConfig, policy: IpPolicy) -> anyhow::Result<Self> {
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION"))),
-        );
+        headers.insert(ACCEPT, HeaderValue::from_static(outbound::ACCEPT));
+        headers.insert(USER_AGENT, HeaderValue::from_static(outbound::USER_AGENT));
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
@@ -146,38 +146,27 @@ impl HttpFetcher {
         }
     }
 
-    /// Sends `req` and reads at most `max_bytes` of the answer.
+    /// Sends `req` and reads at most `max_bytes` of the answer (the core's shared rules).
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
         max_bytes: usize,
     ) -> Result<FetchResponse, FetchError> {
         let mut resp = req.send().await.map_err(map_err)?;
-        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
-            return Err(FetchError::TooLarge);
-        }
         let header = |name| {
             resp.headers()
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let mut body = ResponseBody::new(header(CONTENT_LENGTH).as_deref(), max_bytes)?;
         let content_type = header(CONTENT_TYPE);
         let cache_control = header(CACHE_CONTROL);
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(map_err)? {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
+            body.push(&chunk)?;
         }
-        Ok(FetchResponse {
-            status,
-            content_type,
-            cache_control,
-            body,
-        })
+        Ok(body.finish(status, content_type, cache_control))
     }
 }
 

@@ -301,7 +301,7 @@ fn print_line(text: &str) {
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     server::init_logging(settings.host.log_format, "info,sqlx=warn");
-    settings.validate_listeners()?;
+    settings.check(true)?;
     let portcullis = server::start(&settings).await?;
     let public = tokio::net::TcpListener::bind(settings.host.listen)
         .await

@@ -21,7 +21,8 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId, MAX_BODY_BYTES};
+use crate::host::{too_large, MAX_BODY_BYTES};
+use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId};
 
 /// The challenge sent with every 401 (RFC 6750 §3).
 const CHALLENGE: &str = "Bearer realm=\"portcullis-admin\"";
@@ -108,6 +109,9 @@ async fn record_refusal(server: &Context, req: &Request<Bytes>) {
 /// Routes an admin request without the key check: only for callers that already hold the
 /// server's storage (the local CLI), never for a network listener.
 pub async fn route_trusted(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return too_large();
+    }
     match dispatch(server, &req).await {
         Ok(resp) => resp,
         Err(e) => error_json(&e),
@@ -142,12 +146,6 @@ fn check_key(server: &Context, req: &Request<Bytes>) -> Result<()> {
 use crate::admin_key::presents_key;
 
 async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
-    if req.body().len() > MAX_BODY_BYTES {
-        return Err(Error::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        ));
-    }
     let path = req.uri().path();
     let Some(rest) = path.strip_prefix("/admin/") else {
         return Err(not_found());

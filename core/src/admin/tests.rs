@@ -236,7 +236,7 @@ fn routing_errors_are_4xx_never_500() {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let mut huge = request(Method::POST, "/admin/users", Some(json!({})), Some(&auth));
-        *huge.body_mut() = Bytes::from(vec![b' '; crate::http_util::MAX_BODY_BYTES + 1]);
+        *huge.body_mut() = Bytes::from(vec![b' '; crate::host::MAX_BODY_BYTES + 1]);
         assert_eq!(raw(&s, huge).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
     });
 }

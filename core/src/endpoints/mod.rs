@@ -24,16 +24,14 @@ use http::{Method, Request, Response};
 
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
-use crate::http_util::{error_json, preflight, with_cors, MAX_BODY_BYTES};
+use crate::host::{too_large, MAX_BODY_BYTES};
+use crate::http_util::{error_json, preflight, with_cors};
 use crate::paths;
 
 /// Dispatches a public request.
 pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.body().len() > MAX_BODY_BYTES {
-        return error_json(&Error::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        ));
+        return too_large();
     }
     let path = req.uri().path().to_owned();
 

@@ -11,6 +11,7 @@ shared!(
     discovery::discovery_openid_configuration,
     discovery::jwks_public_keys_only,
     discovery::m4_protected_resource_metadata_path_inserted,
+    discovery::m4_protected_resource_metadata_shared_path_per_host,
     discovery::health_and_ready,
     flow::full_flow_public_client,
     flow::authorize_without_scope_grants_the_catalog_within_the_client_scope,
