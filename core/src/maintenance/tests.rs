@@ -23,7 +23,7 @@ fn plan_cutoffs_follow_the_clock_and_retention() {
         plan.cutoff(Table::AuditEvents),
         Some(TEST_NOW - 90 * 24 * 3600)
     );
-    assert_eq!(plan.statements_per_table, 5, "42 statements over 8 tables");
+    assert_eq!(plan.statements_per_table, 4, "42 statements over 9 tables");
     // Retention 0 keeps audit events forever; huge values do not overflow.
     let keep = StorageConfig {
         audit_retention_days: 0,
