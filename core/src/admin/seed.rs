@@ -43,6 +43,7 @@ fn marker(server: &Context) -> Option<String> {
         && cfg.idps.is_empty()
         && cfg.idp_policies.is_empty()
         && cfg.client_policies.is_empty()
+        && cfg.providers.is_empty()
     {
         return None;
     }
@@ -53,6 +54,13 @@ fn marker(server: &Context) -> Option<String> {
         &cfg.idps,
         &cfg.idp_policies,
         &cfg.client_policies,
+        &cfg.providers,
+        // Providers' client secrets are write-only (not serialized above); a changed secret
+        // must still re-apply the seeds.
+        cfg.providers
+            .iter()
+            .map(|p| p.client_secret.as_ref().map(|s| s.expose().to_owned()))
+            .collect::<Vec<_>>(),
     ))
     .ok()?;
     let key = crate::crypto::kek::derive_key(cfg.master_key_bytes(), "seed-marker");
@@ -128,6 +136,15 @@ async fn apply_all(server: &Context) -> Result<(), StartError> {
         .iter()
         .map(|p| prepare_policy(server, p))
         .collect::<Result<Vec<_>, _>>()?;
+    unique(
+        "providers",
+        "name",
+        cfg.providers.iter().map(|p| p.name.as_str()),
+    )?;
+    let loopback = crate::remote::allow_loopback(cfg);
+    for p in &cfg.providers {
+        crate::vault::provider::validate(p, loopback).map_err(|e| init("provider", &p.name, e))?;
+    }
 
     for u in &cfg.users {
         seed_user(server, u).await?;
@@ -147,6 +164,11 @@ async fn apply_all(server: &Context) -> Result<(), StartError> {
     super::idps::write_seeds(server, &idp_seeds).await?;
     for p in &policies {
         crate::store::repo::client_policies::put(db, p).await?;
+    }
+    for p in &cfg.providers {
+        crate::vault::providers::declare(server, p, "seed")
+            .await
+            .map_err(|e| init("provider", &p.name, e))?;
     }
     Ok(())
 }

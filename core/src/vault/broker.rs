@@ -29,6 +29,8 @@ pub const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 pub const CONNECT_TTL_SECS: i64 = 600;
 /// How often a vend that lost the refresh race re-reads the connection.
 const WAIT_STEP_MS: u64 = 50;
+/// How many times it does before giving up (the claim's lifetime: the winner has died).
+const MAX_WAITS: u64 = CLAIM_SECS as u64 * 1000 / WAIT_STEP_MS;
 
 /// The provider's callback at this server.
 pub fn callback_url(ctx: &Context, provider: &str) -> String {
@@ -281,7 +283,7 @@ fn unreadable(e: SealError) -> Error {
 /// is (nearly) expired.
 pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> Result<Vended> {
     let db = ctx.env().sql.as_ref();
-    let deadline = ctx.now() + CLAIM_SECS;
+    let mut waits = 0;
     loop {
         let Some(row) = repo::get(db, owner, &provider.name).await? else {
             return Err(interaction_required(
@@ -317,13 +319,14 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
                 return open_vended(ctx, &row, now);
             }
             Freshness::Wait => {
-                if ctx.now() >= deadline {
+                if waits >= MAX_WAITS {
                     return Err(Error::new(
                         ErrorCode::TemporarilyUnavailable,
                         "the upstream token is being refreshed; try again",
                     )
                     .with_header(http::header::RETRY_AFTER, "1"));
                 }
+                waits += 1;
                 ctx.env().clock.sleep_ms(WAIT_STEP_MS).await;
             }
             Freshness::Refresh => {

@@ -182,4 +182,41 @@ mod tests {
             assert!(load(&s, "github").await.unwrap().is_none());
         });
     }
+
+    #[test]
+    fn provider_seeds_are_declared_on_start_and_bad_ones_refuse_the_start() {
+        futures::executor::block_on(async {
+            let cfg = crate::Config {
+                providers: vec![github()],
+                ..Default::default()
+            };
+            let s = test_server(cfg).await;
+            let p = load(&s, "github").await.unwrap().unwrap();
+            assert_eq!(p.client_secret.unwrap().expose(), "gh-client-secret-value");
+            let row = repo::get(s.env().sql.as_ref(), "github")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.source, "seed");
+
+            let mut bad = github();
+            bad.token_endpoint_auth_method = Some("private_key_jwt".into());
+            let (env, _) = crate::store::test_store::test_env();
+            let err = crate::Portcullis::start(
+                env,
+                crate::Config {
+                    providers: vec![bad],
+                    ..Default::default()
+                },
+            )
+            .await
+            .err()
+            .expect("a bad provider seed refuses the start");
+            let text = err.to_string();
+            assert!(
+                text.contains("provider 'github'") && text.contains("token_endpoint_auth_method"),
+                "{text}"
+            );
+        });
+    }
 }

@@ -41,6 +41,21 @@ use super::suite::ScenarioHost;
 use crate::scenarios::support::random_b64;
 use crate::scenarios::Target;
 
+/// The test's clock as the server sees it: the time stands still (or moves when a scenario
+/// moves it), and waiting (`sleep_ms`, the vault's losers of a refresh race) takes real time
+/// on the runtime's timer without moving it.
+struct HeldClock(Arc<FixedClock>);
+
+#[async_trait]
+impl portcullis_core::runtime::Clock for HeldClock {
+    fn now_millis(&self) -> i64 {
+        self.0.now_millis()
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
 /// The in-process host for the scenario runner: one host per scenario, clock controlled.
 pub struct InProcess;
 
@@ -199,7 +214,7 @@ impl Spawn {
         )
         .expect("the native fetcher");
         let env = Env {
-            clock: self.clock.clone(),
+            clock: Arc::new(HeldClock(self.clock.clone())),
             rng: Arc::new(SeededRng::new(SEEDS.fetch_add(1, Ordering::Relaxed))),
             sql,
             kv: Arc::new(MemoryKv::default()),

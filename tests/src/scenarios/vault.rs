@@ -26,6 +26,8 @@ struct Setup {
     other_mcp: ClientCreds,
     user_token: String,
     browser: Browser,
+    f: Fixture,
+    upstream_client: String,
 }
 
 impl Setup {
@@ -47,7 +49,7 @@ impl Setup {
             })),
         )
         .await;
-        let (up_id, up_secret) = (
+        let (up_id, up_secret): (String, String) = (
             v["client_id"].as_str().unwrap().to_owned(),
             v["client_secret"].as_str().unwrap().to_owned(),
         );
@@ -103,7 +105,16 @@ impl Setup {
             other_mcp,
             user_token,
             browser,
+            f,
+            upstream_client: up_id,
         }
+    }
+
+    /// A new access token of the user for the MCP server (the browser is signed in).
+    async fn fresh_user_token(&mut self, t: &Target) {
+        let p = pkce();
+        let code = self.f.code(t, &self.browser, &p).await;
+        self.user_token = self.f.redeem(t, &code, &p.verifier).await.access;
     }
 
     async fn vend(&self, t: &Target, client: &ClientCreds, extra: &[(&str, &str)]) -> Resp {
@@ -318,4 +329,71 @@ pub async fn vault_provider_admin_api(t: &Target) {
     )
     .await;
     assert_eq!(again.status, 404, "{}", again.body);
+}
+
+/// Single-flight refresh: the upstream token expires (the server's clock moves past it while
+/// a new user token is still valid); 32 concurrent vends all get the same new upstream token,
+/// and the upstream saw exactly one refresh.
+pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
+    let mut s = Setup::new(t).await;
+    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    assert_eq!(s.connect(t, &link).await.status, 200);
+    let first = tokens(&s.vend(t, &s.mcp, &[]).await);
+    let lifetime = first.raw["expires_in"].as_i64().unwrap();
+    // A user token that outlives the upstream one, then past the upstream token's expiry.
+    t.advance_clock(lifetime / 2);
+    s.fresh_user_token(t).await;
+    t.advance_clock(lifetime / 2 + 5);
+
+    let s = std::sync::Arc::new(s);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (s, t) = (s.clone(), t.clone());
+        tasks.push(tokio::spawn(async move { s.vend(&t, &s.mcp, &[]).await }));
+    }
+    let mut got = std::collections::BTreeSet::new();
+    for task in tasks {
+        let r = task.await.expect("the vend task");
+        got.insert(tokens(&r).access);
+    }
+    assert_eq!(got.len(), 1, "every vend got the one refreshed token");
+    let refreshed = got.into_iter().next().unwrap();
+    assert_ne!(refreshed, first.access, "the expired token was refreshed");
+    // Signed at the server's moved clock, so checked against that clock, not the system's.
+    let claims = jwt_claims(&refreshed);
+    assert_eq!(claims["aud"], json!(s.upstream_api), "{claims}");
+    assert!(claims["exp"].as_i64().unwrap() > t.now(), "{claims}");
+    let user = s.f.user.id.clone();
+    let events = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!("/admin/audit?action=vault.refresh&subject={user}&outcome=success"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        1,
+        "exactly one upstream refresh: {events}"
+    );
+    let issued = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!(
+            "/admin/audit?action=token.issued&client_id={}&limit=100",
+            s.upstream_client
+        ),
+        None,
+    )
+    .await;
+    let refresh_grants = issued["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["grant_type"] == json!("refresh_token"))
+        .count();
+    assert_eq!(
+        refresh_grants, 1,
+        "the upstream's token endpoint saw one refresh: {issued}"
+    );
 }

@@ -149,4 +149,5 @@ clocked!(
     key_schedule::scheduled_rotation_without_traffic_still_prepublishes
         with key_schedule::HOURLY,
     key_schedule::zero_verification_failures_while_keys_rotate with key_schedule::SCHEDULED,
+    vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
 );
