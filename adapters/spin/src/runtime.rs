@@ -7,7 +7,8 @@ use portcullis_core::runtime::{Clock, Rng};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
-#[async_trait::async_trait(?Send)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 impl Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         std::time::SystemTime::now()
@@ -15,8 +16,14 @@ impl Clock for SystemClock {
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
     /// WASI's monotonic clock.
+    #[cfg(target_arch = "wasm32")]
     async fn sleep_ms(&self, ms: u64) {
         spin_sdk::wasip3::clocks::monotonic_clock::wait_for(ms.saturating_mul(1_000_000)).await;
+    }
+    /// The adapter's own unit tests run natively.
+    #[cfg(not(target_arch = "wasm32"))]
+    async fn sleep_ms(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 
