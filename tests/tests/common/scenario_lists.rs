@@ -71,9 +71,15 @@ shared!(
     dpop::d1_iat_too_old_refused,
     dpop::d1_iat_in_future_refused,
     dpop::d1_two_proofs_refused,
+    dpop::d1_signature_by_another_key_refused,
+    dpop::d1_refused_proof_keeps_the_code,
     dpop::d2_replayed_proof_refused,
+    dpop::d2_replay_keyed_by_key_and_jti,
+    dpop::d2_refused_proof_does_not_spend_its_jti,
     dpop::d3_public_client_refresh_token_bound,
+    dpop::d3_confidential_refresh_token_not_key_bound,
     dpop::d3_dpop_jkt_binds_the_code,
+    dpop::d3_dpop_jkt_must_be_a_thumbprint,
     dpop::d3_dpop_bound_client_requires_proof,
     exchange::x1_exchange_foreign_or_revoked_subject_refused,
     exchange::x2_exchange_act_chain_kept_or_extended,
@@ -107,6 +113,7 @@ shared!(
 nonce_required!(
     dpop::d4_nonce_challenge_round_trips,
     dpop::d4_forged_nonce_refused,
+    dpop::d4_bearer_requests_unaffected_by_required_nonces,
 );
 
 // On a server of their own with low pending-request caps (`scenarios::bounded::SETTINGS`).

@@ -518,3 +518,41 @@ pub async fn new_client(t: &Target, auth_method: &str, grant_types: &[&str]) -> 
 pub async fn register(t: &Target, metadata: Value) -> Resp {
     send(http().post(t.url("/oauth/register")).json(&metadata)).await
 }
+
+/// The audit events with `action` recorded for `client_id`, newest first (`GET /admin/audit`).
+pub async fn audit_events(t: &Target, action: &str, client_id: &str) -> Vec<Value> {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let path = format!(
+        "/admin/audit?action={}&client_id={}&limit=200",
+        enc(action),
+        enc(client_id)
+    );
+    let v = admin_ok(t, reqwest::Method::GET, &path, None).await;
+    v["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /admin/audit answers a list of events: {v}"))
+        .clone()
+}
+
+/// The `reason`s of the refusals (`outcome: failure`) among `events`, oldest first.
+pub fn failure_reasons(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .rev()
+        .filter(|e| e["outcome"] == json!("failure"))
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The server's time in seconds: the test-controlled clock where the host has one
+/// (in-process), the system clock otherwise.
+pub fn server_now(t: &Target) -> i64 {
+    use portcullis_core::env::Clock;
+    match &t.clock {
+        Some(clock) => clock.now(),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default(),
+    }
+}
