@@ -67,6 +67,8 @@ shared!(
     private_key_jwt::a5_private_key_jwt_client_authenticates,
     private_key_jwt::a5_client_assertion_replay_refused,
     private_key_jwt::a5_client_assertion_aud_and_exp,
+    private_key_jwt::a5_client_assertion_accepted_forms,
+    private_key_jwt::a5_client_assertion_identity_must_agree,
     private_key_jwt::a2_client_assertion_with_secret_invalid_request,
     private_key_jwt::a3_private_key_jwt_method_enforced,
     private_key_jwt::j1_client_assertion_alg_none_refused,
