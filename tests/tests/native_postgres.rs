@@ -4,90 +4,33 @@
 //! the test binary exits. Like `native.rs` (one SQLite file per server), every server gets a
 //! fresh database: the shared one, the nonce-requiring one and each isolated one. Without
 //! `TEST_POSTGRES_URL` every scenario is skipped (and passes), unless `TEST_REQUIRE_POSTGRES`
-//! is set. The scenario lists are `common/scenario_lists.rs`, the same file `native.rs` runs.
+//! is set. The lists are `common/scenario_lists.rs`, the same file `native.rs` runs.
 
 mod common;
 
+use async_trait::async_trait;
 use common::{PgDatabase, Server, Spec};
-use portcullis_tests::scenarios::{self, Target};
+use portcullis_tests::hosts::suite::{env_name, ScenarioHost};
+use portcullis_tests::scenarios::Target;
 
-/// A server with extra settings on a fresh database, or `None` (skip).
-async fn start_server_with(settings: &[(&str, &str)]) -> Option<(Server, PgDatabase)> {
-    let db = common::pg_database("pc_native").await?;
-    let server = common::start_retrying(|| {
-        settings
-            .iter()
-            .fold(Spec::new(&db.url), |s, (k, v)| s.with(k, v))
-    })
-    .await;
-    Some((server, db))
+/// `portcullis serve` on a fresh PostgreSQL database, or `None` (skip) without a server.
+struct NativePostgres;
+
+#[async_trait]
+impl ScenarioHost for NativePostgres {
+    type Guard = (Server, PgDatabase);
+
+    async fn start(settings: &[(&str, &str)]) -> Option<(Target, Self::Guard)> {
+        let db = common::pg_database("pc_native").await?;
+        let server = common::start_retrying(|| {
+            settings
+                .iter()
+                .fold(Spec::new(&db.url), |s, (k, v)| s.with(&env_name(k), v))
+        })
+        .await;
+        Some((server.target.clone(), (server, db)))
+    }
 }
 
-static SHARED: tokio::sync::OnceCell<Option<(Server, PgDatabase)>> =
-    tokio::sync::OnceCell::const_new();
-
-async fn shared() -> Option<Target> {
-    SHARED
-        .get_or_init(|| start_server_with(&[]))
-        .await
-        .as_ref()
-        .map(|(s, _)| s.target.clone())
-}
-
-/// Scenarios that share one server.
-macro_rules! shared {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(t) = shared().await else { return };
-            scenarios::$module::$name(&t).await;
-        }
-    )*};
-}
-
-static NONCE_REQUIRED: tokio::sync::OnceCell<Option<(Server, PgDatabase)>> =
-    tokio::sync::OnceCell::const_new();
-
-/// Scenarios that share one server requiring DPoP nonces (`scenarios::dpop::NONCE_REQUIRED`).
-macro_rules! nonce_required {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let server = NONCE_REQUIRED
-                .get_or_init(|| start_server_with(&[("PORTCULLIS_DPOP__REQUIRE_NONCE", "true")]))
-                .await;
-            let Some((server, _)) = server else { return };
-            scenarios::$module::$name(&server.target).await;
-        }
-    )*};
-}
-
-static CAPPED: tokio::sync::OnceCell<Option<(Server, PgDatabase)>> =
-    tokio::sync::OnceCell::const_new();
-
-/// Scenarios that share one server with low storage caps (`scenarios::bounded::SETTINGS`).
-macro_rules! capped {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let server = CAPPED
-                .get_or_init(|| start_server_with(scenarios::bounded::ENV_SETTINGS))
-                .await;
-            let Some((server, _)) = server else { return };
-            scenarios::$module::$name(&server.target).await;
-        }
-    )*};
-}
-
-/// Scenarios that need a server of their own (per-IP throttles, key rotation).
-macro_rules! isolated {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some((server, _db)) = start_server_with(&[]).await else { return };
-            scenarios::$module::$name(&server.target).await;
-        }
-    )*};
-}
-
+portcullis_tests::scenario_runner!(NativePostgres);
 include!("common/scenario_lists.rs");

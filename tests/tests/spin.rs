@@ -1,93 +1,37 @@
 //! Runs the black-box scenario suite against the Spin component: the test component in the
 //! Spin test host (tests/spin-host, wasmtime with Spin's SQLite, key-value and variables
 //! APIs) on a loopback port with a fresh SQLite file, started once per test binary and shared
-//! by the scenarios (those in `ISOLATED` get a host of their own). One listener serves the
+//! by the scenarios (those in `isolated!` get a host of their own; the runner is
+//! `portcullis_tests::hosts::suite`, the lists `common/scenario_lists.rs`). One listener serves the
 //! public endpoints and `/admin/`. Skipped, with a message, when the host or the component
 //! has not been built (`scripts/build-spin --test`) unless `TEST_REQUIRE_SPIN=1`.
 
 #[path = "common/mod.rs"]
 mod common;
 
+use async_trait::async_trait;
 use common::OnExit;
 use portcullis_tests::hosts::spin::{artifacts, SpinHost};
-use portcullis_tests::scenarios::{self, Target};
+use portcullis_tests::hosts::suite::ScenarioHost;
+use portcullis_tests::scenarios::Target;
 
-/// A host with extra settings (core names) on a fresh SQLite file (removed at exit); `None`
-/// when the artifacts are missing.
-async fn start_host_with(settings: &[(&str, &str)]) -> Option<(SpinHost, OnExit)> {
-    let built = artifacts()?;
-    let (dir, guard) = common::temp_dir("spin");
-    let host = SpinHost::start(&built, &dir.join("sqlite_db.db"), settings).await;
-    Some((host, guard))
+/// The test component in the Spin test host on a fresh SQLite file (removed at exit), or
+/// `None` (skip) when the artifacts are missing. Settings keep their core names.
+struct Spin;
+
+#[async_trait]
+impl ScenarioHost for Spin {
+    type Guard = (SpinHost, OnExit);
+
+    async fn start(settings: &[(&str, &str)]) -> Option<(Target, Self::Guard)> {
+        let built = artifacts()?;
+        let (dir, guard) = common::temp_dir("spin");
+        let host = SpinHost::start(&built, &dir.join("sqlite_db.db"), settings).await;
+        Some((host.target.clone(), (host, guard)))
+    }
 }
 
-static SHARED: tokio::sync::OnceCell<Option<(SpinHost, OnExit)>> =
-    tokio::sync::OnceCell::const_new();
-
-async fn shared() -> Option<Target> {
-    SHARED
-        .get_or_init(|| start_host_with(&[]))
-        .await
-        .as_ref()
-        .map(|(h, _)| h.target.clone())
-}
-
-/// Scenarios that share one host.
-macro_rules! shared {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(t) = shared().await else { return };
-            scenarios::$module::$name(&t).await;
-        }
-    )*};
-}
-
-static NONCE_REQUIRED: tokio::sync::OnceCell<Option<(SpinHost, OnExit)>> =
-    tokio::sync::OnceCell::const_new();
-
-/// Scenarios that share one host requiring DPoP nonces (`scenarios::dpop::NONCE_REQUIRED`).
-macro_rules! nonce_required {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let host = NONCE_REQUIRED
-                .get_or_init(|| start_host_with(&[("dpop__require_nonce", "true")]))
-                .await;
-            let Some((host, _)) = host else { return };
-            scenarios::$module::$name(&host.target).await;
-        }
-    )*};
-}
-
-static CAPPED: tokio::sync::OnceCell<Option<(SpinHost, OnExit)>> =
-    tokio::sync::OnceCell::const_new();
-
-/// Scenarios that share one host with low storage caps (`scenarios::bounded::SETTINGS`).
-macro_rules! capped {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let host = CAPPED
-                .get_or_init(|| start_host_with(scenarios::bounded::SETTINGS))
-                .await;
-            let Some((host, _)) = host else { return };
-            scenarios::$module::$name(&host.target).await;
-        }
-    )*};
-}
-
-/// Scenarios that need a host of their own (`scenarios::ISOLATED`).
-macro_rules! isolated {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some((host, _dir)) = start_host_with(&[]).await else { return };
-            scenarios::$module::$name(&host.target).await;
-        }
-    )*};
-}
-
+portcullis_tests::scenario_runner!(Spin);
 include!("common/scenario_lists.rs");
 
 /// A configuration the component refuses (a setting that does not parse; a public issuer

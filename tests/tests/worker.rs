@@ -1,7 +1,8 @@
 //! Runs the black-box scenario suite against the Cloudflare Worker: the built test Worker in
 //! Miniflare (workerd) on loopback with a fresh D1 database and KV namespace, started once
-//! per test binary and shared by the scenarios (those in `ISOLATED` get a Worker of their
-//! own). The scenario lists are the native runner's (`common/scenario_lists.rs`), unchanged.
+//! per test binary and shared by the scenarios (those in `isolated!` get a Worker of their
+//! own). The runner is `portcullis_tests::hosts::suite`, the lists are every runner's
+//! (`common/scenario_lists.rs`).
 //!
 //! Skips (with a message) when the test Worker has not been built, unless
 //! `TEST_REQUIRE_WORKER=1`. Build it with `scripts/build-worker --test`; choose the crypto
@@ -9,76 +10,33 @@
 //!
 //! Also checks that the D1 migration files match the core's migrations.
 
+use async_trait::async_trait;
+use portcullis_tests::hosts::suite::{env_name, ScenarioHost};
 use portcullis_tests::hosts::worker::{self, WorkerHost};
 use portcullis_tests::scenarios::{self, Target};
-
-static SHARED: tokio::sync::OnceCell<Option<WorkerHost>> = tokio::sync::OnceCell::const_new();
-static NONCE_REQUIRED: tokio::sync::OnceCell<Option<WorkerHost>> =
-    tokio::sync::OnceCell::const_new();
 
 async fn start(settings: &[(&str, &str)]) -> Option<WorkerHost> {
     let build = worker::build_dir()?;
     Some(WorkerHost::start(&build, settings).await)
 }
 
-async fn shared_target(
-    cell: &'static tokio::sync::OnceCell<Option<WorkerHost>>,
-    settings: &'static [(&'static str, &'static str)],
-) -> Option<Target> {
-    cell.get_or_init(|| start(settings))
-        .await
-        .as_ref()
-        .map(|h| h.target.clone())
+/// The test Worker in Miniflare with a fresh D1 database and KV namespace, or `None` (skip)
+/// when it has not been built.
+struct Worker;
+
+#[async_trait]
+impl ScenarioHost for Worker {
+    type Guard = WorkerHost;
+
+    async fn start(settings: &[(&str, &str)]) -> Option<(Target, WorkerHost)> {
+        let vars: Vec<(String, &str)> = settings.iter().map(|(k, v)| (env_name(k), *v)).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let host = start(&vars).await?;
+        Some((host.target.clone(), host))
+    }
 }
 
-/// Scenarios that share one Worker.
-macro_rules! shared {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(t) = shared_target(&SHARED, &[]).await else { return };
-            scenarios::$module::$name(&t).await;
-        }
-    )*};
-}
-
-/// Scenarios that share one Worker requiring DPoP nonces (`scenarios::dpop::NONCE_REQUIRED`).
-macro_rules! nonce_required {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let settings = &[("PORTCULLIS_DPOP__REQUIRE_NONCE", "true")];
-            let Some(t) = shared_target(&NONCE_REQUIRED, settings).await else { return };
-            scenarios::$module::$name(&t).await;
-        }
-    )*};
-}
-
-static CAPPED: tokio::sync::OnceCell<Option<WorkerHost>> = tokio::sync::OnceCell::const_new();
-
-/// Scenarios that share one Worker with low storage caps (`scenarios::bounded::SETTINGS`).
-macro_rules! capped {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let settings = scenarios::bounded::ENV_SETTINGS;
-            let Some(t) = shared_target(&CAPPED, settings).await else { return };
-            scenarios::$module::$name(&t).await;
-        }
-    )*};
-}
-
-/// Scenarios that need a Worker of their own (`scenarios::ISOLATED`).
-macro_rules! isolated {
-    ($($module:ident :: $name:ident),* $(,)?) => {$(
-        #[tokio::test]
-        async fn $name() {
-            let Some(host) = start(&[]).await else { return };
-            scenarios::$module::$name(&host.target).await;
-        }
-    )*};
-}
-
+portcullis_tests::scenario_runner!(Worker);
 include!("common/scenario_lists.rs");
 
 /// The files under `adapters/cloudflare/migrations/` are exactly what the core's migrations

@@ -14,16 +14,10 @@ pub const PER_CLIENT: usize = 3;
 /// Live pending requests one address may hold on the capped server.
 pub const PER_IP: usize = 6;
 
-/// The capped server's settings, by core name (Spin variables).
+/// The capped server's settings, by core name (each host maps them to its own form).
 pub const SETTINGS: &[(&str, &str)] = &[
     ("storage__max_pending_requests_per_client", "3"),
     ("storage__max_pending_requests_per_ip", "6"),
-];
-
-/// The same settings as `PORTCULLIS_*` variables (native environment, Worker vars).
-pub const ENV_SETTINGS: &[(&str, &str)] = &[
-    ("PORTCULLIS_STORAGE__MAX_PENDING_REQUESTS_PER_CLIENT", "3"),
-    ("PORTCULLIS_STORAGE__MAX_PENDING_REQUESTS_PER_IP", "6"),
 ];
 
 /// Starts an authorization request for `f` in a fresh browser.

@@ -4,8 +4,9 @@
 //! its own resource, client and user through the admin API with unique names and panics on
 //! failure; a host's runner calls each as its own test. Names follow SECURITY-CHECKLIST IDs.
 //!
-//! Scenarios listed in [`ISOLATED`] trip per-IP limits (login throttling, registration rate
-//! limit) and must get a server of their own.
+//! Which host each scenario runs on is `tests/tests/common/scenario_lists.rs`: scenarios that
+//! trip per-IP limits or change server-wide state are `isolated!` (a server of their own);
+//! scenarios that move the server's clock are `clocked!` (hosts with a controlled clock only).
 
 pub mod authorize;
 pub mod bounded;
@@ -62,6 +63,17 @@ impl Target {
             .expect("this scenario needs a host whose clock the test controls (in-process)")
             .advance(secs);
     }
+    /// The server's time in seconds since the epoch: its controlled clock when it has one,
+    /// else the system clock. Claims a scenario signs (`iat`, `exp`) after moving the clock
+    /// take their time from here.
+    pub fn now(&self) -> i64 {
+        match &self.clock {
+            Some(clock) => portcullis_core::Clock::now(clock.as_ref()),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        }
+    }
     /// The absolute URL of a public endpoint path (`/oauth/token`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -75,12 +87,3 @@ impl Target {
         self.base_url().origin().ascii_serialization()
     }
 }
-
-/// Scenarios that need a server of their own (they trip per-IP throttles).
-pub const ISOLATED: &[&str] = &[
-    "h4_failed_login_same_message",
-    "h4_repeated_failures_throttled",
-    "t1_parallel_guesses_cannot_exceed_the_limit",
-    // Rotates the signing key (server-wide state).
-    "key_rotation_zero_verification_failures",
-];

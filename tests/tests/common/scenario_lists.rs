@@ -1,6 +1,11 @@
-// The scenario lists, shared by every runner of the suite against the native host (SQLite in
-// `native.rs`, PostgreSQL in `native_postgres.rs`); each runner defines the `shared!`,
-// `nonce_required!`, `capped!` and `isolated!` macros and then `include!`s this file.
+// The scenario lists, the one list of the suite: every runner (`native.rs`,
+// `native_postgres.rs`, `in_process.rs`, `worker.rs`, `spin.rs`) invokes
+// `portcullis_tests::scenario_runner!` for its host (`hosts::suite`), which defines the list
+// macros below, and then `include!`s this file. Each entry becomes one test on the host the
+// runner gives its list: `shared!` one host per test binary (the in-process host gives every
+// scenario its own), `nonce_required!` and `capped!` one host each with their settings,
+// `isolated!` and `clocked!` a host per scenario. `clocked!` scenarios move the server's clock
+// (`Target::advance_clock`) and run only on hosts whose clock the test controls (in-process).
 shared!(
     discovery::discovery_authorization_server_metadata,
     discovery::discovery_openid_configuration,
@@ -152,4 +157,7 @@ isolated!(
     hygiene::h4_repeated_failures_throttled,
     hardening::t1_parallel_guesses_cannot_exceed_the_limit,
     rotation::key_rotation_zero_verification_failures,
+);
+
+clocked!(
 );

@@ -1,0 +1,249 @@
+//! The core as an in-process test host: a `portcullis_core::Portcullis` started inside the
+//! test process on a test-controlled [`FixedClock`] and a [`SeededRng`], the native host's
+//! SQLite store on a temporary file, its ring crypto provider and its SSRF-checked fetcher,
+//! served by a minimal hyper server on two loopback listeners (public ->
+//! [`Portcullis::handle`], admin -> [`Portcullis::handle_admin`], the native host's split),
+//! so the reqwest and Chromium scenarios run against it unchanged.
+//!
+//! The clock starts at the wall-clock second the host starts and then stands still until a
+//! scenario moves it ([`Target::advance_clock`]). Starting at the real time keeps the
+//! server in step with what the scenario helpers do with the system clock: DPoP proofs,
+//! client assertions and ID-JAGs they sign carry `iat = now` (the server allows 60 s of skew),
+//! and they validate the `exp` of issued tokens against the system clock. Standing still
+//! makes every request of a scenario fall in one rate-limit window, so limits and throttles
+//! trip deterministically, and nothing expires unless the scenario says so. Because the
+//! server's clock falls behind the real one while it stands still, each scenario gets a
+//! host of its own ([`ScenarioHost::SHARES`] is false): a host is a few milliseconds of
+//! migrations and a key, and a scenario takes seconds, far inside the 60 s skew.
+//!
+//! Each host serves on a thread of its own (a current-thread tokio runtime), so it does not
+//! depend on the runtime of the test that started it and never waits for the test's thread.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use portcullis_core::env::{FixedClock, SeededRng};
+use portcullis_core::error::{Error, ErrorCode};
+use portcullis_core::http_util::MAX_BODY_BYTES;
+use portcullis_core::store::MemoryKv;
+use portcullis_core::{Config, Env, Portcullis, RemoteAddr, RequestId};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::suite::ScenarioHost;
+use crate::scenarios::support::random_b64;
+use crate::scenarios::Target;
+
+/// The in-process host for the scenario runner: one host per scenario, clock controlled.
+pub struct InProcess;
+
+#[async_trait]
+impl ScenarioHost for InProcess {
+    type Guard = InProcessHost;
+    const SHARES: bool = false;
+    const CLOCKED: bool = true;
+
+    async fn start(settings: &[(&str, &str)]) -> Option<(Target, InProcessHost)> {
+        let host = InProcessHost::start(settings).await;
+        Some((host.target.clone(), host))
+    }
+}
+
+/// A running in-process server; dropping it stops the server and removes its database.
+pub struct InProcessHost {
+    /// The scenario target, with the server's clock.
+    pub target: Target,
+    /// The server itself (for checks the HTTP surface cannot make).
+    pub server: Portcullis,
+    stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for InProcessHost {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Seeds of the hosts' RNGs: deterministic per host, different between hosts.
+static SEEDS: AtomicU64 = AtomicU64::new(0x5EED_0000);
+/// Request ids handed to the core.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+impl InProcessHost {
+    /// Starts a server with the suites' settings (issuer = its own public URL, fresh admin
+    /// and master keys, no registration rate limit) plus `settings` (core setting names);
+    /// panics when the configuration is refused or the server does not start.
+    pub async fn start(settings: &[(&str, &str)]) -> Self {
+        let bind = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+            l.set_nonblocking(true).expect("a non-blocking listener");
+            l
+        };
+        let (public, admin) = (bind(), bind());
+        let port = public.local_addr().expect("a bound address").port();
+        let admin_port = admin.local_addr().expect("a bound address").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let admin_key = random_b64(32);
+        let mut vars: Vec<(String, String)> = vec![
+            ("issuer".into(), base.clone()),
+            ("admin_api_key".into(), admin_key.clone()),
+            ("master_key".into(), random_b64(32)),
+            ("registration__rate_limit_per_minute".into(), "0".into()),
+        ];
+        for (k, v) in settings {
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let cfg = Config::from_vars(|name| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_else(|e| panic!("the in-process host's settings are refused: {e}"));
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+        let sql = portcullis::store_sqlite::SqliteStore::open(&url).expect("a SQLite file");
+        let fetcher = portcullis::fetcher::HttpFetcher::new(
+            &portcullis::fetcher::FetcherConfig::from_config(&cfg),
+        )
+        .expect("the native fetcher");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the system clock is after 1970")
+            .as_secs() as i64;
+        let clock = Arc::new(FixedClock::at(now));
+        let env = Env {
+            clock: clock.clone(),
+            rng: Arc::new(SeededRng::new(SEEDS.fetch_add(1, Ordering::Relaxed))),
+            sql: Arc::new(sql),
+            kv: Arc::new(MemoryKv::default()),
+            crypto: Arc::new(portcullis::crypto_ring::RingCrypto::new()),
+            fetcher: Arc::new(fetcher),
+        };
+        let server = Portcullis::start(env, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("the in-process server does not start: {e}"));
+
+        let (stop, stopped) = watch::channel(false);
+        let serving = server.clone();
+        std::thread::Builder::new()
+            .name(format!("in-process-{port}"))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the in-process host");
+                rt.block_on(async move {
+                    let public = TcpListener::from_std(public).expect("a tokio listener");
+                    let admin = TcpListener::from_std(admin).expect("a tokio listener");
+                    tokio::join!(
+                        serve(public, serving.clone(), false, stopped.clone()),
+                        serve(admin, serving, true, stopped),
+                    );
+                });
+            })
+            .expect("a thread for the in-process host");
+
+        let admin_url = format!("http://127.0.0.1:{admin_port}");
+        let target = Target::new(&base, &admin_url, &admin_key).with_clock(clock);
+        Self {
+            target,
+            server,
+            stop,
+            _dir: dir,
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `stop` turns true; each connection is served on a
+/// task of its own (ended with the runtime when the host stops).
+async fn serve(
+    listener: TcpListener,
+    server: Portcullis,
+    admin: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(answer(&server, admin, peer, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// One request: the body read (a body over the core's limit is handed over cut at one byte
+/// past it, so the core gives its own 413, and the connection closes), the peer address and a
+/// request id added, then the core.
+async fn answer(
+    server: &Portcullis,
+    admin: bool,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (mut parts, body) = req.into_parts();
+    let (body, cut) = match read_body(body).await {
+        Ok(read) => read,
+        Err(()) => {
+            let e = Error::new(
+                ErrorCode::InvalidRequest,
+                "the request body could not be read",
+            );
+            return portcullis_core::http_util::error_json(&e).map(Full::new);
+        }
+    };
+    parts.extensions.insert(RemoteAddr(peer.ip()));
+    let id = format!("in-process-{}", REQUESTS.fetch_add(1, Ordering::Relaxed));
+    parts.extensions.insert(RequestId(id));
+    let req = Request::from_parts(parts, body);
+    let mut resp = if admin {
+        server.handle_admin(req).await
+    } else {
+        server.handle(req).await
+    };
+    if cut {
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp.map(Full::new)
+}
+
+/// The body, at most `MAX_BODY_BYTES + 1` bytes; `true` when it was longer (and the rest was
+/// left unread).
+async fn read_body(mut body: Incoming) -> Result<(Bytes, bool), ()> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ())?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+            if buf.len() > MAX_BODY_BYTES {
+                buf.truncate(MAX_BODY_BYTES + 1);
+                return Ok((buf.freeze(), true));
+            }
+        }
+    }
+    Ok((buf.freeze(), false))
+}
