@@ -352,5 +352,9 @@ impl<'a> Remote<'a> {
 }
 
 #[cfg(test)]
+#[path = "remote_fake.rs"]
+pub(crate) mod fake;
+
+#[cfg(test)]
 #[path = "remote_tests.rs"]
 mod tests;
