@@ -3,11 +3,7 @@
 
 mod code;
 mod discovery;
-mod dpop;
-mod exchange;
 mod harness;
-mod jwt_bearer;
-mod private_key_jwt;
 mod refresh;
 mod revoke;
 mod rotation;
