@@ -160,4 +160,8 @@ isolated!(
 );
 
 clocked!(
+    dpop::d2_replay_refused_until_the_proof_expires,
+    exchange::x1_exchange_expired_subject_refused,
+    exchange::exchange_lifetime_capped_by_the_subject_token,
+    jwt_bearer::x5_id_jag_replay_refused_later,
 );

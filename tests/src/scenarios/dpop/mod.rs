@@ -320,7 +320,7 @@ pub async fn d1_htu_mismatch_refused(t: &Target) {
 /// D1: `iat` older than the allowed age (default 300 s).
 pub async fn d1_iat_too_old_refused(t: &Target) {
     let k = Key::new();
-    let old = server_now(t) - 3600;
+    let old = t.now() - 3600;
     refused(
         t,
         &with_claims(t, &k, |c| c["iat"] = old.into()),
@@ -332,7 +332,7 @@ pub async fn d1_iat_too_old_refused(t: &Target) {
 /// D1: `iat` in the future.
 pub async fn d1_iat_in_future_refused(t: &Target) {
     let k = Key::new();
-    let ahead = server_now(t) + 3600;
+    let ahead = t.now() + 3600;
     refused(
         t,
         &with_claims(t, &k, |c| c["iat"] = ahead.into()),
@@ -420,10 +420,7 @@ pub async fn d2_replay_refused_until_the_proof_expires(t: &Target) {
     const MAX_AGE: i64 = 300;
     let k = Key::new();
     let m = Machine::new(t).await;
-    let proof = k.sign(
-        &k.header(),
-        &k.claims_at(&t.url("/oauth/token"), server_now(t)),
-    );
+    let proof = k.sign(&k.header(), &k.claims_at(&t.url("/oauth/token"), t.now()));
     assert_bound(&m.token(t, &[&proof]).await, &k);
     t.advance_clock(MAX_AGE);
     m.token(t, &[&proof])

@@ -160,7 +160,7 @@ impl Setup {
 
     /// Valid ID-JAG claims for this client and resource, issued now.
     fn claims(&self, t: &Target) -> Value {
-        let now = server_now(t);
+        let now = t.now();
         json!({
             "iss": self.idp.issuer,
             "sub": "employee-7",
@@ -277,13 +277,13 @@ pub async fn jwt_bearer_id_jag_grant(t: &Target) {
 pub async fn jwt_bearer_lifetime_is_the_shorter_of_ttl_and_assertion(t: &Target) {
     let s = Setup::new(t, &["mcp:tools"]).await;
     let mut c = s.claims(t);
-    c["exp"] = json!(server_now(t) + 3600);
+    c["exp"] = json!(t.now() + 3600);
     let (tok, claims) = granted(t, &s, &s.grant(t, &s.idp.sign(&c)).await).await;
     let life = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
     assert_eq!(life, 900, "the default access token lifetime");
     assert_eq!(tok.raw["expires_in"], json!(900));
     let mut c = s.claims(t);
-    c["exp"] = json!(server_now(t) + 20);
+    c["exp"] = json!(t.now() + 20);
     let (tok, claims) = granted(t, &s, &s.grant(t, &s.idp.sign(&c)).await).await;
     assert_eq!(claims["exp"], c["exp"]);
     assert!(

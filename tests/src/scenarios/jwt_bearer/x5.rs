@@ -46,7 +46,7 @@ pub async fn x5_id_jag_violations_refused(t: &Target) {
     let s = Setup::new(t, &["mcp:tools", "mcp:read"]).await;
     let other = new_client(t, "client_secret_basic", &[super::JWT_BEARER]).await;
     let valid = s.claims(t);
-    let now = server_now(t);
+    let now = t.now();
     let edit = |f: &dyn Fn(&mut Value)| {
         let mut c = valid.clone();
         f(&mut c);
@@ -238,7 +238,7 @@ pub async fn x5_id_jag_audiences_refused(t: &Target) {
 /// future.
 pub async fn x5_id_jag_time_claims_refused(t: &Target) {
     let s = Setup::new(t, &["mcp:tools"]).await;
-    let now = server_now(t);
+    let now = t.now();
     for exp in [json!(now), json!(now - 1), Value::Null, json!("soon")] {
         let value = (!exp.is_null()).then(|| exp.clone());
         let c = with(&s.claims(t), "exp", value);
@@ -339,8 +339,8 @@ pub async fn x5_id_jag_replay_refused(t: &Target) {
     tokens(&s.grant(t, &once).await);
     assert_invalid_grant(&s.grant(t, &once).await, "replay", "already been used");
     let mut again = c.clone();
-    again["iat"] = json!(server_now(t) - 1);
-    again["exp"] = json!(server_now(t) + 100);
+    again["iat"] = json!(t.now() - 1);
+    again["exp"] = json!(t.now() + 100);
     let r = s.grant(t, &s.idp.sign(&again)).await;
     assert_invalid_grant(&r, "same jti, new assertion", "already been used");
     let reasons = failure_reasons(&s.events(t).await);

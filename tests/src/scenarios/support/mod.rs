@@ -543,16 +543,3 @@ pub fn failure_reasons(events: &[Value]) -> Vec<String> {
         .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
-
-/// The server's time in seconds: the test-controlled clock where the host has one
-/// (in-process), the system clock otherwise.
-pub fn server_now(t: &Target) -> i64 {
-    use portcullis_core::env::Clock;
-    match &t.clock {
-        Some(clock) => clock.now(),
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default(),
-    }
-}
