@@ -269,7 +269,14 @@ mod tests {
 
     #[test]
     fn p6_corrupt_stored_method_fails_closed() {
-        for m in [None, Some("plain"), Some("s256"), Some(""), Some("S256\0")] {
+        for m in [
+            None,
+            Some("plain"),
+            Some("s256"),
+            Some(""),
+            Some("S512"),
+            Some("S256\0"),
+        ] {
             assert_eq!(
                 code(verify(Some(CHALLENGE), m, Some(VERIFIER))),
                 ErrorCode::InvalidGrant,

@@ -33,7 +33,7 @@ use hyper_util::rt::TokioIo;
 use portcullis_core::env::{FixedClock, SeededRng};
 use portcullis_core::error::{Error, ErrorCode};
 use portcullis_core::http_util::MAX_BODY_BYTES;
-use portcullis_core::store::MemoryKv;
+use portcullis_core::store::{MemoryKv, SqlStore};
 use portcullis_core::{Config, Env, Portcullis, RemoteAddr, RequestId};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -57,14 +57,19 @@ impl ScenarioHost for InProcess {
     }
 }
 
-/// A running in-process server; dropping it stops the server and removes its database.
+/// A running in-process server; dropping it stops the server (and, with the last instance
+/// on it, removes its database).
 pub struct InProcessHost {
     /// The scenario target, with the server's clock.
     pub target: Target,
     /// The server itself (for checks the HTTP surface cannot make).
     pub server: Portcullis,
+    /// The server's clock (the same one as `target.clock`).
+    pub clock: Arc<FixedClock>,
+    cfg: Config,
+    database_url: String,
     stop: watch::Sender<bool>,
-    _dir: tempfile::TempDir,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 impl Drop for InProcessHost {
@@ -73,72 +78,147 @@ impl Drop for InProcessHost {
     }
 }
 
+/// Wraps the store a host's core is given (fault injection).
+pub type StoreWrapper = Box<dyn FnOnce(Arc<dyn SqlStore>) -> Arc<dyn SqlStore> + Send>;
+
+/// How to start an in-process host beyond the suites' defaults.
+#[derive(Default)]
+pub struct Options {
+    /// Extra settings (core names), applied over the defaults.
+    pub settings: Vec<(String, String)>,
+    /// The path of the issuer below the host's origin (`/tenant`); empty for the origin.
+    pub issuer_path: String,
+    /// Wraps the SQL store before the core gets it.
+    pub store: Option<StoreWrapper>,
+}
+
 /// Seeds of the hosts' RNGs: deterministic per host, different between hosts.
 static SEEDS: AtomicU64 = AtomicU64::new(0x5EED_0000);
 /// Request ids handed to the core.
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// Two loopback listeners (public, admin), bound now so no other process can take them.
+fn listeners() -> (std::net::TcpListener, std::net::TcpListener) {
+    let bind = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+        l.set_nonblocking(true).expect("a non-blocking listener");
+        l
+    };
+    (bind(), bind())
+}
+
+fn port(l: &std::net::TcpListener) -> u16 {
+    l.local_addr().expect("a bound address").port()
+}
 
 impl InProcessHost {
     /// Starts a server with the suites' settings (issuer = its own public URL, fresh admin
     /// and master keys, no registration rate limit) plus `settings` (core setting names);
     /// panics when the configuration is refused or the server does not start.
     pub async fn start(settings: &[(&str, &str)]) -> Self {
-        let bind = || {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
-            l.set_nonblocking(true).expect("a non-blocking listener");
-            l
-        };
-        let (public, admin) = (bind(), bind());
-        let port = public.local_addr().expect("a bound address").port();
-        let admin_port = admin.local_addr().expect("a bound address").port();
-        let base = format!("http://127.0.0.1:{port}");
-        let admin_key = random_b64(32);
+        Self::start_with(Options {
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// [`Self::start`] with [`Options`].
+    pub async fn start_with(options: Options) -> Self {
+        let (public, admin) = listeners();
+        let origin = format!("http://127.0.0.1:{}", port(&public));
+        let issuer = format!("{origin}{}", options.issuer_path);
         let mut vars: Vec<(String, String)> = vec![
-            ("issuer".into(), base.clone()),
-            ("admin_api_key".into(), admin_key.clone()),
+            ("issuer".into(), issuer),
+            ("admin_api_key".into(), random_b64(32)),
             ("master_key".into(), random_b64(32)),
             ("registration__rate_limit_per_minute".into(), "0".into()),
         ];
-        for (k, v) in settings {
-            vars.retain(|(name, _)| name != k);
-            vars.push((k.to_string(), v.to_string()));
+        for (k, v) in options.settings {
+            vars.retain(|(name, _)| *name != k);
+            vars.push((k, v));
         }
-        let cfg = Config::from_vars(|name| {
-            vars.iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap_or_else(|e| panic!("the in-process host's settings are refused: {e}"));
-
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
-        let sql = portcullis::store_sqlite::SqliteStore::open(&url).expect("a SQLite file");
-        let fetcher = portcullis::fetcher::HttpFetcher::new(
-            &portcullis::fetcher::FetcherConfig::from_config(&cfg),
-        )
-        .expect("the native fetcher");
+        let cfg =
+            Config::from_vars(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                .unwrap_or_else(|e| panic!("the in-process host's settings are refused: {e}"));
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+        let database_url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("the system clock is after 1970")
             .as_secs() as i64;
         let clock = Arc::new(FixedClock::at(now));
+        let spawned = Spawn {
+            cfg,
+            database_url,
+            clock,
+            dir,
+            listeners: (public, admin),
+            store: options.store,
+        };
+        spawned.run().await
+    }
+
+    /// Another instance of the same deployment: the same database file, clock, issuer and
+    /// keys; listeners, RNG and caches of its own (`target.base` is its own public URL).
+    pub async fn sibling(&self) -> Self {
+        Spawn {
+            cfg: self.cfg.clone(),
+            database_url: self.database_url.clone(),
+            clock: self.clock.clone(),
+            dir: self._dir.clone(),
+            listeners: listeners(),
+            store: None,
+        }
+        .run()
+        .await
+    }
+}
+
+/// What starting one instance needs.
+struct Spawn {
+    cfg: Config,
+    database_url: String,
+    clock: Arc<FixedClock>,
+    dir: Arc<tempfile::TempDir>,
+    listeners: (std::net::TcpListener, std::net::TcpListener),
+    store: Option<StoreWrapper>,
+}
+
+impl Spawn {
+    /// Opens the store, starts the core and serves it on a thread of its own.
+    async fn run(self) -> InProcessHost {
+        let sql =
+            portcullis::store_sqlite::SqliteStore::open(&self.database_url).expect("a SQLite file");
+        let mut sql: Arc<dyn SqlStore> = Arc::new(sql);
+        if let Some(wrap) = self.store {
+            sql = wrap(sql);
+        }
+        let fetcher = portcullis::fetcher::HttpFetcher::new(
+            &portcullis::fetcher::FetcherConfig::from_config(&self.cfg),
+        )
+        .expect("the native fetcher");
         let env = Env {
-            clock: clock.clone(),
+            clock: self.clock.clone(),
             rng: Arc::new(SeededRng::new(SEEDS.fetch_add(1, Ordering::Relaxed))),
-            sql: Arc::new(sql),
+            sql,
             kv: Arc::new(MemoryKv::default()),
             crypto: Arc::new(portcullis::crypto_ring::RingCrypto::new()),
             fetcher: Arc::new(fetcher),
         };
-        let server = Portcullis::start(env, cfg)
+        let server = Portcullis::start(env, self.cfg.clone())
             .await
             .unwrap_or_else(|e| panic!("the in-process server does not start: {e}"));
-
+        let (public, admin) = self.listeners;
+        let base = format!("http://127.0.0.1:{}", port(&public));
+        let admin_url = format!("http://127.0.0.1:{}", port(&admin));
         let (stop, stopped) = watch::channel(false);
         let serving = server.clone();
         std::thread::Builder::new()
-            .name(format!("in-process-{port}"))
+            .name(format!("in-process-{}", port(&public)))
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -154,14 +234,27 @@ impl InProcessHost {
                 });
             })
             .expect("a thread for the in-process host");
-
-        let admin_url = format!("http://127.0.0.1:{admin_port}");
-        let target = Target::new(&base, &admin_url, &admin_key).with_clock(clock);
-        Self {
+        // The issuer may have a path below this instance's origin: the target's base is the
+        // issuer as served here.
+        let path = url::Url::parse(server.issuer())
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        let admin_key = self
+            .cfg
+            .admin_api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
+        let target = Target::new(&format!("{base}{path}"), &admin_url, &admin_key)
+            .with_clock(self.clock.clone());
+        InProcessHost {
             target,
             server,
+            clock: self.clock,
+            cfg: self.cfg,
+            database_url: self.database_url,
             stop,
-            _dir: dir,
+            _dir: self.dir,
         }
     }
 }

@@ -113,41 +113,51 @@ impl<H: ScenarioHost> Suite<H> {
     /// Panics for a `clocked!` scenario on a host without a controlled clock (the runner
     /// macro generates none there).
     pub async fn host(&'static self, list: List) -> Option<Lease<H::Guard>> {
+        self.host_with(list, &[]).await
+    }
+
+    /// [`Self::host`] for a scenario that needs `extra` settings (core names) besides its
+    /// list's: such a scenario always gets a host of its own.
+    pub async fn host_with(
+        &'static self,
+        list: List,
+        extra: &[(&str, &str)],
+    ) -> Option<Lease<H::Guard>> {
         assert!(
             list != List::Clocked || H::CLOCKED,
             "a clocked scenario needs a host whose clock the test controls"
         );
         let cell = match list {
-            _ if !H::SHARES => None,
+            _ if !H::SHARES || !extra.is_empty() => None,
             List::Shared => Some(&self.shared),
             List::NonceRequired => Some(&self.nonce_required),
             List::Capped => Some(&self.capped),
             List::Isolated | List::Clocked => None,
         };
-        match cell {
-            Some(cell) => {
-                let started = cell.get_or_init(|| H::start(list.settings())).await;
-                started.as_ref().map(|(target, _)| Lease {
-                    target: target.clone(),
-                    _own: None,
-                })
-            }
-            None => H::start(list.settings())
-                .await
-                .map(|(target, guard)| Lease {
-                    target,
-                    _own: Some(guard),
-                }),
+        if let Some(cell) = cell {
+            let started = cell.get_or_init(|| H::start(list.settings())).await;
+            return started.as_ref().map(|(target, _)| Lease {
+                target: target.clone(),
+                _own: None,
+            });
         }
+        let mut settings = list.settings().to_vec();
+        settings.extend_from_slice(extra);
+        H::start(&settings).await.map(|(target, guard)| Lease {
+            target,
+            _own: Some(guard),
+        })
     }
 }
 
 /// Defines, for the host type `$host` (a [`ScenarioHost`]), the list macros of
 /// `tests/tests/common/scenario_lists.rs` (`shared!`, `nonce_required!`, `capped!`,
 /// `isolated!`, `clocked!`), each generating one `#[tokio::test]` per scenario on the host
-/// [`Suite::host`] gives for that list. `scenario_runner!(Host, clocked)` is for hosts with a
-/// controlled clock; without `clocked`, `clocked!` generates nothing. Include the lists after
-/// it.
+/// [`Suite::host`] gives for that list. An entry `module::name with module::SETTINGS` (a
+/// constant of a scenario module) runs on a host of its own with those extra settings (core
+/// names). `scenario_runner!(Host, clocked)`
+/// is for hosts with a controlled clock; without `clocked`, `clocked!` generates nothing.
+/// Include the lists after it.
 #[macro_export]
 macro_rules! scenario_runner {
     ($host:ty) => {
@@ -160,11 +170,17 @@ macro_rules! scenario_runner {
         static SUITE: $crate::hosts::suite::Suite<$host> = $crate::hosts::suite::Suite::new();
 
         macro_rules! scenario_tests {
-            ($list:ident: $d($module:ident :: $name:ident),* $d(,)?) => {$d(
+            (
+                $list:ident:
+                $d($module:ident :: $name:ident $d(with $smodule:ident :: $settings:ident)?),*
+                $d(,)?
+            ) => {$d(
                 #[tokio::test]
                 async fn $name() {
                     let list = $crate::hosts::suite::List::$list;
-                    let Some(host) = SUITE.host(list).await else { return };
+                    let extra: &[(&str, &str)] = &[];
+                    $d(let extra: &[(&str, &str)] = $crate::scenarios::$smodule::$settings;)?
+                    let Some(host) = SUITE.host_with(list, extra).await else { return };
                     $crate::scenarios::$module::$name(host.target()).await;
                 }
             )*};

@@ -1,6 +1,6 @@
 //! Authorization endpoint scenarios (RFC 6749 §4.1.2.1, RFC 9207, RFC 8707, RFC 7636):
 //! where errors go (R1, R2, R8), `iss` exactly once (M3), resource checks (M1), PKCE at
-//! authorize (P1, P2).
+//! authorize (P1, P2), the client record re-checked at consent (R7).
 
 use super::support::*;
 use super::Target;
@@ -40,7 +40,13 @@ pub async fn r1_unregistered_redirect_uri_error_page(t: &Target) {
     ] {
         let mut params = f.params(&p, "st");
         set_param(&mut params, "redirect_uri", Some(&bad));
-        assert_error_page(&get_authorize(t, &params).await, &format!("R1 {bad}"));
+        let r = get_authorize(t, &params).await;
+        assert_error_page(&r, &format!("R1 {bad}"));
+        assert!(
+            r.body.contains("redirect_uri"),
+            "R1 {bad}: the page says what is wrong: {}",
+            short(&r.body)
+        );
     }
 }
 
@@ -146,4 +152,54 @@ pub async fn p2_challenge_methods_refused(t: &Target) {
         let resp = AuthzResponse::from_redirect(&r);
         resp.assert_error(t, &f.client.redirect_uri, &state, "invalid_request");
     }
+}
+
+/// R7: the consent decision re-checks the client record, trusting nothing that round-tripped
+/// through the browser: when the client is registered again under the same id with another
+/// redirect URI while the user is on the consent page, approving gives an error page at the
+/// server, no redirect, no code.
+pub async fn r7_consent_revalidates_redirect_against_client_record(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let b = Browser::new();
+    let first = b
+        .follow_local(
+            t,
+            b.get(&authorize_url(t, &pairs(&f.params(&p, "r7")))).await,
+        )
+        .await;
+    let consent_page = login(&b, t, &first, &f.user).await;
+    assert!(
+        is_consent_page(&consent_page),
+        "{}",
+        short(&consent_page.body)
+    );
+    let id: String = url::form_urlencoded::byte_serialize(f.client.id.as_bytes()).collect();
+    admin_ok(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/clients/{id}"),
+        None,
+    )
+    .await;
+    admin_ok(
+        t,
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(serde_json::json!({
+            "client_id": f.client.id,
+            "client_name": "Re-registered client",
+            "redirect_uris": [format!("{}/elsewhere", f.client.redirect_uri)],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        })),
+    )
+    .await;
+    let r = consent(&b, t, &consent_page, "approve").await;
+    assert_error_page(&r, "R7");
+    assert!(
+        r.body.contains("registration changed"),
+        "R7: refused because the registration changed: {}",
+        short(&r.body)
+    );
 }

@@ -1,6 +1,7 @@
 //! Discovery scenarios: authorization server metadata (RFC 8414 §2–3), OpenID Connect
 //! discovery, the JWK Set (RFC 7517, RFC 9068 §4), protected resource metadata at the
-//! path-inserted URL (RFC 9728 §3, M4), and the liveness and readiness probes.
+//! path-inserted URL (RFC 9728 §3, M4), the liveness and readiness probes, and an issuer with
+//! a path (RFC 8414 §3.1, for hosts that can start one).
 
 use serde_json::{json, Value};
 
@@ -171,7 +172,8 @@ pub async fn m4_protected_resource_metadata_path_inserted(t: &Target) {
     assert_eq!(missing.status, 404, "no metadata for an unregistered path");
 }
 
-/// `/health` answers without touching storage; `/ready` checks storage.
+/// `/health` answers without touching storage; `/ready` checks storage and reports the schema
+/// version, the latest migration.
 pub async fn health_and_ready(t: &Target) {
     let origin = t.origin();
     let h = send(http().get(format!("{origin}/health"))).await;
@@ -179,4 +181,62 @@ pub async fn health_and_ready(t: &Target) {
     let r = send(http().get(format!("{origin}/ready"))).await;
     let v = r.ok_json();
     assert_eq!(v["status"], json!("ready"), "{v}");
+    let latest = portcullis_core::store::migrations::MIGRATIONS
+        .last()
+        .expect("migrations")
+        .version;
+    assert_eq!(
+        v["schema_version"],
+        json!(latest),
+        "/ready reports the applied schema version: {v}"
+    );
+}
+
+/// RFC 8414 §3.1 for an issuer with a path (the target's base has one, e.g. `/tenant`): the
+/// metadata is served at the path-inserted and the path-appended well-known URLs, with
+/// endpoints under the issuer's path; the origin's own well-known URL and endpoints outside
+/// the path answer 404. Run by hosts that can start with such an issuer (not in the lists).
+pub async fn issuer_with_a_path_serves_inserted_and_appended_metadata_and_prefixed_endpoints(
+    t: &Target,
+) {
+    let path = t.base_url().path().trim_end_matches('/').to_owned();
+    assert!(
+        !path.is_empty(),
+        "this scenario needs an issuer with a path"
+    );
+    let origin = t.origin();
+    for url in [
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!("{origin}/.well-known/openid-configuration{path}"),
+        t.url("/.well-known/oauth-authorization-server"),
+        t.url("/.well-known/openid-configuration"),
+    ] {
+        let doc = send(http().get(&url)).await.ok_json();
+        assert_eq!(doc["issuer"], json!(t.base), "{url}");
+        assert_eq!(doc["token_endpoint"], json!(t.url("/oauth/token")), "{url}");
+        assert_eq!(
+            doc["jwks_uri"],
+            json!(t.url("/.well-known/jwks.json")),
+            "{url}"
+        );
+    }
+    let root = send(http().get(format!("{origin}/.well-known/oauth-authorization-server"))).await;
+    assert_eq!(root.status, 404, "no metadata for the bare origin");
+    let jwks = send(http().get(t.url("/.well-known/jwks.json")))
+        .await
+        .ok_json();
+    assert!(
+        jwks["keys"].as_array().is_some_and(|k| !k.is_empty()),
+        "{jwks}"
+    );
+    let c = new_client(t, "none", &["authorization_code"]).await;
+    let form = [("grant_type", "client_credentials"), ("client_id", &c.id)];
+    let outside = send(http().post(format!("{origin}/oauth/token")).form(&form)).await;
+    assert_eq!(
+        outside.status, 404,
+        "the token endpoint lives under the path only"
+    );
+    send(http().post(t.url("/oauth/token")).form(&form))
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
 }

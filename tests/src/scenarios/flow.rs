@@ -1,12 +1,14 @@
 //! The authorization code flow end to end (OAuth 2.1 §4.1, RFC 7636, RFC 8707, RFC 9068,
 //! RFC 9207) and its adversarial cases at the token endpoint: code replay (C2), another
-//! client's code (C3), failures that must not burn the code (C5, R6), wrong verifier (P4),
-//! consent denial, and client_credentials (RFC 6749 §4.4).
+//! client's code (C3), code expiry (C4, clocked), failures that must not burn the code (C5,
+//! R6), wrong verifier (P4), consent denial, refresh scope (F4) and resource and expiry (F6),
+//! and client_credentials (RFC 6749 §4.4).
 
 use serde_json::json;
 
 use super::support::*;
 use super::Target;
+use crate::conformance::uid;
 
 /// The whole journey of an MCP client: RFC 7591 registration of a public native client →
 /// authorize → login → consent → code → token with PKCE → an RFC 9068 access token that
@@ -122,13 +124,15 @@ pub async fn full_flow_public_client(t: &Target) {
         claims["exp"].as_i64().unwrap(),
     );
     assert!(claims["nbf"].as_i64().unwrap() <= iat + 1);
-    assert!(
-        exp - iat > 0 && exp - iat <= 900,
-        "user tokens are short-lived (default 15 min)"
+    assert_eq!(
+        exp - iat,
+        900,
+        "user tokens live 15 minutes by default (access_token_ttl)"
     );
-    assert!(
-        (tok.raw["expires_in"].as_i64().unwrap() - (exp - iat)).abs() <= 1,
-        "expires_in matches the token's lifetime"
+    assert_eq!(
+        tok.raw["expires_in"],
+        json!(900),
+        "expires_in is the token's lifetime"
     );
 
     // F1: rotation.
@@ -151,6 +155,48 @@ pub async fn full_flow_public_client(t: &Target) {
     refresh(t, &rt2, Auth::Public(&client_id))
         .await
         .assert_oauth_error(400, "invalid_grant");
+}
+
+/// Without `scope` at authorize, the grant is the resource's whole catalog within the
+/// client's registered scope: everything for a client that registered none, only `mcp:tools`
+/// for one registered with just that.
+pub async fn authorize_without_scope_grants_the_catalog_within_the_client_scope(t: &Target) {
+    let resource = new_resource(t, &SCOPES).await;
+    let user = new_user(t).await;
+    for (registered, expected) in [
+        (None, vec!["mcp:read", "mcp:tools"]),
+        (Some("mcp:tools"), vec!["mcp:tools"]),
+    ] {
+        let redirect = format!("https://client.example/{}/cb", uid("cb"));
+        let mut meta = json!({
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+        });
+        if let Some(scope) = registered {
+            meta["scope"] = json!(scope);
+        }
+        let c = admin_ok(t, reqwest::Method::POST, "/admin/clients", Some(meta)).await;
+        let id = c["client_id"].as_str().expect("client_id").to_owned();
+        let p = pkce();
+        let mut params = authz_params(&id, &redirect, &resource, "", "st", &p.challenge);
+        set_param(&mut params, "scope", None);
+        let resp = authorize(&Browser::new(), t, &params, &user, "approve").await;
+        let code = resp.get("code").expect("a code");
+        let r = exchange(
+            t,
+            code,
+            &redirect,
+            &p.verifier,
+            Some(&resource),
+            Auth::Public(&id),
+        )
+        .await;
+        let tok = tokens(&r);
+        let mut granted: Vec<&str> = tok.raw["scope"].as_str().unwrap_or("").split(' ').collect();
+        granted.sort_unstable();
+        assert_eq!(granted, expected, "registered {registered:?}: {}", tok.raw);
+    }
 }
 
 /// F1: each refresh returns a new refresh token and consumes the old one.
@@ -244,7 +290,7 @@ pub async fn c2_code_replay_revokes_tokens(t: &Target) {
     );
 }
 
-/// C3: client B cannot redeem client A's code.
+/// C3: client B cannot redeem client A's code, and its attempt does not burn the code.
 pub async fn c3_other_client_cannot_redeem_code(t: &Target) {
     let f = Fixture::confidential(t).await;
     let other = new_client(
@@ -266,6 +312,7 @@ pub async fn c3_other_client_cannot_redeem_code(t: &Target) {
     )
     .await
     .assert_oauth_error(400, "invalid_grant");
+    f.redeem(t, &code, &p.verifier).await;
 }
 
 /// C5: failed client authentication at the token endpoint does not burn the code.
@@ -354,7 +401,8 @@ pub async fn p4_wrong_verifier_burns_code(t: &Target) {
     .assert_oauth_error(400, "invalid_grant");
 }
 
-/// M1 at the token endpoint: a `resource` the grant does not cover is `invalid_target`.
+/// M1 at the token endpoint: a `resource` the grant does not cover is `invalid_target`; the
+/// refusal does not burn the code (C5).
 pub async fn m1_token_resource_not_covered(t: &Target) {
     let f = Fixture::confidential(t).await;
     let elsewhere = new_resource(t, &SCOPES).await;
@@ -382,6 +430,7 @@ pub async fn m1_token_resource_not_covered(t: &Target) {
     )
     .await
     .assert_oauth_error(400, "invalid_target");
+    f.redeem(t, &code, &p.verifier).await;
 }
 
 /// Consent denied: `access_denied` back to the client, with state and iss (RFC 6749 §4.1.2.1).
@@ -413,6 +462,7 @@ pub async fn client_credentials_confidential_client(t: &Target) {
     let tok = tokens(&r);
     assert!(tok.refresh.is_none(), "RFC 6749 §4.4.3: no refresh token");
     assert_eq!(tok.raw["scope"], json!("mcp:read"));
+    assert_eq!(tok.raw["expires_in"], json!(3600));
     let claims = verify_access_token(t, &tok.access, &resource).await;
     assert_eq!(claims["client_id"], json!(c.id));
     assert_eq!(
@@ -476,9 +526,14 @@ pub async fn client_credentials_confidential_client(t: &Target) {
     .assert_oauth_error(400, "unauthorized_client");
     // Unsupported grant types.
     for g in ["password", "implicit", "urn:example:nope"] {
-        token(t, &[("grant_type", g)], Auth::Basic(&c.id, secret))
-            .await
-            .assert_oauth_error(400, "unsupported_grant_type");
+        let r = token(t, &[("grant_type", g)], Auth::Basic(&c.id, secret)).await;
+        r.assert_oauth_error(400, "unsupported_grant_type");
+        assert_eq!(
+            r.json()["status"],
+            json!(400),
+            "RFC 9457 problem details carry the status: {}",
+            r.body
+        );
     }
 }
 
@@ -496,4 +551,105 @@ pub async fn client_credentials_public_client_refused(t: &Target) {
     )
     .await
     .assert_oauth_error(400, "unauthorized_client");
+}
+
+/// F4: a refresh may narrow the scope, never widen it: the narrowed family stays narrow.
+pub async fn f4_scope_can_shrink_never_grow(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let b = Browser::new();
+    let p = pkce();
+    let mut params = f.params(&p, "f4");
+    set_param(&mut params, "scope", Some("mcp:tools mcp:read"));
+    let resp = authorize(&b, t, &params, &f.user, "approve").await;
+    let tok = f
+        .redeem(t, resp.get("code").expect("a code"), &p.verifier)
+        .await;
+    let mut granted: Vec<&str> = tok.raw["scope"].as_str().unwrap_or("").split(' ').collect();
+    granted.sort_unstable();
+    assert_eq!(granted, ["mcp:read", "mcp:tools"], "{}", tok.raw);
+    let narrowed = tokens(
+        &token(
+            t,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tok.refresh.as_deref().expect("refresh token"),
+                ),
+                ("scope", "mcp:tools"),
+            ],
+            f.auth(),
+        )
+        .await,
+    );
+    assert_eq!(narrowed.raw["scope"], json!("mcp:tools"));
+    let claims = verify_access_token(t, &narrowed.access, &f.resource).await;
+    assert_eq!(claims["scope"], json!("mcp:tools"));
+    let rt2 = narrowed.refresh.expect("a rotated refresh token");
+    token(
+        t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt2),
+            ("scope", "mcp:tools mcp:read"),
+        ],
+        f.auth(),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_scope");
+}
+
+/// F6: the resource is re-validated at refresh: once the operator removed it, the refresh is
+/// `invalid_target`.
+pub async fn f6_removed_resource_refused_at_refresh(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let rt = f.tokens(t).await.refresh.expect("refresh token");
+    let uri: String = url::form_urlencoded::byte_serialize(f.resource.as_bytes()).collect();
+    admin_ok(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/resources?uri={uri}"),
+        None,
+    )
+    .await;
+    refresh(t, &rt, f.auth())
+        .await
+        .assert_oauth_error(400, "invalid_target");
+}
+
+/// C4 (clocked): a code lives at most 10 minutes: redeemable one second before it expires,
+/// refused one second after.
+pub async fn c4_code_valid_one_second_before_expiry_refused_one_second_after(t: &Target) {
+    let f = Fixture::public(t).await;
+    let b = Browser::new();
+    let p = pkce();
+    let code = f.code(t, &b, &p).await;
+    t.advance_clock(599);
+    f.redeem(t, &code, &p.verifier).await;
+    let late = pkce();
+    let code = f.code(t, &b, &late).await;
+    t.advance_clock(601);
+    exchange(
+        t,
+        &code,
+        &f.client.redirect_uri,
+        &late.verifier,
+        Some(&f.resource),
+        f.auth(),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_grant");
+}
+
+/// F6 (clocked): a refresh token is refused once its lifetime (30 days by default) is over.
+pub async fn f6_expired_refresh_token_refused(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let early = f.tokens(t).await.refresh.expect("refresh token");
+    let late = f.tokens(t).await.refresh.expect("refresh token");
+    t.advance_clock(30 * 24 * 3600 - 1);
+    tokens(&refresh(t, &early, f.auth()).await);
+    t.advance_clock(2);
+    refresh(t, &late, f.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
 }

@@ -1,9 +1,9 @@
 //! Security hardening, black box (docs/security.md): machine tokens only for clients the
 //! operator trusts (K1), suspension (K2), per-client rate limits (K3), deleted clients (K4),
-//! default scopes (K5), users that are disabled or change their password (U1, U2),
-//! `redirect_uri` at the token endpoint (R9), no open redirector for self-registered clients
-//! (O1, O2), throttling that parallel guesses cannot slip past (T1), and client names that
-//! cannot impersonate (E2).
+//! default scopes (K5), users that are disabled, change their password or are deleted (U1,
+//! U2), `redirect_uri` at the token endpoint (R9), no open redirector for self-registered
+//! clients (O1, O2), throttling that parallel guesses cannot slip past (T1), and client names
+//! that cannot impersonate (E2).
 
 use serde_json::json;
 
@@ -457,4 +457,52 @@ pub async fn t1_parallel_guesses_cannot_exceed_the_limit(t: &Target) {
         last.status, 429,
         "the window is used up, even for the right password"
     );
+}
+
+/// Deleting a user revokes what they granted: their access and refresh tokens introspect as
+/// inactive and the refresh token is refused. Deleting a client ends its grants too: a client
+/// registered again under the same id inherits none of them (K4 covers the access tokens).
+pub async fn deleting_a_user_or_client_revokes_their_grants(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+    let rt = tok.refresh.clone().expect("a refresh token");
+    let r = admin(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/users/{}", path_segment(&f.user.username)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(!is_active(t, &tok.access, f.auth()).await, "access token");
+    assert!(!is_active(t, &rt, f.auth()).await, "refresh token");
+    refresh(t, &rt, f.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+
+    let g = Fixture::public(t).await;
+    let rt = g.tokens(t).await.refresh.expect("a refresh token");
+    let r = admin(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/clients/{}", path_segment(&g.client.id)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    admin_ok(
+        t,
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(json!({
+            "client_id": g.client.id,
+            "redirect_uris": [g.client.redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        })),
+    )
+    .await;
+    refresh(t, &rt, g.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
 }

@@ -1,5 +1,6 @@
-//! Response hygiene and abuse scenarios: SECURITY-CHECKLIST H1, H2, H4, H5, G2, G3, G4 and
-//! CORS (present on discovery and the token endpoints, never on login and consent).
+//! Response hygiene and abuse scenarios: SECURITY-CHECKLIST H1, H2, H4 (the end of its window
+//! clocked), H5, G2, G3, G4 and CORS (present on discovery and the token endpoints, never on
+//! login and consent).
 
 use serde_json::json;
 
@@ -141,6 +142,13 @@ pub async fn h2_login_csrf_refused(t: &Target) {
         );
         assert!(!is_consent_page(r), "{why}: no consent page");
         assert!(r.header("location").is_none(), "{why}: no redirect");
+        let session = r
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.starts_with("pc_session="));
+        assert!(!session, "{why}: no session cookie is set");
     };
     let form = |csrf: &str| {
         vec![
@@ -305,6 +313,20 @@ pub async fn h5_consent_replay_refused(t: &Target) {
         );
     };
     no_code(&stolen, "H5: consent from another session");
+    // A browser with A's CSRF cookie and token but no session at all.
+    let a_csrf = a_inputs.get("csrf").cloned().unwrap_or_default();
+    let sessionless = send(
+        http()
+            .post(t.url("/oauth/consent"))
+            .header("cookie", format!("pc_csrf={a_csrf}"))
+            .form(&[
+                ("request", a_request.as_str()),
+                ("csrf", a_csrf.as_str()),
+                ("decision", "approve"),
+            ]),
+    )
+    .await;
+    no_code(&sessionless, "H5: consent without a session");
 
     // A completes its own consent once; the replay is refused.
     let ok = AuthzResponse::from_redirect(&consent(&a, t, &consent_a, "approve").await);
@@ -573,5 +595,42 @@ pub async fn cors_headers(t: &Target) {
     assert!(
         r.header("access-control-allow-origin").is_none(),
         "no CORS preflight for login"
+    );
+}
+
+/// H4 (clocked): the throttle ends with its window (`login.window_secs`, 300 s): once five
+/// failures have throttled the account even the right password is refused, and after the
+/// window it signs in again.
+pub async fn h4_throttle_ends_after_the_window(t: &Target) {
+    let f = Fixture::public(t).await;
+    let p = pkce();
+    let b = Browser::new();
+    let attempt = |password: &'static str| {
+        let (b, f, p) = (&b, &f, &p);
+        async move {
+            let page = b.get(&authorize_url(t, &pairs(&f.params(p, "s")))).await;
+            login_with(b, t, &page, &f.user.username, password).await
+        }
+    };
+    for i in 0..5 {
+        let r = attempt("definitely-wrong").await;
+        assert!(is_login_page(&r), "failure {i} shows the form again");
+        assert_ne!(r.status, 429, "failure {i} is not throttled yet");
+    }
+    let r = attempt("definitely-wrong").await;
+    assert_eq!(r.status, 429, "the sixth attempt is throttled");
+    let page = b.get(&authorize_url(t, &pairs(&f.params(&p, "s")))).await;
+    let r = login(&b, t, &page, &f.user).await;
+    assert_eq!(
+        r.status, 429,
+        "while throttled, the right password is refused"
+    );
+    t.advance_clock(301);
+    let page = b.get(&authorize_url(t, &pairs(&f.params(&p, "s")))).await;
+    let r = login(&b, t, &page, &f.user).await;
+    assert!(
+        is_consent_page(&r),
+        "after the window the right password signs in: {}",
+        short(&r.body)
     );
 }

@@ -18,6 +18,7 @@ pub mod flow;
 pub mod hardening;
 pub mod hygiene;
 pub mod jwt_bearer;
+pub mod key_schedule;
 pub mod pages;
 pub mod private_key_jwt;
 pub mod registration;

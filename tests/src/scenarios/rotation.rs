@@ -2,9 +2,9 @@
 //! pre-published key is in the JWKS before it signs, and a resource server's verifier that
 //! caches the JWKS (refetching only on an unknown `kid`, at most once per interval) validates
 //! a continuous stream of tokens across several rotations without a single failure. The
-//! server's clock cannot be moved from here, so the rotations that activate are immediate
+//! server's clock cannot be moved on every host, so the rotations that activate are immediate
 //! (`prepublish_secs: 0`); the time-dependent windows (pre-publication, activation,
-//! retirement) are covered by the core flow test `zero_verification_failures_while_keys_rotate`.
+//! retirement) are the clocked scenarios of [`super::key_schedule`].
 //!
 //! Rotation changes server-wide state, so this scenario wants a server of its own.
 

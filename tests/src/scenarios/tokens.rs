@@ -1,4 +1,5 @@
-//! Revocation (RFC 7009) and introspection (RFC 7662) scenarios: SECURITY-CHECKLIST V1–V4.
+//! Revocation (RFC 7009) and introspection (RFC 7662) scenarios: SECURITY-CHECKLIST V1–V4
+//! (the expiry of V4 is clocked: it moves the server's clock).
 
 use serde_json::json;
 
@@ -150,6 +151,11 @@ pub async fn v4_introspection_requires_client_auth(t: &Target) {
         "{v}"
     );
     assert!(v["exp"].as_i64().is_some(), "{v}");
+    let rt = tok.refresh.clone().expect("a refresh token");
+    assert!(
+        is_active(t, &rt, f.auth()).await,
+        "the client's own refresh token introspects active"
+    );
 
     let v = introspect(t, "garbage.token.value", f.auth())
         .await
@@ -171,4 +177,30 @@ pub async fn v4_introspection_requires_client_auth(t: &Target) {
         "an entitled resource server sees the token: {v}"
     );
     assert_eq!(v["sub"], json!(f.user.id));
+    assert!(
+        is_active(t, &rt, rs_auth).await,
+        "and the refresh token issued for that audience"
+    );
+}
+
+/// V4 (clocked): an access token introspects active until its lifetime (15 minutes) is over
+/// and inactive from its `exp` on.
+pub async fn v4_expired_access_token_inactive(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+    t.advance_clock(899);
+    assert!(
+        is_active(t, &tok.access, f.auth()).await,
+        "active one second before it expires"
+    );
+    t.advance_clock(1);
+    assert!(
+        !is_active(t, &tok.access, f.auth()).await,
+        "an expired access token is inactive"
+    );
+    let rt = tok.refresh.clone().expect("refresh token");
+    assert!(
+        is_active(t, &rt, f.auth()).await,
+        "the refresh token lives on"
+    );
 }

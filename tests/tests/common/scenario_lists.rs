@@ -13,6 +13,7 @@ shared!(
     discovery::m4_protected_resource_metadata_path_inserted,
     discovery::health_and_ready,
     flow::full_flow_public_client,
+    flow::authorize_without_scope_grants_the_catalog_within_the_client_scope,
     flow::f1_refresh_rotation,
     flow::f2_refresh_replay_revokes_family,
     flow::f5_other_client_refresh_refused,
@@ -25,6 +26,8 @@ shared!(
     flow::consent_deny_access_denied,
     flow::client_credentials_confidential_client,
     flow::client_credentials_public_client_refused,
+    flow::f4_scope_can_shrink_never_grow,
+    flow::f6_removed_resource_refused_at_refresh,
     tokens::v1_other_client_cannot_revoke,
     tokens::v2_revocation_scope,
     tokens::v3_wrong_hint_still_revokes,
@@ -37,6 +40,7 @@ shared!(
     authorize::m1_authorize_invalid_target,
     authorize::p1_missing_code_challenge,
     authorize::p2_challenge_methods_refused,
+    authorize::r7_consent_revalidates_redirect_against_client_record,
     hygiene::h1_no_store_on_token_registration_and_errors,
     hygiene::h2_login_and_consent_page_headers,
     hygiene::h2_login_csrf_refused,
@@ -138,6 +142,7 @@ shared!(
     hardening::o1_self_registered_client_errors_shown_locally,
     hardening::o2_os_protocol_handler_schemes_refused,
     hardening::e2_client_name_format_characters_refused,
+    hardening::deleting_a_user_or_client_revokes_their_grants,
 );
 
 nonce_required!(
@@ -157,9 +162,21 @@ isolated!(
     hygiene::h4_repeated_failures_throttled,
     hardening::t1_parallel_guesses_cannot_exceed_the_limit,
     rotation::key_rotation_zero_verification_failures,
+    key_schedule::admin_rotate_validates_its_body_and_defaults_to_the_configured_prepublication
+        with key_schedule::PREPUBLISH_120,
 );
 
 clocked!(
+    flow::c4_code_valid_one_second_before_expiry_refused_one_second_after,
+    flow::f6_expired_refresh_token_refused,
+    tokens::v4_expired_access_token_inactive,
+    hygiene::h4_throttle_ends_after_the_window,
+    key_schedule::prepublished_key_is_published_at_once_and_signs_only_when_it_activates,
+    key_schedule::key_rotation_keeps_the_retired_key_published_until_its_tokens_expire,
+    key_schedule::scheduled_rotation_prepublishes_the_successor with key_schedule::SCHEDULED,
+    key_schedule::scheduled_rotation_without_traffic_still_prepublishes
+        with key_schedule::HOURLY,
+    key_schedule::zero_verification_failures_while_keys_rotate with key_schedule::SCHEDULED,
     dpop::d2_replay_refused_until_the_proof_expires,
     exchange::x1_exchange_expired_subject_refused,
     exchange::exchange_lifetime_capped_by_the_subject_token,

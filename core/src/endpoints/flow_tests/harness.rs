@@ -300,7 +300,3 @@ pub fn query(url: &url::Url, key: &str) -> Option<String> {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
 }
-
-pub fn count_param(url: &url::Url, key: &str) -> usize {
-    url.query_pairs().filter(|(k, _)| k == key).count()
-}
