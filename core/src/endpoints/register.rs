@@ -470,35 +470,6 @@ mod tests {
     }
 
     #[test]
-    fn k1_private_key_jwt_machine_client_registers_only_for_approval() {
-        run(async {
-            let key = crate::dpop::test_support::Prover::new(303).jwk;
-            let machine = json!({
-                "grant_types": ["client_credentials"],
-                "token_endpoint_auth_method": "private_key_jwt",
-                "jwks": { "keys": [key] },
-            });
-            let (server, _) = server_with(Config::default()).await;
-            let resp = server.handle(post_json(&machine)).await;
-            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-            assert_eq!(body_of(&resp)["error"], "invalid_client_metadata");
-
-            let mut cfg = Config::default();
-            cfg.machine_clients.dynamic_registration = MachineRegistration::Approval;
-            let (server, _) = server_with(cfg).await;
-            let resp = server.handle(post_json(&machine)).await;
-            assert_eq!(resp.status(), StatusCode::CREATED);
-            let body = body_of(&resp);
-            assert!(body.get("client_secret").is_none(), "{body}");
-            assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
-            let id = body["client_id"].as_str().unwrap();
-            let client = crate::clients::resolve(&server, id).await.unwrap().unwrap();
-            // Registered, but no machine token until the operator allows it.
-            assert!(crate::client_policy::machine_grant(&client, None).is_err());
-        });
-    }
-
-    #[test]
     fn new_clients_get_random_ids_and_hashed_secrets() {
         let rng = SeededRng::new(1);
         let public = ClientMetadata {

@@ -620,3 +620,48 @@ pub async fn registration_private_key_jwt_client(t: &Target) {
             .assert_oauth_error(400, "invalid_client_metadata");
     }
 }
+
+/// The settings of [`k1_private_key_jwt_machine_client_needs_approval`]'s host: clients may
+/// register for `client_credentials`, to be approved by the operator.
+pub const MACHINE_APPROVAL: &[(&str, &str)] =
+    &[("machine_clients__dynamic_registration", "approval")];
+
+/// K1 (a host with `machine_clients.dynamic_registration = approval`, [`MACHINE_APPROVAL`]):
+/// a `private_key_jwt` machine client registers itself and gets no secret, but no token until
+/// the operator allows it (`PUT /admin/clients/{id}/policy`); then its assertions get tokens.
+pub async fn k1_private_key_jwt_machine_client_needs_approval(t: &Target) {
+    let resource = new_resource(t, &SCOPES).await;
+    let key = ClientKey::new();
+    let r = register(
+        t,
+        json!({
+            "client_name": "Self-registered agent",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": { "keys": [key.jwk] },
+            "scope": "mcp:tools",
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", short(&r.body));
+    let v = r.json();
+    assert!(v.get("client_secret").is_none(), "{v}");
+    assert_eq!(v["token_endpoint_auth_method"], json!("private_key_jwt"));
+    let s = Setup {
+        resource,
+        client: v["client_id"].as_str().expect("client_id").to_owned(),
+        key,
+    };
+    s.token(t, &s.assertion(t), &[])
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+    let id: String = form_urlencoded::byte_serialize(s.client.as_bytes()).collect();
+    admin_ok(
+        t,
+        reqwest::Method::PUT,
+        &format!("/admin/clients/{id}/policy"),
+        Some(json!({ "client_credentials": true })),
+    )
+    .await;
+    tokens(&s.token(t, &s.assertion(t), &[]).await);
+}

@@ -1,13 +1,17 @@
 //! DPoP bindings and nonces over HTTP: a public client's refresh token bound to its key while a
 //! confidential client's is not, `dpop_jkt` at authorize binding the code (RFC 9449 §10),
 //! clients registered with `dpop_bound_access_tokens` (SECURITY-CHECKLIST D3), and server
-//! nonces (D4, RFC 9449 §8) on a server that requires them.
+//! nonces (D4, RFC 9449 §8) on a server that requires them ([`REQUIRE_NONCE`] for the hosts
+//! of the scenarios listed with their own settings).
 
 use serde_json::json;
 
 use super::super::support::*;
 use super::super::Target;
 use super::{assert_bound, dpop_token, Key, Machine};
+
+/// The settings of a host requiring DPoP nonces, for scenarios listed with their own host.
+pub const REQUIRE_NONCE: &[(&str, &str)] = &[("dpop__require_nonce", "true")];
 
 /// The form redeeming `code` for fixture `f` with the PKCE verifier `p`.
 fn redeem_form<'a>(f: &'a Fixture, code: &'a str, p: &'a Pkce) -> [(&'static str, &'a str); 4] {
@@ -198,4 +202,30 @@ pub async fn d4_bearer_requests_unaffected_by_required_nonces(t: &Target) {
         r.header("dpop-nonce").is_none(),
         "no nonce for a bearer request"
     );
+}
+
+/// D4 (a host requiring nonces, [`REQUIRE_NONCE`], whose clock the test controls; default
+/// `dpop.nonce_lifetime_secs` = 300): a nonce past its lifetime gets `use_dpop_nonce` with a
+/// fresh, different nonce, which then works.
+pub async fn d4_stale_nonce_refused(t: &Target) {
+    const NONCE_LIFETIME: i64 = 300;
+    let m = Machine::new(t).await;
+    let k = Key::new();
+    let proof = |nonce: Option<&str>| {
+        let mut c = k.claims_at(&t.url("/oauth/token"), t.now());
+        if let Some(n) = nonce {
+            c["nonce"] = n.into();
+        }
+        k.sign(&k.header(), &c)
+    };
+    let r = m.token(t, &[&proof(None)]).await;
+    r.assert_oauth_error(400, "use_dpop_nonce");
+    let nonce = r.header("dpop-nonce").expect("a DPoP-Nonce header");
+    t.advance_clock(NONCE_LIFETIME + 1);
+    let r = m.token(t, &[&proof(Some(&nonce))]).await;
+    r.assert_oauth_error(400, "use_dpop_nonce");
+    let fresh = r.header("dpop-nonce").expect("a fresh DPoP-Nonce header");
+    assert_ne!(fresh, nonce);
+    assert_bound(&m.token(t, &[&proof(Some(&fresh))]).await, &k);
+    assert_eq!(m.rejections(t).await, ["nonce", "nonce"]);
 }

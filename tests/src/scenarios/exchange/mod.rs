@@ -323,6 +323,26 @@ pub async fn x3_exchange_delegation_depth_limit(t: &Target) {
     exchanged(t, &tok, &[], s.orch_auth()).await;
 }
 
+/// The settings of [`x3_exchange_configured_depth_limit`]'s host: one actor at most.
+pub const ONE_ACTOR: &[(&str, &str)] = &[("token_exchange__max_delegation_depth", "1")];
+
+/// X3 (a host with `token_exchange.max_delegation_depth = 1`, [`ONE_ACTOR`]): the configured
+/// maximum is enforced, not the default.
+pub async fn x3_exchange_configured_depth_limit(t: &Target) {
+    let s = Setup::new(t).await;
+    let orch = s.orch_token(t).await;
+    let actor = [("actor_token", orch.as_str()), ("actor_token_type", ACCESS)];
+    let one = exchanged(
+        t,
+        &s.f.tokens(t).await.access,
+        &[actor[0], actor[1], ("resource", &s.target)],
+        s.orch_auth(),
+    )
+    .await;
+    let r = exchange_token(t, &access(&one), &actor, s.orch_auth()).await;
+    assert_refused(&r, "invalid_request", "at most 1");
+}
+
 /// X4: a requested scope wider than the subject token's is `invalid_scope` naming the extra
 /// scope, also into another resource; narrowing works; the default is the subject token's
 /// scope within the target's catalog, and nothing in common is `invalid_scope`.
