@@ -5,7 +5,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    // Read at run time (cargo sets it for every build script run): a compiled-in path would
+    // point at wherever the build script was first built when the target dir is shared
+    // between checkouts.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("migrations");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<(i64, String)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))

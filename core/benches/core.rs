@@ -5,8 +5,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_core::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use portcullis_core::crypto::{CryptoProvider, RustCrypto};
-use portcullis_core::env::SeededRng;
 use portcullis_core::jose::{sign_es256, Parsed};
+use portcullis_core::runtime::SeededRng;
 
 fn claims() -> serde_json::Value {
     serde_json::json!({

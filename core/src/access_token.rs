@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::jose::{self, Parsed};
-use crate::server::Portcullis;
 use crate::store::repo::access;
 
 /// The `typ` header of our access tokens (RFC 9068 §2.1).
@@ -78,17 +78,17 @@ pub struct AccessTokenSpec<'a> {
 /// Signs a new access token; records its `jti` when it belongs to a grant.
 /// Returns the token and its claims.
 pub async fn access_token(
-    server: &Portcullis,
+    ctx: &Context,
     spec: &AccessTokenSpec<'_>,
 ) -> Result<(String, AccessClaims)> {
-    let now = server.now();
+    let now = ctx.now();
     let claims = AccessClaims {
-        iss: server.issuer().to_owned(),
+        iss: ctx.issuer().to_owned(),
         sub: spec.sub.to_owned(),
         aud: spec.aud.to_owned(),
         client_id: spec.client_id.to_owned(),
         scope: spec.scope.to_owned(),
-        jti: crate::env::random_token(server.env().rng.as_ref(), 16),
+        jti: crate::runtime::random_token(ctx.env().rng.as_ref(), 16),
         iat: now,
         nbf: now,
         exp: now + spec.ttl,
@@ -100,7 +100,7 @@ pub async fn access_token(
     };
     if spec.grant_id.is_some() || spec.parent_jti.is_some() {
         access::insert(
-            server.env().sql.as_ref(),
+            ctx.env().sql.as_ref(),
             &claims.jti,
             spec.grant_id,
             spec.client_id,
@@ -109,7 +109,7 @@ pub async fn access_token(
         )
         .await?;
     }
-    let key = server.keys().active(server).await?;
+    let key = ctx.keys().active(ctx.env()).await?;
     let value = serde_json::to_value(&claims).map_err(|e| Error::server(e.to_string()))?;
     let jwt = jose::sign_es256(key.signer.as_ref(), &key.kid, ACCESS_TOKEN_TYP, &value)
         .await
@@ -118,14 +118,14 @@ pub async fn access_token(
 }
 
 /// A new opaque refresh token value.
-pub fn refresh_token(server: &Portcullis) -> String {
-    crate::env::random_token(server.env().rng.as_ref(), 32)
+pub fn refresh_token(ctx: &Context) -> String {
+    crate::runtime::random_token(ctx.env().rng.as_ref(), 32)
 }
 
 /// Verifies one of our access tokens: signature with a published key, `typ`, issuer and
 /// time window (60 s skew, J5). Returns `None` for anything that is not a valid token of
 /// ours (revocation is checked separately).
-pub async fn verify_access_token(server: &Portcullis, token: &str) -> Result<Option<AccessClaims>> {
+pub async fn verify_access_token(ctx: &Context, token: &str) -> Result<Option<AccessClaims>> {
     let Ok(parsed) = Parsed::parse(token) else {
         return Ok(None);
     };
@@ -135,18 +135,18 @@ pub async fn verify_access_token(server: &Portcullis, token: &str) -> Result<Opt
     let Some(kid) = parsed.kid() else {
         return Ok(None);
     };
-    let Some(public) = server.keys().public_key(server.env(), kid).await? else {
+    let Some(public) = ctx.keys().public_key(ctx.env(), kid).await? else {
         return Ok(None);
     };
     let Ok(claims) = parsed
-        .verify::<AccessClaims>(server.env().crypto.as_ref(), &public)
+        .verify::<AccessClaims>(ctx.env().crypto.as_ref(), &public)
         .await
     else {
         return Ok(None);
     };
-    let now = server.now();
+    let now = ctx.now();
     const SKEW: i64 = 60;
-    if claims.iss != server.issuer() || claims.exp <= now - SKEW || claims.nbf > now + SKEW {
+    if claims.iss != ctx.issuer() || claims.exp <= now - SKEW || claims.nbf > now + SKEW {
         return Ok(None);
     }
     Ok(Some(claims))

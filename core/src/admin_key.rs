@@ -1,6 +1,6 @@
 //! The admin API key check, shared by the admin listener, `admin_only` client registration
 //! and the storage bridge. It lives below the routers so none of those need to import
-//! [`crate::admin`]; `crate::admin::presents_key` re-exports it.
+//! [`crate::admin`].
 
 use http::header;
 

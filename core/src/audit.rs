@@ -2,7 +2,7 @@
 //! refresh, reuse detection and revocation is written to storage (time, action, client,
 //! subject, outcome, reason, request id). Listed by the admin API newest first.
 
-use crate::server::Portcullis;
+use crate::env::Env;
 use crate::store::repo::audit::AuditRow;
 
 /// An event to record. `reason` is an error code or a short phrase, never a secret.
@@ -26,13 +26,10 @@ pub struct Event<'a> {
 
 /// Writes `event`. Audit failures are not shown to the client, but are returned so the
 /// caller can decide; most callers use [`record`], which logs and continues.
-pub async fn try_record(
-    server: &Portcullis,
-    event: Event<'_>,
-) -> Result<(), crate::store::StoreError> {
+pub async fn try_record(env: &Env, event: Event<'_>) -> Result<(), crate::store::StoreError> {
     let row = AuditRow {
         seq: 0,
-        at: server.now(),
+        at: env.clock.now(),
         action: event.action.to_owned(),
         outcome: if event.success { "success" } else { "failure" }.to_owned(),
         client_id: event.client_id.map(str::to_owned),
@@ -41,13 +38,13 @@ pub async fn try_record(
         request_id: event.request_id.map(str::to_owned),
         detail: event.detail,
     };
-    crate::store::repo::audit::insert(server.env().sql.as_ref(), &row).await
+    crate::store::repo::audit::insert(env.sql.as_ref(), &row).await
 }
 
 /// Writes `event`; a storage failure here does not fail the request that caused it.
-pub async fn record(server: &Portcullis, event: Event<'_>) {
+pub async fn record(env: &Env, event: Event<'_>) {
     let action = event.action;
-    if let Err(e) = try_record(server, event).await {
+    if let Err(e) = try_record(env, event).await {
         tracing::warn!(action, error = %e, "audit event could not be written");
     }
 }

@@ -15,12 +15,12 @@ use url::Url;
 
 use crate::clients::{Client, ClientKind, ClientMetadata};
 use crate::config::CimdConfig;
-use crate::env::{FetchResponse, Fetcher};
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::http_util::truncate;
 use crate::remote::{CachePolicy, Doc, Kind, Remote};
-use crate::server::Portcullis;
+use crate::runtime::{FetchResponse, Fetcher};
 use crate::store::KvStore;
+use crate::text::truncate;
 
 /// Longest metadata document URL.
 pub const MAX_ID_LEN: usize = 2048;
@@ -113,15 +113,15 @@ pub fn document_url(client_id: &str) -> std::result::Result<Url, DocumentUrlErro
 
 /// Fetches (or reads from cache) and validates the metadata document of `client_id`,
 /// through [`crate::remote`] and its loopback rule ([`crate::remote::allow_loopback`]).
-pub async fn fetch_client(server: &Portcullis, client_id: &str) -> Result<Client> {
-    let cfg = server.config();
-    let env = server.env();
+pub async fn fetch_client(ctx: &Context, client_id: &str) -> Result<Client> {
+    let cfg = ctx.config();
+    let env = ctx.env();
     let client = fetch_with(
         env.kv.as_ref(),
         env.fetcher.as_ref(),
         &cfg.cimd,
         crate::remote::allow_loopback(cfg),
-        server.now(),
+        ctx.now(),
         client_id,
     )
     .await?;
@@ -196,7 +196,7 @@ pub async fn fetch_with(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetadataDocumentError {
     #[error(transparent)]
-    Document(#[from] crate::env::JsonDocumentError),
+    Document(#[from] crate::runtime::JsonDocumentError),
     #[error("the document is not a JSON object")]
     NotObject,
     #[error("the document's client_id does not equal its URL")]
@@ -276,8 +276,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::env::FetchError;
     use crate::error::ErrorCode;
+    use crate::runtime::FetchError;
+    use crate::server::Portcullis;
     use crate::store::MemoryKv;
 
     const ID: &str = "https://app.example.com/oauth/client.json";
@@ -568,7 +569,7 @@ mod tests {
     #[test]
     fn private_key_jwt_with_jwks_uri_or_public_jwks() {
         use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
-        let scalar = generate_scalar(&crate::env::SeededRng::new(9));
+        let scalar = generate_scalar(&crate::runtime::SeededRng::new(9));
         let jwk = crate::keys::public_jwk(&public_key_sec1(&scalar).unwrap());
         let mut d = doc();
         d["token_endpoint_auth_method"] = json!("private_key_jwt");
@@ -760,13 +761,18 @@ mod tests {
             let (mut env, _clock) = test_env();
             let fetcher = Arc::new(FakeFetcher::new(Ok(ok_resp(&doc()))));
             env.fetcher = fetcher.clone();
-            let server = Portcullis::start(env, crate::Config::default())
+            let ctx = Portcullis::start(env, crate::Config::default())
                 .await
                 .unwrap();
-            let c = crate::clients::resolve(&server, ID).await.unwrap().unwrap();
+            let c = crate::client_lookup::resolve(&ctx, ID)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(c.kind, ClientKind::MetadataDocument);
             let other = "https://app.example.com/other.json";
-            let e = crate::clients::resolve(&server, other).await.unwrap_err();
+            let e = crate::client_lookup::resolve(&ctx, other)
+                .await
+                .unwrap_err();
             assert!(
                 e.description.contains("could not be fetched"),
                 "{}",

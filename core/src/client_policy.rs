@@ -8,8 +8,8 @@ use http::header;
 
 use crate::clients::{Client, ClientKind};
 use crate::config::MachineClientsConfig;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::server::Portcullis;
 use crate::store::repo::client_policies::{self, ClientPolicy};
 use crate::store::repo::counters;
 
@@ -98,10 +98,10 @@ fn windows(client_id: &str, limits: Limits, now: i64) -> Vec<(String, i64, i64, 
 /// K3: counts one request against the client's rate limit and daily quota (atomic increments
 /// in the system of record). Over either: 429 `slow_down` with `Retry-After` until its
 /// window ends. A request that passes counts even if the grant then fails.
-pub async fn enforce_limits(server: &Portcullis, client_id: &str, limits: Limits) -> Result<()> {
-    let now = server.now();
+pub async fn enforce_limits(ctx: &Context, client_id: &str, limits: Limits) -> Result<()> {
+    let now = ctx.now();
     for (key, ends, limit, what) in windows(client_id, limits, now) {
-        let count = counters::increment(server.env().sql.as_ref(), &key, ends, now).await?;
+        let count = counters::increment(ctx.env().sql.as_ref(), &key, ends, now).await?;
         if count > limit {
             return Err(Error::new(
                 ErrorCode::SlowDown,
@@ -114,14 +114,14 @@ pub async fn enforce_limits(server: &Portcullis, client_id: &str, limits: Limits
 }
 
 /// The stored policy of a client, if any.
-pub async fn load(server: &Portcullis, client_id: &str) -> Result<Option<ClientPolicy>> {
-    Ok(client_policies::get(server.env().sql.as_ref(), client_id).await?)
+pub async fn load(ctx: &Context, client_id: &str) -> Result<Option<ClientPolicy>> {
+    Ok(client_policies::get(ctx.env().sql.as_ref(), client_id).await?)
 }
 
 /// K4: whether tokens held by `client_id` may still be reported active: the client is not
 /// suspended and (for stored, non-URL ids) still registered.
-pub async fn holder_active(server: &Portcullis, client_id: &str) -> Result<bool> {
-    if load(server, client_id)
+pub async fn holder_active(ctx: &Context, client_id: &str) -> Result<bool> {
+    if load(ctx, client_id)
         .await?
         .is_some_and(|p| p.suspended_at.is_some())
     {
@@ -131,7 +131,7 @@ pub async fn holder_active(server: &Portcullis, client_id: &str) -> Result<bool>
         return Ok(true);
     }
     Ok(
-        crate::store::repo::clients::get(server.env().sql.as_ref(), client_id)
+        crate::store::repo::clients::get(ctx.env().sql.as_ref(), client_id)
             .await?
             .is_some(),
     )

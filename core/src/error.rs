@@ -5,6 +5,7 @@
 
 use http::StatusCode;
 
+use crate::config::ConfigError;
 use crate::store::StoreError;
 
 /// An OAuth error code.
@@ -54,6 +55,9 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the proof must carry a server-provided nonce (see the `DPoP-Nonce` header).
     UseDpopNonce,
+    /// The user must act first (OpenID Connect Core §3.1.2.6; the vault: connect the
+    /// provider, see `connect_uri`).
+    InteractionRequired,
 }
 
 impl ErrorCode {
@@ -82,6 +86,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InteractionRequired => "interaction_required",
         }
     }
 
@@ -126,6 +131,7 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::InvalidDpopProof => "Invalid DPoP proof",
             Self::UseDpopNonce => "DPoP nonce required",
+            Self::InteractionRequired => "User interaction required",
         }
     }
 }
@@ -139,6 +145,8 @@ pub struct Error {
     pub description: String,
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`, `Allow`).
     pub headers: Vec<(http::HeaderName, String)>,
+    /// Extra members of the JSON body (`connect_uri` of `interaction_required`).
+    pub fields: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Error {
@@ -148,7 +156,13 @@ impl Error {
             code,
             description: description.into(),
             headers: Vec::new(),
+            fields: Vec::new(),
         }
+    }
+    /// Adds a member to the JSON body.
+    pub fn with_field(mut self, name: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
     /// Adds a response header.
     pub fn with_header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
@@ -186,14 +200,18 @@ impl Error {
     /// The JSON body: RFC 6749 fields plus RFC 9457 problem details.
     pub fn body(&self) -> serde_json::Value {
         let status = self.code.status().as_u16();
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.code.as_str(),
             "error_description": self.description,
             "type": format!("urn:portcullis:error:{}", self.code.as_str()),
             "title": self.code.title(),
             "status": status,
             "detail": self.description,
-        })
+        });
+        for (name, value) in &self.fields {
+            body[*name] = value.clone();
+        }
+        body
     }
 }
 
@@ -220,3 +238,17 @@ impl From<StoreError> for Error {
 
 /// Result alias for request handling.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why the server refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An unsafe or malformed setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage failed during migrations or seeding.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// A seed or key could not be prepared.
+    #[error("{0}")]
+    Init(String),
+}

@@ -9,9 +9,8 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::text::truncate;
 
-/// Largest request body any endpoint accepts (G2). Adapters may enforce it earlier.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest single parameter value (G2, G4).
 pub const MAX_PARAM_BYTES: usize = 8 * 1024;
 
@@ -163,14 +162,6 @@ pub fn json_body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8
     }
     serde_json::from_slice(body)
         .map_err(|e| Error::invalid_request(format!("malformed JSON body: {e}")))
-}
-
-/// Shortens `s` for error messages.
-pub fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 /// A JSON response with `Cache-Control: no-store` (H1).

@@ -18,9 +18,9 @@
 use serde_json::Value;
 use url::Url;
 
-use crate::env::FetchResponse;
+use crate::context::Context;
 use crate::remote::{Doc, Kind, Remote};
-use crate::server::Portcullis;
+use crate::runtime::FetchResponse;
 use crate::store::repo::idps::{self, IdpRow};
 use crate::store::StoreError;
 
@@ -153,9 +153,9 @@ pub fn validate_jwks(jwks: &Value) -> Result<(), IdpConfigError> {
 
 /// Checks a `jwks_uri` against the outbound fetch policy (S1, [`crate::remote::check_url`]).
 /// For the operator registering the IdP, so the reason is told.
-pub fn validate_jwks_uri(server: &Portcullis, uri: &str) -> Result<Url, IdpConfigError> {
+pub fn validate_jwks_uri(ctx: &Context, uri: &str) -> Result<Url, IdpConfigError> {
     let url = jwks_url(uri)?;
-    crate::remote::check_url(server.config(), &url).map_err(IdpConfigError::JwksUriRefused)?;
+    crate::remote::check_url(ctx.config(), &url).map_err(IdpConfigError::JwksUriRefused)?;
     Ok(url)
 }
 
@@ -175,11 +175,11 @@ fn jwks_url(uri: &str) -> Result<Url, IdpConfigError> {
 /// The local subject for an IdP's `sub`: the explicit mapping when one exists, otherwise
 /// [`automatic_subject`].
 pub async fn local_subject(
-    server: &Portcullis,
+    ctx: &Context,
     issuer: &str,
     external_subject: &str,
 ) -> Result<String, StoreError> {
-    let db = server.env().sql.as_ref();
+    let db = ctx.env().sql.as_ref();
     Ok(idps::subject(db, issuer, external_subject)
         .await?
         .unwrap_or_else(|| automatic_subject(issuer, external_subject)))
@@ -196,27 +196,23 @@ pub fn automatic_subject(issuer: &str, external_subject: &str) -> String {
 }
 
 /// Forgets the cached documents of `issuer` (after its registration changed).
-pub async fn forget(server: &Portcullis, issuer: &str) {
+pub async fn forget(ctx: &Context, issuer: &str) {
     for kind in [Kind::IdpJwks, Kind::IdpConfiguration] {
         let key = crate::remote::cache_key(kind, issuer);
-        if let Err(e) = server.env().kv.delete(&key).await {
+        if let Err(e) = ctx.env().kv.delete(&key).await {
             tracing::warn!(error = %e, "IdP key cache entry could not be removed");
         }
     }
 }
 
 /// The public JWK of `idp` for `kid` (or its only key when `kid` is absent).
-pub async fn key_for(
-    server: &Portcullis,
-    idp: &IdpRow,
-    kid: Option<&str>,
-) -> Result<Value, KeyError> {
+pub async fn key_for(ctx: &Context, idp: &IdpRow, kid: Option<&str>) -> Result<Value, KeyError> {
     if let Some(text) = &idp.jwks {
         let jwks: Value = serde_json::from_str(text)
             .map_err(|_| KeyError::Unavailable(KeysUnavailable::StoredJwksInvalid))?;
         return usable_key(&jwks, kid).ok_or(KeyError::UnknownKey);
     }
-    let remote = Remote::of(server);
+    let remote = Remote::of(ctx);
     let url = match &idp.jwks_uri {
         Some(uri) => jwks_url(uri).map_err(KeysUnavailable::JwksUri),
         None => discover_jwks_uri(&remote, &idp.issuer)
@@ -254,7 +250,7 @@ fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdpDocumentError {
     #[error(transparent)]
-    Document(#[from] crate::env::JsonDocumentError),
+    Document(#[from] crate::runtime::JsonDocumentError),
     #[error("the document is not a JSON object")]
     NotObject,
     #[error("the JWK Set has no 'keys' array")]
@@ -355,8 +351,9 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::dpop::test_support::Prover;
-    use crate::env::FixedClock;
     use crate::remote::fake::Documents;
+    use crate::runtime::FixedClock;
+    use crate::server::Portcullis;
 
     const IDP: &str = "https://idp.example.com";
 
@@ -497,7 +494,7 @@ mod tests {
 
     #[test]
     fn inline_jwks_public_p256_only() {
-        let scalar = crate::crypto::rustcrypto::generate_scalar(&crate::env::SeededRng::new(3));
+        let scalar = crate::crypto::rustcrypto::generate_scalar(&crate::runtime::SeededRng::new(3));
         let jwk =
             crate::keys::public_jwk(&crate::crypto::rustcrypto::public_key_sec1(&scalar).unwrap());
         assert!(validate_jwks(&serde_json::json!({ "keys": [jwk.clone()] })).is_ok());

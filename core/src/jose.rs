@@ -196,7 +196,7 @@ mod tests {
     use super::*;
     use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
     use crate::crypto::RustCrypto;
-    use crate::env::SeededRng;
+    use crate::runtime::SeededRng;
 
     /// The verification under test, driven to completion.
     fn verify_with_jwk(

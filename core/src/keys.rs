@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::crypto::kek::Kek;
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use crate::crypto::{b64, b64_decode, sha256, CryptoError, Es256Signer};
-use crate::server::{Env, Portcullis};
+use crate::env::Env;
 use crate::store::repo::keys::{self as repo, KeyRow, ScheduledKey};
 use crate::store::StoreError;
 
@@ -315,8 +315,7 @@ impl KeyRing {
 
     /// The key that signs now. When the active key nears the end of its rotation interval
     /// and no successor is pending, schedules one first.
-    pub async fn active(&self, server: &Portcullis) -> Result<ActiveKey, KeyError> {
-        let env = server.env();
+    pub async fn active(&self, env: &Env) -> Result<ActiveKey, KeyError> {
         let now = env.clock.now();
         let mut cached = match self.cached() {
             Some(c) if now - c.loaded_at < CACHE_SECS && c.signer_at(now).is_some() => c,
@@ -326,24 +325,18 @@ impl KeyRing {
             let current = cached.active_at(now)?;
             let since = current.activates_at.max(current.created_at);
             let due = now >= since + self.rotation_interval - self.scheduled_lead();
-            if due && !cached.has_pending(now) && self.schedule(server, &current, since).await? {
+            if due && !cached.has_pending(now) && self.schedule(env, &current, since).await? {
                 cached = self.load(env).await?;
             }
         }
         let active = cached.active_at(now)?;
-        self.note_activation(server, &active).await;
+        self.note_activation(env, &active).await;
         Ok(active)
     }
 
     /// Creates the scheduled successor of `current` unless another instance did (or is
     /// doing) so. Returns whether the stored key set may have changed.
-    async fn schedule(
-        &self,
-        server: &Portcullis,
-        current: &ActiveKey,
-        since: i64,
-    ) -> Result<bool, KeyError> {
-        let env = server.env();
+    async fn schedule(&self, env: &Env, current: &ActiveKey, since: i64) -> Result<bool, KeyError> {
         let now = env.clock.now();
         {
             let mut after = self
@@ -371,13 +364,13 @@ impl KeyRing {
             return Ok(false);
         }
         let activates_at = (now + self.scheduled_lead()).max(since + self.rotation_interval);
-        self.rotate_at(server, activates_at, true).await?;
+        self.rotate_at(env, activates_at, true).await?;
         Ok(true)
     }
 
     /// Records `key.activated` once (across instances) when a pre-published key starts
     /// signing.
-    async fn note_activation(&self, server: &Portcullis, active: &ActiveKey) {
+    async fn note_activation(&self, env: &Env, active: &ActiveKey) {
         {
             let mut last = self.last_active.lock().unwrap_or_else(|e| e.into_inner());
             if *last == active.kid {
@@ -388,9 +381,9 @@ impl KeyRing {
         if active.activates_at <= active.created_at {
             return;
         }
-        let now = server.now();
+        let now = env.clock.now();
         let once = crate::store::repo::replay::reserve(
-            server.env().sql.as_ref(),
+            env.sql.as_ref(),
             &format!("key-activated:{}", active.kid),
             now + 400 * 24 * 3600,
             now,
@@ -398,7 +391,7 @@ impl KeyRing {
         .await;
         if let Ok(true) = once {
             crate::audit::record(
-                server,
+                env,
                 crate::audit::Event {
                     action: "key.activated",
                     success: true,
@@ -445,19 +438,15 @@ impl KeyRing {
     }
 
     /// Rotates with the configured pre-publication (`key_prepublish_secs`).
-    pub async fn rotate(&self, server: &Portcullis) -> Result<KeyInfo, KeyError> {
-        self.rotate_with(server, self.prepublish).await
+    pub async fn rotate(&self, env: &Env) -> Result<KeyInfo, KeyError> {
+        self.rotate_with(env, self.prepublish).await
     }
 
     /// Adds a new key that is published now and signs `prepublish_secs` from now (0: at
     /// once; at most [`MAX_PREPUBLISH_SECS`]); the keys it replaces retire at that moment.
-    pub async fn rotate_with(
-        &self,
-        server: &Portcullis,
-        prepublish_secs: i64,
-    ) -> Result<KeyInfo, KeyError> {
-        let activates_at = server.now() + prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS);
-        self.rotate_at(server, activates_at, false).await
+    pub async fn rotate_with(&self, env: &Env, prepublish_secs: i64) -> Result<KeyInfo, KeyError> {
+        let activates_at = env.clock.now() + prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS);
+        self.rotate_at(env, activates_at, false).await
     }
 
     /// Stores a new key signing from `activates_at` and retires every other key at that
@@ -465,11 +454,10 @@ impl KeyRing {
     /// token lifetime plus a margin covering other instances' caches).
     async fn rotate_at(
         &self,
-        server: &Portcullis,
+        env: &Env,
         activates_at: i64,
         scheduled: bool,
     ) -> Result<KeyInfo, KeyError> {
-        let env = server.env();
         let row = self.generate(env, activates_at).await?;
         let activates_at = row.activates_at;
         repo::retire_others(
@@ -481,7 +469,7 @@ impl KeyRing {
         .await?;
         self.load(env).await?;
         crate::audit::record(
-            server,
+            env,
             crate::audit::Event {
                 action: "key.rotated",
                 success: true,
@@ -565,7 +553,7 @@ mod tests {
     #[test]
     fn exactly_one_signer_across_a_prepublished_handover() {
         let signer = |seed| {
-            let scalar = generate_scalar(&crate::env::SeededRng::new(seed));
+            let scalar = generate_scalar(&crate::runtime::SeededRng::new(seed));
             Some(
                 crate::crypto::CryptoProvider::es256_signer(&crate::crypto::RustCrypto, &scalar)
                     .unwrap(),
@@ -604,7 +592,7 @@ mod tests {
 
     #[test]
     fn jwk_sec1_roundtrip() {
-        let rng = crate::env::SeededRng::new(5);
+        let rng = crate::runtime::SeededRng::new(5);
         let scalar = generate_scalar(&rng);
         let sec1 = public_key_sec1(&scalar).unwrap();
         let jwk = public_jwk(&sec1);

@@ -111,7 +111,7 @@ pub fn validate_for_registration(
     }
     if url.as_str() != uri {
         return Err(RedirectUriError::NotCanonical(
-            crate::http_util::truncate(url.as_str(), 200).to_string(),
+            crate::text::truncate(url.as_str(), 200).to_string(),
         ));
     }
     if let Some(Host::Domain(d)) = url.host() {
@@ -135,7 +135,7 @@ pub fn validate_for_registration(
                 Ok(())
             } else {
                 Err(RedirectUriError::PrivateUseNotNative(
-                    crate::http_util::truncate(scheme, 64).to_string(),
+                    crate::text::truncate(scheme, 64).to_string(),
                 ))
             }
         }
@@ -159,7 +159,7 @@ pub fn check_private_use_scheme(uri: &str, extra: &[String]) -> Result<(), Redir
         return Ok(());
     }
     Err(RedirectUriError::NotReverseDomain(
-        crate::http_util::truncate(&scheme, 64).to_string(),
+        crate::text::truncate(&scheme, 64).to_string(),
     ))
 }
 

@@ -9,10 +9,10 @@
 
 use serde_json::Value;
 
-use crate::clients::ClientMetadata;
+use crate::client_metadata::ClientMetadata;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::truncate;
 use crate::redirect;
+use crate::text::truncate;
 
 /// Most redirect URIs per client (G2).
 pub const MAX_REDIRECT_URIS: usize = 10;
@@ -652,7 +652,7 @@ mod tests {
 
     fn p256_jwk() -> Value {
         use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
-        let scalar = generate_scalar(&crate::env::SeededRng::new(3));
+        let scalar = generate_scalar(&crate::runtime::SeededRng::new(3));
         let mut jwk = crate::keys::public_jwk(&public_key_sec1(&scalar).unwrap());
         jwk["kid"] = json!("k1");
         jwk

@@ -3,16 +3,16 @@
 //! catalog (and the client's ceiling, if it registered one).
 
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::scope;
-use crate::server::Portcullis;
 use crate::store::repo::resources::{self, ResourceRow};
 
 /// Resolves the `resource` parameter. It must be an absolute URI without a fragment (M1)
 /// naming a registered resource. When absent and exactly one resource is registered, that
 /// one is used; otherwise a resource is required.
-pub async fn select(server: &Portcullis, resource: Option<&str>) -> Result<ResourceRow> {
-    let db = server.env().sql.as_ref();
+pub async fn select(ctx: &Context, resource: Option<&str>) -> Result<ResourceRow> {
+    let db = ctx.env().sql.as_ref();
     match resource {
         Some(uri) => {
             let parsed = url::Url::parse(uri)
@@ -61,7 +61,7 @@ pub fn select_scopes(
             if let Some(bad) = wanted.iter().find(|s| !allowed(s)) {
                 return Err(Error::invalid_scope(format!(
                     "scope '{}' is not available for this resource and client",
-                    crate::http_util::truncate(bad, 64)
+                    crate::text::truncate(bad, 64)
                 )));
             }
             Ok(wanted)

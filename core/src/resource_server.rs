@@ -11,9 +11,9 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 
 use crate::access_token::{verify_access_token, AccessClaims};
+use crate::context::Context;
 use crate::dpop::proof::{self, Expected, Reason, Rejection};
 use crate::dpop::{self, ProofError, NONCE_HEADER};
-use crate::server::Portcullis;
 use crate::store::repo::access;
 
 /// Longest `Authorization` header accepted.
@@ -180,8 +180,8 @@ impl From<crate::error::Error> for Refusal {
 
 /// The protected resource metadata URL the authorization server publishes for `resource`
 /// (RFC 9728 §3.1, path-inserted at the issuer's origin).
-pub fn resource_metadata_url(server: &Portcullis, resource: &str) -> Option<String> {
-    let issuer = url::Url::parse(server.issuer()).ok()?;
+pub fn resource_metadata_url(ctx: &Context, resource: &str) -> Option<String> {
+    let issuer = url::Url::parse(ctx.issuer()).ok()?;
     let r = url::Url::parse(resource).ok()?;
     let path = r.path().trim_end_matches('/');
     Some(format!(
@@ -193,13 +193,13 @@ pub fn resource_metadata_url(server: &Portcullis, resource: &str) -> Option<Stri
 /// [`verify`] over an `http::Request`. `url` is the absolute URL the client addressed (the
 /// `htu` of its proofs): the request's URI alone does not carry it behind a proxy.
 pub async fn verify_request<B>(
-    server: &Portcullis,
+    ctx: &Context,
     req: &Request<B>,
     url: &str,
     needs: &Requirements<'_>,
 ) -> Result<Authorized, Denied> {
     verify(
-        server,
+        ctx,
         &Presented {
             method: req.method().as_str(),
             url,
@@ -212,23 +212,23 @@ pub async fn verify_request<B>(
 
 /// Verifies the access token of a request (see the module documentation).
 pub async fn verify(
-    server: &Portcullis,
+    ctx: &Context,
     req: &Presented<'_>,
     needs: &Requirements<'_>,
 ) -> Result<Authorized, Denied> {
-    let policy = dpop::nonce_policy(server);
-    match authorize(server, req, needs, policy.as_ref()).await {
+    let policy = dpop::nonce_policy(ctx);
+    match authorize(ctx, req, needs, policy.as_ref()).await {
         Ok(a) => Ok(a),
         Err(r) => {
             if let Some(reason) = r.dpop_reason {
-                dpop::audit_rejection(server, reason, None, None, needs.resource).await;
+                dpop::audit_rejection(ctx, reason, None, None, needs.resource).await;
             }
-            Err(deny(server, r, needs, policy.is_some()))
+            Err(deny(ctx, r, needs, policy.is_some()))
         }
     }
 }
 
-fn deny(server: &Portcullis, r: Refusal, needs: &Requirements<'_>, nonces: bool) -> Denied {
+fn deny(ctx: &Context, r: Refusal, needs: &Requirements<'_>, nonces: bool) -> Denied {
     let mut bearer = vec!["Bearer realm=\"portcullis\"".to_owned()];
     let algs = proof::ALGS.join(" ");
     let mut dpop_challenge = vec![format!("DPoP algs=\"{algs}\"")];
@@ -250,7 +250,7 @@ fn deny(server: &Portcullis, r: Refusal, needs: &Requirements<'_>, nonces: bool)
     }
     let mut headers = r.headers;
     if nonces && r.scheme == Scheme::DPoP {
-        headers.push((NONCE_HEADER, dpop::fresh_nonce(server)));
+        headers.push((NONCE_HEADER, dpop::fresh_nonce(ctx)));
     }
     Denied {
         status: r.status,
@@ -301,7 +301,7 @@ fn credentials(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, Refusal> {
 }
 
 async fn authorize(
-    server: &Portcullis,
+    ctx: &Context,
     req: &Presented<'_>,
     needs: &Requirements<'_>,
     policy: Option<&(crate::dpop::nonce::NonceKey, i64)>,
@@ -317,13 +317,13 @@ async fn authorize(
             dpop_reason: None,
         });
     };
-    let Some(claims) = verify_access_token(server, token).await? else {
+    let Some(claims) = verify_access_token(ctx, token).await? else {
         return Err(Refusal::invalid_token(
             scheme,
             "the access token is invalid or expired",
         ));
     };
-    if claims.exp <= server.now() {
+    if claims.exp <= ctx.now() {
         return Err(Refusal::invalid_token(
             scheme,
             "the access token has expired",
@@ -360,11 +360,11 @@ async fn authorize(
                 method: req.method,
                 url: req.url,
                 access_token: Some(token),
-                now: server.now(),
-                max_age: server.config().dpop.proof_max_age_secs,
+                now: ctx.now(),
+                max_age: ctx.config().dpop.proof_max_age_secs,
                 nonce: policy.map(|(k, l)| (k, *l)),
             };
-            let checked = proof::check(server.env().crypto.as_ref(), proof, &expected)
+            let checked = proof::check(ctx.env().crypto.as_ref(), proof, &expected)
                 .await
                 .map_err(Refusal::dpop)?;
             if !crate::crypto::ct_eq(checked.jkt.as_bytes(), jkt.as_bytes()) {
@@ -384,7 +384,7 @@ async fn authorize(
             "the access token is not for this resource",
         ));
     }
-    if access::is_revoked(server.env().sql.as_ref(), &claims.jti).await? {
+    if access::is_revoked(ctx.env().sql.as_ref(), &claims.jti).await? {
         return Err(Refusal::invalid_token(
             scheme,
             "the access token has been revoked",
@@ -410,13 +410,13 @@ async fn authorize(
     // Every other check passed: now spend the proof's jti (D2).
     let mut response_headers = Vec::new();
     if let Some(checked) = &checked {
-        match dpop::reserve(server, checked).await {
+        match dpop::reserve(ctx, checked).await {
             Ok(()) => {}
             Err(ProofError::Rejected(r)) => return Err(Refusal::dpop(r)),
             Err(ProofError::Store(_)) => return Err(Refusal::unavailable(Scheme::DPoP)),
         }
         if policy.is_some() {
-            response_headers.push((NONCE_HEADER, dpop::fresh_nonce(server)));
+            response_headers.push((NONCE_HEADER, dpop::fresh_nonce(ctx)));
         }
     }
     Ok(Authorized {

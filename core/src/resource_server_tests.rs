@@ -15,8 +15,9 @@ use serde_json::Value;
 use super::*;
 use crate::config::{Config, SeedClient, SeedResource};
 use crate::dpop::test_support::Prover;
-use crate::env::FixedClock;
+use crate::runtime::FixedClock;
 use crate::secret::Secret;
+use crate::server::Portcullis;
 use crate::store::repo::audit::{self, AuditFilter};
 use crate::store::test_store::test_env;
 

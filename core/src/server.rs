@@ -1,5 +1,5 @@
-//! The server object: configuration plus the runtime seams, started once per process or
-//! isolate, and the two entry points [`Portcullis::handle`] (public listener) and
+//! The server object: a [`Context`] started once per process or isolate (migrations, seeds,
+//! a signing key), and the two entry points [`Portcullis::handle`] (public listener) and
 //! [`Portcullis::handle_admin`] (admin API).
 
 use std::sync::Arc;
@@ -7,55 +7,29 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, Response};
 
-use crate::config::{Config, ConfigError};
-use crate::crypto::CryptoProvider;
-use crate::env::{Clock, Fetcher, Rng};
-use crate::keys::KeyRing;
-use crate::store::{KvStore, SqlStore, StoreError};
+use crate::config::Config;
+use crate::context::Context;
+use crate::env::Env;
+pub use crate::error::StartError;
 
-/// Everything the core needs from its host.
-#[derive(Clone)]
-pub struct Env {
-    /// Wall clock.
-    pub clock: Arc<dyn Clock>,
-    /// Secure randomness.
-    pub rng: Arc<dyn Rng>,
-    /// System of record.
-    pub sql: Arc<dyn SqlStore>,
-    /// Caches.
-    pub kv: Arc<dyn KvStore>,
-    /// Signing and verification.
-    pub crypto: Arc<dyn CryptoProvider>,
-    /// Outbound HTTP (SSRF-checked by the implementation after DNS resolution).
-    pub fetcher: Arc<dyn Fetcher>,
-}
-
-/// Why the server refused to start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// An unsafe or malformed setting.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Storage failed during migrations or seeding.
-    #[error("storage: {0}")]
-    Store(#[from] StoreError),
-    /// A seed or key could not be prepared.
-    #[error("{0}")]
-    Init(String),
+impl From<StartError> for crate::host::StartFailure {
+    fn from(e: StartError) -> Self {
+        Self::Start(e.to_string())
+    }
 }
 
 /// A started authorization server. Cheap to share (`Arc` inside); stateless apart from caches.
+/// Dereferences to its [`Context`], which is what the protocol modules take.
 #[derive(Clone)]
 pub struct Portcullis {
-    pub(crate) inner: Arc<Inner>,
+    ctx: Arc<Context>,
 }
 
-pub(crate) struct Inner {
-    pub cfg: Config,
-    pub env: Env,
-    pub keys: KeyRing,
-    /// The issuer without a trailing slash.
-    pub issuer: String,
+impl std::ops::Deref for Portcullis {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 impl Portcullis {
@@ -65,48 +39,21 @@ impl Portcullis {
         cfg.validate()?;
         let now = env.clock.now();
         crate::store::migrations::migrate(env.sql.as_ref(), now).await?;
-        let keys = KeyRing::new(&cfg);
         let server = Self {
-            inner: Arc::new(Inner {
-                issuer: cfg.issuer().to_owned(),
-                cfg,
-                env,
-                keys,
-            }),
+            ctx: Arc::new(Context::new(env, cfg)),
         };
         crate::admin::seed::apply(&server).await?;
         server
-            .inner
-            .keys
-            .ensure_active(&server.inner.env)
+            .keys()
+            .ensure_active(server.env())
             .await
             .map_err(|e| StartError::Init(format!("signing key: {e}")))?;
         Ok(server)
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.inner.cfg
-    }
-
-    /// The runtime seams.
-    pub fn env(&self) -> &Env {
-        &self.inner.env
-    }
-
-    /// The issuer identifier, without a trailing slash.
-    pub fn issuer(&self) -> &str {
-        &self.inner.issuer
-    }
-
-    /// The signing key ring.
-    pub fn keys(&self) -> &KeyRing {
-        &self.inner.keys
-    }
-
-    /// Current time, seconds.
-    pub fn now(&self) -> i64 {
-        self.inner.env.clock.now()
+    /// The protocol modules' view of this server.
+    pub fn context(&self) -> &Context {
+        &self.ctx
     }
 
     /// Handles a request to the public listener.
@@ -124,8 +71,8 @@ impl Portcullis {
             return self.handle_admin(req).await;
         }
         #[cfg(feature = "sql-bridge")]
-        if path == crate::store::bridge::PATH {
-            return crate::store::bridge::serve(self, req).await;
+        if path == crate::sql_bridge::PATH {
+            return crate::sql_bridge::serve(self, req).await;
         }
         self.handle(req).await
     }

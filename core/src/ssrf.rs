@@ -162,7 +162,7 @@ pub fn check_url(url: &Url, allow_loopback: bool) -> Result<(), SsrfRefusal> {
         "http" if allow_loopback && loopback => Ok(()),
         "http" => Err(SsrfRefusal::PlainHttp),
         s => Err(SsrfRefusal::Scheme(
-            crate::http_util::truncate(s, 32).to_string(),
+            crate::text::truncate(s, 32).to_string(),
         )),
     }
 }

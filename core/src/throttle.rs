@@ -7,8 +7,8 @@
 
 use std::net::IpAddr;
 
+use crate::context::Context;
 use crate::error::Result;
-use crate::server::Portcullis;
 use crate::store::repo::counters;
 
 /// The bucket of a peer address ([`crate::http_util::ip_bucket`]: the address, or its /64
@@ -44,23 +44,23 @@ impl Window {
 }
 
 /// Reserves one attempt in `w`; `true` when it is within `limit` (0: no limit).
-pub async fn reserve(server: &Portcullis, w: &Window, limit: i64) -> Result<bool> {
+pub async fn reserve(ctx: &Context, w: &Window, limit: i64) -> Result<bool> {
     if limit <= 0 {
         return Ok(true);
     }
-    let n = counters::increment(server.env().sql.as_ref(), &w.key, w.ends, server.now()).await?;
+    let n = counters::increment(ctx.env().sql.as_ref(), &w.key, w.ends, ctx.now()).await?;
     Ok(n <= limit)
 }
 
 /// Gives back one reserved attempt (a sign-in that succeeded).
-pub async fn refund(server: &Portcullis, w: &Window) -> Result<()> {
-    counters::add(server.env().sql.as_ref(), &w.key, -1, w.ends, server.now()).await?;
+pub async fn refund(ctx: &Context, w: &Window) -> Result<()> {
+    counters::add(ctx.env().sql.as_ref(), &w.key, -1, w.ends, ctx.now()).await?;
     Ok(())
 }
 
 /// Forgets a window's count (a user's failures after a successful sign-in).
-pub async fn clear(server: &Portcullis, w: &Window) -> Result<()> {
-    counters::reset(server.env().sql.as_ref(), &w.key).await?;
+pub async fn clear(ctx: &Context, w: &Window) -> Result<()> {
+    counters::reset(ctx.env().sql.as_ref(), &w.key).await?;
     Ok(())
 }
 

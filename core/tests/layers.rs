@@ -489,3 +489,145 @@ fn h() { crate::endpoints::token::issue::access_token(); }
     )
     .is_empty());
 }
+
+/// The top-level module a source file belongs to (`dpop/nonce.rs` → `dpop`, `lib.rs` → `lib`).
+fn top_module(rel: &str) -> String {
+    let first = rel.split('/').next().unwrap_or(rel);
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// The crate root's `pub use module::{A, B};` re-exports, as name → module.
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in blank(lib).lines() {
+        let Some(rest) = line.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let rest = rest.trim_end_matches(';');
+        let Some((module, names)) = rest.split_once("::") else {
+            continue;
+        };
+        let names = names.trim_start_matches('{').trim_end_matches('}');
+        for name in names.split(',') {
+            let name = name.split("::").last().unwrap_or(name).trim();
+            if !name.is_empty() {
+                out.insert(name.to_owned(), module.trim().to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Production imports between top-level modules: `from → {to}` (self-imports left out).
+fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let tree = module_tree(src);
+    let reexports = root_reexports(&fs::read_to_string(src.join("lib.rs")).unwrap());
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, module) in &tree {
+        if module.test_only {
+            continue;
+        }
+        let rel = file
+            .strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let from = top_module(&rel);
+        let code = strip_cfg_test(&blank(&fs::read_to_string(file).unwrap()));
+        let entry = graph.entry(from.clone()).or_default();
+        for (_, path) in crate_paths(&code) {
+            // A root re-export (`crate::Config`) counts as an import of its module.
+            let to = reexports.get(&path[0]).unwrap_or(&path[0]);
+            if *to != from && to.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                entry.insert(to.clone());
+            }
+        }
+    }
+    graph
+}
+
+/// The groups of modules that import each other in a circle (strongly connected components of
+/// more than one module), each sorted.
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    let names: Vec<&String> = graph.keys().collect();
+    let reach = |from: &String| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.clone()];
+        while let Some(n) = stack.pop() {
+            for next in graph.get(&n).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reaches: BTreeMap<&String, BTreeSet<String>> =
+        names.iter().map(|n| (*n, reach(n))).collect();
+    let mut groups: BTreeSet<Vec<String>> = BTreeSet::new();
+    for n in &names {
+        let mut group: Vec<String> = names
+            .iter()
+            .filter(|m| reaches[*n].contains(**m) && reaches[*m].contains(*n))
+            .map(|m| (*m).clone())
+            .collect();
+        if group.len() > 1 {
+            group.sort();
+            groups.insert(group);
+        }
+    }
+    groups.into_iter().collect()
+}
+
+#[test]
+fn core_modules_import_each_other_without_cycles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = module_graph(&src);
+    assert!(
+        graph.len() > 20,
+        "only {} top-level modules found",
+        graph.len()
+    );
+    let found = cycles(&graph);
+    for (k, v) in &graph {
+        eprintln!("EDGE {k} -> {v:?}");
+    }
+    assert!(
+        found.is_empty(),
+        "top-level core modules import each other in a circle (move the shared piece into a \
+         module below both): {found:?}"
+    );
+    // The server object is wired in by lib.rs only: protocol modules and routers take
+    // `crate::context::Context`.
+    let upward: Vec<&String> = graph
+        .iter()
+        .filter(|(from, to)| to.contains("server") && from.as_str() != "lib")
+        .map(|(from, _)| from)
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "these modules import `crate::server`; take `crate::context::Context` instead: {upward:?}"
+    );
+}
+
+#[test]
+fn the_cycle_finder_finds_circles_and_only_circles() {
+    let g = |edges: &[(&str, &str)]| {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            graph.entry((*a).into()).or_default().insert((*b).into());
+            graph.entry((*b).into()).or_default();
+        }
+        graph
+    };
+    assert!(cycles(&g(&[("a", "b"), ("b", "c"), ("a", "c")])).is_empty());
+    assert_eq!(
+        cycles(&g(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")])),
+        [vec!["a".to_owned(), "b".into(), "c".into()]]
+    );
+    assert_eq!(top_module("dpop/nonce.rs"), "dpop");
+    assert_eq!(top_module("keys.rs"), "keys");
+    let re = root_reexports("pub use server::{Portcullis, StartError};\npub use config::Config;");
+    assert_eq!(re["Portcullis"], "server");
+    assert_eq!(re["Config"], "config");
+}

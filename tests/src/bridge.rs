@@ -1,10 +1,10 @@
-//! The client side of the core's SQL bridge (`portcullis_core::store::bridge`): a
+//! The client side of the core's SQL bridge (`portcullis_core::sql_bridge`): a
 //! [`SqlStore`] whose every call is one `POST /__test/sql` to a test build of an edge host,
 //! so the storage conformance suite runs unchanged against D1 in workerd and Spin SQLite in
 //! the Spin test host.
 
 use async_trait::async_trait;
-use portcullis_core::store::bridge::{Call, Failure, Reply, Statement, PATH};
+use portcullis_core::sql_bridge::{Call, Failure, Reply, Statement, PATH};
 use portcullis_core::store::{Row, SqlStore, StoreError, Value};
 
 /// A store reached through a host's SQL bridge.

@@ -1,46 +1,27 @@
 //! Runs the storage conformance suite on a real SQLite file (one fresh temporary database per
-//! case) against both native SQLite stores: `SqliteStore` (rusqlite, what `portcullis serve`
-//! uses) and `SqlxStore`.
+//! case) against the core's `SqliteStore`, what `portcullis serve` uses and what the core's
+//! unit tests run on.
 
 use std::sync::Arc;
 
-use portcullis::store_sql::SqlxStore;
-use portcullis::store_sqlite::SqliteStore;
+use portcullis_core::store::sqlite::SqliteStore;
 use portcullis_tests::conformance::{self, Store};
 
-async fn fresh_store(kind: &str) -> (tempfile::TempDir, Store) {
+fn fresh_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
-    let store: Store = match kind {
-        "rusqlite" => Arc::new(SqliteStore::open(&url).expect("open SQLite")),
-        _ => Arc::new(SqlxStore::connect(&url).await.expect("connect to SQLite")),
-    };
+    let store: Store = Arc::new(SqliteStore::open(&url).expect("open SQLite"));
     (dir, store)
 }
 
 macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        mod rusqlite {
-            use super::*;
-            $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let (_dir, store) = fresh_store("rusqlite").await;
-                conformance::$name(store).await;
-            }
-            )*
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let (_dir, store) = fresh_store();
+            conformance::$name(store).await;
         }
-        mod sqlx {
-            use super::*;
-            $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let (_dir, store) = fresh_store("sqlx").await;
-                conformance::$name(store).await;
-            }
-            )*
-        }
-    };
+    )*};
 }
 
 include!("common/conformance_cases.rs");
@@ -49,8 +30,6 @@ include!("common/conformance_cases.rs");
 /// database run it: cases must not interfere with each other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_on_one_database() {
-    for kind in ["rusqlite", "sqlx"] {
-        let (_dir, store) = fresh_store(kind).await;
-        conformance::run_all(store).await;
-    }
+    let (_dir, store) = fresh_store();
+    conformance::run_all(store).await;
 }

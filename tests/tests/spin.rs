@@ -26,7 +26,14 @@ impl ScenarioHost for Spin {
     async fn start(settings: &[(&str, &str)]) -> Option<(Target, Self::Guard)> {
         let built = artifacts()?;
         let (dir, guard) = common::temp_dir("spin");
-        let host = SpinHost::start(&built, &dir.join("sqlite_db.db"), settings).await;
+        let db = dir.join("sqlite_db.db");
+        // Outbound HTTP to loopback needs both the setting and the manifest's permission
+        // (`allowed_outbound_hosts`), as an operator would grant it.
+        let host = if settings.contains(&("cimd__allow_loopback", "true")) {
+            SpinHost::start_with_outbound(&built, &db, settings, &["http://127.0.0.1:*"]).await
+        } else {
+            SpinHost::start(&built, &db, settings).await
+        };
         Some((host.target.clone(), (host, guard)))
     }
 }

@@ -1,15 +1,17 @@
-//! Configuration from the Worker's `[vars]` and secrets: each core setting `name` is read
-//! from `PORTCULLIS_<NAME>` (upper case, nested tables joined with `__`, e.g.
-//! `PORTCULLIS_REGISTRATION__MODE`), `PORTCULLIS_CONFIG` holds a whole JSON document (seeds),
-//! and `PORTCULLIS_CRYPTO_PROVIDER` picks the signing provider of this adapter.
+//! Configuration from the Worker's `[vars]` and secrets, read by the core's
+//! [`settings::load_vars`] for [`Runtime::Workers`]: each core setting `name` is read from
+//! `PORTCULLIS_<NAME>` (upper case, nested tables joined with `__`, e.g.
+//! `PORTCULLIS_REGISTRATION__MODE`), `PORTCULLIS_CONFIG` holds a whole JSON document (seeds).
+//! `PORTCULLIS_CRYPTO_PROVIDER` picks the signing provider of this adapter.
 
 use std::sync::Arc;
 
-use portcullis_core::config::{Config, ConfigError};
+use portcullis_core::config::Config;
 use portcullis_core::crypto::{CryptoProvider, RustCrypto};
+use portcullis_core::host::settings::{self, Runtime, SettingsError};
 
-/// The prefix of every variable.
-const PREFIX: &str = "PORTCULLIS_";
+/// The variable choosing the crypto provider (this adapter's only own setting).
+const CRYPTO_VAR: &str = "PORTCULLIS_CRYPTO_PROVIDER";
 
 /// Which ES256 implementation signs and verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,14 +23,14 @@ pub enum CryptoChoice {
 }
 
 impl CryptoChoice {
-    /// Parses `PORTCULLIS_CRYPTO_PROVIDER`.
+    /// Parses [`CRYPTO_VAR`].
     pub fn parse(value: Option<&str>) -> Result<Self, String> {
         match value.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
             None | Some("") | Some("webcrypto") => Ok(Self::WebCrypto),
             Some("rustcrypto") => Ok(Self::RustCrypto),
             Some(other) => Err(format!(
-                "PORTCULLIS_CRYPTO_PROVIDER must be \"webcrypto\" or \"rustcrypto\" (got {:?})",
-                portcullis_core::http_util::truncate(other, 32)
+                "must be \"webcrypto\" or \"rustcrypto\" (got {:?})",
+                portcullis_core::text::truncate(other, 32)
             )),
         }
     }
@@ -53,11 +55,6 @@ pub struct Settings {
     pub crypto: CryptoChoice,
 }
 
-/// The variable name of a core setting (`registration__mode` -> `PORTCULLIS_REGISTRATION__MODE`).
-pub fn var_name(setting: &str) -> String {
-    format!("{PREFIX}{}", setting.to_ascii_uppercase())
-}
-
 /// Reads one variable: a plain-text var or secret, or a JSON value from `[vars]` (a TOML
 /// table such as `PORTCULLIS_CONFIG = { users = [...] }` arrives as an object).
 fn read(env: &worker::Env, name: &str) -> Option<String> {
@@ -76,40 +73,13 @@ fn read(env: &worker::Env, name: &str) -> Option<String> {
         })
 }
 
-/// A configuration error naming the Worker variable at fault.
-fn describe(e: ConfigError) -> String {
-    format!("{}: {}", var_name(&e.setting.replace('.', "__")), e.message)
-}
-
-/// Whether a `PORTCULLIS_CONFIG` document sets the issuer.
-fn json_sets_issuer(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .is_some_and(|v| v.get("issuer").is_some_and(|i| i.is_string()))
-}
-
-/// Loads and checks the settings.
-pub fn load(env: &worker::Env) -> Result<Settings, String> {
-    let crypto = CryptoChoice::parse(read(env, "PORTCULLIS_CRYPTO_PROVIDER").as_deref())?;
-    // A Worker has no sensible default issuer (the core's is a loopback URL): require one.
-    let issuer_given = std::cell::Cell::new(false);
-    let core = Config::from_vars(|setting| {
-        let value = read(env, &var_name(setting));
-        if setting == "issuer" && value.is_some() {
-            issuer_given.set(true);
-        }
-        if setting == "config" && value.as_deref().is_some_and(json_sets_issuer) {
-            issuer_given.set(true);
-        }
-        value
-    })
-    .map_err(describe)?;
-    if !issuer_given.get() {
-        return Err(format!(
-            "{}: must be set (the public https URL of this Worker)",
-            var_name("issuer")
-        ));
-    }
-    core.validate().map_err(describe)?;
+/// Loads and checks the settings ([`settings::load_vars`]: a Worker must set the issuer).
+pub fn load(env: &worker::Env) -> Result<Settings, SettingsError> {
+    let crypto =
+        CryptoChoice::parse(read(env, CRYPTO_VAR).as_deref()).map_err(|message| SettingsError {
+            variable: CRYPTO_VAR.to_owned(),
+            message,
+        })?;
+    let core = settings::load_vars(Runtime::Workers, |name| read(env, name))?;
     Ok(Settings { core, crypto })
 }

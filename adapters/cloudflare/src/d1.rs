@@ -1,8 +1,10 @@
 //! The core's [`SqlStore`] on a Cloudflare D1 binding: one prepared statement per call,
 //! `batch` through D1's batch API (one implicit transaction: all statements or none), rows
-//! read as arrays. D1 hands numbers to JavaScript as doubles: integral ones become
-//! [`Value::Int`]; parameters are bound as numbers, so integers beyond 2^53 are refused
-//! rather than silently rounded. A unique-constraint failure is [`StoreError::Conflict`].
+//! read as arrays. D1 hands numbers to JavaScript as doubles, read by the core's rule for
+//! every backend ([`Value::from_real`]: whole ones within 2^53 become [`Value::Int`]), and
+//! BLOBs as byte arrays ([`Value::from_blob`]); parameters are bound as numbers, so integers
+//! beyond 2^53 are refused rather than silently rounded. A unique-constraint failure is
+//! [`StoreError::Conflict`].
 //!
 //! Also keeps wrangler's migration ledger (`d1_migrations`) in step with the core's
 //! (`schema_migrations`), so `wrangler d1 migrations apply` and the core's own migration on
@@ -61,15 +63,18 @@ fn from_js(v: JsValue) -> Result<Value, StoreError> {
         return Ok(Value::Text(s));
     }
     if let Some(n) = v.as_f64() {
-        if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER as f64 {
-            return Ok(Value::Int(n as i64));
-        }
-        return Err(StoreError::Corrupt(format!(
-            "D1 returned the non-integral number {n}"
-        )));
+        // INTEGER and REAL both arrive as doubles: the core's rule covers both.
+        return Value::from_real(n);
     }
     if let Some(b) = v.as_bool() {
         return Ok(Value::Int(i64::from(b)));
+    }
+    if let Some(bytes) = v.dyn_ref::<js_sys::Array>() {
+        // D1 hands a BLOB over as an array of byte values.
+        return Value::from_blob(bytes.length() as usize);
+    }
+    if let Some(bytes) = v.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Value::from_blob(bytes.byte_length() as usize);
     }
     if let Ok(n) = v.clone().dyn_into::<js_sys::BigInt>() {
         let text: String = n.to_string(10).map(String::from).unwrap_or_default();

@@ -1,9 +1,7 @@
 //! Outbound HTTP on Workers (client ID metadata documents, client and IdP JWKS) through the
-//! runtime's `fetch`, under the core's URL-level SSRF policy ([`ssrf::check_url`]: https only,
-//! no userinfo or fragment, IP literals in special-purpose ranges refused, loopback only when
-//! `cimd.allow_loopback`). Redirects are not followed (S4), no cookies or inbound headers are
-//! sent (S8), the body is limited while it streams in (S5), and a request is abandoned after
-//! [`TIMEOUT_MS`].
+//! runtime's `fetch`, with the core's shared fetch rules ([`outbound`]: the URL-level SSRF
+//! check, `Accept` and `User-Agent` only (S8), the body limited while it streams in (S5),
+//! abandoned after [`outbound::TIMEOUT_MS`]). Redirects are not followed (S4).
 //!
 //! Unlike the native host there is no DNS step to check: a Worker cannot see the addresses
 //! a name resolves to. Cloudflare's `fetch` egresses to the public Internet only, so a
@@ -14,12 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use portcullis_core::env::{FetchError, FetchResponse, Fetcher};
-use portcullis_core::ssrf;
+use portcullis_core::host::outbound::{self, ResponseBody};
+use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
-
-/// Total time allowed for one fetch, milliseconds.
-pub const TIMEOUT_MS: u64 = 5_000;
 
 /// `fetch` behind the core's [`Fetcher`] seam.
 #[derive(Debug, Clone, Copy)]
@@ -27,67 +22,65 @@ pub struct WorkersFetcher {
     allow_loopback: bool,
 }
 
+fn transport(e: worker::Error) -> FetchError {
+    FetchError::Transport(e.to_string())
+}
+
 impl WorkersFetcher {
-    /// A fetcher; `allow_loopback` only for tests with a loopback issuer.
-    pub fn new(allow_loopback: bool) -> Self {
-        Self { allow_loopback }
+    /// A fetcher under `cfg`'s loopback rule ([`portcullis_core::remote::allow_loopback`]).
+    pub fn new(cfg: &portcullis_core::Config) -> Self {
+        Self {
+            allow_loopback: portcullis_core::remote::allow_loopback(cfg),
+        }
     }
 
-    async fn fetch(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
+    /// Sends a GET (no `form`) or a form POST with extra `headers`, under the shared rules.
+    async fn fetch(
+        &self,
+        url: &url::Url,
+        form: Option<(&[(String, String)], &str)>,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
         let headers = Headers::new();
-        let header = |name: &str, value: &str| {
-            headers
-                .set(name, value)
-                .map_err(|e| FetchError::Transport(e.to_string()))
-        };
-        header("accept", "application/json")?;
-        header(
-            "user-agent",
-            concat!("portcullis/", env!("CARGO_PKG_VERSION")),
-        )?;
+        headers.set("accept", outbound::ACCEPT).map_err(transport)?;
+        headers
+            .set("user-agent", outbound::USER_AGENT)
+            .map_err(transport)?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Get)
-            .with_headers(headers)
+        init.with_method(Method::Get);
+        if let Some((extra, body)) = form {
+            for (name, value) in extra {
+                headers.set(name, value).map_err(transport)?;
+            }
+            headers
+                .set("content-type", "application/x-www-form-urlencoded")
+                .map_err(transport)?;
+            init.with_method(Method::Post)
+                .with_body(Some(wasm_bindgen::JsValue::from_str(body)));
+        }
+        init.with_headers(headers)
             .with_redirect(RequestRedirect::Manual);
-        let req = Request::new_with_init(url.as_str(), &init)
-            .map_err(|e| FetchError::Transport(e.to_string()))?;
+        let req = Request::new_with_init(url.as_str(), &init).map_err(transport)?;
         let controller = AbortController::default();
-        let send = Fetch::Request(req);
         let signal = controller.signal();
         let call = async {
-            let mut resp = send
+            let mut resp = Fetch::Request(req)
                 .send_with_signal(&signal)
                 .await
-                .map_err(|e| FetchError::Transport(e.to_string()))?;
+                .map_err(transport)?;
             let header = |name: &str| resp.headers().get(name).ok().flatten();
-            let declared = header("content-length").and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > max_bytes as u64) {
-                return Err(FetchError::TooLarge);
-            }
-            let content_type = header("content-type");
-            let cache_control = header("cache-control");
+            let mut body = ResponseBody::new(header("content-length").as_deref(), max_bytes)?;
+            let (content_type, cache_control) = (header("content-type"), header("cache-control"));
             let status = resp.status_code();
-            let mut body = Vec::new();
-            if status != 204 && status != 304 {
-                let mut stream = resp
-                    .stream()
-                    .map_err(|e| FetchError::Transport(e.to_string()))?;
+            if outbound::has_body(status) {
+                let mut stream = resp.stream().map_err(transport)?;
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| FetchError::Transport(e.to_string()))?;
-                    if body.len() + chunk.len() > max_bytes {
-                        return Err(FetchError::TooLarge);
-                    }
-                    body.extend_from_slice(&chunk);
+                    body.push(&chunk.map_err(transport)?)?;
                 }
             }
-            Ok(FetchResponse {
-                status,
-                content_type,
-                cache_control,
-                body,
-            })
+            Ok(body.finish(status, content_type, cache_control))
         };
-        let timer = worker::Delay::from(Duration::from_millis(TIMEOUT_MS));
+        let timer = worker::Delay::from(Duration::from_millis(outbound::TIMEOUT_MS));
         futures_util::pin_mut!(call);
         match select(call, timer).await {
             Either::Left((result, _)) => result,
@@ -102,8 +95,18 @@ impl WorkersFetcher {
 #[async_trait(?Send)]
 impl Fetcher for WorkersFetcher {
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
-        ssrf::check_url(url, self.allow_loopback)
-            .map_err(|e| FetchError::Forbidden(e.to_string()))?;
-        self.fetch(url, max_bytes).await
+        outbound::check_destination(url, self.allow_loopback)?;
+        self.fetch(url, None, max_bytes).await
+    }
+
+    async fn post_form(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: &str,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        outbound::check_destination(url, self.allow_loopback)?;
+        self.fetch(url, Some((headers, body)), max_bytes).await
     }
 }

@@ -9,9 +9,14 @@ use portcullis_core::{Clock, Rng};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorkersClock;
 
+#[async_trait::async_trait(?Send)]
 impl Clock for WorkersClock {
     fn now_millis(&self) -> i64 {
         i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX)
+    }
+    /// A JavaScript timer (`setTimeout`).
+    async fn sleep_ms(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
     }
 }
 

@@ -9,11 +9,11 @@ use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::crypto_ring::RingCrypto;
 use portcullis::server::{OsRng, SystemClock};
-use portcullis::store_sqlite::SqliteStore;
 use portcullis_core::config::{Config, SeedClient, SeedResource};
 use portcullis_core::crypto::rustcrypto::generate_scalar;
 use portcullis_core::crypto::{CryptoProvider, RustCrypto};
-use portcullis_core::env::{NoFetcher, SeededRng};
+use portcullis_core::runtime::{NoFetcher, SeededRng};
+use portcullis_core::store::sqlite::SqliteStore;
 use portcullis_core::store::MemoryKv;
 use portcullis_core::{Bytes, Env, Portcullis};
 

@@ -51,6 +51,30 @@ pub enum Op {
         /// Suspend (`true`) or resume.
         suspended: bool,
     },
+    /// Declare (create or replace) a vault provider: the admin API's JSON body.
+    ProviderPut {
+        /// The provider declaration (`POST /admin/providers`).
+        body: Value,
+    },
+    /// List vault providers (secrets never shown).
+    ProviderList,
+    /// Delete a vault provider with its connections.
+    ProviderDelete {
+        /// Provider name.
+        name: String,
+    },
+    /// List vault connections.
+    ConnectionList {
+        /// Only this user's (user id).
+        user: Option<String>,
+        /// Only this provider's.
+        provider: Option<String>,
+    },
+    /// Revoke a vault connection.
+    ConnectionRevoke {
+        /// Connection id.
+        id: String,
+    },
     /// Create or update a resource (RFC 8707) with its scope catalog.
     ResourceAdd {
         /// Resource URI.
@@ -197,6 +221,36 @@ impl Op {
                 };
                 (Method::GET, path, None)
             }
+            Op::ProviderPut { body } => {
+                (Method::POST, "/admin/providers".into(), Some(body.clone()))
+            }
+            Op::ProviderList => (Method::GET, "/admin/providers".into(), None),
+            Op::ProviderDelete { name } => (
+                Method::DELETE,
+                format!("/admin/providers/{}", segment(name)),
+                None,
+            ),
+            Op::ConnectionList { user, provider } => {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                if let Some(u) = user {
+                    q.append_pair("user", u);
+                }
+                if let Some(p) = provider {
+                    q.append_pair("provider", p);
+                }
+                let q = q.finish();
+                let path = if q.is_empty() {
+                    "/admin/connections".into()
+                } else {
+                    format!("/admin/connections?{q}")
+                };
+                (Method::GET, path, None)
+            }
+            Op::ConnectionRevoke { id } => (
+                Method::DELETE,
+                format!("/admin/connections/{}", segment(id)),
+                None,
+            ),
             Op::KeyList => (Method::GET, "/admin/keys".into(), None),
             Op::KeyRotate { prepublish_secs } => (
                 Method::POST,
@@ -267,6 +321,52 @@ mod tests {
             action: None,
         };
         assert_eq!(none.request().1, "/admin/audit");
+    }
+
+    #[tokio::test]
+    async fn vault_providers_and_connections_from_the_cli() {
+        let (_dir, server) = server().await;
+        let body = json!({
+            "name": "github", "preset": "github", "client_id": "Iv1.x",
+            "client_secret": "cli-secret-value", "scopes": ["repo"],
+            "resource": "https://api.github.com",
+        });
+        let (s, v) = run(&server, &Op::ProviderPut { body }).await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (_, list) = run(&server, &Op::ProviderList).await.unwrap();
+        assert!(list.to_string().contains("github"), "{list}");
+        assert!(!list.to_string().contains("cli-secret-value"), "{list}");
+        let (s, v) = run(
+            &server,
+            &Op::ConnectionList {
+                user: Some("nobody".into()),
+                provider: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (s, v["connections"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0))
+        );
+        let (s, _) = run(
+            &server,
+            &Op::ConnectionRevoke {
+                id: "missing".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = run(
+            &server,
+            &Op::ProviderDelete {
+                name: "github".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::NO_CONTENT);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{anyhow, bail, Context};
 use portcullis_core::config::{setting_names, CONFIG_VAR};
+use portcullis_core::host::{Deployment, Runtime};
 use portcullis_core::Config;
 use toml::{Table, Value};
 
@@ -74,42 +75,19 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Refuses to serve a loopback issuer on a listener that is not loopback (L6) without the
-    /// keys a public issuer needs: the core waives the admin key and the master key for a
-    /// loopback issuer (a developer's laptop), which must not carry over to a server reachable
-    /// from other hosts (e.g. `PORTCULLIS_ISSUER=http://localhost:9000` on `0.0.0.0:9000` in a
-    /// container with a published port).
-    pub fn validate_listeners(&self) -> anyhow::Result<()> {
-        if !self.core.issuer_is_loopback() {
-            // A public issuer: the core's own validation requires both keys.
-            return Ok(());
-        }
-        let exposed = [
+    /// The native host's checks of the core's settings ([`Runtime::Native`]), the listeners
+    /// included when `listening` (L6: a loopback issuer served on a listener that is not
+    /// loopback needs the keys of a public issuer), then the core's own validation.
+    pub fn check(&self, listening: bool) -> anyhow::Result<()> {
+        let listeners = [
             ("server.listen", self.host.listen),
             ("server.admin_listen", self.host.admin_listen),
-        ]
-        .into_iter()
-        .find(|(_, addr)| !addr.ip().is_loopback());
-        let Some((listener, addr)) = exposed else {
-            return Ok(());
+        ];
+        let deployment = Deployment {
+            issuer_set: true,
+            listeners: if listening { &listeners } else { &[] },
         };
-        let why = format!(
-            "{listener} ({addr}) is not a loopback address, so this server is reachable from \
-             other hosts even though the issuer {} is loopback",
-            self.core.issuer
-        );
-        if self.core.admin_api_key.is_none() {
-            bail!(
-                "configuration error in 'admin_api_key': {why}; set an admin API key \
-                 (PORTCULLIS_ADMIN_API_KEY) as for a public issuer, or listen on 127.0.0.1"
-            );
-        }
-        if self.core.master_key.is_none() {
-            bail!(
-                "configuration error in 'master_key': {why}; set a master key \
-                 (PORTCULLIS_MASTER_KEY) as for a public issuer, or listen on 127.0.0.1"
-            );
-        }
+        Runtime::Native.check(&self.core, &deployment)?;
         Ok(())
     }
 }
@@ -542,22 +520,19 @@ mod tests {
             ("PORTCULLIS_LISTEN", "0.0.0.0:9000"),
         ];
         let s = load_from(None, &env(&exposed)).unwrap();
-        let err = s.validate_listeners().unwrap_err();
+        let err = s.check(true).unwrap_err();
         assert!(format!("{err:#}").contains("'admin_api_key'"), "{err:#}");
         assert!(format!("{err:#}").contains("0.0.0.0:9000"), "{err:#}");
         let mut with_admin = exposed.to_vec();
         with_admin.push(("PORTCULLIS_ADMIN_API_KEY", "0123456789abcdef0123"));
         let err = load_from(None, &env(&with_admin))
             .unwrap()
-            .validate_listeners()
+            .check(true)
             .unwrap_err();
         assert!(format!("{err:#}").contains("'master_key'"), "{err:#}");
         let mut both = with_admin.clone();
         both.push(("PORTCULLIS_MASTER_KEY", "fedcba9876543210fedcba"));
-        load_from(None, &env(&both))
-            .unwrap()
-            .validate_listeners()
-            .unwrap();
+        load_from(None, &env(&both)).unwrap().check(true).unwrap();
         // The admin listener counts too.
         let admin_exposed = [
             ("PORTCULLIS_ISSUER", "http://127.0.0.1:9000"),
@@ -565,19 +540,16 @@ mod tests {
         ];
         let err = load_from(None, &env(&admin_exposed))
             .unwrap()
-            .validate_listeners()
+            .check(true)
             .unwrap_err();
         assert!(
             format!("{err:#}").contains("server.admin_listen"),
             "{err:#}"
         );
         // Loopback everywhere (the defaults, scripts/run-native, the test harness): accepted.
-        load_from(None, &[]).unwrap().validate_listeners().unwrap();
+        load_from(None, &[]).unwrap().check(true).unwrap();
         let example = include_str!("../../../examples/portcullis.toml");
-        load_from(Some(example), &[])
-            .unwrap()
-            .validate_listeners()
-            .unwrap();
+        load_from(Some(example), &[]).unwrap().check(true).unwrap();
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl CryptoProvider for RingCrypto {
 mod tests {
     use portcullis_core::crypto::rustcrypto::{generate_scalar, public_key_sec1};
     use portcullis_core::crypto::RustCrypto;
-    use portcullis_core::env::SeededRng;
+    use portcullis_core::runtime::SeededRng;
 
     use super::*;
 

@@ -1,16 +1,20 @@
 //! The SSRF-safe outbound HTTP fetcher (SECURITY-CHECKLIST S3–S5, S8) for client ID metadata
-//! documents and IdP JWKS: reqwest without redirects, cookies, proxies or forwarded headers,
-//! with size and time limits, and a DNS resolver that drops every address the
-//! [`portcullis_core::ssrf::ip_allowed`] policy refuses, so the check holds after resolution.
+//! documents, IdP JWKS and the vault's upstream token endpoints: reqwest without redirects,
+//! cookies, proxies or forwarded headers, with the core's shared fetch rules ([`outbound`]:
+//! headers, size and time limits), and a DNS resolver that drops every address the [`portcullis_core::ssrf::ip_allowed`] policy
+//! refuses, so the check holds after resolution.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_core::env::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::host::outbound::{self, ResponseBody};
+use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT,
+};
 
 /// Which destination addresses may be contacted.
 pub type IpPolicy = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
@@ -32,7 +36,7 @@ impl Default for FetcherConfig {
         Self {
             allow_loopback: false,
             extra_ca_file: None,
-            timeout: Duration::from_secs(5),
+            timeout: Duration::from_millis(outbound::TIMEOUT_MS),
         }
     }
 }
@@ -98,11 +102,8 @@ impl HttpFetcher {
     /// A fetcher with an explicit address policy.
     pub fn with_policy(cfg: &FetcherConfig, policy: IpPolicy) -> anyhow::Result<Self> {
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("portcullis/", env!("CARGO_PKG_VERSION"))),
-        );
+        headers.insert(ACCEPT, HeaderValue::from_static(outbound::ACCEPT));
+        headers.insert(USER_AGENT, HeaderValue::from_static(outbound::USER_AGENT));
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
@@ -126,55 +127,73 @@ impl HttpFetcher {
     }
 }
 
-#[async_trait]
-impl Fetcher for HttpFetcher {
-    async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
+impl HttpFetcher {
+    /// Refuses what the policy refuses before anything is sent: other schemes, IP literals
+    /// (they never reach the resolver).
+    fn check(&self, url: &url::Url) -> Result<(), FetchError> {
         if !matches!(url.scheme(), "https" | "http") {
             return Err(FetchError::Forbidden(format!("scheme {}", url.scheme())));
         }
-        // IP literals never reach the resolver, so check them here.
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(url::Host::Domain(_)) => None,
             None => return Err(FetchError::Forbidden("no host".into())),
         };
-        if let Some(ip) = literal {
-            if !(self.policy)(ip) {
-                return Err(FetchError::Forbidden(ip.to_string()));
-            }
+        match literal {
+            Some(ip) if !(self.policy)(ip) => Err(FetchError::Forbidden(ip.to_string())),
+            _ => Ok(()),
         }
-        let mut resp = self
-            .client
-            .get(url.as_str())
-            .send()
-            .await
-            .map_err(map_err)?;
-        if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
-            return Err(FetchError::TooLarge);
-        }
+    }
+
+    /// Sends `req` and reads at most `max_bytes` of the answer (the core's shared rules).
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        let mut resp = req.send().await.map_err(map_err)?;
         let header = |name| {
             resp.headers()
                 .get(name)
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let mut body = ResponseBody::new(header(CONTENT_LENGTH).as_deref(), max_bytes)?;
         let content_type = header(CONTENT_TYPE);
         let cache_control = header(CACHE_CONTROL);
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(map_err)? {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
+            body.push(&chunk)?;
         }
-        Ok(FetchResponse {
-            status,
-            content_type,
-            cache_control,
-            body,
-        })
+        Ok(body.finish(status, content_type, cache_control))
+    }
+}
+
+#[async_trait]
+impl Fetcher for HttpFetcher {
+    async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
+        self.check(url)?;
+        self.send(self.client.get(url.as_str()), max_bytes).await
+    }
+
+    async fn post_form(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: &str,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        self.check(url)?;
+        let mut req = self
+            .client
+            .post(url.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        self.send(req, max_bytes).await
     }
 }
 

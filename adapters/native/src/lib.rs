@@ -10,7 +10,4 @@ pub mod crypto_ring;
 pub mod fetcher;
 pub mod listener;
 pub mod server;
-#[cfg(test)]
-mod store_cases;
 pub mod store_sql;
-pub mod store_sqlite;

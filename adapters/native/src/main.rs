@@ -1,6 +1,6 @@
 //! The `portcullis` command: `serve` runs the authorization server (public and admin
 //! listeners); `migrate` applies the schema; `maintenance` purges expired rows once;
-//! `user`, `resource`, `client`, `audit` and `key`
+//! `user`, `resource`, `client`, `audit`, `key`, `provider` and `connection`
 //! administer the database directly through the core's admin API, in-process.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -52,6 +52,48 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Manage the token vault's upstream providers.
+    #[command(subcommand)]
+    Provider(ProviderCmd),
+    /// Manage users' connections to upstream providers.
+    #[command(subcommand)]
+    Connection(ConnectionCmd),
+}
+
+#[derive(Subcommand)]
+enum ProviderCmd {
+    /// Declare (create or replace) a provider from a JSON file (`-`: stdin), the body of
+    /// `POST /admin/providers`.
+    Add {
+        /// The JSON declaration.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List providers (client secrets are never shown).
+    List,
+    /// Delete a provider with its connections.
+    Delete {
+        /// Provider name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectionCmd {
+    /// List connections (no tokens shown).
+    List {
+        /// Only this user's (user id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this provider's.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Revoke a connection; its tokens are forgotten at once.
+    Revoke {
+        /// Connection id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -280,6 +322,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCmd::List { limit, action }) => Op::AuditList { limit, action },
         Command::Key(KeyCmd::List) => Op::KeyList,
         Command::Key(KeyCmd::Rotate { prepublish_secs }) => Op::KeyRotate { prepublish_secs },
+        Command::Provider(ProviderCmd::Add { file }) => Op::ProviderPut {
+            body: read_json(&file)?,
+        },
+        Command::Provider(ProviderCmd::List) => Op::ProviderList,
+        Command::Provider(ProviderCmd::Delete { name }) => Op::ProviderDelete { name },
+        Command::Connection(ConnectionCmd::List { user, provider }) => {
+            Op::ConnectionList { user, provider }
+        }
+        Command::Connection(ConnectionCmd::Revoke { id }) => Op::ConnectionRevoke { id },
     };
     server::init_logging(settings.host.log_format, "warn");
     let server = server::start(&settings).await?;
@@ -294,6 +345,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A JSON document from `path` (`-`: stdin).
+fn read_json(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
 /// Prints to stdout; a closed pipe (`portcullis key list | head`) is not an error.
 fn print_line(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -301,7 +362,7 @@ fn print_line(text: &str) {
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     server::init_logging(settings.host.log_format, "info,sqlx=warn");
-    settings.validate_listeners()?;
+    settings.check(true)?;
     let portcullis = server::start(&settings).await?;
     let public = tokio::net::TcpListener::bind(settings.host.listen)
         .await

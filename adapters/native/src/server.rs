@@ -1,8 +1,8 @@
 //! The native HTTP host: two hyper listeners ([`crate::listener`], with connection limits;
 //! public → [`Portcullis::handle`], admin → [`Portcullis::handle_admin`]) that convert
-//! requests to `http::Request<Bytes>` with a body limit (G2), add the peer address and a
-//! request id, log one line per request (without query strings, headers or bodies: H3), and
-//! shut down gracefully on SIGTERM or Ctrl-C.
+//! requests to `http::Request<Bytes>` through the core's host layer ([`host`]: the body limit
+//! (G2), the request id, one access-log line per request without query strings, headers or
+//! bodies (H3)), add the peer address, and shut down gracefully on SIGTERM or Ctrl-C.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -14,12 +14,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use portcullis_core::error::{Error, ErrorCode};
+use portcullis_core::host::{self, BodyError, Exchange};
+use portcullis_core::http_util::error_json;
 use portcullis_core::store::MemoryKv;
-use portcullis_core::{Clock, Env, Portcullis, RemoteAddr, RequestId, Rng};
+use portcullis_core::{Clock, Env, Portcullis, Rng};
 use tokio::net::TcpListener;
 
 use crate::config::{LogFormat, Settings};
@@ -27,8 +29,6 @@ use crate::crypto_ring::RingCrypto;
 use crate::fetcher::{FetcherConfig, HttpFetcher};
 use crate::listener::{self, HttpResponse, Limits};
 
-/// Largest request body accepted (G2).
-pub const MAX_BODY: usize = 64 * 1024;
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests.
@@ -38,11 +38,15 @@ const DRAIN: Duration = Duration::from_secs(10);
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
+#[async_trait::async_trait]
 impl Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 
@@ -81,7 +85,7 @@ pub async fn build_env(settings: &Settings) -> anyhow::Result<Env> {
 /// Connects storage and starts the core (validation, migrations, seeds, signing key).
 pub async fn start(settings: &Settings) -> anyhow::Result<Portcullis> {
     // Refuse unsafe settings before touching storage.
-    settings.core.validate()?;
+    settings.check(false)?;
     let env = build_env(settings).await?;
     Portcullis::start(env, settings.core.clone())
         .await
@@ -226,25 +230,14 @@ pub fn init_logging(format: Option<LogFormat>, default_filter: &str) {
     };
 }
 
-fn new_request_id() -> String {
-    let mut buf = [0u8; 12];
-    OsRng.fill(&mut buf);
-    portcullis_core::crypto::b64(buf)
-}
-
 async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpResponse {
     let started = Instant::now();
-    let id = new_request_id();
-    let method = req.method().clone();
-    // The path only: query strings can carry codes and state (H3).
-    let path = req.uri().path().to_owned();
-    let (mut parts, body) = req.into_parts();
-    let mut resp = match read_body(&parts.headers, body).await {
+    let (head, body) = req.into_parts();
+    let exchange = Exchange::begin(&head, &OsRng);
+    let resp = match read_body(&head.headers, body).await {
         Ok(bytes) => {
-            let ip = client_ip(peer.ip(), &parts.headers, &app.proxies);
-            parts.extensions.insert(RemoteAddr(ip));
-            parts.extensions.insert(RequestId(id.clone()));
-            let req = Request::from_parts(parts, bytes);
+            let ip = client_ip(peer.ip(), &head.headers, &app.proxies);
+            let req = exchange.request(head, bytes, Some(ip));
             let server = &app.server;
             let call = async move {
                 if app.admin {
@@ -257,24 +250,22 @@ async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpRespo
             match AssertUnwindSafe(call).catch_unwind().await {
                 Ok(resp) => resp,
                 Err(_) => {
-                    tracing::error!(request_id = %id, "request handler panicked");
-                    error_response(ErrorCode::ServerError, "internal error")
+                    tracing::error!(request_id = %exchange.id(), "request handler panicked");
+                    error_json(&Error::new(ErrorCode::ServerError, "internal error"))
                 }
             }
         }
         Err(resp) => resp,
     };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
+    let (resp, log) = exchange.finish(resp, started.elapsed().as_secs_f64() * 1000.0);
     tracing::info!(
         target: "portcullis::access",
         listener = if app.admin { "admin" } else { "public" },
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id = %id,
+        method = %log.method,
+        path = %log.path,
+        status = log.status,
+        latency_ms = log.latency_ms,
+        request_id = %log.request_id,
     );
     resp.map(Full::new)
 }
@@ -309,62 +300,23 @@ pub fn client_ip(peer: IpAddr, headers: &http::HeaderMap, proxies: &[IpNet]) -> 
     ip
 }
 
-/// Reads the body up to [`MAX_BODY`]: 413 when larger (by `Content-Length` or while reading).
+/// Reads the body up to the core's limit ([`host::body::read`]: 413 beyond it, by
+/// `Content-Length` or while reading), 408 when it does not arrive within [`BODY_TIMEOUT`].
 /// Every refusal carries `Connection: close`: the rest of the body is never read, so the
 /// connection cannot carry another request; it ends with a lingering close
 /// ([`listener::linger`]) so that a client still sending reads the answer.
 async fn read_body<B>(headers: &http::HeaderMap, body: B) -> Result<Bytes, Response<Bytes>>
 where
     B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    read_body_inner(headers, body).await.map_err(|mut resp| {
+    let read = tokio::time::timeout(BODY_TIMEOUT, host::body::read(headers, body));
+    let read = read.await.unwrap_or(Err(BodyError::TimedOut));
+    read.map_err(|e| {
+        let mut resp = e.response();
         resp.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         resp
     })
-}
-
-async fn read_body_inner<B>(headers: &http::HeaderMap, body: B) -> Result<Bytes, Response<Bytes>>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
-    }
-    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect());
-    match read.await {
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(_)) => Err(error_response(
-            ErrorCode::InvalidRequest,
-            "the request body could not be read",
-        )),
-        Err(_) => {
-            let mut resp = error_response(
-                ErrorCode::InvalidRequest,
-                "the request body did not arrive in time",
-            );
-            *resp.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
-            Err(resp)
-        }
-    }
-}
-
-fn too_large() -> Response<Bytes> {
-    error_response(
-        ErrorCode::PayloadTooLarge,
-        "the request body is larger than 64 KiB",
-    )
-}
-
-fn error_response(code: ErrorCode, message: &str) -> Response<Bytes> {
-    portcullis_core::http_util::error_json(&Error::new(code, message))
 }
 
 #[cfg(test)]

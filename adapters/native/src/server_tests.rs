@@ -122,7 +122,7 @@ async fn g2_declared_oversized_body_is_413_json() {
     let resp = reqwest::Client::new()
         .post(app.url(false, "/oauth/token"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(vec![b'a'; MAX_BODY + 1])
+        .body(vec![b'a'; host::MAX_BODY_BYTES + 1])
         .send()
         .await
         .unwrap();

@@ -1,187 +1,98 @@
-//! The SQL system of record for the native host (DESIGN.md rule 4): [`SqlxStore`] implements
-//! the core's [`SqlStore`] on sqlx for SQLite (default, a file in WAL mode) and PostgreSQL.
-//! Each call is one statement, atomic on its own; `batch` is one transaction.
+//! The SQL system of record for the native host (DESIGN.md rule 4): [`open`] picks the
+//! core's embedded SQLite store for `sqlite:` URLs (the default) and [`SqlxStore`], the
+//! core's [`SqlStore`] on sqlx for PostgreSQL, for `postgres://` URLs. Each call is one
+//! statement, atomic on its own; `batch` is one transaction.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use portcullis_core::store::sqlite::SqliteStore;
 use portcullis_core::store::{Dialect, Row, SqlStore, StoreError, Value};
 use sqlx::postgres::{PgArguments, PgPool, PgPoolOptions, PgRow};
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
-};
 use sqlx::{Row as _, TypeInfo, ValueRef};
 
-/// How long a statement waits for a SQLite write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a caller waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Opens the system of record for `url`: the inline rusqlite store
-/// ([`crate::store_sqlite::SqliteStore`]) for `sqlite:` URLs, [`SqlxStore`] for PostgreSQL.
+/// Opens the system of record for `url`: the core's inline rusqlite store ([`SqliteStore`])
+/// for `sqlite:` URLs, [`SqlxStore`] for PostgreSQL.
 pub async fn open(url: &str) -> Result<Arc<dyn SqlStore>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(crate::store_sqlite::SqliteStore::open(url)?))
+        Ok(Arc::new(SqliteStore::open(url)?))
     } else {
         Ok(Arc::new(SqlxStore::connect(url).await?))
     }
 }
 
-/// A pooled SQLite or PostgreSQL database.
+/// A pooled PostgreSQL database.
 #[derive(Debug, Clone)]
-pub enum SqlxStore {
-    /// SQLite (file or memory).
-    Sqlite(SqlitePool),
-    /// PostgreSQL.
-    Postgres(PgPool),
+pub struct SqlxStore {
+    pool: PgPool,
 }
 
 impl SqlxStore {
-    /// Connects to `url`: `sqlite://path` (the file is created if missing), `sqlite::memory:`,
-    /// or `postgres://…` / `postgresql://…`.
+    /// Connects to `postgres://…` or `postgresql://…`; any other URL is refused (SQLite is
+    /// the core's [`SqliteStore`], opened by [`open`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect(url)
-                .await
-                .map_err(map_err)?;
-            return Ok(Self::Postgres(pool));
-        }
-        if !url.starts_with("sqlite:") {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::Unavailable(
-                "database URL must start with sqlite: or postgres://".into(),
+                "database URL must start with postgres:// or postgresql://".into(),
             ));
         }
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let mut opts = SqliteConnectOptions::from_str(url)
-            .map_err(map_err)?
-            .create_if_missing(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .synchronous(SqliteSynchronous::Normal);
-        if !memory {
-            opts = opts.journal_mode(SqliteJournalMode::Wal);
-        }
-        // Every connection to `:memory:` is its own database: keep exactly one.
-        let (max, min) = if memory { (1, 1) } else { (8, 1) };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(min)
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .idle_timeout(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
-            .connect_with(opts)
+            .connect(url)
             .await
             .map_err(map_err)?;
-        Ok(Self::Sqlite(pool))
+        Ok(Self { pool })
     }
 
     /// Closes every pooled connection.
     pub async fn close(&self) {
-        match self {
-            Self::Sqlite(p) => p.close().await,
-            Self::Postgres(p) => p.close().await,
-        }
+        self.pool.close().await
     }
 }
 
 #[async_trait]
 impl SqlStore for SqlxStore {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let done = match self {
-            Self::Sqlite(pool) => sqlite_query(sql, params)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            Self::Postgres(pool) => {
-                let sql = pg_placeholders(sql);
-                pg_query(&sql, params)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-            }
-        };
-        done.map_err(map_err)
+        let sql = pg_placeholders(sql);
+        pg_query(&sql, params)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(map_err)
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        match self {
-            Self::Sqlite(pool) => {
-                let rows = sqlite_query(sql, params)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(sqlite_row).collect()
-            }
-            Self::Postgres(pool) => {
-                let sql = pg_placeholders(sql);
-                let rows = pg_query(&sql, params)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(map_err)?;
-                rows.iter().map(pg_row).collect()
-            }
-        }
+        let sql = pg_placeholders(sql);
+        let rows = pg_query(&sql, params)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(pg_row).collect()
     }
 
     async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
-        match self {
-            Self::Sqlite(pool) => {
-                // IMMEDIATE takes the write lock up front, so the busy timeout applies and a
-                // deferred read lock can never fail to upgrade ("database is locked").
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-                for (sql, params) in statements {
-                    sqlite_query(sql, params)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
-            }
-            Self::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(map_err)?;
-                for (sql, params) in statements {
-                    let sql = pg_placeholders(sql);
-                    pg_query(&sql, params)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
-            }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for (sql, params) in statements {
+            let sql = pg_placeholders(sql);
+            pg_query(&sql, params)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
+        tx.commit().await.map_err(map_err)
     }
 
     fn dialect(&self) -> Dialect {
-        match self {
-            Self::Sqlite(_) => Dialect::Sqlite,
-            Self::Postgres(_) => Dialect::Postgres,
-        }
+        Dialect::Postgres
     }
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, SqliteArguments<'q>>;
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
-
-fn sqlite_query<'q>(sql: &'q str, params: &'q [Value]) -> SqliteQuery<'q> {
-    params.iter().fold(sqlx::query(sql), |q, v| match v {
-        Value::Null => q.bind(None::<String>),
-        Value::Int(n) => q.bind(*n),
-        Value::Text(s) => q.bind(s.as_str()),
-    })
-}
 
 fn pg_query<'q>(sql: &'q str, params: &'q [Value]) -> PgQuery<'q> {
     params.iter().fold(sqlx::query(sql), |q, v| match v {
@@ -233,29 +144,6 @@ pub fn pg_placeholders(sql: &str) -> String {
     out
 }
 
-/// Decodes a SQLite row by the storage class of each value (so `COUNT(*)` and `MAX()` work).
-fn sqlite_row(row: &SqliteRow) -> Result<Row, StoreError> {
-    let mut out = Vec::with_capacity(row.columns().len());
-    for i in 0..row.columns().len() {
-        let raw = row.try_get_raw(i).map_err(map_err)?;
-        if raw.is_null() {
-            out.push(Value::Null);
-            continue;
-        }
-        let kind = raw.type_info().name().to_ascii_uppercase();
-        let v = match kind.as_str() {
-            "INTEGER" | "BOOLEAN" | "INT" | "BIGINT" => {
-                Value::Int(row.try_get_unchecked::<i64, _>(i).map_err(map_err)?)
-            }
-            "TEXT" => Value::Text(row.try_get_unchecked::<String, _>(i).map_err(map_err)?),
-            "REAL" => real(row.try_get_unchecked::<f64, _>(i).map_err(map_err)?),
-            other => return Err(corrupt(i, other)),
-        };
-        out.push(v);
-    }
-    Ok(Row(out))
-}
-
 /// Decodes a PostgreSQL row by the column's runtime type.
 fn pg_row(row: &PgRow) -> Result<Row, StoreError> {
     let mut out = Vec::with_capacity(row.columns().len());
@@ -274,22 +162,14 @@ fn pg_row(row: &PgRow) -> Result<Row, StoreError> {
             "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
                 Value::Text(row.try_get::<String, _>(i).map_err(map_err)?)
             }
-            "FLOAT8" => real(row.try_get::<f64, _>(i).map_err(map_err)?),
-            "FLOAT4" => real(row.try_get::<f32, _>(i).map_err(map_err)?.into()),
+            "FLOAT8" => Value::from_real(row.try_get::<f64, _>(i).map_err(map_err)?)?,
+            "FLOAT4" => Value::from_real(row.try_get::<f32, _>(i).map_err(map_err)?.into())?,
+            "BYTEA" => Value::from_blob(row.try_get::<Vec<u8>, _>(i).map_err(map_err)?.len())?,
             other => return Err(corrupt(i, other)),
         };
         out.push(v);
     }
     Ok(Row(out))
-}
-
-/// A floating-point result (e.g. `AVG`): an integer when whole, text otherwise.
-fn real(f: f64) -> Value {
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        Value::Int(f as i64)
-    } else {
-        Value::Text(f.to_string())
-    }
 }
 
 fn corrupt(i: usize, kind: &str) -> StoreError {
@@ -314,17 +194,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::store_cases as cases;
-
-    async fn temp_store() -> (tempfile::TempDir, SqlxStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqlxStore::connect(&url).await.unwrap();
-        (dir, store)
-    }
 
     #[test]
     fn placeholders_are_numbered_outside_quotes() {
@@ -335,42 +205,24 @@ mod tests {
         assert_eq!(pg_placeholders("SELECT 1"), "SELECT 1");
     }
 
+    /// sqlx serves PostgreSQL only; SQLite URLs are the core's store, through [`open`].
     #[tokio::test]
-    async fn creates_file_and_roundtrips_values() {
-        let (dir, store) = temp_store().await;
-        assert!(dir.path().join("t.db").exists());
+    async fn only_postgres_urls_reach_sqlx() {
+        for url in ["sqlite::memory:", "sqlite://t.db", "mysql://x"] {
+            let err = SqlxStore::connect(url).await.unwrap_err();
+            assert!(matches!(err, StoreError::Unavailable(_)), "{url}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn open_serves_sqlite_urls_from_the_core_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = open(&url).await.unwrap();
         assert_eq!(store.dialect(), Dialect::Sqlite);
-        cases::roundtrips_values(&store).await;
-    }
-
-    #[tokio::test]
-    async fn unique_violation_is_conflict_and_batch_is_atomic() {
-        let (_dir, store) = temp_store().await;
-        cases::conflicts_and_atomic_batches(&store).await;
-    }
-
-    /// C1 at the storage layer through the sqlx pool.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn c1_concurrent_conditional_update_has_one_winner() {
-        let (_dir, store) = temp_store().await;
-        cases::one_winner_of_32(vec![Arc::new(store)]).await;
-    }
-
-    #[tokio::test]
-    async fn runs_core_migrations_twice() {
-        let (_dir, store) = temp_store().await;
-        cases::runs_core_migrations_twice(&store).await;
-    }
-
-    #[tokio::test]
-    async fn memory_database_keeps_one_connection() {
-        let store = SqlxStore::connect("sqlite::memory:").await.unwrap();
-        cases::memory_database_keeps_data(&store).await;
-    }
-
-    #[tokio::test]
-    async fn unsupported_url_is_refused() {
-        let err = SqlxStore::connect("mysql://x").await.unwrap_err();
-        assert!(matches!(err, StoreError::Unavailable(_)));
+        assert!(dir.path().join("t.db").exists());
+        let rows = store.query("SELECT 1", &[]).await.unwrap();
+        assert_eq!(rows, vec![Row(vec![Value::Int(1)])]);
+        assert!(open("mysql://x").await.is_err());
     }
 }

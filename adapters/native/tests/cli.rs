@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use portcullis_core::store::sqlite::SqliteStore;
+use portcullis_core::store::{SqlStore, Value};
+
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
 /// A free loopback port (bound, then released for the child to take).
@@ -282,14 +285,19 @@ fn b1_maintenance_purges_expired_rows_and_prints_the_counts() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["migrate"], None);
     assert!(out.status.success());
-    let db = rusqlite::Connection::open(dir.path().join("portcullis.db")).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+    let db = SqliteStore::open(&url).unwrap();
     let far = 4_000_000_000_i64;
-    db.execute_batch(&format!(
-        "INSERT INTO sessions (id_hash, subject, auth_time, expires_at) VALUES ('dead', 'u', 1, 2), ('live', 'u', 1, {far});
-         INSERT INTO replay_cache (key, expires_at) VALUES ('dead-1', 5), ('dead-2', 6), ('live', {far});
-         INSERT INTO audit_events (at, action, outcome) VALUES (1, 'old.event', 'success');"
-    ))
-    .unwrap();
+    let rows = [
+        format!("INSERT INTO sessions (id_hash, subject, auth_time, expires_at) VALUES ('dead', 'u', 1, 2), ('live', 'u', 1, {far})"),
+        format!("INSERT INTO replay_cache (key, expires_at) VALUES ('dead-1', 5), ('dead-2', 6), ('live', {far})"),
+        "INSERT INTO audit_events (at, action, outcome) VALUES (1, 'old.event', 'success')".to_owned(),
+    ];
+    let rows: Vec<(String, Vec<Value>)> = rows.into_iter().map(|sql| (sql, Vec::new())).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(db.batch(&rows)).unwrap();
     let counts = |out: &Output| -> serde_json::Value {
         assert!(
             out.status.success(),
@@ -311,14 +319,17 @@ fn b1_maintenance_purges_expired_rows_and_prints_the_counts() {
     let second = counts(&run(dir.path(), &["maintenance", "--until-complete"], None));
     assert_eq!(second["deleted"]["audit_events"], 1, "{second}");
     assert_eq!(second["deleted"]["sessions"], 0, "{second}");
-    let live: i64 = db
-        .query_row(
+    let live = rt
+        .block_on(db.query(
             "SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM replay_cache)",
-            [],
-            |r| r.get(0),
-        )
+            &[],
+        ))
         .unwrap();
-    assert_eq!(live, 2, "only the live session and replay key remain");
+    assert_eq!(
+        live[0].int(0).unwrap(),
+        2,
+        "only the live session and replay key remain"
+    );
     // A bad setting is refused with a message naming it, not a panic.
     let mut bad = portcullis(dir.path());
     bad.args(["maintenance"])

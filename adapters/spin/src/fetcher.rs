@@ -1,25 +1,32 @@
 //! Outbound HTTP on Spin (`wasi:http` through spin-sdk) behind the core's [`Fetcher`] seam,
-//! for client ID metadata documents and IdP key sets. The URL-level SSRF policy
-//! ([`portcullis_core::ssrf::check_url`]) runs here; the address-level check after DNS
-//! resolution cannot (Spin resolves names in the host), so spin.toml's
-//! `allowed_outbound_hosts` is the second line (docs/spin.md). wasi:http never follows
-//! redirects, sends no cookies, and the body is read up to `max_bytes` only.
+//! for client ID metadata documents and key sets, with the core's shared fetch rules
+//! ([`outbound`]: the URL-level SSRF check, headers, time and size limits). The
+//! address-level check after DNS resolution cannot run here (Spin resolves names in the
+//! host), so spin.toml's `allowed_outbound_hosts` is the second line (docs/spin.md).
+//! wasi:http never follows redirects and sends no cookies.
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use portcullis_core::env::{FetchError, FetchResponse, Fetcher};
+use futures::future::{select, Either};
+use http_body_util::{BodyExt, Full};
+use portcullis_core::host::outbound::{self, ResponseBody};
+use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
 use spin_sdk::http::send;
 use spin_sdk::wasip3::http::types::ErrorCode;
-
-/// How long a fetch may take in total.
-const TIMEOUT_NANOS: u64 = 5_000_000_000;
 
 /// The Spin fetcher.
 #[derive(Debug, Clone, Copy)]
 pub struct SpinFetcher {
-    /// `cimd.allow_loopback` (tests with a loopback issuer only).
-    pub allow_loopback: bool,
+    allow_loopback: bool,
+}
+
+impl SpinFetcher {
+    /// A fetcher under `cfg`'s loopback rule ([`portcullis_core::remote::allow_loopback`]).
+    pub fn new(cfg: &portcullis_core::Config) -> Self {
+        Self {
+            allow_loopback: portcullis_core::remote::allow_loopback(cfg),
+        }
+    }
 }
 
 fn transport(code: &ErrorCode) -> FetchError {
@@ -46,60 +53,84 @@ fn header(resp: &http::HeaderMap, name: http::header::HeaderName) -> Option<Stri
         .map(str::to_owned)
 }
 
-async fn fetch(url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
-    let req = http::Request::get(url.as_str())
-        .header(http::header::ACCEPT, "application/json")
-        .header(
-            http::header::USER_AGENT,
-            concat!("portcullis/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(Empty::<Bytes>::new())
+/// Sends a GET (no `form`) or a form POST with extra headers, reading at most `max_bytes`.
+async fn fetch(
+    url: &url::Url,
+    form: Option<(&[(String, String)], &str)>,
+    max_bytes: usize,
+) -> Result<FetchResponse, FetchError> {
+    let mut builder = http::Request::builder()
+        .uri(url.as_str())
+        .header(http::header::ACCEPT, outbound::ACCEPT)
+        .header(http::header::USER_AGENT, outbound::USER_AGENT);
+    let body = match form {
+        None => Bytes::new(),
+        Some((headers, body)) => {
+            builder = builder.method(http::Method::POST).header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+            for (name, value) in headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            Bytes::copy_from_slice(body.as_bytes())
+        }
+    };
+    let req = builder
+        .body(Full::new(body))
         .map_err(|e| FetchError::Transport(format!("bad request: {e}")))?;
     let resp = send(req).await.map_err(|code| transport(&code))?;
     let status = resp.status().as_u16();
-    let content_type = header(resp.headers(), http::header::CONTENT_TYPE);
-    let cache_control = header(resp.headers(), http::header::CACHE_CONTROL);
-    let declared =
-        header(resp.headers(), http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max_bytes as u64) {
-        return Err(FetchError::TooLarge);
+    let headers = resp.headers();
+    let content_type = header(headers, http::header::CONTENT_TYPE);
+    let cache_control = header(headers, http::header::CACHE_CONTROL);
+    let declared = header(headers, http::header::CONTENT_LENGTH);
+    let mut body = ResponseBody::new(declared.as_deref(), max_bytes)?;
+    let mut stream = resp.into_body();
+    while let Some(frame) = stream.frame().await {
+        let frame = frame.map_err(|code| transport(&code))?;
+        if let Ok(data) = frame.into_data() {
+            body.push(&data)?;
+        }
     }
-    let body = Limited::new(resp.into_body(), max_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                FetchError::TooLarge
-            } else if let Some(code) = e.downcast_ref::<ErrorCode>() {
-                transport(code)
-            } else {
-                FetchError::Transport(e.to_string())
-            }
-        })?
-        .to_bytes();
-    Ok(FetchResponse {
-        status,
-        content_type,
-        cache_control,
-        body: body.to_vec(),
-    })
+    Ok(body.finish(status, content_type, cache_control))
+}
+
+impl SpinFetcher {
+    /// [`fetch`] under the shared rules and the outbound timeout.
+    async fn send(
+        &self,
+        url: &url::Url,
+        form: Option<(&[(String, String)], &str)>,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        outbound::check_destination(url, self.allow_loopback)?;
+        let timeout = async {
+            let nanos = outbound::TIMEOUT_MS * 1_000_000;
+            spin_sdk::wasip3::clocks::monotonic_clock::wait_for(nanos).await;
+            Err(FetchError::Timeout)
+        };
+        let fetch = fetch(url, form, max_bytes);
+        futures::pin_mut!(timeout, fetch);
+        match select(fetch, timeout).await {
+            Either::Left((r, _)) | Either::Right((r, _)) => r,
+        }
+    }
 }
 
 #[async_trait(?Send)]
 impl Fetcher for SpinFetcher {
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
-        portcullis_core::ssrf::check_url(url, self.allow_loopback)
-            .map_err(|e| FetchError::Forbidden(e.to_string()))?;
-        let timeout = async {
-            spin_sdk::wasip3::clocks::monotonic_clock::wait_for(TIMEOUT_NANOS).await;
-            Err(FetchError::Timeout)
-        };
-        let fetch = fetch(url, max_bytes);
-        futures::pin_mut!(timeout, fetch);
-        match futures::future::select(fetch, timeout).await {
-            futures::future::Either::Left((r, _)) | futures::future::Either::Right((r, _)) => r,
-        }
+        self.send(url, None, max_bytes).await
+    }
+
+    async fn post_form(
+        &self,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: &str,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        self.send(url, Some((headers, body)), max_bytes).await
     }
 }

@@ -1,9 +1,9 @@
 //! Portcullis on Fermyon Spin: a spin-sdk 7 HTTP component for wasm32-wasip2. Spin SQLite is
 //! the system of record, Spin key-value the cache, Spin variables the configuration, Spin
-//! outbound HTTP the fetcher. The adapter is thin: everything else is `portcullis-core`.
+//! outbound HTTP the fetcher. The adapter only translates types and bindings: the host layer
+//! (settings, request handling) and everything OAuth is `portcullis-core`.
 
 pub mod runtime;
-pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

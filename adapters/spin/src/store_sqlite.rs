@@ -2,7 +2,8 @@
 //! connection per instance (Spin makes an instance per request). Statements run through the
 //! async API; `execute` reports the connection's `changes()`, `batch` is one
 //! `BEGIN IMMEDIATE … COMMIT` on the same connection, and a unique-constraint failure is
-//! [`StoreError::Conflict`] (Spin reports SQLite errors as text).
+//! [`StoreError::Conflict`] (Spin reports SQLite errors as text). REAL and BLOB values follow
+//! the core's rule ([`Value::from_real`], [`Value::from_blob`]), as on every backend.
 
 use async_trait::async_trait;
 use futures::lock::Mutex;
@@ -52,17 +53,15 @@ fn to_spin(v: &Value) -> SpinValue {
     }
 }
 
+/// A column value, REAL and BLOB read as every backend reads them.
 fn from_spin(v: &SpinValue) -> Result<Value, StoreError> {
-    Ok(match v {
-        SpinValue::Null => Value::Null,
-        SpinValue::Integer(n) => Value::Int(*n),
-        SpinValue::Text(s) => Value::Text(s.clone()),
-        SpinValue::Blob(b) => Value::Text(
-            String::from_utf8(b.clone())
-                .map_err(|_| StoreError::Corrupt("a BLOB column is not UTF-8".into()))?,
-        ),
-        SpinValue::Real(_) => return Err(StoreError::Corrupt("unexpected REAL column".into())),
-    })
+    match v {
+        SpinValue::Null => Ok(Value::Null),
+        SpinValue::Integer(n) => Ok(Value::Int(*n)),
+        SpinValue::Text(s) => Ok(Value::Text(s.clone())),
+        SpinValue::Real(f) => Value::from_real(*f),
+        SpinValue::Blob(b) => Value::from_blob(b.len()),
+    }
 }
 
 /// Runs one statement to completion on `conn` and returns its rows.

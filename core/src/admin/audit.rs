@@ -6,9 +6,9 @@ use http::Request;
 use serde_json::json;
 
 use super::{int_param, ok, query, MAX_PAGE};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::http_util::Params;
-use crate::server::Portcullis;
 use crate::store::repo::audit::{self as repo, AuditFilter};
 
 /// Default page size.
@@ -27,10 +27,7 @@ fn filter(params: &Params, name: &str) -> Result<Option<String>> {
 
 /// `GET /admin/audit?action=&client_id=&subject=&outcome=&before=&limit=`:
 /// `{"events": [...], "next_before": <seq of the last event, or null on the last page>}`.
-pub(super) async fn list(
-    server: &Portcullis,
-    req: &Request<Bytes>,
-) -> Result<http::Response<Bytes>> {
+pub(super) async fn list(server: &Context, req: &Request<Bytes>) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
     let outcome = filter(&params, "outcome")?;
     if let Some(o) = &outcome {

@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 
 use super::{no_content, ok, record};
 use crate::client_policy::limits;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{json_body, truncate};
-use crate::server::Portcullis;
+use crate::http_util::json_body;
 use crate::store::repo::client_policies::{self as repo, ClientPolicy};
+use crate::text::truncate;
 
 /// `PUT /admin/clients/{id}/policy`: every field; a missing limit means the server default.
 #[derive(Deserialize)]
@@ -44,7 +45,7 @@ pub(crate) fn validate(body: &PolicyBody) -> Result<()> {
 }
 
 /// Stored clients must exist; metadata document URLs need not (they are never stored).
-async fn known(server: &Portcullis, id: &str) -> Result<()> {
+async fn known(server: &Context, id: &str) -> Result<()> {
     if crate::cimd::is_metadata_document_id(id)
         || crate::store::repo::clients::get(server.env().sql.as_ref(), id)
             .await?
@@ -58,7 +59,7 @@ async fn known(server: &Portcullis, id: &str) -> Result<()> {
     ))
 }
 
-fn view(server: &Portcullis, id: &str, p: Option<&ClientPolicy>) -> Value {
+fn view(server: &Context, id: &str, p: Option<&ClientPolicy>) -> Value {
     let effective = limits(&server.config().machine_clients, p);
     json!({
         "client_id": id,
@@ -73,7 +74,7 @@ fn view(server: &Portcullis, id: &str, p: Option<&ClientPolicy>) -> Value {
 }
 
 /// `GET /admin/clients/{id}/policy`.
-pub(super) async fn get(server: &Portcullis, id: &str) -> Result<http::Response<Bytes>> {
+pub(super) async fn get(server: &Context, id: &str) -> Result<http::Response<Bytes>> {
     known(server, id).await?;
     let p = repo::get(server.env().sql.as_ref(), id).await?;
     Ok(ok(view(server, id, p.as_ref())))
@@ -81,7 +82,7 @@ pub(super) async fn get(server: &Portcullis, id: &str) -> Result<http::Response<
 
 /// `PUT /admin/clients/{id}/policy`.
 pub(super) async fn put(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     id: &str,
 ) -> Result<http::Response<Bytes>> {
@@ -117,7 +118,7 @@ pub(super) async fn put(
 
 /// `POST /admin/clients/{id}/suspend` (`suspend = true`) or `…/resume`.
 pub(super) async fn set_suspended(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     id: &str,
     suspend: bool,

@@ -11,11 +11,12 @@ use serde_json::{json, Value};
 
 use super::{created, no_content, ok, page, query, record};
 use crate::clients::ClientMetadata;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{json_body, truncate};
-use crate::server::Portcullis;
+use crate::http_util::json_body;
 use crate::store::repo::clients::{self as repo, ClientRow};
 use crate::store::StoreError;
+use crate::text::truncate;
 
 /// Longest client id, bytes.
 const MAX_CLIENT_ID: usize = 255;
@@ -98,7 +99,7 @@ fn no_such_client(id: &str) -> Error {
 
 /// `POST /admin/clients`.
 pub(super) async fn create(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewClient = json_body(req.headers(), req.body())?;
@@ -108,7 +109,7 @@ pub(super) async fn create(
             validate_client_id(&id)?;
             id
         }
-        None => crate::env::random_token(rng, 16),
+        None => crate::runtime::random_token(rng, 16),
     };
     let application_type = body
         .application_type
@@ -139,7 +140,7 @@ pub(super) async fn create(
         return Err(taken());
     }
     let secret = uses_secret(&metadata.token_endpoint_auth_method)
-        .then(|| crate::secret::Secret::new(crate::env::random_token(rng, 32)));
+        .then(|| crate::secret::Secret::new(crate::runtime::random_token(rng, 32)));
     let row = ClientRow {
         client_id: client_id.clone(),
         secret_hash: secret
@@ -175,10 +176,7 @@ pub(super) async fn create(
 }
 
 /// `GET /admin/clients?limit=&offset=`.
-pub(super) async fn list(
-    server: &Portcullis,
-    req: &Request<Bytes>,
-) -> Result<http::Response<Bytes>> {
+pub(super) async fn list(server: &Context, req: &Request<Bytes>) -> Result<http::Response<Bytes>> {
     let (limit, offset) = page(&query(req)?, 100)?;
     let clients = repo::list(server.env().sql.as_ref(), limit, offset).await?;
     Ok(ok(
@@ -187,7 +185,7 @@ pub(super) async fn list(
 }
 
 /// `GET /admin/clients/{client_id}`.
-pub(super) async fn get(server: &Portcullis, id: &str) -> Result<http::Response<Bytes>> {
+pub(super) async fn get(server: &Context, id: &str) -> Result<http::Response<Bytes>> {
     let c = repo::get(server.env().sql.as_ref(), id)
         .await?
         .ok_or_else(|| no_such_client(id))?;
@@ -196,7 +194,7 @@ pub(super) async fn get(server: &Portcullis, id: &str) -> Result<http::Response<
 
 /// `DELETE /admin/clients/{client_id}`.
 pub(super) async fn delete(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     id: &str,
 ) -> Result<http::Response<Bytes>> {

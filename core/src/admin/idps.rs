@@ -10,13 +10,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, page, query, record, resources};
+use crate::context::Context;
+use crate::error::StartError;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{json_body, truncate};
+use crate::http_util::json_body;
 use crate::idp;
-use crate::server::{Portcullis, StartError};
 use crate::store::repo::idps::{self as repo, IdpRow, PolicyRow, SubjectRow};
 use crate::store::repo::resources as resource_repo;
 use crate::store::StoreError;
+use crate::text::truncate;
 
 /// Largest inline JWK Set, bytes of JSON.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -65,7 +67,7 @@ fn bad(why: impl std::fmt::Display) -> Error {
 /// (public keys, at least one P-256), a `jwks_uri` allowed by the fetch policy (S1), or
 /// neither (OpenID Connect discovery from the issuer).
 pub(crate) fn prepare_idp(
-    server: &Portcullis,
+    server: &Context,
     issuer: &str,
     jwks_uri: Option<&str>,
     jwks: Option<&Value>,
@@ -128,7 +130,7 @@ fn validate_client_ref(client_id: &str) -> Result<()> {
 /// A validated policy row (a new id; an existing policy for the same issuer, client and
 /// resource keeps its own when stored).
 pub(crate) fn prepare_policy(
-    server: &Portcullis,
+    server: &Context,
     issuer: &str,
     client_id: &str,
     resource: &str,
@@ -139,7 +141,7 @@ pub(crate) fn prepare_policy(
     resources::validate_uri(resource)?;
     let scopes = resources::validate_scopes(scopes)?;
     Ok(PolicyRow {
-        id: crate::env::random_token(server.env().rng.as_ref(), 12),
+        id: crate::runtime::random_token(server.env().rng.as_ref(), 12),
         issuer: issuer.to_owned(),
         client_id: client_id.to_owned(),
         resource: resource.to_owned(),
@@ -174,7 +176,7 @@ fn same_settings(a: &IdpRow, b: &IdpRow) -> bool {
 /// `POST /admin/idps`: registers a trusted IdP (201) or replaces the keys and audiences of
 /// a registered one (200). Its cached keys are forgotten.
 pub(super) async fn create(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewIdp = json_body(req.headers(), req.body())?;
@@ -212,7 +214,7 @@ pub(super) async fn create(
 }
 
 /// `GET /admin/idps`.
-pub(super) async fn list(server: &Portcullis) -> Result<http::Response<Bytes>> {
+pub(super) async fn list(server: &Context) -> Result<http::Response<Bytes>> {
     let all = repo::list(server.env().sql.as_ref()).await?;
     Ok(ok(
         json!({ "idps": all.iter().map(idp_view).collect::<Vec<_>>() }),
@@ -221,7 +223,7 @@ pub(super) async fn list(server: &Portcullis) -> Result<http::Response<Bytes>> {
 
 /// `DELETE /admin/idps?issuer=...`: removes the IdP with its policies and subject mappings.
 pub(super) async fn delete(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
@@ -261,7 +263,7 @@ fn policy_view(p: &PolicyRow) -> Value {
 /// registered and the scopes in the resource's catalog. A policy for the same issuer,
 /// client and resource is replaced (200, same id); a new one is 201.
 pub(super) async fn create_policy(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewPolicy = json_body(req.headers(), req.body())?;
@@ -315,7 +317,7 @@ pub(super) async fn create_policy(
 
 /// `GET /admin/idp-policies[?issuer=...]`.
 pub(super) async fn list_policies(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
@@ -327,7 +329,7 @@ pub(super) async fn list_policies(
 
 /// `DELETE /admin/idp-policies/{id}`.
 pub(super) async fn delete_policy(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     id: &str,
 ) -> Result<http::Response<Bytes>> {
@@ -360,7 +362,7 @@ fn subject_view(s: &SubjectRow) -> Value {
 /// `POST /admin/idp-subjects`: maps an IdP's `sub` to a local subject, given directly
 /// (`subject`) or as a user's login name (`username`, stored as that user's id).
 pub(super) async fn create_subject(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewSubject = json_body(req.headers(), req.body())?;
@@ -410,7 +412,7 @@ pub(super) async fn create_subject(
 
 /// `GET /admin/idp-subjects[?issuer=...&limit=&offset=]`.
 pub(super) async fn list_subjects(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
@@ -429,7 +431,7 @@ pub(super) async fn list_subjects(
 
 /// `DELETE /admin/idp-subjects?issuer=...&external_subject=...`.
 pub(super) async fn delete_subject(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
@@ -460,7 +462,7 @@ pub(crate) struct Seeds {
 }
 
 /// Validates the `idps` and `idp_policies` seeds (before anything is written).
-pub(crate) fn prepare_seeds(server: &Portcullis) -> std::result::Result<Seeds, StartError> {
+pub(crate) fn prepare_seeds(server: &Context) -> std::result::Result<Seeds, StartError> {
     let cfg = server.config();
     let mut seen = std::collections::HashSet::new();
     let mut idps = Vec::with_capacity(cfg.idps.len());
@@ -499,7 +501,7 @@ pub(crate) fn prepare_seeds(server: &Portcullis) -> std::result::Result<Seeds, S
 /// Writes the prepared seeds: IdPs are upserted (their cached keys forgotten when their
 /// settings changed), policies upserted by issuer, client and resource. Idempotent.
 pub(crate) async fn write_seeds(
-    server: &Portcullis,
+    server: &Context,
     seeds: &Seeds,
 ) -> std::result::Result<(), StartError> {
     let db = server.env().sql.as_ref();

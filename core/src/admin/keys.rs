@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{created, ok};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::keys::MAX_PREPUBLISH_SECS;
-use crate::server::Portcullis;
 
 /// `GET /admin/keys`.
-pub(super) async fn list(server: &Portcullis) -> Result<http::Response<Bytes>> {
+pub(super) async fn list(server: &Context) -> Result<http::Response<Bytes>> {
     let keys = server.keys().list(server.env()).await?;
     Ok(ok(json!({ "keys": keys })))
 }
@@ -30,7 +30,7 @@ struct RotateRequest {
 /// `POST /admin/keys/rotate`, with an optional JSON body `{"prepublish_secs": N}`: 201 with
 /// the new key (the key ring audits `key.rotated`).
 pub(super) async fn rotate(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: RotateRequest = if req.body().iter().all(u8::is_ascii_whitespace) {
@@ -46,7 +46,7 @@ pub(super) async fn rotate(
             "prepublish_secs must be between 0 and {MAX_PREPUBLISH_SECS}"
         )));
     }
-    let key = server.keys().rotate_with(server, prepublish).await?;
+    let key = server.keys().rotate_with(server.env(), prepublish).await?;
     Ok(created(
         serde_json::to_value(key).unwrap_or_else(|_| json!({})),
     ))

@@ -14,13 +14,15 @@ pub mod seed;
 #[cfg(test)]
 mod tests;
 mod users;
+mod vault;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId, MAX_BODY_BYTES};
-use crate::server::Portcullis;
+use crate::host::{too_large, MAX_BODY_BYTES};
+use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId};
 
 /// The challenge sent with every 401 (RFC 6750 §3).
 const CHALLENGE: &str = "Bearer realm=\"portcullis-admin\"";
@@ -29,7 +31,7 @@ const CHALLENGE: &str = "Bearer realm=\"portcullis-admin\"";
 const MAX_PAGE: i64 = 1000;
 
 /// Routes an admin request after checking the admin API key.
-pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if let Err(e) = check_key(server, &req) {
         if server.config().admin_api_key.is_some() {
             record_refusal(server, &req).await;
@@ -47,7 +49,7 @@ pub const REFUSAL_WINDOW_SECS: i64 = 300;
 /// the admin API is on the public origin, and one audit row per anonymous request would let
 /// anyone grow the audit table without bound (B4). The count is approximate on eventually
 /// consistent caches; when the cache fails, the refusal is only logged.
-async fn record_refusal(server: &Portcullis, req: &Request<Bytes>) {
+async fn record_refusal(server: &Context, req: &Request<Bytes>) {
     let kv = server.env().kv.as_ref();
     let now = server.now();
     let window = now.div_euclid(REFUSAL_WINDOW_SECS);
@@ -87,7 +89,7 @@ async fn record_refusal(server: &Portcullis, req: &Request<Bytes>) {
         .flatten()
         .map(|v| read(Some(v)));
     crate::audit::record(
-        server,
+        server.env(),
         crate::audit::Event {
             action: "admin.auth",
             success: false,
@@ -106,7 +108,10 @@ async fn record_refusal(server: &Portcullis, req: &Request<Bytes>) {
 
 /// Routes an admin request without the key check: only for callers that already hold the
 /// server's storage (the local CLI), never for a network listener.
-pub async fn route_trusted(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn route_trusted(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
+    if req.body().len() > MAX_BODY_BYTES {
+        return too_large();
+    }
     match dispatch(server, &req).await {
         Ok(resp) => resp,
         Err(e) => error_json(&e),
@@ -115,7 +120,7 @@ pub async fn route_trusted(server: &Portcullis, req: Request<Bytes>) -> Response
 
 /// Checks `Authorization: Bearer <key>`. Both sides are hashed first so the comparison is
 /// constant time and independent of the key's length.
-fn check_key(server: &Portcullis, req: &Request<Bytes>) -> Result<()> {
+fn check_key(server: &Context, req: &Request<Bytes>) -> Result<()> {
     let Some(key) = server.config().admin_api_key.as_ref() else {
         return Err(Error::new(
             ErrorCode::Unauthorized,
@@ -138,15 +143,9 @@ fn check_key(server: &Portcullis, req: &Request<Bytes>) -> Result<()> {
     }
 }
 
-pub use crate::admin_key::presents_key;
+use crate::admin_key::presents_key;
 
-async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
-    if req.body().len() > MAX_BODY_BYTES {
-        return Err(Error::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        ));
-    }
+async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let path = req.uri().path();
     let Some(rest) = path.strip_prefix("/admin/") else {
         return Err(not_found());
@@ -247,6 +246,29 @@ async fn dispatch(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<
                 _ => Err(method_not_allowed("DELETE")),
             }
         }
+        ["providers"] => match *m {
+            Method::GET => vault::list_providers(server).await,
+            Method::POST => vault::create_provider(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["providers", name] => {
+            let name = decode_segment(name)?;
+            match *m {
+                Method::DELETE => vault::delete_provider(server, req, &name).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["connections"] => match *m {
+            Method::GET => vault::list_connections(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["connections", id] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::DELETE => vault::revoke_connection(server, req, &id).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
         ["idp-subjects"] => match *m {
             Method::GET => idps::list_subjects(server, req).await,
             Method::POST => idps::create_subject(server, req).await,
@@ -268,7 +290,7 @@ fn request_id(req: &Request<Bytes>) -> Option<&str> {
 
 /// Writes an admin audit event (always a success: refused requests change nothing).
 async fn record(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     action: &str,
     client_id: Option<&str>,
@@ -276,7 +298,7 @@ async fn record(
     detail: serde_json::Value,
 ) {
     crate::audit::record(
-        server,
+        server.env(),
         crate::audit::Event {
             action,
             success: true,

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, query, record};
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::truncate;
-use crate::server::Portcullis;
 use crate::store::repo::resources::{self as repo, ResourceRow};
+use crate::text::truncate;
 
 /// Longest resource URI, bytes.
 const MAX_URI: usize = 2048;
@@ -136,7 +136,7 @@ fn validate_client_list(field: &str, clients: &[String]) -> Result<()> {
 
 /// A validated resource row (created now unless it already exists; upsert keeps the date).
 pub(crate) fn prepare(
-    server: &Portcullis,
+    server: &Context,
     uri: &str,
     scopes: &[String],
     name: Option<&str>,
@@ -166,14 +166,14 @@ fn view(r: &ResourceRow) -> Value {
         "introspection_clients": r.introspection_clients,
         "exchange_clients": r.exchange_clients,
         "created_at": r.created_at,
-        "metadata_url": crate::endpoints::prm::metadata_url(&r.uri),
+        "metadata_url": crate::paths::protected_resource_metadata_url(&r.uri),
     })
 }
 
 /// `POST /admin/resources`: creates a resource (201) or replaces the name and scope catalog
 /// of an existing one (200).
 pub(super) async fn create(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewResource = crate::http_util::json_body(req.headers(), req.body())?;
@@ -211,7 +211,7 @@ pub(super) async fn create(
 }
 
 /// `GET /admin/resources`.
-pub(super) async fn list(server: &Portcullis) -> Result<http::Response<Bytes>> {
+pub(super) async fn list(server: &Context) -> Result<http::Response<Bytes>> {
     let all = repo::list(server.env().sql.as_ref()).await?;
     Ok(ok(
         json!({ "resources": all.iter().map(view).collect::<Vec<_>>() }),
@@ -220,7 +220,7 @@ pub(super) async fn list(server: &Portcullis) -> Result<http::Response<Bytes>> {
 
 /// `DELETE /admin/resources?uri=...`.
 pub(super) async fn delete(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;

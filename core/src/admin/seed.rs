@@ -15,8 +15,9 @@
 
 use crate::clients::ClientMetadata;
 use crate::config::{SeedClient, SeedResource, SeedUser};
+use crate::context::Context;
 use crate::error::Error;
-use crate::server::{Portcullis, StartError};
+use crate::error::StartError;
 use crate::store::repo::clients::{self as client_repo, ClientRow};
 use crate::store::repo::resources::{self as resource_repo, ResourceRow};
 use crate::store::repo::users as user_repo;
@@ -33,7 +34,7 @@ pub const SEED_MARKER_TTL: i64 = 300;
 
 /// The cache key recording that exactly the configured seeds were applied; `None` when
 /// there are no seeds.
-fn marker(server: &Portcullis) -> Option<String> {
+fn marker(server: &Context) -> Option<String> {
     use hkdf::hmac::{Hmac, Mac};
     let cfg = server.config();
     if cfg.users.is_empty()
@@ -42,6 +43,7 @@ fn marker(server: &Portcullis) -> Option<String> {
         && cfg.idps.is_empty()
         && cfg.idp_policies.is_empty()
         && cfg.client_policies.is_empty()
+        && cfg.providers.is_empty()
     {
         return None;
     }
@@ -52,6 +54,13 @@ fn marker(server: &Portcullis) -> Option<String> {
         &cfg.idps,
         &cfg.idp_policies,
         &cfg.client_policies,
+        &cfg.providers,
+        // Providers' client secrets are write-only (not serialized above); a changed secret
+        // must still re-apply the seeds.
+        cfg.providers
+            .iter()
+            .map(|p| p.client_secret.as_ref().map(|s| s.expose().to_owned()))
+            .collect::<Vec<_>>(),
     ))
     .ok()?;
     let key = crate::crypto::kek::derive_key(cfg.master_key_bytes(), "seed-marker");
@@ -64,7 +73,7 @@ fn marker(server: &Portcullis) -> Option<String> {
 }
 
 /// Applies the configured seeds.
-pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
+pub async fn apply(server: &Context) -> Result<(), StartError> {
     let marker = marker(server);
     let now = server.now();
     if let Some(key) = &marker {
@@ -84,7 +93,7 @@ pub async fn apply(server: &Portcullis) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
+async fn apply_all(server: &Context) -> Result<(), StartError> {
     let cfg = server.config();
     unique(
         "users",
@@ -127,6 +136,15 @@ async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
         .iter()
         .map(|p| prepare_policy(server, p))
         .collect::<Result<Vec<_>, _>>()?;
+    unique(
+        "providers",
+        "name",
+        cfg.providers.iter().map(|p| p.name.as_str()),
+    )?;
+    let loopback = crate::remote::allow_loopback(cfg);
+    for p in &cfg.providers {
+        crate::vault::provider::validate(p, loopback).map_err(|e| init("provider", &p.name, e))?;
+    }
 
     for u in &cfg.users {
         seed_user(server, u).await?;
@@ -147,12 +165,17 @@ async fn apply_all(server: &Portcullis) -> Result<(), StartError> {
     for p in &policies {
         crate::store::repo::client_policies::put(db, p).await?;
     }
+    for p in &cfg.providers {
+        crate::vault::providers::declare(server, p, "seed")
+            .await
+            .map_err(|e| init("provider", &p.name, e))?;
+    }
     Ok(())
 }
 
 /// A seeded client policy, checked like the admin API's.
 fn prepare_policy(
-    server: &Portcullis,
+    server: &Context,
     p: &crate::config::SeedClientPolicy,
 ) -> Result<crate::store::repo::client_policies::ClientPolicy, StartError> {
     super::client_policy::validate(&super::client_policy::PolicyBody {
@@ -210,7 +233,7 @@ fn check_user(u: &SeedUser) -> Result<(), StartError> {
 
 /// Creates the user if missing; re-hashes only when the configured password no longer
 /// verifies against the stored hash.
-async fn seed_user(server: &Portcullis, u: &SeedUser) -> Result<(), StartError> {
+async fn seed_user(server: &Context, u: &SeedUser) -> Result<(), StartError> {
     let db = server.env().sql.as_ref();
     let password = u.password.expose();
     let hash = || async {
@@ -255,9 +278,9 @@ async fn seed_user(server: &Portcullis, u: &SeedUser) -> Result<(), StartError> 
     ))
 }
 
-async fn record(server: &Portcullis, action: &str, id: &str, username: &str) {
+async fn record(server: &Context, action: &str, id: &str, username: &str) {
     crate::audit::record(
-        server,
+        server.env(),
         crate::audit::Event {
             action,
             success: true,
@@ -269,7 +292,7 @@ async fn record(server: &Portcullis, action: &str, id: &str, username: &str) {
     .await;
 }
 
-fn prepare_resource(server: &Portcullis, r: &SeedResource) -> Result<ResourceRow, StartError> {
+fn prepare_resource(server: &Context, r: &SeedResource) -> Result<ResourceRow, StartError> {
     resources::prepare(
         server,
         &r.uri,
@@ -294,7 +317,7 @@ pub(crate) fn implied_application_type(redirect_uris: &[String]) -> &'static str
     }
 }
 
-fn prepare_client(server: &Portcullis, c: &SeedClient) -> Result<ClientRow, StartError> {
+fn prepare_client(server: &Context, c: &SeedClient) -> Result<ClientRow, StartError> {
     let err = init_err("client", &c.client_id);
     clients::validate_client_id(&c.client_id).map_err(&err)?;
     let method = c.token_endpoint_auth_method.clone().unwrap_or_else(|| {
@@ -365,6 +388,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::secret::Secret;
+    use crate::server::Portcullis;
     use crate::store::repo;
     use crate::store::test_store::{test_env_on, TestSql};
 
@@ -537,7 +561,8 @@ mod tests {
 
     /// [`seeded`] with a trusted IdP (inline keys) and a policy for the backend client.
     fn with_idp() -> Config {
-        let scalar = crate::crypto::rustcrypto::generate_scalar(&crate::env::SeededRng::new(101));
+        let scalar =
+            crate::crypto::rustcrypto::generate_scalar(&crate::runtime::SeededRng::new(101));
         let public = crate::crypto::rustcrypto::public_key_sec1(&scalar).unwrap();
         let mut key = crate::keys::public_jwk(&public);
         key["kid"] = "idp-key-1".into();

@@ -236,7 +236,7 @@ fn routing_errors_are_4xx_never_500() {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let mut huge = request(Method::POST, "/admin/users", Some(json!({})), Some(&auth));
-        *huge.body_mut() = Bytes::from(vec![b' '; crate::http_util::MAX_BODY_BYTES + 1]);
+        *huge.body_mut() = Bytes::from(vec![b' '; crate::host::MAX_BODY_BYTES + 1]);
         assert_eq!(raw(&s, huge).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
     });
 }
@@ -629,7 +629,7 @@ fn audit_lists_newest_first_with_filters_and_paging() {
         let s = test_server(cfg()).await;
         for i in 0..7 {
             crate::audit::record(
-                &s,
+                s.env(),
                 crate::audit::Event {
                     action: if i % 2 == 0 { "token.issued" } else { "login" },
                     success: i != 3,
@@ -724,7 +724,7 @@ fn key_rotation_shows_new_active_and_old_retired() {
         assert_eq!(old["status"], "retired");
         assert!(old["retired_at"].is_i64());
         assert!(old["remove_after"].as_i64().unwrap() > old["retired_at"].as_i64().unwrap());
-        assert_eq!(s.keys().active(&s).await.unwrap().kid, new_kid);
+        assert_eq!(s.keys().active(s.env()).await.unwrap().kid, new_kid);
     });
 }
 

@@ -7,12 +7,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, no_content, ok, page, query, record};
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{json_body, truncate};
+use crate::http_util::json_body;
 use crate::secret::Secret;
-use crate::server::Portcullis;
 use crate::store::repo::users::{self as repo, UserRow};
 use crate::store::StoreError;
+use crate::text::truncate;
 
 /// Longest username, characters.
 const MAX_USERNAME: usize = 128;
@@ -65,7 +66,7 @@ pub(crate) fn validate_password(password: &str) -> Result<()> {
 
 /// Hashes `password` with argon2id, through the host's crypto provider (which may run it
 /// off the async workers).
-pub(crate) async fn hash_password(server: &Portcullis, password: &str) -> Result<String> {
+pub(crate) async fn hash_password(server: &Context, password: &str) -> Result<String> {
     let salt = crate::crypto::password::new_salt(server.env().rng.as_ref());
     server
         .env()
@@ -95,12 +96,12 @@ fn no_such_user(name: &str) -> Error {
 /// Stores a new user with an already computed hash; a taken name is
 /// [`StoreError::Conflict`].
 pub(crate) async fn insert(
-    server: &Portcullis,
+    server: &Context,
     username: &str,
     password_hash: String,
 ) -> Result<UserRow, StoreError> {
     let row = UserRow {
-        id: crate::env::random_token(server.env().rng.as_ref(), 16),
+        id: crate::runtime::random_token(server.env().rng.as_ref(), 16),
         username: username.to_owned(),
         password_hash,
         disabled: false,
@@ -112,7 +113,7 @@ pub(crate) async fn insert(
 
 /// `POST /admin/users`.
 pub(super) async fn create(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let body: NewUser = json_body(req.headers(), req.body())?;
@@ -153,10 +154,7 @@ pub(super) async fn create(
 }
 
 /// `GET /admin/users?limit=&offset=`.
-pub(super) async fn list(
-    server: &Portcullis,
-    req: &Request<Bytes>,
-) -> Result<http::Response<Bytes>> {
+pub(super) async fn list(server: &Context, req: &Request<Bytes>) -> Result<http::Response<Bytes>> {
     let (limit, offset) = page(&query(req)?, 100)?;
     let users = repo::list(server.env().sql.as_ref(), limit, offset).await?;
     Ok(ok(
@@ -165,7 +163,7 @@ pub(super) async fn list(
 }
 
 /// `GET /admin/users/{username}`.
-pub(super) async fn get(server: &Portcullis, name: &str) -> Result<http::Response<Bytes>> {
+pub(super) async fn get(server: &Context, name: &str) -> Result<http::Response<Bytes>> {
     let user = repo::by_username(server.env().sql.as_ref(), name)
         .await?
         .ok_or_else(|| no_such_user(name))?;
@@ -174,7 +172,7 @@ pub(super) async fn get(server: &Portcullis, name: &str) -> Result<http::Respons
 
 /// `DELETE /admin/users/{username}`.
 pub(super) async fn delete(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     name: &str,
 ) -> Result<http::Response<Bytes>> {
@@ -200,7 +198,7 @@ pub(super) async fn delete(
 
 /// `POST /admin/users/{username}/password` with `{"password": "..."}`.
 pub(super) async fn set_password(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     name: &str,
 ) -> Result<http::Response<Bytes>> {
@@ -230,7 +228,7 @@ pub(super) async fn set_password(
 
 /// The user's sessions end and every grant they made is revoked, with its refresh and access
 /// tokens (deletion, password change, disabling).
-async fn end_access(server: &Portcullis, user_id: &str) -> Result<()> {
+async fn end_access(server: &Context, user_id: &str) -> Result<()> {
     let db = server.env().sql.as_ref();
     crate::store::repo::sessions::delete_for_subject(db, user_id).await?;
     crate::store::repo::grants::revoke_for_subject(db, user_id, server.now()).await?;
@@ -240,7 +238,7 @@ async fn end_access(server: &Portcullis, user_id: &str) -> Result<()> {
 /// `POST /admin/users/{username}/disable` or `…/enable` (U1): a disabled user cannot sign in,
 /// their sessions end, their grants are revoked, and their tokens introspect as inactive.
 pub(super) async fn set_disabled(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     name: &str,
     disabled: bool,

@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 
 use super::jwks;
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::http_util::truncate;
 use crate::jose;
-use crate::server::Portcullis;
+use crate::text::truncate;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -166,7 +166,7 @@ fn typ_ok(header: &Map<String, Value>) -> bool {
 /// Verifies `assertion` for `client` (registered for `private_key_jwt`): signature with a
 /// key from the client's `jwks` or `jwks_uri` (J1–J4), claims (A5, J5), then reserves the
 /// `jti` until `exp` (A5). Every failure is `invalid_client`.
-pub async fn verify(server: &Portcullis, client: &Client, assertion: &str) -> Result<Checked> {
+pub async fn verify(ctx: &Context, client: &Client, assertion: &str) -> Result<Checked> {
     let header = jose::header(assertion).map_err(|_| refused("not a compact JWS"))?;
     if !typ_ok(&header) {
         return Err(refused("'typ' is not a client assertion type"));
@@ -187,33 +187,28 @@ pub async fn verify(server: &Portcullis, client: &Client, assertion: &str) -> Re
         Some(Value::String(k)) => Some(k.as_str()),
         Some(_) => return Err(refused("'kid' must be a string")),
     };
-    let set = jwks::client_keys(server, client, kid).await?;
+    let set = jwks::client_keys(ctx, client, kid).await?;
     let key = jose::select_key(&set, kid).ok_or_else(|| {
         refused(match kid {
             Some(_) => "no registered key has the assertion's 'kid'",
             None => "the assertion has no 'kid' and the client has several keys",
         })
     })?;
-    let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, key)
+    let claims = jose::verify_with_jwk(ctx.env().crypto.as_ref(), assertion, key)
         .await
         .map_err(|e| refused(format!("signature not verified ({e})")))?;
-    let token_endpoint = crate::paths::endpoint_url(server, crate::paths::TOKEN);
-    let now = server.now();
+    let token_endpoint = crate::paths::endpoint_url(ctx, crate::paths::TOKEN);
+    let now = ctx.now();
     let checked = check_claims(
         &claims,
         &client.client_id,
-        &[server.issuer(), &token_endpoint],
+        &[ctx.issuer(), &token_endpoint],
         now,
     )
     .map_err(|e| refused(e.to_string()))?;
     let replay_key = format!("client-assertion:{}:{}", client.client_id, checked.jti);
-    if !crate::store::repo::replay::reserve(
-        server.env().sql.as_ref(),
-        &replay_key,
-        checked.exp,
-        now,
-    )
-    .await?
+    if !crate::store::repo::replay::reserve(ctx.env().sql.as_ref(), &replay_key, checked.exp, now)
+        .await?
     {
         return Err(refused("this assertion 'jti' has already been used"));
     }

@@ -10,10 +10,10 @@
 use serde_json::Value;
 
 use crate::clients::Client;
-use crate::env::FetchResponse;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::remote::{Doc, Kind, Remote};
-use crate::server::Portcullis;
+use crate::runtime::FetchResponse;
 
 /// Shortest interval between two refetches of one `jwks_uri` caused by an unknown `kid`.
 pub const UNKNOWN_KID_REFETCH_SECS: i64 = 10;
@@ -28,7 +28,7 @@ fn unavailable(why: impl std::fmt::Display) -> Error {
 
 /// The JWK Set to verify `client`'s assertion with. `kid` is the assertion's, used only to
 /// decide whether a cached remote set must be refetched.
-pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>) -> Result<Value> {
+pub async fn client_keys(ctx: &Context, client: &Client, kid: Option<&str>) -> Result<Value> {
     if let Some(set) = &client.metadata.jwks {
         return Ok(set.clone());
     }
@@ -45,7 +45,7 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
         max_bytes: MAX_JWKS_DOCUMENT_BYTES,
     };
     let stale_for_kid = |set: &Value| kid.is_some() && crate::jose::select_key(set, kid).is_none();
-    Remote::of(server)
+    Remote::of(ctx)
         .get_refreshing(
             &doc,
             validate_document,
@@ -60,7 +60,7 @@ pub async fn client_keys(server: &Portcullis, client: &Client, kid: Option<&str>
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwksDocumentError {
     #[error(transparent)]
-    Document(#[from] crate::env::JsonDocumentError),
+    Document(#[from] crate::runtime::JsonDocumentError),
     #[error(transparent)]
     Jwks(#[from] crate::registration::JwksError),
 }
@@ -82,9 +82,10 @@ mod tests {
     use crate::clients::{ClientKind, ClientMetadata};
     use crate::config::Config;
     use crate::dpop::test_support::Prover;
-    use crate::env::FixedClock;
     use crate::error::ErrorCode;
     use crate::remote::fake::Documents;
+    use crate::runtime::FixedClock;
+    use crate::server::Portcullis;
     use crate::store::test_store::test_env;
     use serde_json::json;
 

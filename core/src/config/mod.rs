@@ -3,6 +3,7 @@
 //! clients and users, and the start-up checks that refuse unsafe combinations.
 
 mod machine;
+mod providers;
 mod vars;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::secret::Secret;
 
 pub use machine::{MachineClientsConfig, MachineRegistration, SeedClientPolicy};
+pub use providers::ProviderInput;
 pub use vars::{setting_names, CONFIG_VAR};
 
 /// The master key of a development server started without one (loopback issuers only): what
@@ -67,6 +69,8 @@ pub struct Config {
     pub machine_clients: MachineClientsConfig,
     /// Per-client policies (machine grant, limits) applied on start.
     pub client_policies: Vec<SeedClientPolicy>,
+    /// Upstream providers of the token vault, created or updated on start.
+    pub providers: Vec<ProviderInput>,
 }
 
 impl Default for Config {
@@ -95,6 +99,7 @@ impl Default for Config {
             clients: Vec::new(),
             machine_clients: MachineClientsConfig::default(),
             client_policies: Vec::new(),
+            providers: Vec::new(),
         }
     }
 }

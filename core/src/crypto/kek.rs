@@ -8,7 +8,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::{b64, b64_decode, CryptoError, CryptoProvider};
-use crate::env::Rng;
+use crate::runtime::Rng;
 
 /// A 256-bit key for `purpose` derived from `master` with HKDF-SHA256 (RFC 5869). Every
 /// instance sharing the master key derives the same key (used for the key-encryption keys
@@ -117,7 +117,7 @@ impl Kek {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::SeededRng;
+    use crate::runtime::SeededRng;
 
     use crate::crypto::RustCrypto;
     use futures::executor::block_on;

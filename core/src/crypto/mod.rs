@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::env::MaybeSend;
+use crate::runtime::MaybeSend;
 
 pub use rustcrypto::RustCrypto;
 

@@ -7,7 +7,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 
 use super::CryptoError;
-use crate::env::Rng;
+use crate::runtime::Rng;
 
 /// Hashes `password` with argon2id and a random salt.
 pub fn hash(rng: &dyn Rng, password: &str) -> Result<String, CryptoError> {
@@ -48,7 +48,7 @@ pub const DUMMY_HASH: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::SeededRng;
+    use crate::runtime::SeededRng;
 
     #[test]
     fn hash_and_verify() {

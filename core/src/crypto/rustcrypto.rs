@@ -59,7 +59,7 @@ pub fn public_key_sec1(scalar: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
 }
 
 /// Draws a valid P-256 scalar from `rng` (retrying the negligible out-of-range case).
-pub fn generate_scalar(rng: &dyn crate::env::Rng) -> [u8; 32] {
+pub fn generate_scalar(rng: &dyn crate::runtime::Rng) -> [u8; 32] {
     loop {
         let mut buf = [0u8; 32];
         rng.fill(&mut buf);
@@ -77,7 +77,7 @@ mod tests {
     fn verifies(p: &dyn CryptoProvider, public: &[u8], message: &[u8], sig: &[u8]) -> bool {
         futures::executor::block_on(p.es256_verify(public, message, sig))
     }
-    use crate::env::SeededRng;
+    use crate::runtime::SeededRng;
 
     #[test]
     fn sign_then_verify_roundtrip() {

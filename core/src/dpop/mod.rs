@@ -20,9 +20,9 @@ use self::nonce::NonceKey;
 use self::proof::{Checked, Expected, Reason, Rejection};
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::paths::{self, endpoint_url};
-use crate::server::Portcullis;
 use crate::store::StoreError;
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
@@ -53,32 +53,27 @@ impl From<Rejection> for ProofError {
 }
 
 /// Where nonces are required: the key and lifetime for [`Expected::nonce`].
-pub fn nonce_policy(server: &Portcullis) -> Option<(NonceKey, i64)> {
-    let cfg = &server.config().dpop;
+pub fn nonce_policy(ctx: &Context) -> Option<(NonceKey, i64)> {
+    let cfg = &ctx.config().dpop;
     cfg.require_nonce
-        .then(|| (NonceKey::of(server), cfg.nonce_lifetime_secs))
+        .then(|| (NonceKey::of(ctx), cfg.nonce_lifetime_secs))
 }
 
 /// A fresh nonce for a `DPoP-Nonce` header.
-pub fn fresh_nonce(server: &Portcullis) -> String {
-    NonceKey::of(server).issue(server.now())
+pub fn fresh_nonce(ctx: &Context) -> String {
+    NonceKey::of(ctx).issue(ctx.now())
 }
 
 /// Reserves the proof's `jti` for its key until it could no longer pass the `iat` check
 /// (D2). A replay is a rejection; a storage failure is an error (fail closed).
-pub async fn reserve(server: &Portcullis, checked: &Checked) -> Result<(), ProofError> {
-    let max_age = server.config().dpop.proof_max_age_secs;
+pub async fn reserve(ctx: &Context, checked: &Checked) -> Result<(), ProofError> {
+    let max_age = ctx.config().dpop.proof_max_age_secs;
     let key = format!("dpop:{}:{}", checked.jkt, checked.jti);
     // A proof is accepted while `now - iat <= max_age`, so it must stay reserved through
     // `iat + max_age` inclusive; the cache holds a key while `expires_at > now`.
     let expires_at = checked.iat.saturating_add(max_age).saturating_add(1);
-    match crate::store::repo::replay::reserve(
-        server.env().sql.as_ref(),
-        &key,
-        expires_at,
-        server.now(),
-    )
-    .await
+    match crate::store::repo::replay::reserve(ctx.env().sql.as_ref(), &key, expires_at, ctx.now())
+        .await
     {
         Ok(true) => Ok(()),
         Ok(false) => {
@@ -90,14 +85,14 @@ pub async fn reserve(server: &Portcullis, checked: &Checked) -> Result<(), Proof
 
 /// Records a refused proof (`dpop.rejected`).
 pub async fn audit_rejection(
-    server: &Portcullis,
+    ctx: &Context,
     reason: Reason,
     client_id: Option<&str>,
     request_id: Option<&str>,
     endpoint: &str,
 ) {
     audit::record(
-        server,
+        ctx.env(),
         Event {
             action: "dpop.rejected",
             success: false,
@@ -116,11 +111,11 @@ pub async fn audit_rejection(
 /// require DPoP; `invalid_dpop_proof` or `use_dpop_nonce` (with a `DPoP-Nonce` header)
 /// otherwise, or 503 when the replay cache is unavailable.
 pub async fn check_token_request(
-    server: &Portcullis,
+    ctx: &Context,
     req: &Request<Bytes>,
     client: &Client,
 ) -> Result<ProofCheck> {
-    let policy = nonce_policy(server);
+    let policy = nonce_policy(ctx);
     let outcome = async {
         let Some(proof) = proof::single_header(req.headers())? else {
             if client.metadata.dpop_bound_access_tokens {
@@ -132,22 +127,22 @@ pub async fn check_token_request(
             }
             return Ok(None);
         };
-        let url = endpoint_url(server, paths::TOKEN);
+        let url = endpoint_url(ctx, paths::TOKEN);
         let expected = Expected {
             method: req.method().as_str(),
             url: &url,
             access_token: None,
-            now: server.now(),
-            max_age: server.config().dpop.proof_max_age_secs,
+            now: ctx.now(),
+            max_age: ctx.config().dpop.proof_max_age_secs,
             nonce: policy.as_ref().map(|(k, l)| (k, *l)),
         };
-        let checked = proof::check(server.env().crypto.as_ref(), proof, &expected).await?;
-        reserve(server, &checked).await?;
+        let checked = proof::check(ctx.env().crypto.as_ref(), proof, &expected).await?;
+        reserve(ctx, &checked).await?;
         Ok(Some(checked.jkt))
     }
     .await;
     let nonce_headers = || match &policy {
-        Some((key, _)) => vec![(NONCE_HEADER, key.issue(server.now()))],
+        Some((key, _)) => vec![(NONCE_HEADER, key.issue(ctx.now()))],
         None => Vec::new(),
     };
     match outcome {
@@ -162,7 +157,7 @@ pub async fn check_token_request(
         Err(ProofError::Store(e)) => Err(e.into()),
         Err(ProofError::Rejected(r)) => {
             audit_rejection(
-                server,
+                ctx,
                 r.reason,
                 Some(&client.client_id),
                 crate::http_util::request_id(req),
@@ -185,7 +180,7 @@ pub async fn check_token_request(
 /// the request's proof must use that key (RFC 9449 §5, §10). Refused as `invalid_grant`,
 /// audited as `dpop.rejected`.
 pub async fn require_binding(
-    server: &Portcullis,
+    ctx: &Context,
     bound: Option<&str>,
     presented: Option<&str>,
     what: &str,
@@ -200,7 +195,7 @@ pub async fn require_binding(
         Some(_) => Reason::KeyMismatch,
         None => Reason::Missing,
     };
-    audit_rejection(server, reason, Some(client_id), request_id, paths::TOKEN).await;
+    audit_rejection(ctx, reason, Some(client_id), request_id, paths::TOKEN).await;
     Err(Error::invalid_grant(format!(
         "the {what} is bound to a DPoP key: send a DPoP proof signed with that key"
     )))

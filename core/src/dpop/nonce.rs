@@ -8,8 +8,8 @@
 use hkdf::hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::context::Context;
 use crate::crypto::{b64, b64_decode};
-use crate::server::Portcullis;
 
 /// How far in the future a nonce's issue time may be (clock difference between instances).
 const ISSUE_SKEW_SECS: i64 = 5;
@@ -33,8 +33,8 @@ impl NonceKey {
     }
 
     /// The key of `server` (from its master key).
-    pub fn of(server: &Portcullis) -> Self {
-        Self::derive(server.config().master_key_bytes())
+    pub fn of(ctx: &Context) -> Self {
+        Self::derive(ctx.config().master_key_bytes())
     }
 
     fn mac(&self, issued_at: i64) -> Hmac<Sha256> {

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use crate::crypto::{b64, CryptoProvider, RustCrypto};
-use crate::env::SeededRng;
+use crate::runtime::SeededRng;
 
 /// A DPoP key pair held by a test client.
 pub struct Prover {

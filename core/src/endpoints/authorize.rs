@@ -9,12 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::browser::{self, add_cookie};
 use super::pages::{self, error_page, RequestView};
-use super::{endpoint_url, paths};
-use crate::clients::{self, Client};
+use crate::client_lookup;
+use crate::clients::Client;
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{ip_bucket, Params, RemoteAddr};
-use crate::server::Portcullis;
+use crate::paths::{self, endpoint_url};
 use crate::store::repo::auth_requests::{self, AuthRequestRow};
 
 /// How long a pending request lives while the user logs in and consents.
@@ -71,7 +72,7 @@ impl From<Error> for Failure {
 }
 
 /// `GET` or `POST /oauth/authorize`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let params = match *req.method() {
         Method::GET => Params::from_query(req.uri()),
         Method::POST => Params::from_form(req.headers(), req.body()),
@@ -103,12 +104,12 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             trusted,
         }) => {
             crate::audit::record(
-                server,
+                server.env(),
                 crate::audit::Event {
                     action: "authorize.denied",
                     success: false,
                     reason: Some(error.code.as_str()),
-                    request_id: crate::endpoints::request_id(&req),
+                    request_id: crate::http_util::request_id(&req),
                     ..Default::default()
                 },
             )
@@ -137,14 +138,14 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
 }
 
 /// Validates an authorization request.
-async fn validate(server: &Portcullis, p: &Params) -> Result<(PendingRequest, Client), Failure> {
+async fn validate(server: &Context, p: &Params) -> Result<(PendingRequest, Client), Failure> {
     let client_id = p.get("client_id").ok_or_else(|| {
         Failure::Page(
             StatusCode::BAD_REQUEST,
             "The request has no client_id.".into(),
         )
     })?;
-    let client = match clients::resolve(server, client_id).await {
+    let client = match client_lookup::resolve(server, client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(Failure::Page(
@@ -261,13 +262,13 @@ fn is_thumbprint(s: &str) -> bool {
 
 /// Stores the request and shows the login page, or the consent page when logged in.
 async fn start(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     pending: PendingRequest,
     client: &Client,
 ) -> Result<Response<Bytes>> {
     let headers = req.headers();
-    let handle = crate::env::random_token(server.env().rng.as_ref(), 32);
+    let handle = crate::runtime::random_token(server.env().rng.as_ref(), 32);
     let now = server.now();
     let session = browser::session(server, headers).await?;
     let row = AuthRequestRow {
@@ -318,7 +319,11 @@ async fn start(
         }
         None => pages::login_page(
             &endpoint_url(server, paths::LOGIN),
-            &view,
+            pages::SignInFor::Authorization {
+                request: &handle,
+                client_name: client.display_name(),
+            },
+            &csrf,
             None,
             StatusCode::OK,
         ),
@@ -331,7 +336,7 @@ async fn start(
 
 /// Loads a live pending request by its handle.
 pub async fn load_pending(
-    server: &Portcullis,
+    server: &Context,
     handle: &str,
 ) -> Result<Option<(AuthRequestRow, PendingRequest)>> {
     if handle.is_empty() || handle.len() > 128 {

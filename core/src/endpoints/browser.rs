@@ -5,10 +5,10 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response};
 
+use crate::context::Context;
 use crate::crypto::{ct_eq, token_hash};
 use crate::error::{Error, Result};
 use crate::http_util::cookie;
-use crate::server::Portcullis;
 use crate::store::repo::sessions::{self, SessionRow};
 
 /// Session cookie.
@@ -16,7 +16,7 @@ pub const SESSION_COOKIE: &str = "pc_session";
 /// CSRF cookie.
 pub const CSRF_COOKIE: &str = "pc_csrf";
 
-fn secure(server: &Portcullis) -> bool {
+fn secure(server: &Context) -> bool {
     server.issuer().starts_with("https://")
 }
 
@@ -25,7 +25,7 @@ fn secure(server: &Portcullis) -> bool {
 /// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it; an issuer with a
 /// path gets a suffix naming it instead of a narrower `Path`. Plain http (a loopback
 /// development issuer) keeps the bare name, scoped to the issuer's path.
-pub fn cookie_name_and_path(server: &Portcullis, base: &str) -> (String, String) {
+pub fn cookie_name_and_path(server: &Context, base: &str) -> (String, String) {
     let path = super::issuer_path(server);
     if !secure(server) {
         let path = if path.is_empty() {
@@ -48,12 +48,12 @@ pub fn cookie_name_and_path(server: &Portcullis, base: &str) -> (String, String)
 }
 
 /// The value of this server's cookie `base` in a request.
-pub fn read_cookie<'a>(server: &Portcullis, headers: &'a HeaderMap, base: &str) -> Option<&'a str> {
+pub fn read_cookie<'a>(server: &Context, headers: &'a HeaderMap, base: &str) -> Option<&'a str> {
     cookie(headers, &cookie_name_and_path(server, base).0)
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure on https (with the `__Host-` prefix).
-pub fn set_cookie(server: &Portcullis, base: &str, value: &str, max_age: i64) -> String {
+pub fn set_cookie(server: &Context, base: &str, value: &str, max_age: i64) -> String {
     let (name, path) = cookie_name_and_path(server, base);
     format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
@@ -69,11 +69,11 @@ pub fn add_cookie(resp: &mut Response<Bytes>, value: &str) {
 }
 
 /// The CSRF token for this browser: the existing cookie, or a new one to be set.
-pub fn csrf_token(server: &Portcullis, headers: &HeaderMap) -> (String, Option<String>) {
+pub fn csrf_token(server: &Context, headers: &HeaderMap) -> (String, Option<String>) {
     match read_cookie(server, headers, CSRF_COOKIE).filter(|c| c.len() >= 32 && c.len() <= 64) {
         Some(existing) => (existing.to_owned(), None),
         None => {
-            let fresh = crate::env::random_token(server.env().rng.as_ref(), 32);
+            let fresh = crate::runtime::random_token(server.env().rng.as_ref(), 32);
             let set = set_cookie(server, CSRF_COOKIE, &fresh, server.config().session_ttl);
             (fresh, Some(set))
         }
@@ -118,7 +118,7 @@ pub fn post_source(headers: &HeaderMap, our_origin: &str) -> PostSource {
 /// Checks a posted form: refused when the browser says it came from another origin, and in
 /// every case only accepted with the CSRF token that matches this browser's `pc_csrf` cookie
 /// (double submit: the cookie is `SameSite=Lax`, so a cross-site post never carries it).
-pub fn check_csrf(server: &Portcullis, headers: &HeaderMap, posted: Option<&str>) -> Result<()> {
+pub fn check_csrf(server: &Context, headers: &HeaderMap, posted: Option<&str>) -> Result<()> {
     check_origin(server, headers)?;
     let cookie = read_cookie(server, headers, CSRF_COOKIE).unwrap_or("");
     match posted {
@@ -130,7 +130,7 @@ pub fn check_csrf(server: &Portcullis, headers: &HeaderMap, posted: Option<&str>
 }
 
 /// Refuses a form the browser says was posted from another origin.
-pub fn check_origin(server: &Portcullis, headers: &HeaderMap) -> Result<()> {
+pub fn check_origin(server: &Context, headers: &HeaderMap) -> Result<()> {
     let ours = url::Url::parse(server.issuer())
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
@@ -143,7 +143,7 @@ pub fn check_origin(server: &Portcullis, headers: &HeaderMap) -> Result<()> {
 }
 
 /// The live login session of this browser, if any, with its cookie value's hash.
-pub async fn session(server: &Portcullis, headers: &HeaderMap) -> Result<Option<SessionRow>> {
+pub async fn session(server: &Context, headers: &HeaderMap) -> Result<Option<SessionRow>> {
     let Some(id) = read_cookie(server, headers, SESSION_COOKIE).filter(|c| c.len() <= 128) else {
         return Ok(None);
     };
@@ -153,7 +153,7 @@ pub async fn session(server: &Portcullis, headers: &HeaderMap) -> Result<Option<
 /// Builds an authorization response redirect: the parameters are appended to the
 /// registered redirect URI's query, with `iss` added exactly once (M3).
 pub fn authorization_redirect(
-    server: &Portcullis,
+    server: &Context,
     redirect_uri: &str,
     params: &[(&str, &str)],
     state: Option<&str>,
@@ -183,7 +183,7 @@ pub fn authorization_redirect(
 
 /// An error authorization response (RFC 6749 §4.1.2.1) with `state` and `iss` (R8).
 pub fn error_redirect(
-    server: &Portcullis,
+    server: &Context,
     redirect_uri: &str,
     err: &Error,
     state: Option<&str>,
@@ -202,6 +202,7 @@ pub fn error_redirect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::Portcullis;
 
     fn server(issuer: &str) -> Portcullis {
         let (env, _) = crate::store::test_store::test_env();

@@ -9,16 +9,16 @@ use http::{Method, Request, Response, StatusCode};
 use super::authorize::{load_pending, PendingRequest};
 use super::browser::{self, add_cookie};
 use super::pages::{self, error_page, RequestView};
-use super::{endpoint_url, paths};
 use crate::audit::{self, Event};
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::Params;
-use crate::server::Portcullis;
+use crate::paths::{self, endpoint_url};
 use crate::store::repo::{auth_requests, codes, grants, users};
 
 /// `GET` or `POST /oauth/consent`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let result = match *req.method() {
         Method::GET => show(server, &req).await,
         Method::POST => decide(server, &req).await,
@@ -28,7 +28,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
 }
 
 /// The consent page for this server's endpoints.
-pub fn page(server: &Portcullis, view: &RequestView<'_>, username: &str) -> Response<Bytes> {
+pub fn page(server: &Context, view: &RequestView<'_>, username: &str) -> Response<Bytes> {
     let actions = pages::ConsentActions {
         consent: &endpoint_url(server, paths::CONSENT),
         logout: &endpoint_url(server, paths::LOGOUT),
@@ -44,7 +44,7 @@ fn expired() -> Response<Bytes> {
     )
 }
 
-async fn show(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn show(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let q = Params::from_query(req.uri())?;
     let handle = q.get("request").unwrap_or_default();
     let Some(session) = browser::session(server, req.headers()).await? else {
@@ -56,7 +56,7 @@ async fn show(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byte
     if row.session_hash.as_deref() != Some(session.id_hash.as_str()) {
         return Ok(expired());
     }
-    let client = crate::clients::resolve(server, &pending.client_id)
+    let client = crate::client_lookup::resolve(server, &pending.client_id)
         .await?
         .ok_or_else(|| Error::invalid_request("the application is no longer registered"))?;
     let username = users::by_id(server.env().sql.as_ref(), &session.subject)
@@ -80,7 +80,7 @@ async fn show(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byte
     Ok(resp)
 }
 
-async fn decide(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let form = Params::from_form(req.headers(), req.body())?;
     browser::check_csrf(server, req.headers(), form.get("csrf"))?;
     let handle = form.get("request").unwrap_or_default();
@@ -100,7 +100,7 @@ async fn decide(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<By
         return Ok(expired());
     };
     // R7: nothing round-tripped through the browser is trusted; re-check the client record.
-    let client = crate::clients::resolve(server, &pending.client_id).await?;
+    let client = crate::client_lookup::resolve(server, &pending.client_id).await?;
     let still_valid = client.as_ref().is_some_and(|c| {
         c.allows_grant("authorization_code")
             && crate::redirect::matches(&c.metadata.redirect_uris, &pending.redirect_uri)
@@ -117,10 +117,10 @@ async fn decide(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<By
     if !auth_requests::consume(db, &token_hash(handle), &session.id_hash, now).await? {
         return Ok(expired());
     }
-    let rid = super::request_id(req);
+    let rid = crate::http_util::request_id(req);
     if !approve {
         audit::record(
-            server,
+            server.env(),
             Event {
                 action: "consent",
                 success: false,
@@ -142,7 +142,7 @@ async fn decide(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<By
     }
     let code = issue_code(server, &pending, &session.subject, session.auth_time).await?;
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "consent",
             success: true,
@@ -167,7 +167,7 @@ async fn decide(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<By
 
 /// Creates the grant and its authorization code; returns the code (only its hash is stored).
 async fn issue_code(
-    server: &Portcullis,
+    server: &Context,
     p: &PendingRequest,
     subject: &str,
     auth_time: i64,
@@ -176,7 +176,7 @@ async fn issue_code(
     let rng = server.env().rng.as_ref();
     let now = server.now();
     let scope = crate::scope::join(&p.scopes);
-    let grant_id = crate::env::random_token(rng, 16);
+    let grant_id = crate::runtime::random_token(rng, 16);
     grants::insert(
         db,
         &grants::GrantRow {
@@ -190,7 +190,7 @@ async fn issue_code(
         },
     )
     .await?;
-    let code = crate::env::random_token(rng, 32);
+    let code = crate::runtime::random_token(rng, 32);
     codes::insert_bound(
         db,
         &codes::CodeRow {

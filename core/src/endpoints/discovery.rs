@@ -7,17 +7,18 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use serde_json::{json, Value};
 
-use super::{endpoint_url, issuer_path, paths};
+use super::issuer_path;
 use crate::config::RegistrationMode;
+use crate::context::Context;
 use crate::http_util::{error_json, method_not_allowed, preflight, public_json, with_cors};
-use crate::server::Portcullis;
+use crate::paths::{self, endpoint_url};
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA: &str = "/.well-known/openid-configuration";
 
 /// Serves the metadata documents if `path` names one; `None` otherwise.
 pub async fn route_well_known(
-    server: &Portcullis,
+    server: &Context,
     req: &Request<Bytes>,
     path: &str,
 ) -> Option<Response<Bytes>> {
@@ -39,7 +40,7 @@ pub async fn route_well_known(
 }
 
 /// The metadata document: it advertises exactly what works.
-pub fn metadata(server: &Portcullis) -> Value {
+pub fn metadata(server: &Context) -> Value {
     let cfg = server.config();
     let mut doc = json!({
         "issuer": server.issuer(),
@@ -81,7 +82,7 @@ pub fn metadata(server: &Portcullis) -> Value {
 }
 
 /// `GET /.well-known/jwks.json`: public keys only, with `kid`, `alg` and `use`.
-pub async fn jwks(server: &Portcullis, req: &Request<Bytes>) -> Response<Bytes> {
+pub async fn jwks(server: &Context, req: &Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error_json(&method_not_allowed("GET"));
     }

@@ -4,8 +4,8 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::json;
 
+use crate::context::Context;
 use crate::http_util::json as json_response;
-use crate::server::Portcullis;
 
 /// `GET /health`: the process answers.
 pub fn live() -> Response<Bytes> {
@@ -13,7 +13,7 @@ pub fn live() -> Response<Bytes> {
 }
 
 /// `GET /ready`: storage answers and the schema is migrated.
-pub async fn ready(server: &Portcullis) -> Response<Bytes> {
+pub async fn ready(server: &Context) -> Response<Bytes> {
     match crate::store::migrations::current_version(server.env().sql.as_ref()).await {
         Ok(v) => json_response(
             StatusCode::OK,

@@ -7,16 +7,16 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::token::issue::verify_access_token;
+use crate::access_token::verify_access_token;
 use crate::clients::Client;
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
 use crate::http_util::{error_json, json as json_response, method_not_allowed, Params};
-use crate::server::Portcullis;
 use crate::store::repo::{access, grants, refresh, resources, users};
 
 /// `POST /oauth/introspect`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
@@ -40,7 +40,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
 
 /// Whether `client` may learn about a token of `token_client` for audience `aud`.
 async fn entitled(
-    server: &Portcullis,
+    server: &Context,
     client: &Client,
     token_client: &str,
     aud: &str,
@@ -55,7 +55,7 @@ async fn entitled(
 
 /// K4, U1: a token stops being active the moment its client is suspended or deleted, or the
 /// user it was issued for is disabled (a local JWT check cannot know; introspection does).
-async fn holder_active(server: &Portcullis, client_id: &str, subject: &str) -> Result<bool> {
+async fn holder_active(server: &Context, client_id: &str, subject: &str) -> Result<bool> {
     if !crate::client_policy::holder_active(server, client_id).await? {
         return Ok(false);
     }
@@ -68,7 +68,7 @@ fn inactive() -> Value {
     json!({ "active": false })
 }
 
-async fn introspect(server: &Portcullis, client: &Client, token: &str) -> Result<Value> {
+async fn introspect(server: &Context, client: &Client, token: &str) -> Result<Value> {
     let db = server.env().sql.as_ref();
     let now = server.now();
     if let Some(claims) = verify_access_token(server, token).await? {

@@ -8,13 +8,13 @@ use http::{Method, Request, Response, StatusCode};
 
 use super::authorize::load_pending;
 use super::browser::{self, add_cookie, set_cookie, SESSION_COOKIE};
-use super::pages::{self, error_page, RequestView};
-use super::{endpoint_url, paths};
+use super::pages::{self, error_page, SignInFor};
 use crate::audit::{self, Event};
+use crate::context::Context;
 use crate::crypto::{password, token_hash};
 use crate::error::Result;
 use crate::http_util::{redirect, Params, RemoteAddr};
-use crate::server::Portcullis;
+use crate::paths::{self, endpoint_url};
 use crate::store::repo::{auth_requests, sessions, users};
 use crate::throttle::Window;
 
@@ -24,7 +24,7 @@ pub const LOGIN_FAILED: &str = "The username or password is incorrect.";
 pub const THROTTLED: &str = "Too many failed sign-in attempts. Wait a few minutes and try again.";
 
 /// `POST /oauth/login`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -38,42 +38,109 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     }
 }
 
-async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
-    let form = Params::from_form(req.headers(), req.body())?;
-    browser::check_csrf(server, req.headers(), form.get("csrf"))?;
+/// What a sign-in is for.
+enum Purpose {
+    /// A pending authorization request: bind it to the new session, then ask for consent.
+    Authorization {
+        handle: String,
+        client_id: String,
+        client_name: String,
+    },
+    /// A page of this server (a vault connect, the connections page) to go back to.
+    Continue { path: String, what: String },
+}
+
+impl Purpose {
+    fn form(&self) -> SignInFor<'_> {
+        match self {
+            Purpose::Authorization {
+                handle,
+                client_name,
+                ..
+            } => SignInFor::Authorization {
+                request: handle,
+                client_name,
+            },
+            Purpose::Continue { path, what } => SignInFor::Continue { path, what },
+        }
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        match self {
+            Purpose::Authorization { client_id, .. } => Some(client_id),
+            Purpose::Continue { .. } => None,
+        }
+    }
+}
+
+/// Pages a sign-in may continue to, below the issuer's path: `/connect/{provider}` (with its
+/// query) and `/connections`. Anything else (another origin, `//host`, a backslash, another
+/// path) is refused, so the form cannot be turned into an open redirect. Returns what the
+/// user is signing in for.
+pub fn continue_target(issuer_path: &str, path: &str) -> Option<String> {
+    let rest = path.strip_prefix(issuer_path)?;
+    if path.len() > 2048
+        || path.contains("//")
+        || path.contains('\\')
+        || path.chars().any(char::is_control)
+    {
+        return None;
+    }
+    let route = rest.split('?').next().unwrap_or(rest);
+    if route == paths::CONNECTIONS {
+        return Some("manage your connected accounts".to_owned());
+    }
+    let provider = route.strip_prefix(paths::CONNECT)?.strip_prefix('/')?;
+    crate::vault::provider::valid_name(provider).then(|| format!("connect your {provider} account"))
+}
+
+async fn purpose(server: &Context, form: &Params) -> Result<Option<Purpose>> {
+    if let Some(path) = form.get("continue") {
+        let what = continue_target(&super::issuer_path(server), path).ok_or_else(|| {
+            crate::error::Error::invalid_request("this sign-in cannot continue there")
+        })?;
+        return Ok(Some(Purpose::Continue {
+            path: path.to_owned(),
+            what,
+        }));
+    }
     let handle = form.get("request").unwrap_or_default();
     let Some((_, pending)) = load_pending(server, handle).await? else {
-        return Ok(expired());
+        return Ok(None);
     };
-    let client = crate::clients::resolve(server, &pending.client_id)
+    let client = crate::client_lookup::resolve(server, &pending.client_id)
         .await?
         .ok_or_else(|| {
             crate::error::Error::invalid_request("the application is no longer registered")
         })?;
-    let csrf = form.get("csrf").unwrap_or_default();
-    let view = RequestView {
-        request: handle,
-        csrf,
-        client_name: client.display_name(),
-        client_id: &client.client_id,
-        redirect_uri: &pending.redirect_uri,
-        scopes: &pending.scopes,
-        resource: &pending.resource,
+    Ok(Some(Purpose::Authorization {
+        handle: handle.to_owned(),
+        client_id: client.client_id.clone(),
+        client_name: client.display_name().to_owned(),
+    }))
+}
+
+async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+    let form = Params::from_form(req.headers(), req.body())?;
+    browser::check_csrf(server, req.headers(), form.get("csrf"))?;
+    let Some(purpose) = purpose(server, &form).await? else {
+        return Ok(expired());
     };
+    let csrf = form.get("csrf").unwrap_or_default();
     let action = endpoint_url(server, paths::LOGIN);
     let username = form.get("username").unwrap_or_default();
     let password_given = form.get("password").unwrap_or_default();
     let ip = req.extensions().get::<RemoteAddr>().map(|r| r.0);
-    let rid = super::request_id(req);
+    let rid = crate::http_util::request_id(req);
     let limits = LoginWindows::new(server, username, ip);
 
     if !limits.reserve(server).await? {
         audit::record(
-            server,
+            server.env(),
             Event {
                 action: "login",
                 success: false,
-                client_id: Some(&pending.client_id),
+                client_id: purpose.client_id(),
                 reason: Some("throttled"),
                 request_id: rid,
                 ..Default::default()
@@ -82,7 +149,8 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
         .await;
         return Ok(pages::login_page(
             &action,
-            &view,
+            purpose.form(),
+            csrf,
             Some(THROTTLED),
             StatusCode::TOO_MANY_REQUESTS,
         ));
@@ -106,11 +174,11 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
     let Some(user) = user.filter(|_| ok) else {
         // The attempt reserved above stays counted as a failure.
         audit::record(
-            server,
+            server.env(),
             Event {
                 action: "login",
                 success: false,
-                client_id: Some(&pending.client_id),
+                client_id: purpose.client_id(),
                 reason: Some("bad_credentials"),
                 request_id: rid,
                 ..Default::default()
@@ -121,7 +189,8 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
         // is the form, not an error, and browsers log a non-2xx document as a console error.
         return Ok(pages::login_page(
             &action,
-            &view,
+            purpose.form(),
+            csrf,
             Some(LOGIN_FAILED),
             StatusCode::OK,
         ));
@@ -129,7 +198,7 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
 
     limits.succeeded(server).await?;
     let now = server.now();
-    let session_id = crate::env::random_token(server.env().rng.as_ref(), 32);
+    let session_id = crate::runtime::random_token(server.env().rng.as_ref(), 32);
     let session_hash = token_hash(&session_id);
     sessions::insert(
         server.env().sql.as_ref(),
@@ -141,35 +210,49 @@ async fn login(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Byt
         },
     )
     .await?;
-    if !auth_requests::bind_session(
-        server.env().sql.as_ref(),
-        &token_hash(handle),
-        &session_hash,
-    )
-    .await?
-    {
-        return Ok(expired());
+    let handle = match &purpose {
+        Purpose::Authorization { handle, .. } => Some(handle.as_str()),
+        Purpose::Continue { .. } => None,
+    };
+    if let Some(handle) = handle {
+        if !auth_requests::bind_session(
+            server.env().sql.as_ref(),
+            &token_hash(handle),
+            &session_hash,
+        )
+        .await?
+        {
+            return Ok(expired());
+        }
     }
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "login",
             success: true,
-            client_id: Some(&pending.client_id),
+            client_id: purpose.client_id(),
             subject: Some(&user.id),
             request_id: rid,
             ..Default::default()
         },
     )
     .await;
-    let consent_url = format!(
-        "{}?{}",
-        endpoint_url(server, paths::CONSENT),
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("request", handle)
-            .finish()
-    );
-    let mut resp = redirect(&consent_url);
+    let next = match &purpose {
+        Purpose::Authorization { handle, .. } => format!(
+            "{}?{}",
+            endpoint_url(server, paths::CONSENT),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("request", handle)
+                .finish()
+        ),
+        Purpose::Continue { path, .. } => {
+            let origin = url::Url::parse(server.issuer())
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            format!("{origin}{path}")
+        }
+    };
+    let mut resp = redirect(&next);
     add_cookie(
         &mut resp,
         &set_cookie(
@@ -200,7 +283,7 @@ struct LoginWindows {
 }
 
 impl LoginWindows {
-    fn new(server: &Portcullis, username: &str, ip: Option<std::net::IpAddr>) -> Self {
+    fn new(server: &Context, username: &str, ip: Option<std::net::IpAddr>) -> Self {
         let cfg = &server.config().login;
         let now = server.now();
         let user = crate::crypto::b64(crate::crypto::sha256(username.to_lowercase()));
@@ -217,14 +300,14 @@ impl LoginWindows {
 
     /// Reserves this attempt in both windows (atomically, before the password is checked, so
     /// parallel guesses cannot slip past); `false` when either is used up.
-    async fn reserve(&self, server: &Portcullis) -> Result<bool> {
+    async fn reserve(&self, server: &Context) -> Result<bool> {
         let user_ok = crate::throttle::reserve(server, &self.user, self.max).await?;
         let ip_ok = crate::throttle::reserve(server, &self.ip, self.max.saturating_mul(4)).await?;
         Ok(user_ok && ip_ok)
     }
 
     /// A successful sign-in clears the user's failures and gives the address its attempt back.
-    async fn succeeded(&self, server: &Portcullis) -> Result<()> {
+    async fn succeeded(&self, server: &Context) -> Result<()> {
         crate::throttle::clear(server, &self.user).await?;
         crate::throttle::refund(server, &self.ip).await
     }
@@ -232,7 +315,7 @@ impl LoginWindows {
 
 /// `GET /logout` asks (a link alone cannot end a session); `POST /logout` ends the session
 /// (same-origin, CSRF token) and clears the cookie.
-pub async fn logout(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn logout(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let result = match *req.method() {
         Method::GET => confirm_logout(server, &req).await,
         Method::POST => end_session(server, &req).await,
@@ -241,7 +324,7 @@ pub async fn logout(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     result.unwrap_or_else(|e| error_page(e.code.status(), "Sign-out failed", &e.description))
 }
 
-async fn confirm_logout(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn confirm_logout(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let username = match browser::session(server, req.headers()).await? {
         Some(s) => Some(
             users::by_id(server.env().sql.as_ref(), &s.subject)
@@ -263,18 +346,18 @@ async fn confirm_logout(server: &Portcullis, req: &Request<Bytes>) -> Result<Res
     Ok(resp)
 }
 
-async fn end_session(server: &Portcullis, req: &Request<Bytes>) -> Result<Response<Bytes>> {
+async fn end_session(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let form = Params::from_form(req.headers(), req.body())?;
     browser::check_csrf(server, req.headers(), form.get("csrf"))?;
     if let Some(id) = browser::read_cookie(server, req.headers(), SESSION_COOKIE) {
         sessions::delete(server.env().sql.as_ref(), &token_hash(id)).await?;
     }
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "logout",
             success: true,
-            request_id: super::request_id(req),
+            request_id: crate::http_util::request_id(req),
             ..Default::default()
         },
     )
@@ -282,4 +365,30 @@ async fn end_session(server: &Portcullis, req: &Request<Bytes>) -> Result<Respon
     let mut resp = pages::logged_out_page();
     add_cookie(&mut resp, &set_cookie(server, SESSION_COOKIE, "", 0));
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::continue_target;
+
+    #[test]
+    fn sign_in_continues_only_to_connect_pages_and_the_connections_page() {
+        assert!(continue_target("", "/connect/github").is_some());
+        assert!(continue_target("", "/connect/github?for=1.a.b").is_some());
+        assert!(continue_target("/t", "/t/connections").is_some());
+        for bad in [
+            "https://evil.example/connect/github",
+            "//evil.example/connect/github",
+            "/connect//evil.example",
+            "/connect/Git Hub",
+            "/connect/",
+            "/oauth/token",
+            "/connections/../oauth/token",
+            "/connect/github\\x",
+            "/t/connect/github",
+        ] {
+            assert!(continue_target("", bad).is_none(), "{bad}");
+        }
+        assert!(continue_target("/t", "/connect/github").is_none());
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod browser;
+pub mod connect;
 pub mod consent;
 pub mod discovery;
 #[cfg(test)]
@@ -16,24 +17,21 @@ pub mod prm;
 pub mod register;
 pub mod revoke;
 pub mod token;
+pub mod vault_pages;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
 
+use crate::context::Context;
 use crate::error::{Error, ErrorCode};
-use crate::http_util::{error_json, preflight, with_cors, MAX_BODY_BYTES};
-use crate::server::Portcullis;
-
-/// Paths relative to the issuer (defined in [`crate::paths`], below the routers).
-pub use crate::paths;
+use crate::host::{too_large, MAX_BODY_BYTES};
+use crate::http_util::{error_json, preflight, with_cors};
+use crate::paths;
 
 /// Dispatches a public request.
-pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.body().len() > MAX_BODY_BYTES {
-        return error_json(&Error::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-        ));
+        return too_large();
     }
     let path = req.uri().path().to_owned();
 
@@ -73,7 +71,14 @@ pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> 
         paths::REVOKE => revoke::handle(server, req).await,
         paths::INTROSPECT => introspect::handle(server, req).await,
         paths::JWKS => discovery::jwks(server, &req).await,
-        _ => not_found(),
+        paths::CONNECTIONS => connect::connections(server, req).await,
+        other => match other.strip_prefix(paths::CONNECT) {
+            Some(rest) if rest.starts_with('/') => {
+                let rest = rest.to_owned();
+                connect::handle(server, req, &rest).await
+            }
+            _ => not_found(),
+        },
     };
     if cors {
         with_cors(resp)
@@ -83,17 +88,13 @@ pub async fn route(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> 
 }
 
 /// The issuer's path without a trailing slash (empty for an origin issuer).
-pub fn issuer_path(server: &Portcullis) -> String {
+pub fn issuer_path(server: &Context) -> String {
     url::Url::parse(server.issuer())
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_default()
 }
 
-pub use crate::paths::endpoint_url;
-
 /// 404 in the common error shape.
 pub fn not_found() -> Response<Bytes> {
     error_json(&Error::new(ErrorCode::NotFound, "no such endpoint"))
 }
-
-pub use crate::http_util::request_id;

@@ -27,7 +27,7 @@ const ICON: &str =
     "data:image/svg+xml,%3Csvg xmlns='http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg' viewBox='0 0 16 16'%3E\
 %3Cpath d='M2 1h12v14h-2V9h-2v6H9V9H7v6H6V9H4v6H2z' fill='%232450d8'/%3E%3C/svg%3E";
 
-fn layout(title: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -38,7 +38,7 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         attr(name),
@@ -93,26 +93,61 @@ pub struct RequestView<'a> {
     pub resource: &'a str,
 }
 
+/// What a sign-in leads to: a pending authorization request (its handle), or a page of this
+/// server to continue to (a vault connect).
+#[derive(Debug, Clone, Copy)]
+pub enum SignInFor<'a> {
+    /// `request`: the pending authorization request's handle; `client_name` is shown.
+    Authorization {
+        /// The pending request handle.
+        request: &'a str,
+        /// The application's name.
+        client_name: &'a str,
+    },
+    /// `continue`: a local path; `what` says what the user is doing ("connect GitHub").
+    Continue {
+        /// The path to continue to.
+        path: &'a str,
+        /// What the user is signing in for.
+        what: &'a str,
+    },
+}
+
 /// The login form (`username`, `password`), posted to `action`.
 pub fn login_page(
     action: &str,
-    view: &RequestView<'_>,
+    purpose: SignInFor<'_>,
+    csrf: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response<Bytes> {
     let err = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
         .unwrap_or_default();
+    let (lead, field) = match purpose {
+        SignInFor::Authorization {
+            request,
+            client_name,
+        } => (
+            format!(
+                "Sign in to continue to <strong>{}</strong>.",
+                text(client_name)
+            ),
+            hidden("request", request),
+        ),
+        SignInFor::Continue { path, what } => (
+            format!("Sign in to {}.", text(what)),
+            hidden("continue", path),
+        ),
+    };
     let body = format!(
-        "<h1>Sign in</h1><p>Sign in to continue to <strong>{}</strong>.</p>{err}\
-<form method=\"post\" action=\"{}\">{}{}\
+        "<h1>Sign in</h1><p>{lead}</p>{err}\
+<form method=\"post\" action=\"{}\">{field}{}\
 <label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
 <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button class=\"primary\" type=\"submit\">Sign in</button></form>",
-        text(view.client_name),
         attr(action),
-        hidden("request", view.request),
-        hidden("csrf", view.csrf),
+        hidden("csrf", csrf),
     );
     html(status, layout("Sign in", &body))
 }
@@ -281,7 +316,16 @@ mod tests {
             "{csp}"
         );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        let login = login_page("/oauth/login", &view, None, StatusCode::OK);
+        let login = login_page(
+            "/oauth/login",
+            SignInFor::Authorization {
+                request: "r",
+                client_name: "App",
+            },
+            "c",
+            None,
+            StatusCode::OK,
+        );
         assert_eq!(
             login.headers()["content-security-policy"],
             crate::http_util::PAGE_CSP
@@ -317,7 +361,16 @@ mod tests {
             scopes: &[],
             resource: "https://mcp.example/mcp",
         };
-        let resp = login_page("/oauth/login", &view, None, StatusCode::OK);
+        let resp = login_page(
+            "/oauth/login",
+            SignInFor::Authorization {
+                request: "r",
+                client_name: "App",
+            },
+            "c",
+            None,
+            StatusCode::OK,
+        );
         let h = resp.headers();
         assert_eq!(h["referrer-policy"], "no-referrer");
         assert!(h["content-security-policy"]

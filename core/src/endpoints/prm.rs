@@ -6,13 +6,13 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response};
 use serde_json::{json, Value};
 
+use crate::context::Context;
 use crate::error::{Error, ErrorCode};
 use crate::http_util::{error_json, method_not_allowed, preflight, public_json};
-use crate::server::Portcullis;
 use crate::store::repo::resources::{self, ResourceRow};
 
 /// The metadata document for `resource`.
-pub fn document(server: &Portcullis, resource: &ResourceRow) -> Value {
+pub fn document(server: &Context, resource: &ResourceRow) -> Value {
     json!({
         "resource": resource.uri,
         "authorization_servers": [server.issuer()],
@@ -25,7 +25,7 @@ pub fn document(server: &Portcullis, resource: &ResourceRow) -> Value {
 }
 
 /// Serves the document whose resource path is `rest` (`""` for an origin-only resource).
-pub async fn handle(server: &Portcullis, req: &Request<Bytes>, rest: &str) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: &Request<Bytes>, rest: &str) -> Response<Bytes> {
     match *req.method() {
         Method::GET | Method::HEAD => {}
         Method::OPTIONS => return preflight(),
@@ -74,15 +74,4 @@ fn authority(u: &url::Url) -> String {
         Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
         None => u.host_str().unwrap_or("").to_owned(),
     }
-}
-
-/// The well-known URL of a resource's metadata (path-inserted, RFC 9728 §3.1).
-pub fn metadata_url(resource_uri: &str) -> Option<String> {
-    let u = url::Url::parse(resource_uri).ok()?;
-    let path = u.path().trim_end_matches('/');
-    Some(format!(
-        "{}/.well-known/oauth-protected-resource{}",
-        u.origin().ascii_serialization(),
-        path
-    ))
 }

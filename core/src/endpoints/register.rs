@@ -14,22 +14,22 @@ use crate::clients::ClientMetadata;
 use crate::config::{
     MachineClientsConfig, MachineRegistration, RegistrationConfig, RegistrationMode,
 };
+use crate::context::Context;
 use crate::crypto::token_hash;
-use crate::env::{random_token, Rng};
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, expect_method, json, json_body, RemoteAddr, RequestId};
+use crate::runtime::{random_token, Rng};
 use crate::secret::Secret;
-use crate::server::Portcullis;
 use crate::store::repo::clients::ClientRow;
 use crate::throttle::Window;
 
 /// Handles `POST /oauth/register`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     match register(server, &req).await {
         Ok((resp, row)) => {
             crate::audit::record(
-                server,
+                server.env(),
                 crate::audit::Event {
                     action: "client.registered",
                     success: true,
@@ -53,7 +53,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
             // Wrong methods and rate-limited floods are not worth a storage write each.
             if !matches!(e.code, ErrorCode::MethodNotAllowed | ErrorCode::SlowDown) {
                 crate::audit::record(
-                    server,
+                    server.env(),
                     crate::audit::Event {
                         action: "client.registered",
                         success: false,
@@ -70,10 +70,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     }
 }
 
-async fn register(
-    server: &Portcullis,
-    req: &Request<Bytes>,
-) -> Result<(Response<Bytes>, ClientRow)> {
+async fn register(server: &Context, req: &Request<Bytes>) -> Result<(Response<Bytes>, ClientRow)> {
     expect_method(req.method(), &Method::POST)?;
     let cfg = server.config();
     let now = server.now();
@@ -132,7 +129,7 @@ pub fn check_admin(headers: &HeaderMap, key: Option<&Secret>) -> Result<()> {
         .with_header(header::WWW_AUTHENTICATE, "Bearer realm=\"portcullis\"")
     };
     let key = key.ok_or_else(refused)?;
-    if crate::admin::presents_key(headers, key) {
+    if crate::admin_key::presents_key(headers, key) {
         Ok(())
     } else {
         Err(refused())
@@ -155,7 +152,7 @@ pub fn check_allow_list(cfg: &RegistrationConfig, meta: &ClientMetadata) -> Resu
                 ErrorCode::InvalidRedirectUri,
                 format!(
                     "redirect URI '{}' is not allowed by this server's registration policy",
-                    crate::http_util::truncate(uri, 100)
+                    crate::text::truncate(uri, 100)
                 ),
             ));
         }
@@ -181,12 +178,7 @@ pub fn prefix_allows(prefix: &str, uri: &str) -> bool {
 /// Per-IP limit of `limit` registration attempts per minute window (0 disables), counted in
 /// the system of record ([`crate::throttle`]: atomic, shared by every replica, never evicted).
 /// Over the limit: 429 with `Retry-After` until the window ends.
-pub async fn rate_limit(
-    server: &Portcullis,
-    ip: Option<IpAddr>,
-    now: i64,
-    limit: u32,
-) -> Result<()> {
+pub async fn rate_limit(server: &Context, ip: Option<IpAddr>, now: i64, limit: u32) -> Result<()> {
     let w = Window::at(&format!("reg:{}", crate::throttle::ip_bucket(ip)), 60, now);
     if crate::throttle::reserve(server, &w, i64::from(limit)).await? {
         return Ok(());
@@ -270,8 +262,9 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::env::SeededRng;
     use crate::http_util::Params;
+    use crate::runtime::SeededRng;
+    use crate::server::Portcullis;
     use crate::store::repo;
     use crate::store::test_store::{test_env, TEST_NOW};
 
@@ -306,12 +299,12 @@ mod tests {
         serde_json::from_slice(resp.body()).unwrap()
     }
 
-    async fn server_with(cfg: Config) -> (Portcullis, Arc<crate::env::FixedClock>) {
+    async fn server_with(cfg: Config) -> (Portcullis, Arc<crate::runtime::FixedClock>) {
         let (env, clock) = test_env();
         (Portcullis::start(env, cfg).await.unwrap(), clock)
     }
 
-    async fn audit(server: &Portcullis) -> Vec<repo::audit::AuditRow> {
+    async fn audit(server: &Context) -> Vec<repo::audit::AuditRow> {
         let f = repo::audit::AuditFilter {
             action: Some("client.registered".into()),
             limit: 100,
@@ -523,7 +516,10 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(row.source, "dynamic");
-            let client = crate::clients::resolve(&server, id).await.unwrap().unwrap();
+            let client = crate::client_lookup::resolve(&server, id)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(client.kind, crate::clients::ClientKind::Dynamic);
             let events = audit(&server).await;
             assert_eq!(events.len(), 1);

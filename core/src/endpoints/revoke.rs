@@ -7,21 +7,21 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 
-use super::token::issue::verify_access_token;
+use crate::access_token::verify_access_token;
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, json, method_not_allowed, Params};
-use crate::server::Portcullis;
 use crate::store::repo::{access, grants, refresh};
 
 /// `POST /oauth/revoke`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
-    let rid = super::request_id(&req);
+    let rid = crate::http_util::request_id(&req);
     let result = async {
         let params = Params::from_form(req.headers(), req.body())?;
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
@@ -43,7 +43,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         Ok((client, what)) => {
             if let Some(kind) = what {
                 audit::record(
-                    server,
+                    server.env(),
                     Event {
                         action: "token.revoked",
                         success: true,
@@ -62,7 +62,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
 }
 
 /// Revokes `token` if it is one of `client`'s; returns what was revoked.
-async fn revoke(server: &Portcullis, client: &Client, token: &str) -> Result<Option<&'static str>> {
+async fn revoke(server: &Context, client: &Client, token: &str) -> Result<Option<&'static str>> {
     let db = server.env().sql.as_ref();
     let now = server.now();
     // Both lookups run whatever the hint says (V3).

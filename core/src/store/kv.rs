@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::env::MaybeSend;
+use crate::runtime::MaybeSend;
 
 /// A cache with per-entry expiry (absolute, seconds since the epoch).
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]

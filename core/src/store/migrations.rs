@@ -197,6 +197,43 @@ CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
 CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
 "#,
     },
+    Migration {
+        version: 5,
+        name: "token vault: upstream providers, connections (sealed tokens, single-flight refresh claim), pending connects",
+        sql: r#"
+CREATE TABLE providers (
+  name TEXT PRIMARY KEY,
+  config TEXT NOT NULL,
+  client_secret TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE connections (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  state TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  access_token TEXT NOT NULL,
+  refresh_token TEXT,
+  expires_at INTEGER,
+  claimed_until INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX connections_owner_provider ON connections (owner, provider);
+CREATE INDEX connections_provider ON connections (provider);
+CREATE TABLE connect_requests (
+  state_hash TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  verifier TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX connect_requests_expiry ON connect_requests (expires_at);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

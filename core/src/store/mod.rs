@@ -3,10 +3,11 @@
 //! lives in [`crate::store::repo`], written once in the SQL dialect shared by SQLite, D1,
 //! Spin SQLite and PostgreSQL (positional `?` parameters, `RETURNING`, no vendor functions).
 
-pub mod bridge;
 pub mod kv;
 pub mod migrations;
 pub mod repo;
+#[cfg(all(not(target_arch = "wasm32"), any(test, feature = "sqlite")))]
+pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod test_store;
 
@@ -14,10 +15,10 @@ use async_trait::async_trait;
 
 pub use kv::{KvStore, MemoryKv};
 
-use crate::env::MaybeSend;
+use crate::runtime::MaybeSend;
 
 /// A SQL parameter or column value. Only the three types every backend agrees on. In JSON
-/// (the [`bridge`] protocol) it is `null`, an integer or a string.
+/// (the [`crate::sql_bridge`] protocol) it is `null`, an integer or a string.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Value {
@@ -57,6 +58,37 @@ impl From<&String> for Value {
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Largest integer a double (and so a D1 number) holds exactly: 2^53 - 1.
+const MAX_EXACT_INT: f64 = 9_007_199_254_740_991.0;
+
+impl Value {
+    /// A floating-point column value (SQLite `REAL`, PostgreSQL `real`/`double precision`,
+    /// any D1 number), read alike by every backend: a whole number within +/-(2^53 - 1) is an
+    /// [`Value::Int`], a fraction its shortest decimal text (`-1.25`). NaN, infinities and
+    /// whole numbers beyond 2^53 are [`StoreError::Corrupt`]: no backend can tell them apart
+    /// from a rounded integer. The schema has no such columns; this rule covers expressions.
+    pub fn from_real(f: f64) -> Result<Value, StoreError> {
+        if !f.is_finite() || f.abs() > MAX_EXACT_INT {
+            return Err(StoreError::Corrupt(format!(
+                "a floating-point value ({f}) outside the range every backend reads exactly"
+            )));
+        }
+        if f.fract() == 0.0 {
+            return Ok(Value::Int(f as i64));
+        }
+        Ok(Value::Text(f.to_string()))
+    }
+
+    /// A binary column value (SQLite `BLOB`, PostgreSQL `bytea`) of `len` bytes: always
+    /// [`StoreError::Corrupt`] on every backend, since the server never writes one (binary
+    /// data is stored base64url-encoded, as text).
+    pub fn from_blob(len: usize) -> Result<Value, StoreError> {
+        Err(StoreError::Corrupt(format!(
+            "a binary value ({len} bytes) where only integers, text and NULL are stored"
+        )))
     }
 }
 

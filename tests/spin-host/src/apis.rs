@@ -273,15 +273,21 @@ fn to_sql(v: &sql::Value) -> rusqlite::types::Value {
     }
 }
 
-fn from_sql(v: rusqlite::types::ValueRef<'_>) -> sql::Value {
+/// A column value as Spin hands it over: REAL and BLOB unchanged (the component reads them by
+/// the core's rule), TEXT that is not UTF-8 a failed query (Spin's own host fails there too)
+/// rather than text silently repaired.
+fn from_sql(v: rusqlite::types::ValueRef<'_>) -> Result<sql::Value, sql::Error> {
     use rusqlite::types::ValueRef as V;
-    match v {
+    Ok(match v {
         V::Null => sql::Value::Null,
         V::Integer(n) => sql::Value::Integer(n),
         V::Real(f) => sql::Value::Real(f),
-        V::Text(t) => sql::Value::Text(String::from_utf8_lossy(t).into_owned()),
+        V::Text(t) => sql::Value::Text(
+            String::from_utf8(t.to_vec())
+                .map_err(|_| sql::Error::Io("a TEXT value is not valid UTF-8".into()))?,
+        ),
         V::Blob(b) => sql::Value::Blob(b.to_vec()),
-    }
+    })
 }
 
 /// Runs one statement to completion (as Spin does) and returns its columns and rows.
@@ -301,7 +307,7 @@ fn run(
     while let Some(row) = rows.next().map_err(io_err)? {
         let mut values = Vec::with_capacity(n);
         for i in 0..n {
-            values.push(from_sql(row.get_ref(i).map_err(io_err)?));
+            values.push(from_sql(row.get_ref(i).map_err(io_err)?)?);
         }
         out.push(sql::RowResult { values });
     }

@@ -1,6 +1,7 @@
 //! The storage conformance suite (DESIGN.md rule 5, in the style of object_store's shared
-//! integration tests): every [`SqlStore`] backend (SQLite via sqlx, PostgreSQL, D1, Spin
-//! SQLite) runs these cases against a real database, through the core's migrations and every
+//! integration tests): every [`SqlStore`] backend (the core's SQLite store, PostgreSQL, D1,
+//! Spin SQLite) runs these cases against a real database: the store contract itself (values,
+//! REAL and BLOB columns, conflicts, batches, `RETURNING`), the core's migrations and every
 //! query in `core/src/store/repo`, including the atomic transitions under concurrency
 //! (SECURITY-CHECKLIST C1, C6, F3, F5, H5).
 //!
@@ -10,6 +11,7 @@
 
 mod bounded;
 mod grants_and_requests;
+mod primitives;
 mod records;
 mod replay;
 mod tokens;
@@ -24,6 +26,7 @@ use portcullis_core::store::{SqlStore, StoreError};
 
 pub use bounded::*;
 pub use grants_and_requests::*;
+pub use primitives::*;
 pub use records::*;
 pub use replay::*;
 pub use tokens::*;
@@ -39,6 +42,11 @@ pub const RACERS: usize = 32;
 
 /// Every case, by name, for hosts that run them in a loop.
 pub async fn run_all(store: Store) {
+    values_roundtrip(store.clone()).await;
+    conflicts_and_atomic_batches(store.clone()).await;
+    returning_rows_and_changed_counts(store.clone()).await;
+    c1_conditional_update_one_winner(store.clone()).await;
+    real_and_blob_columns_read_alike(store.clone()).await;
     migrations_idempotent(store.clone()).await;
     codes_insert_get_redeem_once(store.clone()).await;
     codes_expired_not_redeemable(store.clone()).await;

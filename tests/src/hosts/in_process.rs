@@ -25,22 +25,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use portcullis_core::env::{FixedClock, SeededRng};
-use portcullis_core::error::{Error, ErrorCode};
-use portcullis_core::http_util::MAX_BODY_BYTES;
+use portcullis_core::host::Exchange;
+use portcullis_core::runtime::{FixedClock, SeededRng};
 use portcullis_core::store::{MemoryKv, SqlStore};
-use portcullis_core::{Config, Env, Portcullis, RemoteAddr, RequestId};
+use portcullis_core::{Config, Env, Portcullis};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::suite::ScenarioHost;
 use crate::scenarios::support::random_b64;
 use crate::scenarios::Target;
+
+/// The test's clock as the server sees it: the time stands still (or moves when a scenario
+/// moves it), and waiting (`sleep_ms`, the vault's losers of a refresh race) takes real time
+/// on the runtime's timer without moving it.
+struct HeldClock(Arc<FixedClock>);
+
+#[async_trait]
+impl portcullis_core::runtime::Clock for HeldClock {
+    fn now_millis(&self) -> i64 {
+        self.0.now_millis()
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
 
 /// The in-process host for the scenario runner: one host per scenario, clock controlled.
 pub struct InProcess;
@@ -94,8 +108,6 @@ pub struct Options {
 
 /// Seeds of the hosts' RNGs: deterministic per host, different between hosts.
 static SEEDS: AtomicU64 = AtomicU64::new(0x5EED_0000);
-/// Request ids handed to the core.
-static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// Two loopback listeners (public, admin), bound now so no other process can take them.
 fn listeners() -> (std::net::TcpListener, std::net::TcpListener) {
@@ -191,8 +203,8 @@ struct Spawn {
 impl Spawn {
     /// Opens the store, starts the core and serves it on a thread of its own.
     async fn run(self) -> InProcessHost {
-        let sql =
-            portcullis::store_sqlite::SqliteStore::open(&self.database_url).expect("a SQLite file");
+        let sql = portcullis_core::store::sqlite::SqliteStore::open(&self.database_url)
+            .expect("a SQLite file");
         let mut sql: Arc<dyn SqlStore> = Arc::new(sql);
         if let Some(wrap) = self.store {
             sql = wrap(sql);
@@ -202,7 +214,7 @@ impl Spawn {
         )
         .expect("the native fetcher");
         let env = Env {
-            clock: self.clock.clone(),
+            clock: Arc::new(HeldClock(self.clock.clone())),
             rng: Arc::new(SeededRng::new(SEEDS.fetch_add(1, Ordering::Relaxed))),
             sql,
             kv: Arc::new(MemoryKv::default()),
@@ -288,55 +300,32 @@ async fn serve(
     }
 }
 
-/// One request: the body read (a body over the core's limit is handed over cut at one byte
-/// past it, so the core gives its own 413, and the connection closes), the peer address and a
-/// request id added, then the core.
+/// One request through the core's host layer, as every adapter does it: the exchange (request
+/// id, normalised request, `x-request-id` on the answer), the body read under the one limit
+/// (413 and the connection closed beyond it), the peer address, then the core.
 async fn answer(
     server: &Portcullis,
     admin: bool,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let (mut parts, body) = req.into_parts();
-    let (body, cut) = match read_body(body).await {
-        Ok(read) => read,
-        Err(()) => {
-            let e = Error::new(
-                ErrorCode::InvalidRequest,
-                "the request body could not be read",
-            );
-            return portcullis_core::http_util::error_json(&e).map(Full::new);
-        }
-    };
-    parts.extensions.insert(RemoteAddr(peer.ip()));
-    let id = format!("in-process-{}", REQUESTS.fetch_add(1, Ordering::Relaxed));
-    parts.extensions.insert(RequestId(id));
-    let req = Request::from_parts(parts, body);
-    let mut resp = if admin {
-        server.handle_admin(req).await
-    } else {
-        server.handle(req).await
-    };
-    if cut {
-        resp.headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp.map(Full::new)
-}
-
-/// The body, at most `MAX_BODY_BYTES + 1` bytes; `true` when it was longer (and the rest was
-/// left unread).
-async fn read_body(mut body: Incoming) -> Result<(Bytes, bool), ()> {
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ())?;
-        if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-            if buf.len() > MAX_BODY_BYTES {
-                buf.truncate(MAX_BODY_BYTES + 1);
-                return Ok((buf.freeze(), true));
+    let (parts, body) = req.into_parts();
+    let exchange = Exchange::begin(&parts, server.env().rng.as_ref());
+    let resp = match portcullis_core::host::body::read(&parts.headers, body).await {
+        Ok(body) => {
+            let req = exchange.request(parts, body, Some(peer.ip()));
+            if admin {
+                server.handle_admin(req).await
+            } else {
+                server.handle(req).await
             }
         }
-    }
-    Ok((buf.freeze(), false))
+        Err(e) => {
+            let mut resp = e.response();
+            resp.headers_mut()
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    };
+    exchange.finish(resp, 0.0).0.map(Full::new)
 }

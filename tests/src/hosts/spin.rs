@@ -233,12 +233,8 @@ impl SpinHost {
 }
 
 /// The Spin variable of a core setting: Spin variable names cannot contain `__`, so nested
-/// settings use one underscore (`registration__mode` -> `registration_mode`), the mapping
-/// of adapters/spin/src/settings.rs.
+/// settings use one underscore (`registration__mode` -> `registration_mode`), the core's
+/// mapping ([`portcullis_core::host::Runtime::variable`]).
 pub fn spin_variable_name(setting: &str) -> String {
-    let mut out = setting.to_ascii_lowercase();
-    while out.contains("__") {
-        out = out.replace("__", "_");
-    }
-    out
+    portcullis_core::host::Runtime::Spin.variable(setting)
 }

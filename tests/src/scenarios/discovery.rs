@@ -172,6 +172,48 @@ pub async fn m4_protected_resource_metadata_path_inserted(t: &Target) {
     assert_eq!(missing.status, 404, "no metadata for an unregistered path");
 }
 
+/// M4 with one path on two hosts: the resources `<issuer origin>/<p>` and
+/// `https://mcp-b.example/<p>` share the path `<p>`, so the path-inserted metadata URL is the
+/// same for both; the answer is the resource on the host the request was sent to (its
+/// `Host`, as behind a proxy that routes `mcp-b.example`'s well-known path here), and 404
+/// for a third host, where no choice is right. The same on every runtime: Spin hands its
+/// component no `Host` header (only the request URI's authority), which the core's host
+/// layer turns into one.
+pub async fn m4_protected_resource_metadata_shared_path_per_host(t: &Target) {
+    let path = format!("/{}/mcp", crate::conformance::uid("shared"));
+    let own = format!("{}{path}", t.origin());
+    let other = format!("https://mcp-b.example{path}");
+    new_resource_at(t, &own, &SCOPES).await;
+    new_resource_at(t, &other, &["other:read"]).await;
+    let well_known = format!("{}/.well-known/oauth-protected-resource{path}", t.origin());
+
+    let doc = send(http().get(&well_known)).await.ok_json();
+    assert_eq!(
+        doc["resource"],
+        json!(own),
+        "the resource on the issuer's own host: {doc}"
+    );
+    assert_eq!(doc["scopes_supported"], json!(SCOPES));
+    assert_eq!(doc["authorization_servers"], json!([t.base]));
+
+    let doc = send(http().get(&well_known).header("host", "mcp-b.example"))
+        .await
+        .ok_json();
+    assert_eq!(
+        doc["resource"],
+        json!(other),
+        "the resource on the host the request names: {doc}"
+    );
+    assert_eq!(doc["scopes_supported"], json!(["other:read"]));
+
+    let neither = send(http().get(&well_known).header("host", "mcp-c.example")).await;
+    assert_eq!(
+        neither.status, 404,
+        "two resources share the path and neither is on this host: {}",
+        neither.body
+    );
+}
+
 /// `/health` answers without touching storage; `/ready` checks storage and reports the schema
 /// version, the latest migration.
 pub async fn health_and_ready(t: &Target) {

@@ -25,6 +25,7 @@ pub mod registration;
 pub mod rotation;
 pub mod support;
 pub mod tokens;
+pub mod vault;
 
 /// A running server.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub struct Target {
     /// The server's clock when the test controls it (the in-process host only); scenarios
     /// that move time forward (expiry) call [`Target::advance_clock`] and are listed only
     /// for hosts that have one.
-    pub clock: Option<std::sync::Arc<portcullis_core::env::FixedClock>>,
+    pub clock: Option<std::sync::Arc<portcullis_core::runtime::FixedClock>>,
 }
 
 impl Target {
@@ -52,7 +53,10 @@ impl Target {
         }
     }
     /// The same target with a clock the test controls.
-    pub fn with_clock(mut self, clock: std::sync::Arc<portcullis_core::env::FixedClock>) -> Self {
+    pub fn with_clock(
+        mut self,
+        clock: std::sync::Arc<portcullis_core::runtime::FixedClock>,
+    ) -> Self {
         self.clock = Some(clock);
         self
     }

@@ -3,6 +3,11 @@
 // `conformance_spin.rs`); each runner defines a `cases!` macro that runs one case on a store of
 // its backend and then `include!`s this file, so every backend runs the same list.
 cases!(
+    values_roundtrip,
+    conflicts_and_atomic_batches,
+    returning_rows_and_changed_counts,
+    c1_conditional_update_one_winner,
+    real_and_blob_columns_read_alike,
     migrations_idempotent,
     codes_insert_get_redeem_once,
     codes_expired_not_redeemable,

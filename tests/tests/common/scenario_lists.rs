@@ -11,6 +11,7 @@ shared!(
     discovery::discovery_openid_configuration,
     discovery::jwks_public_keys_only,
     discovery::m4_protected_resource_metadata_path_inserted,
+    discovery::m4_protected_resource_metadata_shared_path_per_host,
     discovery::health_and_ready,
     flow::full_flow_public_client,
     flow::authorize_without_scope_grants_the_catalog_within_the_client_scope,
@@ -146,6 +147,7 @@ shared!(
     hardening::o2_os_protocol_handler_schemes_refused,
     hardening::e2_client_name_format_characters_refused,
     hardening::deleting_a_user_or_client_revokes_their_grants,
+    vault::vault_provider_admin_api,
 );
 
 nonce_required!(
@@ -167,6 +169,8 @@ isolated!(
     rotation::key_rotation_zero_verification_failures,
     key_schedule::admin_rotate_validates_its_body_and_defaults_to_the_configured_prepublication
         with key_schedule::PREPUBLISH_120,
+    vault::vault_connect_then_vend with vault::SETTINGS,
+    vault::vault_refusals with vault::SETTINGS,
 );
 
 clocked!(
@@ -180,6 +184,7 @@ clocked!(
     key_schedule::scheduled_rotation_without_traffic_still_prepublishes
         with key_schedule::HOURLY,
     key_schedule::zero_verification_failures_while_keys_rotate with key_schedule::SCHEDULED,
+    vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
     dpop::d2_replay_refused_until_the_proof_expires,
     dpop::d4_stale_nonce_refused with dpop::REQUIRE_NONCE,
     exchange::x1_exchange_expired_subject_refused,

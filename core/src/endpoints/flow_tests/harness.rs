@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 
 use crate::config::{Config, SeedClient, SeedResource, SeedUser};
-use crate::env::FixedClock;
+use crate::runtime::FixedClock;
 use crate::server::Portcullis;
 use crate::store::test_store::{test_env_on, TestSql};
 

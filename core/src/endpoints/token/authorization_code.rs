@@ -7,9 +7,9 @@ use super::mint::{RefreshPolicy, TokenDecision};
 use super::TokenRequest;
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
-use crate::server::Portcullis;
 use crate::store::repo::codes::CodeRow;
 use crate::store::repo::{codes, grants, resources};
 
@@ -140,17 +140,12 @@ pub fn decide(
 }
 
 /// C2: a code presented again revokes the grant and every token issued from it.
-async fn replayed(
-    server: &Portcullis,
-    grant_id: &str,
-    client_id: &str,
-    rid: Option<&str>,
-) -> Error {
+async fn replayed(server: &Context, grant_id: &str, client_id: &str, rid: Option<&str>) -> Error {
     if let Err(e) = grants::revoke(server.env().sql.as_ref(), grant_id, server.now()).await {
         return e.into();
     }
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "code.replay_detected",
             success: false,

@@ -41,16 +41,17 @@
 
 use serde_json::{json, Value};
 
-use super::issue::{self, AccessClaims};
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
+use crate::access_token::{self as issue, AccessClaims};
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::truncate;
-use crate::server::Portcullis;
 use crate::store::repo::access;
 use crate::store::repo::resources::{self, ResourceRow};
+use crate::text::truncate;
+use crate::vault::{self, provider::Provider};
 
 /// RFC 8693 §3 token type of an OAuth access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -62,7 +63,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let result = run(ctx).await;
     if let Err(e) = &result {
         audit::record(
-            ctx.server,
+            ctx.server.env(),
             Event {
                 action: "token.exchange_denied",
                 success: false,
@@ -110,6 +111,16 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
         }
     };
 
+    if let Some(resource) = params.get("resource") {
+        if let Some(provider) = crate::vault::providers::for_resource(server, resource).await? {
+            if actor_token.is_some() {
+                return Err(Error::invalid_request(
+                    "an upstream provider's token cannot be obtained by delegation (actor_token)",
+                ));
+            }
+            return vend(ctx, &provider, subject_token).await;
+        }
+    }
     let (subject, lineage) = ours(server, subject_token, "subject_token").await?;
     let actor = match actor_token {
         Some(t) => Some(actor_claims(ctx, t).await?),
@@ -131,7 +142,7 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
     })?;
     let issued = mint(server, &decision).await?;
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "token.exchanged",
             success: true,
@@ -155,6 +166,74 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
     )
     .await;
     Ok(issued)
+}
+
+/// A vend (the vault): the user's upstream access token for the provider whose `resource`
+/// the request named, refreshed first when needed; never a refresh token.
+async fn vend(ctx: &TokenRequest<'_>, provider: &Provider, subject_token: &str) -> Result<Issued> {
+    let server = ctx.server;
+    let (subject, _) = ours(server, subject_token, "subject_token").await?;
+    let subject_resource = resources::get(server.env().sql.as_ref(), &subject.aud)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid_target("the subject_token's audience is no longer registered")
+        })?;
+    let plan = vault::vend::decide(&vault::vend::VendRequest {
+        client: ctx.client,
+        subject: &subject,
+        subject_resource: &subject_resource,
+        provider,
+        requested_token_type: ctx.params.get("requested_token_type"),
+        scope: ctx.params.get("scope"),
+    })?;
+    let outcome = async {
+        let vended = vault::broker::current_token(server, provider, &plan.owner).await?;
+        let scope = vault::vend::granted_scope(&vended.scope, &plan.wanted)?;
+        Ok::<_, Error>((vended, scope))
+    }
+    .await;
+    let (vended, scope) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let wanted = plan.wanted.join(" ");
+            vault::broker::audit_vend(
+                server,
+                &ctx.client.client_id,
+                &plan.owner,
+                &provider.name,
+                &wanted,
+                false,
+                Some(e.code.as_str()),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    vault::broker::audit_vend(
+        server,
+        &ctx.client.client_id,
+        &plan.owner,
+        &provider.name,
+        &scope,
+        true,
+        None,
+    )
+    .await;
+    Ok(Issued {
+        access_token: vended.access_token,
+        token_type: "Bearer",
+        // An upstream token without a stated lifetime is vended for our own access token
+        // lifetime: the MCP server comes back for it within that time.
+        expires_in: vended
+            .expires_in
+            .unwrap_or(server.config().access_token_ttl),
+        scope,
+        refresh_token: None,
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        subject: plan.owner,
+        jti: String::new(),
+        resource: provider.resource.clone(),
+    })
 }
 
 /// What the exchange decision is made from: the authenticated client, the verified subject
@@ -234,7 +313,7 @@ fn token_type(field: &str, value: &str) -> Result<()> {
 /// Verifies that `token` is a live access token of ours (X1): signature, issuer, not
 /// expired, not revoked directly, through its grant or through an ancestor.
 async fn ours(
-    server: &Portcullis,
+    server: &Context,
     token: &str,
     field: &str,
 ) -> Result<(AccessClaims, access::Lineage)> {
@@ -281,7 +360,7 @@ async fn actor_claims(ctx: &TokenRequest<'_>, token: &str) -> Result<AccessClaim
 
 /// The target resource: `resource` and/or `audience`, else the subject token's audience.
 async fn target(
-    server: &Portcullis,
+    server: &Context,
     params: &crate::http_util::Params,
     subject_aud: &str,
 ) -> Result<ResourceRow> {
@@ -541,7 +620,7 @@ mod tests {
         assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidRequest);
         // A public client cannot re-bind a bound subject token; without a proof it is kept.
         let mut bound = claims("u1", "c1", None);
-        bound.cnf = Some(super::super::issue::Confirmation { jkt: "old".into() });
+        bound.cnf = Some(crate::access_token::Confirmation { jkt: "old".into() });
         let mut i = inputs(&c, &bound, &target);
         i.proof_jkt = Some("new");
         assert_eq!(decide(&i).unwrap_err().code, ErrorCode::InvalidGrant);

@@ -30,13 +30,14 @@ use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{truncate, Params};
+use crate::http_util::Params;
 use crate::idp::{self, KeyError};
 use crate::jose::{self, JwtError};
 use crate::store::repo::idps::{IdpRow, PolicyRow};
 use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::{idps, replay};
 use crate::store::StoreError;
+use crate::text::truncate;
 
 /// The `typ` header of an ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §3).
 pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
@@ -80,7 +81,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
         Err((reason, err)) => (false, Some(*reason), Some(err.description.as_str()), None),
     };
     audit::record(
-        ctx.server,
+        ctx.server.env(),
         Event {
             action: "token.jwt_bearer",
             success,

@@ -5,11 +5,11 @@
 
 use serde_json::Value;
 
-use super::issue::{self, AccessTokenSpec};
 use super::Issued;
+use crate::access_token::{self as issue, AccessTokenSpec};
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
-use crate::server::Portcullis;
 use crate::store::repo::refresh::{self, RefreshRow};
 
 /// Whether a refresh token comes with the access token, and how it is stored.
@@ -59,7 +59,7 @@ pub struct TokenDecision {
 }
 
 /// Signs the access token, stores what must be stored, and builds the response.
-pub async fn mint(server: &Portcullis, decision: &TokenDecision) -> Result<Issued> {
+pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> {
     let d = decision;
     let (jwt, claims) = issue::access_token(
         server,

@@ -6,7 +6,6 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod exchange;
 pub mod grant_type;
-pub mod issue;
 pub mod jwt_bearer;
 pub mod mint;
 pub mod refresh;
@@ -18,16 +17,16 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::audit::{self, Event};
 use crate::clients::Client;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http_util::{error_json, json, method_not_allowed, Params};
-use crate::server::Portcullis;
 
 pub use crate::grant_types::{GRANT_TYPES, JWT_BEARER, TOKEN_EXCHANGE};
 
 /// Everything a grant handler needs about the request.
 pub struct TokenRequest<'a> {
     /// The server.
-    pub server: &'a Portcullis,
+    pub server: &'a Context,
     /// The authenticated client.
     pub client: &'a Client,
     /// The form parameters.
@@ -96,11 +95,11 @@ impl Issued {
 }
 
 /// `POST /oauth/token`.
-pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes> {
+pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
-    let rid = super::request_id(&req);
+    let rid = crate::http_util::request_id(&req);
     let params = match Params::from_form(req.headers(), req.body()) {
         Ok(p) => p,
         Err(e) => return error_json(&e),
@@ -145,7 +144,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
     let mut resp = match result {
         Ok(issued) => {
             audit::record(
-                server,
+                server.env(),
                 Event {
                     action: "token.issued",
                     success: true,
@@ -179,7 +178,7 @@ pub async fn handle(server: &Portcullis, req: Request<Bytes>) -> Response<Bytes>
         }
         Err(err) => {
             audit::record(
-                server,
+                server.env(),
                 Event {
                     action: "token.denied",
                     success: false,

@@ -7,9 +7,9 @@
 use super::mint::{RefreshPolicy, TokenDecision};
 use super::TokenRequest;
 use crate::audit::{self, Event};
+use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
-use crate::server::Portcullis;
 use crate::store::repo::refresh::RefreshRow;
 use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::{grants, refresh, resources};
@@ -127,12 +127,12 @@ pub fn decide(
 }
 
 /// F2: reuse of a consumed refresh token revokes the family.
-async fn reuse(server: &Portcullis, grant_id: &str, client_id: &str, rid: Option<&str>) -> Error {
+async fn reuse(server: &Context, grant_id: &str, client_id: &str, rid: Option<&str>) -> Error {
     if let Err(e) = grants::revoke(server.env().sql.as_ref(), grant_id, server.now()).await {
         return e.into();
     }
     audit::record(
-        server,
+        server.env(),
         Event {
             action: "refresh.reuse_detected",
             success: false,

@@ -1,7 +1,7 @@
 //! Registered clients (static, seeded and RFC 7591 dynamic). Client ID metadata document
 //! clients are not stored here; they are fetched and cached (see [`crate::cimd`]).
 
-use crate::clients::ClientMetadata;
+use crate::client_metadata::ClientMetadata;
 use crate::store::{SqlStore, StoreError};
 
 /// A stored client.

@@ -25,13 +25,15 @@ pub enum Table {
     ReplayCache,
     /// Throttle, rate-limit and quota counters whose window ended.
     Counters,
+    /// Vault connects that were started and never came back.
+    ConnectRequests,
     /// Audit events (the cutoff is the retention limit, not an expiry).
     AuditEvents,
 }
 
 impl Table {
     /// Every purged table, in purge order.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::AuthRequests,
         Table::AuthCodes,
         Table::Sessions,
@@ -39,6 +41,7 @@ impl Table {
         Table::AccessTokens,
         Table::ReplayCache,
         Table::Counters,
+        Table::ConnectRequests,
         Table::AuditEvents,
     ];
 
@@ -52,6 +55,7 @@ impl Table {
             Table::AccessTokens => "access_tokens",
             Table::ReplayCache => "replay_cache",
             Table::Counters => "counters",
+            Table::ConnectRequests => "connect_requests",
             Table::AuditEvents => "audit_events",
         }
     }
@@ -66,6 +70,7 @@ impl Table {
             Table::AccessTokens => "DELETE FROM access_tokens WHERE jti IN (SELECT a.jti FROM access_tokens a WHERE a.expires_at <= ? AND NOT EXISTS (SELECT 1 FROM access_tokens c WHERE c.parent_jti = a.jti AND c.expires_at > ?) LIMIT ?)",
             Table::ReplayCache => "DELETE FROM replay_cache WHERE key IN (SELECT key FROM replay_cache WHERE expires_at <= ? LIMIT ?)",
             Table::Counters => "DELETE FROM counters WHERE key IN (SELECT key FROM counters WHERE expires_at <= ? LIMIT ?)",
+            Table::ConnectRequests => "DELETE FROM connect_requests WHERE state_hash IN (SELECT state_hash FROM connect_requests WHERE expires_at <= ? LIMIT ?)",
             Table::AuditEvents => "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE at < ? ORDER BY seq LIMIT ?)",
         }
     }
@@ -98,6 +103,7 @@ pub async fn count(db: &dyn SqlStore, table: Table) -> Result<i64, StoreError> {
         Table::AccessTokens => "SELECT COUNT(*) FROM access_tokens",
         Table::ReplayCache => "SELECT COUNT(*) FROM replay_cache",
         Table::Counters => "SELECT COUNT(*) FROM counters",
+        Table::ConnectRequests => "SELECT COUNT(*) FROM connect_requests",
         Table::AuditEvents => "SELECT COUNT(*) FROM audit_events",
     };
     let rows = db.query(sql, &[]).await?;

@@ -3,7 +3,7 @@
 use crate::store::{SqlStore, StoreError};
 
 /// A registered resource.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ResourceRow {
     /// The resource URI, the `aud` of tokens issued for it.
     pub uri: String,

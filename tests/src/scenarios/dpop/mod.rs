@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use portcullis_core::crypto::rustcrypto::{generate_scalar, public_key_sec1};
 use portcullis_core::crypto::{CryptoProvider, RustCrypto};
-use portcullis_core::env::Rng;
+use portcullis_core::runtime::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -150,7 +150,7 @@ fn assert_refused(r: &Resp, error: &str, needle: &str) {
 async fn foreign_jwt(kid: &str, claims: &Value) -> String {
     use portcullis_core::crypto::{rustcrypto, CryptoProvider, RustCrypto};
     let seed = u64::from_le_bytes(random_b64(8).as_bytes()[..8].try_into().unwrap());
-    let scalar = rustcrypto::generate_scalar(&portcullis_core::env::SeededRng::new(seed));
+    let scalar = rustcrypto::generate_scalar(&portcullis_core::runtime::SeededRng::new(seed));
     let signer = RustCrypto.es256_signer(&scalar).unwrap();
     portcullis_core::jose::sign_es256(signer.as_ref(), kid, "at+jwt", claims)
         .await

@@ -162,11 +162,17 @@ pub async fn login_with(
         short(&page.body)
     );
     let f = form_inputs(&page.body);
+    // An authorization's sign-in names its `request`; a vault page's names where to
+    // `continue`.
+    let (purpose, value) = match f.get("continue") {
+        Some(path) => ("continue", path.as_str()),
+        None => ("request", f.get("request").map_or("", String::as_str)),
+    };
     let r = b
         .post_form(
             &t.url("/oauth/login"),
             &[
-                ("request", f.get("request").map_or("", String::as_str)),
+                (purpose, value),
                 ("csrf", f.get("csrf").map_or("", String::as_str)),
                 ("username", username),
                 ("password", password),

@@ -1,17 +1,21 @@
-//! The embedded SQLite system of record (DESIGN.md rule 4) on rusqlite, run inline on the
-//! calling task: statements on a WAL-mode file take microseconds, far less than handing each
-//! one to a worker thread and back, which dominated the server's CPU time. One writer
-//! connection (writes queue on its mutex instead of spinning in SQLite's busy handler) and a
-//! few reader connections; `batch` is one `BEGIN IMMEDIATE` transaction.
+//! The embedded SQLite system of record (DESIGN.md rule 4) on rusqlite: what the native host
+//! serves from and what the core's own unit tests run on (cargo feature `sqlite`, never built
+//! for wasm32). Statements run inline on the calling task: on a WAL-mode file they take
+//! microseconds, far less than handing each one to a worker thread and back, which dominated
+//! the native server's CPU time. One writer connection (writes queue on its mutex instead of
+//! spinning in SQLite's busy handler) and a few reader connections; `batch` is one
+//! `BEGIN IMMEDIATE` transaction. Column values follow the shared rule of [`Value::from_real`]
+//! and [`Value::from_blob`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_core::store::{Dialect, Row, SqlStore, StoreError, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+
+use super::{Dialect, Row, SqlStore, StoreError, Value};
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,14 +49,7 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::Unavailable("not a sqlite: URL".into()))?;
         let path = rest.split('?').next().unwrap_or_default();
         if path.is_empty() || path == ":memory:" {
-            // Each connection to :memory: is its own database: keep exactly one.
-            let conn = Connection::open_in_memory().map_err(map_err)?;
-            configure(&conn, false)?;
-            return Ok(Self {
-                writer: Mutex::new(conn),
-                readers: Vec::new(),
-                next: AtomicUsize::new(0),
-            });
+            return Self::open_memory();
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -69,6 +66,18 @@ impl SqliteStore {
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A fresh in-memory database: exactly one connection, since each connection to
+    /// `:memory:` is its own database.
+    pub fn open_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(map_err)?;
+        configure(&conn, false)?;
+        Ok(Self {
+            writer: Mutex::new(conn),
+            readers: Vec::new(),
             next: AtomicUsize::new(0),
         })
     }
@@ -120,6 +129,19 @@ fn params(values: &[Value]) -> impl Iterator<Item = Param<'_>> {
     values.iter().map(Param)
 }
 
+/// One column value as the core sees it.
+fn column(i: usize, v: ValueRef<'_>) -> Result<Value, StoreError> {
+    match v {
+        ValueRef::Null => Ok(Value::Null),
+        ValueRef::Integer(n) => Ok(Value::Int(n)),
+        ValueRef::Real(f) => Value::from_real(f),
+        ValueRef::Text(t) => String::from_utf8(t.to_vec())
+            .map(Value::Text)
+            .map_err(|_| StoreError::Corrupt(format!("column {i} is not UTF-8"))),
+        ValueRef::Blob(b) => Value::from_blob(b.len()),
+    }
+}
+
 fn run_execute(conn: &Connection, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
     if stmt.column_count() > 0 {
@@ -147,19 +169,7 @@ fn run_query(conn: &Connection, sql: &str, values: &[Value]) -> Result<Vec<Row>,
     while let Some(row) = rows.next().map_err(map_err)? {
         let mut vals = Vec::with_capacity(n);
         for i in 0..n {
-            vals.push(match row.get_ref(i).map_err(map_err)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(v) => Value::Int(v),
-                ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(f as i64),
-                ValueRef::Real(f) => Value::Text(f.to_string()),
-                ValueRef::Text(t) => Value::Text(
-                    String::from_utf8(t.to_vec())
-                        .map_err(|_| StoreError::Corrupt(format!("column {i} is not UTF-8")))?,
-                ),
-                ValueRef::Blob(_) => {
-                    return Err(StoreError::Corrupt(format!("column {i} is a blob")))
-                }
-            });
+            vals.push(column(i, row.get_ref(i).map_err(map_err)?)?);
         }
         out.push(Row(vals));
     }
@@ -220,5 +230,5 @@ fn map_err(e: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
-#[path = "store_sqlite_tests.rs"]
+#[path = "sqlite_tests.rs"]
 mod tests;

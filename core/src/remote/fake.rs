@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::env::{FetchError, FetchResponse, Fetcher};
+use crate::runtime::{FetchError, FetchResponse, Fetcher};
 
 /// Serves JSON documents by URL (`Cache-Control: max-age=<max_age>`), 404 for other URLs.
 #[derive(Debug)]

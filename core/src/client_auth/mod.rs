@@ -16,11 +16,11 @@ use base64::Engine;
 use http::{header, HeaderMap};
 
 use crate::clients::Client;
+use crate::context::Context;
 use crate::crypto::{ct_eq, token_hash};
 use crate::error::{Error, Result};
 use crate::http_util::Params;
 use crate::secret::Secret;
-use crate::server::Portcullis;
 
 pub use assertion::ASSERTION_TYPE;
 
@@ -56,27 +56,23 @@ pub struct Presented {
 /// Authenticates the client of a token-endpoint style request (A1–A5). Public clients
 /// (`none`) are identified by `client_id` alone; `private_key_jwt` clients by a verified
 /// assertion, each accepted or refused assertion being audited (`client.assertion`).
-/// Clients are resolved with [`crate::clients::resolve`] (stored or client ID metadata
+/// Clients are resolved with [`crate::client_lookup::resolve`] (stored or client ID metadata
 /// document).
-pub async fn authenticate(
-    server: &Portcullis,
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<Client> {
+pub async fn authenticate(ctx: &Context, headers: &HeaderMap, params: &Params) -> Result<Client> {
     let presented = parse_credentials(headers, params)?;
     if presented.method == PresentedMethod::Assertion {
-        return authenticate_assertion(server, &presented).await;
+        return authenticate_assertion(ctx, &presented).await;
     }
-    let client = crate::clients::resolve(server, &presented.client_id)
+    let client = crate::client_lookup::resolve(ctx, &presented.client_id)
         .await?
         .ok_or_else(|| Error::invalid_client("unknown client"))?;
     check(&client, &presented)?;
     Ok(client)
 }
 
-async fn authenticate_assertion(server: &Portcullis, presented: &Presented) -> Result<Client> {
+async fn authenticate_assertion(ctx: &Context, presented: &Presented) -> Result<Client> {
     let result = async {
-        let client = crate::clients::resolve(server, &presented.client_id)
+        let client = crate::client_lookup::resolve(ctx, &presented.client_id)
             .await?
             .ok_or_else(|| Error::invalid_client("unknown client"))?;
         check(&client, presented)?;
@@ -84,7 +80,7 @@ async fn authenticate_assertion(server: &Portcullis, presented: &Presented) -> R
             .assertion
             .as_ref()
             .ok_or_else(|| Error::invalid_request("missing parameter 'client_assertion'"))?;
-        let checked = assertion::verify(server, &client, jwt.expose()).await?;
+        let checked = assertion::verify(ctx, &client, jwt.expose()).await?;
         Ok::<_, Error>((client, checked))
     }
     .await;
@@ -99,7 +95,7 @@ async fn authenticate_assertion(server: &Portcullis, presented: &Presented) -> R
         ),
     };
     crate::audit::record(
-        server,
+        ctx.env(),
         crate::audit::Event {
             action: "client.assertion",
             success: result.is_ok(),

@@ -35,10 +35,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::{CimdConfig, Config};
-use crate::env::{FetchResponse, Fetcher};
-use crate::http_util::truncate;
-use crate::server::Portcullis;
+use crate::context::Context;
+use crate::runtime::{FetchResponse, Fetcher};
 use crate::store::KvStore;
+use crate::text::truncate;
 
 /// The loopback rule (S1), the only one: loopback destinations (and plain `http` to them)
 /// only when `cimd.allow_loopback` is set and the issuer itself is loopback.
@@ -206,13 +206,13 @@ struct Entry<T> {
 
 impl<'a> Remote<'a> {
     /// The server's seams, clock, loopback rule and `cimd` cache settings.
-    pub fn of(server: &'a Portcullis) -> Self {
-        let env = server.env();
-        let cfg = server.config();
+    pub fn of(ctx: &'a Context) -> Self {
+        let env = ctx.env();
+        let cfg = ctx.config();
         Self {
             kv: env.kv.as_ref(),
             fetcher: env.fetcher.as_ref(),
-            now: server.now(),
+            now: ctx.now(),
             allow_loopback: allow_loopback(cfg),
             cache: CachePolicy::from_cimd(&cfg.cimd),
         }
@@ -352,9 +352,7 @@ impl<'a> Remote<'a> {
 }
 
 #[cfg(test)]
-#[path = "remote_fake.rs"]
 pub(crate) mod fake;
 
 #[cfg(test)]
-#[path = "remote_tests.rs"]
 mod tests;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::{Config, StorageConfig};
+use crate::server::Portcullis;
 use crate::store::repo::{access, replay, sessions};
 use crate::store::test_store::{test_env_on, TestSql, TEST_NOW};
 
@@ -22,7 +23,7 @@ fn plan_cutoffs_follow_the_clock_and_retention() {
         plan.cutoff(Table::AuditEvents),
         Some(TEST_NOW - 90 * 24 * 3600)
     );
-    assert_eq!(plan.statements_per_table, 5, "42 statements over 8 tables");
+    assert_eq!(plan.statements_per_table, 4, "42 statements over 9 tables");
     // Retention 0 keeps audit events forever; huge values do not overflow.
     let keep = StorageConfig {
         audit_retention_days: 0,
@@ -133,19 +134,19 @@ fn run_if_due_purges_once_per_interval() {
     run_async(async {
         let sql = Arc::new(TestSql::memory());
         let (env, clock) = test_env_on(sql.clone());
-        let server = Portcullis::start(env, Config::default()).await.unwrap();
+        let ctx = Portcullis::start(env, Config::default()).await.unwrap();
         let db = sql.as_ref();
         replay::reserve(db, "k1", TEST_NOW + 10, TEST_NOW)
             .await
             .unwrap();
         // First call: due (never run); nothing is expired yet.
-        let r = run_if_due(&server).await.expect("first purge runs");
+        let r = run_if_due(&ctx).await.expect("first purge runs");
         assert_eq!(r.deleted["replay_cache"], 0);
         clock.advance(60);
-        assert!(run_if_due(&server).await.is_none(), "not due within 600 s");
+        assert!(run_if_due(&ctx).await.is_none(), "not due within 600 s");
         assert_eq!(repo::count(db, Table::ReplayCache).await.unwrap(), 1);
         clock.advance(600);
-        let r = run_if_due(&server).await.expect("due again");
+        let r = run_if_due(&ctx).await.expect("due again");
         assert_eq!(r.deleted["replay_cache"], 1);
     });
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::*;
-use crate::env::FetchError;
+use crate::runtime::FetchError;
 use crate::store::MemoryKv;
 
 const NOW: i64 = 1_700_000_000;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::StorageConfig;
-use crate::server::Portcullis;
+use crate::context::Context;
 use crate::store::repo::maintenance::{self as repo, Table};
 use crate::store::{SqlStore, StoreError};
 
@@ -109,9 +109,9 @@ pub async fn purge(db: &dyn SqlStore, plan: &Plan) -> Result<Report, StoreError>
 }
 
 /// Runs one purge now, with the server's configuration and clock.
-pub async fn run(server: &Portcullis) -> Result<Report, StoreError> {
-    let plan = Plan::new(&server.config().storage, server.now());
-    let report = purge(server.env().sql.as_ref(), &plan).await?;
+pub async fn run(ctx: &Context) -> Result<Report, StoreError> {
+    let plan = Plan::new(&ctx.config().storage, ctx.now());
+    let report = purge(ctx.env().sql.as_ref(), &plan).await?;
     tracing::info!(
         deleted = report.total(),
         complete = report.complete,
@@ -125,10 +125,10 @@ pub async fn run(server: &Portcullis) -> Result<Report, StoreError> {
 /// the cache before the purge, so concurrent requests rarely both run it (and if they do,
 /// the deletes are idempotent). Failures are logged, never returned: the request that
 /// carried the purge has its answer already.
-pub async fn run_if_due(server: &Portcullis) -> Option<Report> {
-    let kv = server.env().kv.as_ref();
-    let now = server.now();
-    let interval = server.config().storage.purge_interval_secs;
+pub async fn run_if_due(ctx: &Context) -> Option<Report> {
+    let kv = ctx.env().kv.as_ref();
+    let now = ctx.now();
+    let interval = ctx.config().storage.purge_interval_secs;
     let last = match kv.get(LAST_RUN_KEY, now).await {
         Ok(v) => v
             .and_then(|b| String::from_utf8(b).ok())
@@ -150,7 +150,7 @@ pub async fn run_if_due(server: &Portcullis) -> Option<Report> {
         tracing::warn!(error = %e, "purge schedule unavailable");
         return None;
     }
-    match run(server).await {
+    match run(ctx).await {
         Ok(report) => Some(report),
         Err(e) => {
             tracing::warn!(error = %e, "storage purge failed");
@@ -160,5 +160,4 @@ pub async fn run_if_due(server: &Portcullis) -> Option<Report> {
 }
 
 #[cfg(test)]
-#[path = "maintenance_tests.rs"]
 mod tests;

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Row, SqlStore, StoreError, Value};
+use crate::store::{Row, SqlStore, StoreError, Value};
 
 /// The path the bridge is served on (feature `sql-bridge` only).
 pub const PATH: &str = "/__test/sql";
@@ -124,12 +124,12 @@ pub async fn run(store: &dyn SqlStore, call: Call) -> Result<Reply, StoreError> 
 /// a [`Reply`] (200) or a [`Failure`] (409 conflict, 422 corrupt, 503 unavailable).
 #[cfg(feature = "sql-bridge")]
 pub async fn serve(
-    server: &crate::Portcullis,
+    ctx: &crate::context::Context,
     req: http::Request<bytes::Bytes>,
 ) -> http::Response<bytes::Bytes> {
     serve_store(
-        server.env().sql.as_ref(),
-        server.config().admin_api_key.as_ref(),
+        ctx.env().sql.as_ref(),
+        ctx.config().admin_api_key.as_ref(),
         req,
     )
     .await

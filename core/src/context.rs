@@ -1,0 +1,55 @@
+//! [`Context`]: what every protocol module works with (the configuration in force, the
+//! runtime seams, the signing key ring and the issuer). It sits below the protocol modules
+//! and the routers; [`crate::Portcullis`] owns one and dereferences to it, so protocol code
+//! never depends on the router object.
+
+use crate::config::Config;
+use crate::env::Env;
+use crate::keys::KeyRing;
+
+/// The started server's state, as the protocol modules see it.
+pub struct Context {
+    cfg: Config,
+    env: Env,
+    keys: KeyRing,
+    /// The issuer without a trailing slash.
+    issuer: String,
+}
+
+impl Context {
+    /// A context for a validated configuration (the key ring starts empty; the server makes
+    /// sure a signing key exists when it starts).
+    pub fn new(env: Env, cfg: Config) -> Self {
+        Self {
+            issuer: cfg.issuer().to_owned(),
+            keys: KeyRing::new(&cfg),
+            cfg,
+            env,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The runtime seams.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// The issuer identifier, without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The signing key ring.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Current time, seconds.
+    pub fn now(&self) -> i64 {
+        self.env.clock.now()
+    }
+}

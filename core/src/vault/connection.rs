@@ -1,0 +1,159 @@
+//! A user's connection to an upstream provider and the single-flight refresh decision: given
+//! the stored row and the time, whether a vend may use the stored token, must refresh it
+//! (after winning the atomic claim), must wait for another instance's refresh, or must send
+//! the user to connect again. Plain values; the store performs the claim.
+
+use serde::{Deserialize, Serialize};
+
+/// How long before the upstream access token's expiry a vend refreshes it.
+pub const REFRESH_SKEW_SECS: i64 = 60;
+
+/// How long a refresh claim holds other instances off (longer than the upstream call's
+/// timeout, so a crashed refresher's claim lapses and another instance takes over).
+pub const CLAIM_SECS: i64 = 30;
+
+/// The state of a connection (the admin API's `state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionState {
+    /// Tokens are usable (or refreshable).
+    Active,
+    /// The provider refused the refresh token: the user must connect again.
+    NeedsReauthorization,
+    /// Removed by the user or an admin; its tokens are gone.
+    Revoked,
+}
+
+impl ConnectionState {
+    /// The stored and returned name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReauthorization => "needs_reauthorization",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// The state named `value`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "needs_reauthorization" => Some(Self::NeedsReauthorization),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// What the refresh decision reads from a stored connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The connection's state.
+    pub state: ConnectionState,
+    /// When the stored access token expires (`None`: the provider gave no lifetime).
+    pub expires_at: Option<i64>,
+    /// Whether a refresh token is stored.
+    pub has_refresh_token: bool,
+    /// Until when another vend holds the refresh claim (0: nobody).
+    pub claimed_until: i64,
+}
+
+/// What a vend does with the stored token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Use the stored access token.
+    Fresh,
+    /// Claim the refresh (atomically; the loser re-reads) and refresh.
+    Refresh,
+    /// Another vend is refreshing: re-read after a short wait.
+    Wait,
+    /// The user must connect (again).
+    Reauthorize,
+}
+
+/// The refresh decision at `now`.
+pub fn freshness(t: Timing, now: i64) -> Freshness {
+    if t.state != ConnectionState::Active {
+        return Freshness::Reauthorize;
+    }
+    match t.expires_at {
+        None => Freshness::Fresh,
+        Some(at) if at - REFRESH_SKEW_SECS > now => Freshness::Fresh,
+        Some(_) if !t.has_refresh_token => Freshness::Reauthorize,
+        Some(_) if t.claimed_until > now => Freshness::Wait,
+        Some(_) => Freshness::Refresh,
+    }
+}
+
+/// Whether a stored access token can still be handed out while its refresh failed for a
+/// transient reason (it has not actually expired yet).
+pub fn usable_despite_failed_refresh(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|at| at > now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACTIVE: Timing = Timing {
+        state: ConnectionState::Active,
+        expires_at: Some(1_000),
+        has_refresh_token: true,
+        claimed_until: 0,
+    };
+
+    #[test]
+    fn fresh_until_the_skew_then_refresh() {
+        assert_eq!(freshness(ACTIVE, 900), Freshness::Fresh);
+        assert_eq!(freshness(ACTIVE, 940), Freshness::Refresh);
+        assert_eq!(freshness(ACTIVE, 5_000), Freshness::Refresh);
+        let forever = Timing {
+            expires_at: None,
+            ..ACTIVE
+        };
+        assert_eq!(freshness(forever, 1_000_000), Freshness::Fresh);
+    }
+
+    #[test]
+    fn a_held_claim_means_wait_and_a_lapsed_one_means_refresh() {
+        let claimed = Timing {
+            claimed_until: 1_010,
+            ..ACTIVE
+        };
+        assert_eq!(freshness(claimed, 1_000), Freshness::Wait);
+        assert_eq!(freshness(claimed, 1_010), Freshness::Refresh);
+    }
+
+    #[test]
+    fn reauthorize_without_refresh_token_or_when_not_active() {
+        let no_rt = Timing {
+            has_refresh_token: false,
+            ..ACTIVE
+        };
+        assert_eq!(freshness(no_rt, 900), Freshness::Fresh);
+        assert_eq!(freshness(no_rt, 990), Freshness::Reauthorize);
+        for state in [
+            ConnectionState::NeedsReauthorization,
+            ConnectionState::Revoked,
+        ] {
+            assert_eq!(
+                freshness(Timing { state, ..ACTIVE }, 0),
+                Freshness::Reauthorize
+            );
+        }
+        assert!(usable_despite_failed_refresh(Some(1_000), 999));
+        assert!(!usable_despite_failed_refresh(Some(1_000), 1_000));
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in [
+            ConnectionState::Active,
+            ConnectionState::NeedsReauthorization,
+            ConnectionState::Revoked,
+        ] {
+            assert_eq!(ConnectionState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ConnectionState::parse("gone"), None);
+    }
+}

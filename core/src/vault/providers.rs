@@ -1,0 +1,222 @@
+//! Stored providers: declaring one (validated, its client secret sealed), loading one by name
+//! or by the `resource` an MCP server names, listing and deleting. The only module that turns
+//! provider rows into [`Provider`]s.
+
+use super::provider::{validate, Provider, ProviderError, ProviderInput};
+use super::seal::{self, Binding, MasterKeys};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::store::repo::providers::{self as repo, ProviderRow};
+
+/// The master keys of a server: version 1 is the configured `master_key`.
+pub struct ConfiguredKeys<'a>(pub &'a [u8]);
+
+impl MasterKeys for ConfiguredKeys<'_> {
+    fn current(&self) -> (u32, &[u8]) {
+        (1, self.0)
+    }
+    fn get(&self, version: u32) -> Option<&[u8]> {
+        (version == 1).then_some(self.0)
+    }
+}
+
+/// The server's master keys.
+pub fn master_keys(ctx: &Context) -> ConfiguredKeys<'_> {
+    ConfiguredKeys(ctx.config().master_key_bytes())
+}
+
+fn secret_binding(name: &str) -> Binding<'_> {
+    Binding {
+        owner: "",
+        provider: name,
+        connection: "provider",
+        field: "client_secret",
+    }
+}
+
+/// Whether outbound calls may go to loopback (the `cimd.allow_loopback` switch).
+fn allow_loopback(ctx: &Context) -> bool {
+    crate::remote::allow_loopback(ctx.config())
+}
+
+/// Validates and stores a provider (`source`: `seed` or `admin`), replacing one of the same
+/// name.
+pub async fn declare(
+    ctx: &Context,
+    input: &ProviderInput,
+    source: &str,
+) -> std::result::Result<Provider, DeclareError> {
+    let provider = validate(input, allow_loopback(ctx)).map_err(DeclareError::Invalid)?;
+    let secret = provider
+        .client_secret
+        .as_ref()
+        .map(Secret::expose)
+        .unwrap_or_default();
+    let sealed = seal::seal(
+        &master_keys(ctx),
+        ctx.env().rng.as_ref(),
+        secret_binding(&provider.name),
+        secret,
+    );
+    let mut public = input.clone();
+    public.client_secret = None;
+    let config = serde_json::to_string(&public)
+        .map_err(|e| DeclareError::Other(Error::server(e.to_string())))?;
+    repo::put(
+        ctx.env().sql.as_ref(),
+        &ProviderRow {
+            name: provider.name.clone(),
+            config,
+            client_secret: sealed,
+            source: source.to_owned(),
+            created_at: ctx.now(),
+        },
+    )
+    .await
+    .map_err(|e| DeclareError::Other(e.into()))?;
+    Ok(provider)
+}
+
+/// Why a provider could not be declared.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclareError {
+    /// The declaration is invalid.
+    #[error(transparent)]
+    Invalid(ProviderError),
+    /// Storage failed.
+    #[error(transparent)]
+    Other(Error),
+}
+
+/// The declaration of a stored provider as the admin API shows it (no secret).
+pub fn public_input(row: &ProviderRow) -> Option<ProviderInput> {
+    serde_json::from_str(&row.config).ok()
+}
+
+fn from_row(ctx: &Context, row: &ProviderRow) -> Result<Provider> {
+    let mut input = public_input(row)
+        .ok_or_else(|| Error::server(format!("provider '{}' is stored unreadably", row.name)))?;
+    let secret = seal::open(
+        &master_keys(ctx),
+        secret_binding(&row.name),
+        &row.client_secret,
+    )
+    .map_err(|e| Error::server(format!("provider '{}' secret: {e}", row.name)))?;
+    input.client_secret = Some(Secret::new(secret));
+    validate(&input, allow_loopback(ctx))
+        .map_err(|e| Error::server(format!("provider '{}' is no longer valid: {e}", row.name)))
+}
+
+/// The provider named `name`.
+pub async fn load(ctx: &Context, name: &str) -> Result<Option<Provider>> {
+    match repo::get(ctx.env().sql.as_ref(), name).await? {
+        Some(row) => from_row(ctx, &row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The provider whose `resource` is `resource` (what a vend names).
+pub async fn for_resource(ctx: &Context, resource: &str) -> Result<Option<Provider>> {
+    for row in repo::list(ctx.env().sql.as_ref()).await? {
+        if public_input(&row).is_some_and(|i| i.resource == resource) {
+            return from_row(ctx, &row).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store::test_server;
+
+    fn github() -> ProviderInput {
+        ProviderInput {
+            name: "github".into(),
+            preset: Some("github".into()),
+            client_id: "Iv1.abc".into(),
+            client_secret: Some(Secret::new("gh-client-secret-value")),
+            scopes: vec!["repo".into()],
+            resource: "https://api.github.com".into(),
+            vend_resources: vec!["https://mcp.example.com/mcp".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn declared_providers_load_by_name_and_resource_with_the_secret_sealed() {
+        futures::executor::block_on(async {
+            let s = test_server(crate::Config::default()).await;
+            declare(&s, &github(), "admin").await.unwrap();
+            let p = load(&s, "github").await.unwrap().unwrap();
+            assert_eq!(p.client_secret.unwrap().expose(), "gh-client-secret-value");
+            let by_res = for_resource(&s, "https://api.github.com")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(by_res.name, "github");
+            assert!(for_resource(&s, "https://slack.com")
+                .await
+                .unwrap()
+                .is_none());
+            let row = repo::get(s.env().sql.as_ref(), "github")
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(!row.config.contains("gh-client-secret-value"));
+            assert!(!row.client_secret.contains("gh-client-secret-value"));
+            assert!(public_input(&row).unwrap().client_secret.is_none());
+        });
+    }
+
+    #[test]
+    fn invalid_declarations_are_refused_and_nothing_is_stored() {
+        futures::executor::block_on(async {
+            let s = test_server(crate::Config::default()).await;
+            let mut bad = github();
+            bad.preset = Some("gitlab".into());
+            assert!(
+                matches!(declare(&s, &bad, "admin").await, Err(DeclareError::Invalid(e)) if e.field == "preset")
+            );
+            assert!(load(&s, "github").await.unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn provider_seeds_are_declared_on_start_and_bad_ones_refuse_the_start() {
+        futures::executor::block_on(async {
+            let cfg = crate::Config {
+                providers: vec![github()],
+                ..Default::default()
+            };
+            let s = test_server(cfg).await;
+            let p = load(&s, "github").await.unwrap().unwrap();
+            assert_eq!(p.client_secret.unwrap().expose(), "gh-client-secret-value");
+            let row = repo::get(s.env().sql.as_ref(), "github")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.source, "seed");
+
+            let mut bad = github();
+            bad.token_endpoint_auth_method = Some("private_key_jwt".into());
+            let (env, _) = crate::store::test_store::test_env();
+            let err = crate::Portcullis::start(
+                env,
+                crate::Config {
+                    providers: vec![bad],
+                    ..Default::default()
+                },
+            )
+            .await
+            .err()
+            .expect("a bad provider seed refuses the start");
+            let text = err.to_string();
+            assert!(
+                text.contains("provider 'github'") && text.contains("token_endpoint_auth_method"),
+                "{text}"
+            );
+        });
+    }
+}

@@ -1,0 +1,399 @@
+//! The token vault, black box: a user connects an upstream provider in the browser, an MCP
+//! server exchanges the user's token for the upstream token (RFC 8693), and the refusals.
+//! The upstream OAuth server is a real Portcullis: the server under test itself, with a
+//! confidential client registered for its own `/connect/{name}/callback` (a second instance
+//! is the next step; the protocol between them is the same).
+
+use serde_json::{json, Value};
+
+use super::support::*;
+use super::Target;
+use crate::conformance::uid;
+
+/// The server is its own upstream on loopback: outbound calls to loopback allowed
+/// (`cimd.allow_loopback`, the one loopback switch).
+pub const SETTINGS: &[(&str, &str)] = &[("cimd__allow_loopback", "true")];
+
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// A provider whose upstream is this server, an MCP server that may vend it, and a user with
+/// a token for that MCP server.
+struct Setup {
+    provider: String,
+    upstream_api: String,
+    mcp: ClientCreds,
+    other_mcp: ClientCreds,
+    user_token: String,
+    browser: Browser,
+    f: Fixture,
+    upstream_client: String,
+}
+
+impl Setup {
+    async fn new(t: &Target) -> Self {
+        let provider = uid("up").to_lowercase().replace(['.', ' '], "-");
+        // Upstream side: the API the provider's tokens are for, and our client there.
+        let upstream_api = new_resource(t, &["repo", "read"]).await;
+        let callback = t.url(&format!("/connect/{provider}/callback"));
+        let v = admin_ok(
+            t,
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(json!({
+                "client_name": "Vault upstream client",
+                "redirect_uris": [callback],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "scope": "repo read",
+            })),
+        )
+        .await;
+        let (up_id, up_secret): (String, String) = (
+            v["client_id"].as_str().unwrap().to_owned(),
+            v["client_secret"].as_str().unwrap().to_owned(),
+        );
+        // The MCP server and the resource whose user tokens may be exchanged.
+        let mcp = new_client(t, "client_secret_basic", &["client_credentials", GRANT]).await;
+        let other_mcp = new_client(t, "client_secret_basic", &["client_credentials", GRANT]).await;
+        let f = Fixture {
+            resource: format!("https://mcp.example.com/{}/mcp", uid("vault")),
+            user: new_user(t).await,
+            client: new_client(t, "none", &["authorization_code", "refresh_token"]).await,
+        };
+        admin_ok(
+            t,
+            reqwest::Method::POST,
+            "/admin/resources",
+            Some(json!({
+                "uri": f.resource,
+                "scopes": SCOPES,
+                "name": "Vault scenario MCP server",
+                "exchange_clients": [mcp.id],
+            })),
+        )
+        .await;
+        let created = admin_ok(
+            t,
+            reqwest::Method::POST,
+            "/admin/providers",
+            Some(json!({
+                "name": provider,
+                "authorization_endpoint": t.url("/oauth/authorize"),
+                "token_endpoint": t.url("/oauth/token"),
+                "client_id": up_id,
+                "client_secret": up_secret,
+                "scopes": ["repo"],
+                "resource": upstream_api,
+                "vend_resources": [f.resource],
+            })),
+        )
+        .await;
+        assert!(
+            created.get("client_secret").is_none(),
+            "write-only: {created}"
+        );
+        // The user signs in through the MCP client; the same browser connects later.
+        let browser = Browser::new();
+        let p = pkce();
+        let code = f.code(t, &browser, &p).await;
+        let user_token = f.redeem(t, &code, &p.verifier).await.access;
+        Self {
+            provider,
+            upstream_api,
+            mcp,
+            other_mcp,
+            user_token,
+            browser,
+            f,
+            upstream_client: up_id,
+        }
+    }
+
+    /// A new access token of the user for the MCP server (the browser is signed in).
+    async fn fresh_user_token(&mut self, t: &Target) {
+        let p = pkce();
+        let code = self.f.code(t, &self.browser, &p).await;
+        self.user_token = self.f.redeem(t, &code, &p.verifier).await.access;
+    }
+
+    async fn vend(&self, t: &Target, client: &ClientCreds, extra: &[(&str, &str)]) -> Resp {
+        let mut form = vec![
+            ("grant_type", GRANT),
+            ("subject_token", self.user_token.as_str()),
+            ("subject_token_type", ACCESS),
+            ("resource", self.upstream_api.as_str()),
+        ];
+        form.extend_from_slice(extra);
+        token(
+            t,
+            &form,
+            Auth::Basic(&client.id, client.secret.as_deref().unwrap()),
+        )
+        .await
+    }
+
+    /// Opens `connect_uri` in the user's browser and approves at the upstream.
+    async fn connect(&self, t: &Target, connect_uri: &str) -> Resp {
+        let first = self
+            .browser
+            .follow_local(t, self.browser.get(connect_uri).await)
+            .await;
+        let done = if is_consent_page(&first) {
+            consent(&self.browser, t, &first, "approve").await
+        } else {
+            first
+        };
+        self.browser.follow_local(t, done).await
+    }
+}
+
+fn connect_uri(r: &Resp) -> String {
+    r.assert_oauth_error(400, "interaction_required");
+    r.json()["connect_uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("interaction_required carries connect_uri: {}", r.body))
+        .to_owned()
+}
+
+/// Not connected → `interaction_required` with a `connect_uri`; the user connects in the
+/// browser (sign-in session, PKCE, the upstream's consent); the MCP server then gets the
+/// upstream access token, never a refresh token; admins see the connection without tokens;
+/// revoking it brings `interaction_required` back.
+pub async fn vault_connect_then_vend(t: &Target) {
+    let s = Setup::new(t).await;
+    let first = s.vend(t, &s.mcp, &[]).await;
+    let link = connect_uri(&first);
+    assert!(
+        link.starts_with(&t.url(&format!("/connect/{}", s.provider))),
+        "{link}"
+    );
+
+    let page = s.connect(t, &link).await;
+    assert_eq!(page.status, 200, "{}", short(&page.body));
+    assert!(page.body.contains("Connected"), "{}", short(&page.body));
+
+    let r = s.vend(t, &s.mcp, &[]).await;
+    let tok = tokens(&r);
+    assert_eq!(tok.raw["issued_token_type"], json!(ACCESS), "{}", tok.raw);
+    assert_eq!(tok.raw["token_type"], json!("Bearer"), "{}", tok.raw);
+    assert!(tok.refresh.is_none(), "never a refresh token: {}", tok.raw);
+    assert!(
+        tok.raw["expires_in"].as_i64().is_some_and(|n| n > 0),
+        "{}",
+        tok.raw
+    );
+    assert!(
+        tok.raw["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .any(|s| s == "repo"),
+        "{}",
+        tok.raw
+    );
+    // The upstream (this server) issued it for its API.
+    let claims = verify_access_token(t, &tok.access, &s.upstream_api).await;
+    assert!(
+        claims["scope"].as_str().unwrap().contains("repo"),
+        "{claims}"
+    );
+
+    let list = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!("/admin/connections?provider={}", s.provider),
+        None,
+    )
+    .await;
+    let conns = list["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{list}");
+    assert_eq!(conns[0]["state"], json!("active"));
+    let text = list.to_string();
+    assert!(
+        !text.contains(&tok.access),
+        "no upstream token in the admin API"
+    );
+
+    let id = conns[0]["id"].as_str().unwrap();
+    let del = admin(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/connections/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    let after = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!("/admin/connections?provider={}", s.provider),
+        None,
+    )
+    .await;
+    assert_eq!(
+        after["connections"][0]["state"],
+        json!("revoked"),
+        "{after}"
+    );
+}
+
+/// Refusals: a wider scope than the user granted, an MCP server that is not an exchange client
+/// of the user's token's resource, a refresh token asked for, a connect link opened by another
+/// user.
+pub async fn vault_refusals(t: &Target) {
+    let s = Setup::new(t).await;
+    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    let page = s.connect(t, &link).await;
+    assert_eq!(page.status, 200, "{}", short(&page.body));
+
+    s.vend(t, &s.mcp, &[("scope", "repo admin:org")])
+        .await
+        .assert_oauth_error(400, "invalid_scope");
+    s.vend(t, &s.other_mcp, &[])
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+    s.vend(
+        t,
+        &s.mcp,
+        &[(
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:refresh_token",
+        )],
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request");
+    let narrower = tokens(&s.vend(t, &s.mcp, &[("scope", "repo")]).await);
+    assert!(narrower.raw["scope"].as_str().unwrap().contains("repo"));
+
+    // Another user opens the first user's connect link: refused at the server.
+    let other = new_user(t).await;
+    let b = Browser::new();
+    let login_page = b.follow_local(t, b.get(&link).await).await;
+    assert!(is_login_page(&login_page), "{}", short(&login_page.body));
+    let r = login(&b, t, &login_page, &other).await;
+    assert_eq!(r.status, 403, "{}", short(&r.body));
+    assert!(r.body.contains("another user"), "{}", short(&r.body));
+}
+
+/// The provider admin API: secrets never returned, unknown presets refused with the field,
+/// deletion removes it.
+pub async fn vault_provider_admin_api(t: &Target) {
+    let name = uid("gh").to_lowercase().replace(['.', ' '], "-");
+    let v: Value = admin_ok(
+        t,
+        reqwest::Method::POST,
+        "/admin/providers",
+        Some(json!({
+            "name": name,
+            "preset": "github",
+            "client_id": "Iv1.example",
+            "client_secret": "a-very-secret-value",
+            "scopes": ["repo"],
+            "resource": "https://api.github.com",
+            "vend_resources": ["https://mcp.example.com/x/mcp"],
+        })),
+    )
+    .await;
+    assert_eq!(
+        v["token_endpoint_auth_method"],
+        json!("client_secret_basic"),
+        "{v}"
+    );
+    let all = admin_ok(t, reqwest::Method::GET, "/admin/providers", None).await;
+    assert!(all.to_string().contains(&name));
+    assert!(!all.to_string().contains("a-very-secret-value"), "{all}");
+    let bad = admin(
+        t,
+        reqwest::Method::POST,
+        "/admin/providers",
+        Some(json!({ "name": "x", "preset": "gitlab", "client_id": "c", "client_secret": "s", "resource": "r" })),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("preset"), "{}", bad.body);
+    let del = admin(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/providers/{name}"),
+        None,
+    )
+    .await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    let again = admin(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/admin/providers/{name}"),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, 404, "{}", again.body);
+}
+
+/// Single-flight refresh: the upstream token expires (the server's clock moves past it while
+/// a new user token is still valid); 32 concurrent vends all get the same new upstream token,
+/// and the upstream saw exactly one refresh.
+pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
+    let mut s = Setup::new(t).await;
+    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    assert_eq!(s.connect(t, &link).await.status, 200);
+    let first = tokens(&s.vend(t, &s.mcp, &[]).await);
+    let lifetime = first.raw["expires_in"].as_i64().unwrap();
+    // A user token that outlives the upstream one, then past the upstream token's expiry.
+    t.advance_clock(lifetime / 2);
+    s.fresh_user_token(t).await;
+    t.advance_clock(lifetime / 2 + 5);
+
+    let s = std::sync::Arc::new(s);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (s, t) = (s.clone(), t.clone());
+        tasks.push(tokio::spawn(async move { s.vend(&t, &s.mcp, &[]).await }));
+    }
+    let mut got = std::collections::BTreeSet::new();
+    for task in tasks {
+        let r = task.await.expect("the vend task");
+        got.insert(tokens(&r).access);
+    }
+    assert_eq!(got.len(), 1, "every vend got the one refreshed token");
+    let refreshed = got.into_iter().next().unwrap();
+    assert_ne!(refreshed, first.access, "the expired token was refreshed");
+    // Signed at the server's moved clock, so checked against that clock, not the system's.
+    let claims = jwt_claims(&refreshed);
+    assert_eq!(claims["aud"], json!(s.upstream_api), "{claims}");
+    assert!(claims["exp"].as_i64().unwrap() > t.now(), "{claims}");
+    let user = s.f.user.id.clone();
+    let events = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!("/admin/audit?action=vault.refresh&subject={user}&outcome=success"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        1,
+        "exactly one upstream refresh: {events}"
+    );
+    let issued = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!(
+            "/admin/audit?action=token.issued&client_id={}&limit=100",
+            s.upstream_client
+        ),
+        None,
+    )
+    .await;
+    let refresh_grants = issued["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["grant_type"] == json!("refresh_token"))
+        .count();
+    assert_eq!(
+        refresh_grants, 1,
+        "the upstream's token endpoint saw one refresh: {issued}"
+    );
+}
