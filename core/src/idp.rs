@@ -344,7 +344,117 @@ fn discovered_jwks_uri(issuer: &str, resp: &FetchResponse) -> Result<String, Idp
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::config::Config;
+    use crate::dpop::test_support::Prover;
+    use crate::remote::fake::Documents;
+    use crate::runtime::FixedClock;
+    use crate::server::Portcullis;
+
+    const IDP: &str = "https://idp.example.com";
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    /// A server whose outbound fetches are answered by `docs`.
+    fn server_with(docs: &Arc<Documents>) -> (Portcullis, Arc<FixedClock>) {
+        let (mut env, clock) = crate::store::test_store::test_env();
+        env.fetcher = docs.clone();
+        (
+            run(Portcullis::start(env, Config::default())).unwrap(),
+            clock,
+        )
+    }
+
+    /// The IdP, with its keys at `jwks_uri` or (without one) found by discovery.
+    fn idp(jwks_uri: Option<&str>) -> IdpRow {
+        IdpRow {
+            issuer: IDP.into(),
+            jwks_uri: jwks_uri.map(str::to_owned),
+            jwks: None,
+            allowed_audiences: Vec::new(),
+            created_at: 0,
+        }
+    }
+
+    /// A public ES256 JWK with `kid`.
+    fn jwk(seed: u64, kid: &str) -> Value {
+        let mut k = Prover::new(seed).jwk;
+        k["kid"] = kid.into();
+        k["alg"] = "ES256".into();
+        k
+    }
+
+    #[test]
+    fn jwks_uri_is_cached_and_refreshed_on_unknown_kid() {
+        const JWKS: &str = "https://idp.example.com/jwks";
+        let docs = Arc::new(Documents::new(600));
+        docs.set(JWKS, json!({ "keys": [jwk(11, "k1")] }));
+        let (server, clock) = server_with(&docs);
+        let idp = idp(Some(JWKS));
+        let key = |kid: &str| run(key_for(&server, &idp, Some(kid)));
+        assert_eq!(key("k1").unwrap()["kid"], "k1");
+        assert_eq!(key("k1").unwrap()["kid"], "k1");
+        assert_eq!(docs.calls(), 1, "the JWKS is cached");
+        // The IdP rolls to k2. Within the refresh interval an unknown kid is refused without
+        // a fetch; after it, one refetch picks up the new key.
+        docs.set(JWKS, json!({ "keys": [jwk(11, "k1"), jwk(12, "k2")] }));
+        clock.advance(3);
+        assert_eq!(key("k2").unwrap_err(), KeyError::UnknownKey);
+        assert_eq!(docs.calls(), 1);
+        clock.advance(UNKNOWN_KID_REFRESH_SECS);
+        assert_eq!(key("k2").unwrap()["kid"], "k2");
+        assert_eq!(docs.calls(), 2, "refetched once");
+        // A forged kid right after does not refetch.
+        assert_eq!(key("k3").unwrap_err(), KeyError::UnknownKey);
+        assert_eq!(docs.calls(), 2);
+        assert_eq!(key("k1").unwrap()["kid"], "k1");
+        assert_eq!(docs.calls(), 2);
+    }
+
+    #[test]
+    fn keys_by_discovery_and_fetch_failures() {
+        let configuration = "https://idp.example.com/.well-known/openid-configuration";
+        let keys_at = "https://keys.idp.example.com/jwks.json";
+        let docs = Arc::new(Documents::new(600));
+        docs.set(configuration, json!({ "issuer": IDP, "jwks_uri": keys_at }));
+        docs.set(keys_at, json!({ "keys": [jwk(21, "d1")] }));
+        let (server, _) = server_with(&docs);
+        let found = run(key_for(&server, &idp(None), Some("d1"))).unwrap();
+        assert_eq!(found["kid"], "d1");
+        assert_eq!(docs.calls(), 2);
+
+        // An IdP whose keys cannot be fetched: reported as such, and the failure is cached.
+        let docs = Arc::new(Documents::new(600));
+        let (server, _) = server_with(&docs);
+        let missing = idp(Some("https://idp.example.com/missing"));
+        match run(key_for(&server, &missing, Some("d1"))) {
+            Err(KeyError::Unavailable(why)) => {
+                assert!(why.to_string().contains("404"), "{why}")
+            }
+            other => panic!("the keys are unavailable: {other:?}"),
+        }
+        assert!(run(key_for(&server, &missing, Some("d1"))).is_err());
+        assert_eq!(docs.calls(), 1);
+
+        // Discovery whose issuer does not match is refused.
+        let docs = Arc::new(Documents::new(600));
+        let evil = json!({ "issuer": "https://evil.example.com", "jwks_uri": keys_at });
+        docs.set(configuration, evil);
+        docs.set(keys_at, json!({ "keys": [jwk(21, "d1")] }));
+        let (server, _) = server_with(&docs);
+        match run(key_for(&server, &idp(None), Some("d1"))) {
+            Err(KeyError::Unavailable(why)) => {
+                assert!(why.to_string().contains("issuer"), "{why}")
+            }
+            other => panic!("the keys are unavailable: {other:?}"),
+        }
+    }
 
     #[test]
     fn issuer_shape() {

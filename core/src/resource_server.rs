@@ -425,3 +425,7 @@ async fn authorize(
         response_headers,
     })
 }
+
+#[cfg(test)]
+#[path = "resource_server_tests.rs"]
+mod tests;

@@ -559,6 +559,62 @@ mod tests {
         });
     }
 
+    /// [`seeded`] with a trusted IdP (inline keys) and a policy for the backend client.
+    fn with_idp() -> Config {
+        let scalar =
+            crate::crypto::rustcrypto::generate_scalar(&crate::runtime::SeededRng::new(101));
+        let public = crate::crypto::rustcrypto::public_key_sec1(&scalar).unwrap();
+        let mut key = crate::keys::public_jwk(&public);
+        key["kid"] = "idp-key-1".into();
+        let mut cfg = seeded("correct horse");
+        cfg.idps.push(crate::config::SeedIdp {
+            issuer: "https://idp.example.com".into(),
+            jwks_uri: None,
+            jwks: Some(serde_json::json!({ "keys": [key] })),
+        });
+        cfg.idp_policies.push(crate::config::SeedIdpPolicy {
+            issuer: "https://idp.example.com".into(),
+            client_id: "backend".into(),
+            resource: "https://mcp.example.com/mcp".into(),
+            scopes: vec!["tools:read".into()],
+        });
+        cfg
+    }
+
+    #[test]
+    fn idp_seeds_are_idempotent_and_validated() {
+        run(async {
+            let db = Arc::new(TestSql::memory());
+            start(&db, with_idp(), 0).await.unwrap();
+            start(&db, with_idp(), 3600).await.unwrap();
+            let sql: &dyn crate::store::SqlStore = db.as_ref();
+            assert_eq!(repo::idps::list(sql).await.unwrap().len(), 1);
+            assert_eq!(repo::idps::list_policies(sql, None).await.unwrap().len(), 1);
+
+            let cases: Vec<(Edit, &str)> = vec![
+                (
+                    Box::new(|c| c.idps[0].issuer = "http://idp.example.com".into()),
+                    "seed idp 'http://idp.example.com'",
+                ),
+                (
+                    Box::new(|c| c.idps.push(c.idps[0].clone())),
+                    "more than once",
+                ),
+                (Box::new(|c| c.idp_policies[0].scopes.clear()), ""),
+            ];
+            for (edit, want) in cases {
+                let mut cfg = with_idp();
+                edit(&mut cfg);
+                let err = start(&Arc::new(TestSql::memory()), cfg, 0)
+                    .await
+                    .err()
+                    .expect("start refused")
+                    .to_string();
+                assert!(err.contains(want), "{err:?} should contain {want:?}");
+            }
+        });
+    }
+
     #[test]
     fn invalid_seeds_refuse_to_start_naming_the_seed() {
         run(async {

@@ -76,8 +76,128 @@ pub fn validate_document(resp: &FetchResponse) -> std::result::Result<Value, Jwk
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::clients::{ClientKind, ClientMetadata};
+    use crate::config::Config;
+    use crate::dpop::test_support::Prover;
+    use crate::error::ErrorCode;
+    use crate::remote::fake::Documents;
+    use crate::runtime::FixedClock;
+    use crate::server::Portcullis;
+    use crate::store::test_store::test_env;
     use serde_json::json;
+
+    const JWKS_URI: &str = "https://keys.example.com/jwt-remote.json";
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    /// A server whose outbound fetches are answered by `docs`.
+    fn server_with(docs: &Arc<Documents>) -> (Portcullis, Arc<FixedClock>) {
+        let (mut env, clock) = test_env();
+        env.fetcher = docs.clone();
+        (
+            run(Portcullis::start(env, Config::default())).unwrap(),
+            clock,
+        )
+    }
+
+    /// A `private_key_jwt` client whose keys are at `jwks_uri`.
+    fn remote_client(jwks_uri: &str) -> Client {
+        Client {
+            client_id: "jwt-remote".into(),
+            secret_hash: None,
+            metadata: ClientMetadata {
+                grant_types: vec!["client_credentials".into()],
+                token_endpoint_auth_method: "private_key_jwt".into(),
+                jwks_uri: Some(jwks_uri.into()),
+                ..Default::default()
+            },
+            kind: ClientKind::Static,
+        }
+    }
+
+    /// A public P-256 JWK with `kid`.
+    fn jwk(seed: u64, kid: &str) -> Value {
+        let mut k = Prover::new(seed).jwk;
+        k["kid"] = kid.into();
+        k
+    }
+
+    /// The keys for `kid` as an assertion would get them: the set, and whether it holds `kid`.
+    fn keys(server: &Portcullis, client: &Client, kid: &str) -> Result<bool> {
+        let set = run(client_keys(server, client, Some(kid)))?;
+        Ok(crate::jose::select_key(&set, Some(kid)).is_some())
+    }
+
+    #[test]
+    fn inline_keys_are_never_fetched() {
+        let docs = Arc::new(Documents::new(300));
+        let (server, _) = server_with(&docs);
+        let mut client = remote_client(JWKS_URI);
+        client.metadata.jwks_uri = None;
+        client.metadata.jwks = Some(json!({ "keys": [jwk(1, "k1")] }));
+        assert!(keys(&server, &client, "k1").unwrap());
+        assert_eq!(docs.calls(), 0);
+        client.metadata.jwks = None;
+        let e = run(client_keys(&server, &client, None)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+    }
+
+    #[test]
+    fn jwks_uri_is_fetched_cached_and_refetched_once_on_an_unknown_kid() {
+        let docs = Arc::new(Documents::new(300));
+        docs.set(JWKS_URI, json!({ "keys": [jwk(1, "k1")] }));
+        let (server, clock) = server_with(&docs);
+        let client = remote_client(JWKS_URI);
+        assert!(keys(&server, &client, "k1").unwrap());
+        assert!(keys(&server, &client, "k1").unwrap());
+        assert_eq!(docs.calls(), 1, "the set is cached");
+        // The client rolls over to a new key, published at its jwks_uri.
+        docs.set(JWKS_URI, json!({ "keys": [jwk(1, "k1"), jwk(2, "k2")] }));
+        clock.advance(UNKNOWN_KID_REFETCH_SECS + 1);
+        assert!(keys(&server, &client, "k2").unwrap());
+        assert_eq!(docs.calls(), 2, "an unknown kid refetches the set");
+        // Made-up kids refetch at most every few seconds.
+        for i in 0..5 {
+            assert!(!keys(&server, &client, &format!("nope-{i}")).unwrap());
+        }
+        assert_eq!(docs.calls(), 2, "within the interval nothing is fetched");
+        // A failed refetch keeps the last good set.
+        docs.set(JWKS_URI, json!("gone"));
+        clock.advance(UNKNOWN_KID_REFETCH_SECS + 1);
+        assert!(!keys(&server, &client, "nope").unwrap());
+        assert_eq!(docs.calls(), 3);
+        assert!(!keys(&server, &client, "nope").unwrap());
+        assert_eq!(docs.calls(), 3, "the interval holds after a failed refetch");
+        assert!(keys(&server, &client, "k2").unwrap());
+    }
+
+    #[test]
+    fn jwks_uri_failures_are_reported_and_ssrf_destinations_never_fetched() {
+        let docs = Arc::new(Documents::new(300));
+        let (server, clock) = server_with(&docs);
+        let ssrf = remote_client("https://169.254.169.254/latest/jwks.json");
+        let e = keys(&server, &ssrf, "k1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(e.description.contains("could not be fetched"), "{e:?}");
+        assert_eq!(docs.calls(), 0, "refused before fetching");
+        // An unusable set is reported as such, and the failure is cached briefly.
+        let client = remote_client(JWKS_URI);
+        docs.set(JWKS_URI, json!({ "keys": "not a list" }));
+        let e = keys(&server, &client, "k1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        assert!(e.description.contains("could not be fetched"), "{e:?}");
+        assert!(keys(&server, &client, "k1").is_err());
+        assert_eq!(docs.calls(), 1);
+        docs.set(JWKS_URI, json!({ "keys": [jwk(1, "k1")] }));
+        clock.advance(server.config().cimd.failure_cache_secs);
+        assert!(keys(&server, &client, "k1").unwrap());
+        assert_eq!(docs.calls(), 2);
+    }
 
     fn resp(status: u16, ct: &str, body: &[u8]) -> FetchResponse {
         FetchResponse {
@@ -86,6 +206,46 @@ mod tests {
             cache_control: None,
             body: body.to_vec(),
         }
+    }
+
+    #[test]
+    fn metadata_document_client_authenticates_with_its_jwks_uri() {
+        let docs = Arc::new(Documents::new(300));
+        let (server, _) = server_with(&docs);
+        let id = "https://agent.example.com/oauth/client.json";
+        let jwks_uri = "https://agent.example.com/oauth/jwks.json";
+        docs.set(
+            id,
+            json!({
+                "client_id": id,
+                "client_name": "Agent",
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": jwks_uri,
+            }),
+        );
+        let agent = Prover::new(404);
+        let mut key = agent.jwk.clone();
+        key["kid"] = "agent-1".into();
+        docs.set(jwks_uri, json!({ "keys": [key] }));
+        let now = server.now();
+        let claims = json!({
+            "iss": id, "sub": id, "aud": server.issuer(),
+            "exp": now + 60, "iat": now, "jti": "m1",
+        });
+        let jwt = agent.sign(&json!({ "alg": "ES256", "kid": "agent-1" }), &claims);
+        let params = crate::http_util::Params::from_pairs([
+            ("client_assertion_type", super::super::ASSERTION_TYPE),
+            ("client_assertion", jwt.as_str()),
+        ]);
+        let headers = http::HeaderMap::new();
+        let client = run(super::super::authenticate(&server, &headers, &params)).unwrap();
+        assert_eq!(client.client_id, id);
+        assert_eq!(client.kind, ClientKind::MetadataDocument);
+        // It cannot fall back to client_id alone.
+        let params = crate::http_util::Params::from_pairs([("client_id", id)]);
+        let e = run(super::super::authenticate(&server, &headers, &params)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient);
     }
 
     #[test]

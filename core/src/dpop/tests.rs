@@ -1,5 +1,6 @@
 //! Unit tests of the proof checks (RFC 9449 §4.3) as plain functions: SECURITY-CHECKLIST D1
-//! and D4, each refused case its own test.
+//! and D4, each refused case its own test; and D2 failing closed at the token endpoint of a
+//! started server whose replay cache is gone.
 
 use serde_json::{json, Value};
 
@@ -308,4 +309,55 @@ fn d4_nonce_required_missing_stale_or_forged_refused() {
         &e
     )
     .is_ok());
+}
+
+#[test]
+fn d2_missing_replay_store_fails_closed() {
+    use crate::store::test_store::{test_env_on, TestSql};
+    use crate::store::SqlStore;
+    use base64::Engine;
+    let sql = std::sync::Arc::new(TestSql::memory());
+    let (env, _) = test_env_on(sql.clone());
+    let cfg = crate::config::Config {
+        resources: vec![crate::config::SeedResource {
+            uri: "https://mcp.example.com/mcp".into(),
+            scopes: vec!["mcp:tools".into()],
+            name: None,
+            introspection_clients: vec![],
+            exchange_clients: vec![],
+        }],
+        clients: vec![crate::config::SeedClient {
+            client_id: "machine".into(),
+            client_secret: Some(crate::secret::Secret::new("machine-secret-0123456789")),
+            client_name: None,
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            scope: Some("mcp:tools".into()),
+            token_endpoint_auth_method: Some("client_secret_basic".into()),
+            jwks: None,
+            jwks_uri: None,
+        }],
+        ..Default::default()
+    };
+    use futures::executor::block_on as run;
+    let server = run(crate::server::Portcullis::start(env, cfg)).unwrap();
+    run(sql.execute("DROP TABLE replay_cache", &[])).unwrap();
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode("machine:machine-secret-0123456789");
+    let proof = Prover::new(25).proof("POST", "http://127.0.0.1:9000/oauth/token", server.now());
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .header("dpop", proof)
+        .body(bytes::Bytes::from_static(
+            b"grant_type=client_credentials&resource=https%3A%2F%2Fmcp.example.com%2Fmcp",
+        ))
+        .unwrap();
+    let resp = run(server.handle(req));
+    assert_eq!(resp.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body.get("access_token").is_none(), "{body}");
 }

@@ -352,4 +352,7 @@ impl<'a> Remote<'a> {
 }
 
 #[cfg(test)]
+pub(crate) mod fake;
+
+#[cfg(test)]
 mod tests;

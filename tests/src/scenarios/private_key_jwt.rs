@@ -128,6 +128,23 @@ impl Setup {
     }
 
     /// `client_credentials` authenticated by `assertion`, plus `extra` parameters.
+    /// This client's `client.assertion` audit events, newest first.
+    async fn events(&self, t: &Target) -> Vec<Value> {
+        audit_events(t, "client.assertion", &self.client).await
+    }
+
+    /// The outcomes of this client's `client.assertion` audit events, oldest first.
+    async fn outcomes(&self, t: &Target) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .events(t)
+            .await
+            .iter()
+            .map(|e| e["outcome"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        out.reverse();
+        out
+    }
+
     async fn token(&self, t: &Target, assertion: &str, extra: &[(&str, &str)]) -> Resp {
         let mut form = vec![
             ("grant_type", "client_credentials"),
@@ -157,7 +174,9 @@ fn assert_invalid_client(r: &Resp, why: &str) {
 }
 
 /// A5: a client registered with `jwks` authenticates with signed assertions at the token,
-/// introspection and revocation endpoints; the metadata advertises the method.
+/// introspection and revocation endpoints (a replayed or otherwise bad assertion is refused
+/// there too), each assertion audited; another client may not introspect its token; the
+/// metadata advertises the method.
 pub async fn a5_private_key_jwt_client_authenticates(t: &Target) {
     let meta = send(http().get(t.url("/.well-known/oauth-authorization-server")))
         .await
@@ -190,39 +209,73 @@ pub async fn a5_private_key_jwt_client_authenticates(t: &Target) {
             .await,
     );
 
-    let with_assertion = |token: &str| {
+    let other = new_client(t, "client_secret_basic", &["client_credentials"]).await;
+    let other_auth = Auth::Basic(&other.id, other.secret.as_deref().unwrap());
+    assert!(
+        !is_active(t, &tok.access, other_auth).await,
+        "another client may not introspect it"
+    );
+
+    let with_assertion = |token: &str, jwt: &str| {
         vec![
             ("token".to_owned(), token.to_owned()),
             (
                 "client_assertion_type".to_owned(),
                 ASSERTION_TYPE.to_owned(),
             ),
-            ("client_assertion".to_owned(), s.assertion(t)),
+            ("client_assertion".to_owned(), jwt.to_owned()),
         ]
     };
-    let r = send(
-        http()
-            .post(t.url("/oauth/introspect"))
-            .form(&with_assertion(&tok.access)),
-    )
-    .await
-    .ok_json();
+    let post = |path: &str, form: Vec<(String, String)>| send(http().post(t.url(path)).form(&form));
+    let jwt = s.assertion(t);
+    let r = post("/oauth/introspect", with_assertion(&tok.access, &jwt))
+        .await
+        .ok_json();
     assert_eq!(r["active"], json!(true), "{r}");
-    send(
-        http()
-            .post(t.url("/oauth/revoke"))
-            .form(&with_assertion(&tok.access)),
-    )
-    .await
-    .ok_json();
-    let r = send(
-        http()
-            .post(t.url("/oauth/introspect"))
-            .form(&with_assertion(&tok.access)),
+    assert_eq!(r["client_id"], json!(s.client), "{r}");
+    let replayed = post("/oauth/introspect", with_assertion(&tok.access, &jwt)).await;
+    assert_invalid_client(&replayed, "replayed assertion at introspection");
+    let jwt = s.assertion(t);
+    post("/oauth/revoke", with_assertion(&tok.access, &jwt))
+        .await
+        .ok_json();
+    let replayed = post("/oauth/revoke", with_assertion(&tok.access, &jwt)).await;
+    assert_invalid_client(&replayed, "replayed assertion at revocation");
+    let r = post(
+        "/oauth/introspect",
+        with_assertion(&tok.access, &s.assertion(t)),
     )
     .await
     .ok_json();
     assert_eq!(r["active"], json!(false), "revoked: {r}");
+    // Two tokens, two introspections and a revocation accepted; a replay refused at each
+    // endpoint.
+    let outcomes = s.outcomes(t).await;
+    let expected = [
+        "success", "success", "success", "failure", "success", "failure", "success",
+    ];
+    assert_eq!(outcomes, expected, "each assertion is audited");
+}
+
+/// A5: the accepted forms: `aud` the issuer alone (with `client_id` in the body), `typ`
+/// absent or `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis), no `kid` when the
+/// client has one key.
+pub async fn a5_client_assertion_accepted_forms(t: &Target) {
+    let s = Setup::new(t).await;
+    let mut c = claims(t, &s.client);
+    c["aud"] = json!(t.base);
+    tokens(
+        &s.token(t, &s.key.sign(&c), &[("client_id", &s.client)])
+            .await,
+    );
+    let jwt = s.key.sign_with(&claims(t, &s.client), |h| {
+        h.typ = Some("client-authentication+jwt".into());
+        h.kid = None;
+    });
+    tokens(&s.token(t, &jwt, &[]).await);
+    let jwt = s.key.sign_with(&claims(t, &s.client), |h| h.typ = None);
+    tokens(&s.token(t, &jwt, &[]).await);
+    assert_eq!(s.outcomes(t).await, ["success", "success", "success"]);
 }
 
 /// A5: a replayed assertion `jti` is refused, while a refused assertion does not spend its
@@ -239,12 +292,29 @@ pub async fn a5_client_assertion_replay_refused(t: &Target) {
     tokens(&s.token(t, &s.key.sign(&c), &[]).await);
     c["iat"] = json!(now() + 1);
     assert_invalid_client(&s.token(t, &s.key.sign(&c), &[]).await, "re-signed jti");
-    // A refused assertion (bad aud) leaves its jti usable.
+    // Another client may use the same jti value: the reservation is per client.
+    let other = Setup::new(t).await;
+    let mut c = claims(t, &other.client);
+    c["jti"] = json!(jti);
+    tokens(&other.token(t, &other.key.sign(&c), &[]).await);
+    // A refused assertion (bad aud, or signed by another key) leaves its jti usable.
     let mut c = claims(t, &s.client);
     c["aud"] = json!("https://evil.example/oauth/token");
     assert_invalid_client(&s.token(t, &s.key.sign(&c), &[]).await, "bad aud");
     c["aud"] = json!(t.url("/oauth/token"));
+    let forged = ClientKey::new().sign_with(&c, |h| h.kid = Some(s.key.kid.clone()));
+    assert_invalid_client(&s.token(t, &forged, &[]).await, "another key");
     tokens(&s.token(t, &s.key.sign(&c), &[]).await);
+    let failures = s
+        .outcomes(t)
+        .await
+        .iter()
+        .filter(|o| *o == "failure")
+        .count();
+    assert_eq!(
+        failures, 4,
+        "two replays and two bad assertions are audited"
+    );
 }
 
 /// A5: `aud` must be the issuer or the token endpoint; `exp` is required and enforced.
@@ -274,6 +344,7 @@ pub async fn a5_client_assertion_aud_and_exp(t: &Target) {
         ),
         ("no aud", "aud", None),
         ("no exp", "exp", None),
+        ("exp two hours ahead", "exp", Some(json!(now() + 7200))),
         ("expired", "exp", Some(json!(now() - 300))),
         ("no jti", "jti", None),
         ("iss not the client", "iss", Some(json!("someone-else"))),
@@ -286,7 +357,11 @@ pub async fn a5_client_assertion_aud_and_exp(t: &Target) {
                 c.as_object_mut().expect("claims").remove(claim);
             }
         }
-        assert_invalid_client(&s.token(t, &s.key.sign(&c), &[]).await, why);
+        let r = s.token(t, &s.key.sign(&c), &[]).await;
+        assert_invalid_client(&r, why);
+        if claim == "aud" {
+            assert!(r.body.contains("aud"), "{why}: {}", r.body);
+        }
     }
     let mut c = claims(t, &s.client);
     c["aud"] = json!(["https://other.example", token_endpoint]);
@@ -316,8 +391,35 @@ pub async fn a2_client_assertion_with_secret_invalid_request(t: &Target) {
     tokens(&s.token(t, &jwt, &[]).await);
 }
 
-/// A3: a `private_key_jwt` client cannot use a secret or nothing; a secret client cannot
-/// use an assertion.
+/// A5: the assertion's `iss` and `sub` name the client that authenticates, and agree with a
+/// `client_id` sent in the body; without `sub` (whatever the body says) or for an unknown
+/// client nobody is authenticated.
+pub async fn a5_client_assertion_identity_must_agree(t: &Target) {
+    let s = Setup::new(t).await;
+    let other = Setup::new(t).await;
+    let mut c = claims(t, &s.client);
+    c["iss"] = json!(other.client);
+    assert_invalid_client(
+        &s.token(t, &s.key.sign(&c), &[]).await,
+        "iss another client",
+    );
+    let jwt = s.assertion(t);
+    let r = s.token(t, &jwt, &[("client_id", &other.client)]).await;
+    assert_invalid_client(&r, "client_id another client");
+    let mut c = claims(t, &s.client);
+    c.as_object_mut().expect("claims").remove("sub");
+    assert_invalid_client(&s.token(t, &s.key.sign(&c), &[]).await, "no sub");
+    let r = s
+        .token(t, &s.key.sign(&c), &[("client_id", &s.client)])
+        .await;
+    assert_invalid_client(&r, "no sub, client_id in the body");
+    let unknown = s.key.sign(&claims(t, &uid("no-such-client")));
+    assert_invalid_client(&s.token(t, &unknown, &[]).await, "unknown client");
+    tokens(&s.token(t, &jwt, &[]).await);
+}
+
+/// A3: a `private_key_jwt` client cannot use a secret or nothing; a secret or public client
+/// cannot use an assertion; an unknown assertion type is refused.
 pub async fn a3_private_key_jwt_method_enforced(t: &Target) {
     let s = Setup::new(t).await;
     for auth in [
@@ -339,6 +441,19 @@ pub async fn a3_private_key_jwt_method_enforced(t: &Target) {
     let secret_client = new_client(t, "client_secret_basic", &["client_credentials"]).await;
     let jwt = s.key.sign(&claims(t, &secret_client.id));
     assert_invalid_client(&s.token(t, &jwt, &[]).await, "assertion by a secret client");
+    let public_client = new_client(t, "none", &["authorization_code"]).await;
+    let jwt = s.key.sign(&claims(t, &public_client.id));
+    assert_invalid_client(&s.token(t, &jwt, &[]).await, "assertion by a public client");
+    let jwt = s.assertion(t);
+    let saml = "urn:ietf:params:oauth:client-assertion-type:saml2-bearer";
+    let r = send(http().post(t.url("/oauth/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("resource", s.resource.as_str()),
+        ("client_assertion_type", saml),
+        ("client_assertion", jwt.as_str()),
+    ]))
+    .await;
+    assert_invalid_client(&r, "unknown assertion type");
 }
 
 /// J1: `alg: none` client assertions are refused.
@@ -372,6 +487,7 @@ pub async fn j2_client_assertion_hs256_with_public_key_refused(t: &Target) {
         .expect("HS256 signs");
         assert_invalid_client(&s.token(t, &jwt, &[]).await, "HS256");
     }
+    tokens(&s.token(t, &s.assertion(t), &[]).await);
 }
 
 /// J3: keys named by the header (`jwk`, `jku`, `x5u`) are never used: an assertion signed
@@ -381,7 +497,14 @@ pub async fn j3_client_assertion_header_keys_ignored(t: &Target) {
     let attacker = ClientKey::new();
     let attacker_jwk: jsonwebtoken::jwk::Jwk =
         serde_json::from_value(attacker.jwk.clone()).expect("a JWK");
-    for why in ["jwk with the client's kid", "jwk without kid", "jku", "x5u"] {
+    for why in [
+        "jwk with the client's kid",
+        "jwk without kid",
+        "jwk with another kid",
+        "jku",
+        "x5u",
+        "x5c",
+    ] {
         let jwt = attacker.sign_with(&claims(t, &s.client), |h| {
             h.kid = Some(s.key.kid.clone());
             match why {
@@ -390,7 +513,12 @@ pub async fn j3_client_assertion_header_keys_ignored(t: &Target) {
                     h.jwk = Some(attacker_jwk.clone());
                     h.kid = None;
                 }
+                "jwk with another kid" => {
+                    h.jwk = Some(attacker_jwk.clone());
+                    h.kid = Some("evil".into());
+                }
                 "jku" => h.jku = Some("https://evil.example/jwks.json".into()),
+                "x5c" => h.x5c = Some(vec!["MIIB".into()]),
                 _ => h.x5u = Some("https://evil.example/cert.pem".into()),
             }
         });
@@ -412,6 +540,7 @@ pub async fn j4_client_assertion_zero_signature_refused(t: &Target) {
         vec![0u8; 64],
         [vec![0u8; 32], vec![7u8; 32]].concat(),
         [vec![7u8; 32], vec![0u8; 32]].concat(),
+        vec![],
     ] {
         let jwt = format!("{input}.{}", b64(&sig));
         assert_invalid_client(&s.token(t, &jwt, &[]).await, "zero signature");
@@ -420,7 +549,7 @@ pub async fn j4_client_assertion_zero_signature_refused(t: &Target) {
     tokens(&s.token(t, &genuine, &[]).await);
 }
 
-/// J5: `iat`, `nbf` and `typ` are enforced with a bounded clock skew.
+/// J5: `iat`, `nbf`, `exp` and `typ` are enforced with a bounded clock skew.
 pub async fn j5_client_assertion_time_and_type_enforced(t: &Target) {
     let s = Setup::new(t).await;
     for (why, claim, value) in [
@@ -428,6 +557,7 @@ pub async fn j5_client_assertion_time_and_type_enforced(t: &Target) {
         ("nbf an hour ahead", "nbf", json!(now() + 3600)),
         ("iat two hours old", "iat", json!(now() - 7200)),
         ("exp a day ahead", "exp", json!(now() + 86400)),
+        ("exp not a number", "exp", json!("tomorrow")),
     ] {
         let mut c = claims(t, &s.client);
         c[claim] = value;
@@ -439,6 +569,11 @@ pub async fn j5_client_assertion_time_and_type_enforced(t: &Target) {
             .sign_with(&claims(t, &s.client), |h| h.typ = Some(typ.into()));
         assert_invalid_client(&s.token(t, &jwt, &[]).await, typ);
     }
+    // Within the skew is fine.
+    let mut c = claims(t, &s.client);
+    c["iat"] = json!(now() + 30);
+    c["nbf"] = json!(now() + 30);
+    tokens(&s.token(t, &s.key.sign(&c), &[]).await);
 }
 
 /// RFC 7591 registration of a `private_key_jwt` client with inline `jwks`: no secret is
@@ -484,4 +619,49 @@ pub async fn registration_private_key_jwt_client(t: &Target) {
             .await
             .assert_oauth_error(400, "invalid_client_metadata");
     }
+}
+
+/// The settings of [`k1_private_key_jwt_machine_client_needs_approval`]'s host: clients may
+/// register for `client_credentials`, to be approved by the operator.
+pub const MACHINE_APPROVAL: &[(&str, &str)] =
+    &[("machine_clients__dynamic_registration", "approval")];
+
+/// K1 (a host with `machine_clients.dynamic_registration = approval`, [`MACHINE_APPROVAL`]):
+/// a `private_key_jwt` machine client registers itself and gets no secret, but no token until
+/// the operator allows it (`PUT /admin/clients/{id}/policy`); then its assertions get tokens.
+pub async fn k1_private_key_jwt_machine_client_needs_approval(t: &Target) {
+    let resource = new_resource(t, &SCOPES).await;
+    let key = ClientKey::new();
+    let r = register(
+        t,
+        json!({
+            "client_name": "Self-registered agent",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": { "keys": [key.jwk] },
+            "scope": "mcp:tools",
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", short(&r.body));
+    let v = r.json();
+    assert!(v.get("client_secret").is_none(), "{v}");
+    assert_eq!(v["token_endpoint_auth_method"], json!("private_key_jwt"));
+    let s = Setup {
+        resource,
+        client: v["client_id"].as_str().expect("client_id").to_owned(),
+        key,
+    };
+    s.token(t, &s.assertion(t), &[])
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+    let id: String = form_urlencoded::byte_serialize(s.client.as_bytes()).collect();
+    admin_ok(
+        t,
+        reqwest::Method::PUT,
+        &format!("/admin/clients/{id}/policy"),
+        Some(json!({ "client_credentials": true })),
+    )
+    .await;
+    tokens(&s.token(t, &s.assertion(t), &[]).await);
 }

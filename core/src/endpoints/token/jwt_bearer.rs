@@ -596,6 +596,17 @@ mod tests {
         }
         let listed = with("aud", json!(["https://other", AS]));
         assert!(check_claims(&listed, AS, "c1", NOW).is_ok());
+        // The edges are accepted: expiring in one second, exactly the maximum age, exactly
+        // the allowed skew.
+        for (k, v) in [
+            ("exp", NOW + 1),
+            ("iat", NOW - MAX_ASSERTION_AGE),
+            ("iat", NOW + CLOCK_SKEW),
+            ("nbf", NOW + CLOCK_SKEW),
+        ] {
+            let edge = with(k, json!(v));
+            assert!(check_claims(&edge, AS, "c1", NOW).is_ok(), "{k} {v}");
+        }
     }
 
     #[test]

@@ -518,3 +518,28 @@ pub async fn new_client(t: &Target, auth_method: &str, grant_types: &[&str]) -> 
 pub async fn register(t: &Target, metadata: Value) -> Resp {
     send(http().post(t.url("/oauth/register")).json(&metadata)).await
 }
+
+/// The audit events with `action` recorded for `client_id`, newest first (`GET /admin/audit`).
+pub async fn audit_events(t: &Target, action: &str, client_id: &str) -> Vec<Value> {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let path = format!(
+        "/admin/audit?action={}&client_id={}&limit=200",
+        enc(action),
+        enc(client_id)
+    );
+    let v = admin_ok(t, reqwest::Method::GET, &path, None).await;
+    v["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /admin/audit answers a list of events: {v}"))
+        .clone()
+}
+
+/// The `reason`s of the refusals (`outcome: failure`) among `events`, oldest first.
+pub fn failure_reasons(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .rev()
+        .filter(|e| e["outcome"] == json!("failure"))
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}

@@ -1,12 +1,17 @@
-//! DPoP (RFC 9449) over HTTP: bound tokens (`token_type: DPoP`, `cnf.jkt`, introspection),
-//! every refused proof of SECURITY-CHECKLIST D1 (each its own scenario), replay (D2), key
-//! binding of public clients' refresh tokens, `dpop_jkt` at authorize and clients registered
-//! with `dpop_bound_access_tokens` (D3), and server nonces (D4). The D4 scenarios in
-//! [`NONCE_REQUIRED`] need a server started with `dpop.require_nonce = true`
-//! (`PORTCULLIS_DPOP__REQUIRE_NONCE=true`); the others run on a server without it.
+//! DPoP (RFC 9449) at the token endpoint over HTTP: bound tokens (`token_type: DPoP`,
+//! `cnf.jkt`, introspection) and bearer tokens without a proof, every refused proof of
+//! SECURITY-CHECKLIST D1 (each its own scenario, with the reason of its `dpop.rejected` audit
+//! event read through the admin API), and replay (D2). Bindings (D3) and server nonces (D4)
+//! are in [`binding`]; the D4 scenarios in [`NONCE_REQUIRED`] need a server started with
+//! `dpop.require_nonce = true` (`PORTCULLIS_DPOP__REQUIRE_NONCE=true`), the others run on a
+//! server without it.
 //!
 //! Proofs are built here from their parts (header, claims, ES256 signature) so that each
 //! malformed variant can be sent.
+
+mod binding;
+
+pub use binding::*;
 
 use std::sync::Mutex;
 
@@ -20,7 +25,11 @@ use super::support::*;
 use super::Target;
 
 /// Scenarios that need a server requiring DPoP nonces.
-pub const NONCE_REQUIRED: &[&str] = &["d4_nonce_challenge_round_trips", "d4_forged_nonce_refused"];
+pub const NONCE_REQUIRED: &[&str] = &[
+    "d4_nonce_challenge_round_trips",
+    "d4_forged_nonce_refused",
+    "d4_bearer_requests_unaffected_by_required_nonces",
+];
 
 /// Randomness for key generation, from the suite's unique ids.
 struct SuiteRng(Mutex<u32>, String);
@@ -69,7 +78,11 @@ impl Key {
     }
     /// Standard claims for a POST to `url`, issued now.
     pub fn claims(&self, url: &str) -> Value {
-        json!({ "jti": random_b64(16), "htm": "POST", "htu": url, "iat": unix_now() })
+        self.claims_at(url, unix_now())
+    }
+    /// Standard claims for a POST to `url`, issued at `iat`.
+    pub fn claims_at(&self, url: &str, iat: i64) -> Value {
+        json!({ "jti": random_b64(16), "htm": "POST", "htu": url, "iat": iat })
     }
     /// Signs `claims` under `header`.
     pub fn sign(&self, header: &Value, claims: &Value) -> String {
@@ -143,6 +156,10 @@ impl Machine {
     fn auth(&self) -> Auth<'_> {
         Auth::Basic(&self.client.id, self.client.secret.as_deref().unwrap())
     }
+    /// The reasons of this client's `dpop.rejected` audit events, oldest first.
+    async fn rejections(&self, t: &Target) -> Vec<String> {
+        failure_reasons(&audit_events(t, "dpop.rejected", &self.client.id).await)
+    }
     async fn token(&self, t: &Target, proofs: &[&str]) -> Resp {
         dpop_token(
             t,
@@ -172,7 +189,9 @@ fn assert_bound(r: &Resp, key: &Key) -> String {
 }
 
 /// A DPoP-bound client_credentials token carries `cnf.jkt`; introspection reports
-/// `token_type: DPoP` and `cnf`; the metadata advertises the proof algorithms.
+/// `token_type: DPoP` and `cnf`; no `DPoP-Nonce` comes unless nonces are required; the
+/// metadata advertises the proof algorithms. Without a proof the same client gets a bearer
+/// token with no `cnf`, which introspection reports as `Bearer`.
 pub async fn dpop_bound_token_carries_cnf_jkt(t: &Target) {
     let meta = send(http().get(t.url("/.well-known/oauth-authorization-server")))
         .await
@@ -180,7 +199,12 @@ pub async fn dpop_bound_token_carries_cnf_jkt(t: &Target) {
     assert_eq!(meta["dpop_signing_alg_values_supported"], json!(["ES256"]));
     let m = Machine::new(t).await;
     let key = Key::new();
-    let at = assert_bound(&m.token(t, &[&key.proof(t)]).await, &key);
+    let r = m.token(t, &[&key.proof(t)]).await;
+    let at = assert_bound(&r, &key);
+    assert!(
+        r.header("dpop-nonce").is_none(),
+        "no DPoP-Nonce unless nonces are required"
+    );
     verify_access_token(t, &at, &m.resource).await;
     let i = introspect(t, &at, m.auth()).await.ok_json();
     assert_eq!(i["active"], json!(true));
@@ -189,12 +213,25 @@ pub async fn dpop_bound_token_carries_cnf_jkt(t: &Target) {
     // Without a proof the same client gets a bearer token.
     let v = m.token(t, &[]).await.ok_json();
     assert_eq!(v["token_type"], json!("Bearer"));
+    let bearer = v["access_token"].as_str().expect("access_token");
+    assert!(jwt_claims(bearer).get("cnf").is_none(), "{v}");
+    let i = introspect(t, bearer, m.auth()).await.ok_json();
+    assert_eq!(i["token_type"], json!("Bearer"), "{i}");
+    assert!(i.get("cnf").is_none(), "{i}");
 }
 
-async fn refused(t: &Target, proof: &str) {
+/// A D1 case: a fresh client sends `proof`; it is refused with `invalid_dpop_proof`, no token
+/// is issued, and the refusal is audited as `dpop.rejected` with `reason`.
+async fn refused(t: &Target, proof: &str, reason: &str) {
     let m = Machine::new(t).await;
     let r = m.token(t, &[proof]).await;
     r.assert_oauth_error(400, "invalid_dpop_proof");
+    assert!(r.json().get("access_token").is_none(), "{}", r.body);
+    assert_eq!(
+        m.rejections(t).await,
+        [reason],
+        "the refusal is audited with its reason"
+    );
 }
 
 fn with_header(t: &Target, key: &Key, f: impl FnOnce(&mut Value)) -> String {
@@ -212,14 +249,14 @@ fn with_claims(t: &Target, key: &Key, f: impl FnOnce(&mut Value)) -> String {
 /// D1: `typ` other than `dpop+jwt`.
 pub async fn d1_wrong_typ_refused(t: &Target) {
     let k = Key::new();
-    refused(t, &with_header(t, &k, |h| h["typ"] = "JWT".into())).await;
+    refused(t, &with_header(t, &k, |h| h["typ"] = "JWT".into()), "typ").await;
 }
 
 /// D1: `alg` other than ES256 (`none`, and ES384 over an ES256 signature).
 pub async fn d1_alg_mismatch_refused(t: &Target) {
     let k = Key::new();
-    refused(t, &with_header(t, &k, |h| h["alg"] = "ES384".into())).await;
-    refused(t, &with_header(t, &k, |h| h["alg"] = "none".into())).await;
+    refused(t, &with_header(t, &k, |h| h["alg"] = "ES384".into()), "alg").await;
+    refused(t, &with_header(t, &k, |h| h["alg"] = "none".into()), "alg").await;
 }
 
 /// D1: a private key (`d`) in the header's `jwk`.
@@ -227,14 +264,21 @@ pub async fn d1_private_key_in_header_refused(t: &Target) {
     let k = Key::new();
     let mut private = k.jwk.clone();
     private["d"] = b64(k.scalar).into();
-    refused(t, &with_header(t, &k, |h| h["jwk"] = private)).await;
+    refused(t, &with_header(t, &k, |h| h["jwk"] = private), "jwk").await;
 }
 
 /// D1: a symmetric key in the header's `jwk`.
 pub async fn d1_symmetric_key_in_header_refused(t: &Target) {
     let k = Key::new();
     let oct = json!({ "kty": "oct", "k": random_b64(32) });
-    refused(t, &with_header(t, &k, |h| h["jwk"] = oct)).await;
+    refused(t, &with_header(t, &k, |h| h["jwk"] = oct), "jwk").await;
+}
+
+/// D1: the header's `jwk` is another key than the one that signed.
+pub async fn d1_signature_by_another_key_refused(t: &Target) {
+    let k = Key::new();
+    let other = Key::new().jwk;
+    refused(t, &with_header(t, &k, |h| h["jwk"] = other), "signature").await;
 }
 
 /// D1: no `jti`.
@@ -243,28 +287,44 @@ pub async fn d1_missing_jti_refused(t: &Target) {
     let proof = with_claims(t, &k, |c| {
         c.as_object_mut().unwrap().remove("jti");
     });
-    refused(t, &proof).await;
+    refused(t, &proof, "jti").await;
 }
 
 /// D1: `htm` is not the request method.
 pub async fn d1_htm_mismatch_refused(t: &Target) {
     let k = Key::new();
-    refused(t, &with_claims(t, &k, |c| c["htm"] = "GET".into())).await;
+    refused(t, &with_claims(t, &k, |c| c["htm"] = "GET".into()), "htm").await;
 }
 
-/// D1: `htu` is another endpoint.
+/// D1: `htu` is another endpoint, or the token endpoint with the other scheme; the token
+/// endpoint with a query and a fragment still matches (RFC 9449 §4.3 step 9).
 pub async fn d1_htu_mismatch_refused(t: &Target) {
     let k = Key::new();
     let other = t.url("/oauth/introspect");
-    refused(t, &with_claims(t, &k, |c| c["htu"] = other.into())).await;
+    refused(t, &with_claims(t, &k, |c| c["htu"] = other.into()), "htu").await;
+    let mut scheme = url::Url::parse(&t.url("/oauth/token")).expect("a URL");
+    let flipped = if scheme.scheme() == "https" {
+        "http"
+    } else {
+        "https"
+    };
+    scheme.set_scheme(flipped).expect("http and https swap");
+    let flipped = scheme.to_string();
+    refused(t, &with_claims(t, &k, |c| c["htu"] = flipped.into()), "htu").await;
+    let decorated = format!("{}?a=b#c", t.url("/oauth/token"));
+    let m = Machine::new(t).await;
+    let proof = with_claims(t, &k, |c| c["htu"] = decorated.into());
+    assert_bound(&m.token(t, &[&proof]).await, &k);
 }
 
 /// D1: `iat` older than the allowed age (default 300 s).
 pub async fn d1_iat_too_old_refused(t: &Target) {
     let k = Key::new();
+    let old = t.now() - 3600;
     refused(
         t,
-        &with_claims(t, &k, |c| c["iat"] = (unix_now() - 3600).into()),
+        &with_claims(t, &k, |c| c["iat"] = old.into()),
+        "iat_too_old",
     )
     .await;
 }
@@ -272,23 +332,53 @@ pub async fn d1_iat_too_old_refused(t: &Target) {
 /// D1: `iat` in the future.
 pub async fn d1_iat_in_future_refused(t: &Target) {
     let k = Key::new();
+    let ahead = t.now() + 3600;
     refused(
         t,
-        &with_claims(t, &k, |c| c["iat"] = (unix_now() + 3600).into()),
+        &with_claims(t, &k, |c| c["iat"] = ahead.into()),
+        "iat_in_future",
     )
     .await;
 }
 
-/// D1: two `DPoP` headers.
+/// D1: two `DPoP` headers. Audited as `multiple_proofs`; a runtime that joins repeated
+/// headers into one comma-separated value before the core sees them (the Workers `Headers`
+/// object does, as the Fetch standard says) hands over a single unparsable proof, audited as
+/// `malformed`.
 pub async fn d1_two_proofs_refused(t: &Target) {
     let k = Key::new();
     let m = Machine::new(t).await;
     m.token(t, &[&k.proof(t), &k.proof(t)])
         .await
         .assert_oauth_error(400, "invalid_dpop_proof");
+    let reasons = m.rejections(t).await;
+    assert!(
+        reasons == ["multiple_proofs"] || reasons == ["malformed"],
+        "{reasons:?}"
+    );
 }
 
-/// D2: the same proof sent twice is refused the second time.
+/// D1: a refused proof at a code redemption leaves the code usable: redeemed with a good
+/// proof afterwards, it yields bound tokens.
+pub async fn d1_refused_proof_keeps_the_code(t: &Target) {
+    let f = Fixture::public(t).await;
+    let k = Key::new();
+    let p = pkce();
+    let code = f.code(t, &Browser::new(), &p).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", f.client.redirect_uri.as_str()),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    let wrong_method = with_claims(t, &k, |c| c["htm"] = "GET".into());
+    dpop_token(t, &form, f.auth(), &[&wrong_method])
+        .await
+        .assert_oauth_error(400, "invalid_dpop_proof");
+    assert_bound(&dpop_token(t, &form, f.auth(), &[&k.proof(t)]).await, &k);
+}
+
+/// D2: the same proof sent twice is refused the second time, audited as a replay.
 pub async fn d2_replayed_proof_refused(t: &Target) {
     let k = Key::new();
     let m = Machine::new(t).await;
@@ -297,131 +387,55 @@ pub async fn d2_replayed_proof_refused(t: &Target) {
     m.token(t, &[&proof])
         .await
         .assert_oauth_error(400, "invalid_dpop_proof");
+    assert_eq!(m.rejections(t).await, ["replay"]);
 }
 
-/// D3: a public client's refresh token is bound to its DPoP key: refused without a proof and
-/// with another key's proof (without being consumed), rotated with the right one.
-pub async fn d3_public_client_refresh_token_bound(t: &Target) {
-    let f = Fixture::public(t).await;
-    let k = Key::new();
-    let b = Browser::new();
-    let p = pkce();
-    let code = f.code(t, &b, &p).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", f.client.redirect_uri.as_str()),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    let r = dpop_token(t, &form, f.auth(), &[&k.proof(t)]).await;
-    assert_bound(&r, &k);
-    let rt = r.json()["refresh_token"]
-        .as_str()
-        .expect("refresh_token")
-        .to_owned();
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", rt.as_str()),
-    ];
-    dpop_token(t, &form, f.auth(), &[])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    dpop_token(t, &form, f.auth(), &[&Key::new().proof(t)])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    let r = dpop_token(t, &form, f.auth(), &[&k.proof(t)]).await;
-    assert_bound(&r, &k);
-}
-
-/// D3: `dpop_jkt` at authorize (RFC 9449 §10) binds the code to that key.
-pub async fn d3_dpop_jkt_binds_the_code(t: &Target) {
-    let f = Fixture::public(t).await;
-    let k = Key::new();
-    let b = Browser::new();
-    let p = pkce();
-    let state = random_b64(12);
-    let mut params = f.params(&p, &state);
-    set_param(&mut params, "dpop_jkt", Some(&k.jkt()));
-    let resp = authorize(&b, t, &params, &f.user, "approve").await;
-    resp.assert_to_client(t, &f.client.redirect_uri, &state);
-    let code = resp.get("code").expect("code").to_owned();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", f.client.redirect_uri.as_str()),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    dpop_token(t, &form, f.auth(), &[])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    dpop_token(t, &form, f.auth(), &[&Key::new().proof(t)])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    assert_bound(&dpop_token(t, &form, f.auth(), &[&k.proof(t)]).await, &k);
-}
-
-/// D3: a client registered with `dpop_bound_access_tokens: true` gets no bearer tokens.
-pub async fn d3_dpop_bound_client_requires_proof(t: &Target) {
-    let reg = register(
-        t,
-        json!({
-            "redirect_uris": [LOOPBACK_REDIRECT],
-            "token_endpoint_auth_method": "none",
-            "application_type": "native",
-            "dpop_bound_access_tokens": true,
-        }),
-    )
-    .await;
-    assert_eq!(reg.status, 201, "{}", reg.body);
-    assert_eq!(reg.json()["dpop_bound_access_tokens"], json!(true));
-    let f = Fixture {
-        resource: new_resource(t, &SCOPES).await,
-        user: new_user(t).await,
-        client: ClientCreds {
-            id: reg.json()["client_id"].as_str().unwrap().to_owned(),
-            secret: None,
-            redirect_uri: LOOPBACK_REDIRECT.to_owned(),
-        },
-    };
-    let b = Browser::new();
-    let p = pkce();
-    let code = f.code(t, &b, &p).await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", LOOPBACK_REDIRECT),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    dpop_token(t, &form, f.auth(), &[])
+/// D2: the replay cache is keyed by the key's thumbprint and the `jti`: another key may use
+/// the same `jti`, the first key may not use it again.
+pub async fn d2_replay_keyed_by_key_and_jti(t: &Target) {
+    let (a, b) = (Key::new(), Key::new());
+    let m = Machine::new(t).await;
+    let mut claims = a.claims(&t.url("/oauth/token"));
+    claims["jti"] = json!(random_b64(16));
+    assert_bound(&m.token(t, &[&a.sign(&a.header(), &claims)]).await, &a);
+    assert_bound(&m.token(t, &[&b.sign(&b.header(), &claims)]).await, &b);
+    m.token(t, &[&a.sign(&a.header(), &claims)])
         .await
         .assert_oauth_error(400, "invalid_dpop_proof");
-    let k = Key::new();
-    assert_bound(&dpop_token(t, &form, f.auth(), &[&k.proof(t)]).await, &k);
+    assert_eq!(m.rejections(t).await, ["replay"]);
 }
 
-/// D4 (nonce-requiring server): a proof without a nonce gets `use_dpop_nonce` and a
-/// `DPoP-Nonce` header; the retry with that nonce gets a bound token and a fresh nonce.
-pub async fn d4_nonce_challenge_round_trips(t: &Target) {
-    let m = Machine::new(t).await;
+/// D2: a proof refused for another reason does not spend its `jti`: the corrected proof with
+/// the same `jti` is accepted.
+pub async fn d2_refused_proof_does_not_spend_its_jti(t: &Target) {
     let k = Key::new();
-    let r = m.token(t, &[&k.proof(t)]).await;
-    r.assert_oauth_error(400, "use_dpop_nonce");
-    let nonce = r
-        .header("dpop-nonce")
-        .expect("RFC 9449 §8: DPoP-Nonce header");
-    let r = m.token(t, &[&k.proof_with_nonce(t, &nonce)]).await;
-    assert_bound(&r, &k);
-    assert!(
-        r.header("dpop-nonce").is_some(),
-        "a fresh nonce comes with the tokens"
-    );
+    let m = Machine::new(t).await;
+    let mut claims = k.claims(&t.url("/oauth/token"));
+    claims["htm"] = json!("GET");
+    m.token(t, &[&k.sign(&k.header(), &claims)])
+        .await
+        .assert_oauth_error(400, "invalid_dpop_proof");
+    claims["htm"] = json!("POST");
+    assert_bound(&m.token(t, &[&k.sign(&k.header(), &claims)]).await, &k);
+    assert_eq!(m.rejections(t).await, ["htm"]);
 }
 
-/// D4 (nonce-requiring server): a nonce the server did not issue is refused.
-pub async fn d4_forged_nonce_refused(t: &Target) {
-    let m = Machine::new(t).await;
+/// D2 (a host whose clock the test controls; default `dpop.proof_max_age_secs` = 300): a
+/// used proof stays reserved for as long as its `iat` is acceptable, through the last second,
+/// and is refused as too old after that.
+pub async fn d2_replay_refused_until_the_proof_expires(t: &Target) {
+    const MAX_AGE: i64 = 300;
     let k = Key::new();
-    let r = m.token(t, &[&k.proof_with_nonce(t, &random_b64(24))]).await;
-    r.assert_oauth_error(400, "use_dpop_nonce");
-    assert!(r.header("dpop-nonce").is_some());
+    let m = Machine::new(t).await;
+    let proof = k.sign(&k.header(), &k.claims_at(&t.url("/oauth/token"), t.now()));
+    assert_bound(&m.token(t, &[&proof]).await, &k);
+    t.advance_clock(MAX_AGE);
+    m.token(t, &[&proof])
+        .await
+        .assert_oauth_error(400, "invalid_dpop_proof");
+    t.advance_clock(1);
+    m.token(t, &[&proof])
+        .await
+        .assert_oauth_error(400, "invalid_dpop_proof");
+    assert_eq!(m.rejections(t).await, ["replay", "iat_too_old"]);
 }
