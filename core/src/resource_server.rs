@@ -89,7 +89,7 @@ impl Denied {
             Some(e) => serde_json::json!({ "error": e, "error_description": self.description }),
             None => serde_json::json!({ "error_description": self.description }),
         };
-        let mut resp = crate::http_util::json(self.status, &body);
+        let mut resp = crate::response::json(self.status, &body);
         for c in &self.challenges {
             if let Ok(v) = HeaderValue::from_str(c) {
                 resp.headers_mut().append(header::WWW_AUTHENTICATE, v);

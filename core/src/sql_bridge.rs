@@ -145,7 +145,7 @@ pub async fn serve_store(
     req: http::Request<bytes::Bytes>,
 ) -> http::Response<bytes::Bytes> {
     use crate::error::{Error, ErrorCode};
-    use crate::http_util::{error_json, json};
+    use crate::response::{error_json, json};
     use http::StatusCode;
 
     let authorized =
@@ -157,7 +157,7 @@ pub async fn serve_store(
         ));
     }
     if req.method() != http::Method::POST {
-        return error_json(&crate::http_util::method_not_allowed("POST"));
+        return error_json(&crate::request::method_not_allowed("POST"));
     }
     let call: Call = match serde_json::from_slice(req.body()) {
         Ok(c) => c,

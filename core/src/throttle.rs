@@ -11,10 +11,10 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::store::repo::counters;
 
-/// The bucket of a peer address ([`crate::http_util::ip_bucket`]: the address, or its /64
+/// The bucket of a peer address ([`crate::request::ip_bucket`]: the address, or its /64
 /// for IPv6). Requests without a peer address share one bucket.
 pub fn ip_bucket(ip: Option<IpAddr>) -> String {
-    ip.map_or_else(|| "unknown".into(), crate::http_util::ip_bucket)
+    ip.map_or_else(|| "unknown".into(), crate::request::ip_bucket)
 }
 
 /// One counted window: the counter's key and when the window ends.

@@ -1,4 +1,4 @@
-//! Runs the storage conformance suite against the native host's `SqlxStore` on a real
+//! Runs the storage conformance suite against the native host's `PostgresStore` on a real
 //! PostgreSQL server, one fresh database per case. The server comes from
 //! `TEST_POSTGRES_URL` (`postgres://user@host:port/db`, a role that may create databases);
 //! `scripts/test` starts a throwaway cluster and sets it (and `TEST_REQUIRE_POSTGRES=1`, which
@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use portcullis::store_sql::SqlxStore;
+use portcullis::store::PostgresStore;
 use portcullis_core::store::SqlStore;
 use portcullis_tests::conformance::{self, uid, Store};
 
 /// A fresh database on the test server, or `None` (skip) when none is configured.
-async fn fresh_store() -> Option<(SqlxStore, String, Store)> {
+async fn fresh_store() -> Option<(PostgresStore, String, Store)> {
     let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("TEST_REQUIRE_POSTGRES").is_err(),
@@ -20,7 +20,7 @@ async fn fresh_store() -> Option<(SqlxStore, String, Store)> {
         eprintln!("skipped: TEST_POSTGRES_URL is not set (scripts/test sets it)");
         return None;
     };
-    let admin = SqlxStore::connect(&url)
+    let admin = PostgresStore::connect(&url)
         .await
         .expect("connect to PostgreSQL");
     let name = uid("conf").replace('-', "_").to_ascii_lowercase();
@@ -30,13 +30,13 @@ async fn fresh_store() -> Option<(SqlxStore, String, Store)> {
         .expect("create a database for the case");
     let mut db_url = url::Url::parse(&url).expect("TEST_POSTGRES_URL is a URL");
     db_url.set_path(&format!("/{name}"));
-    let store = SqlxStore::connect(db_url.as_str())
+    let store = PostgresStore::connect(db_url.as_str())
         .await
         .expect("connect to the case's database");
     Some((admin, name, Arc::new(store)))
 }
 
-async fn drop_db(admin: SqlxStore, name: String, store: Store) {
+async fn drop_db(admin: PostgresStore, name: String, store: Store) {
     drop(store);
     // Connections of the case's pool may linger briefly; FORCE ends them.
     let _ = admin

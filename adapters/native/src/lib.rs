@@ -10,4 +10,4 @@ pub mod crypto_ring;
 pub mod fetcher;
 pub mod listener;
 pub mod server;
-pub mod store_sql;
+pub mod store;

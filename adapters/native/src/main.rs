@@ -392,7 +392,7 @@ async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     server::init_logging(settings.host.log_format, "warn");
-    let store = portcullis::store_sql::open(&settings.host.database_url)
+    let store = portcullis::store::open(&settings.host.database_url)
         .await
         .with_context(|| {
             format!(

@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use ipnet::IpNet;
 use portcullis_core::error::{Error, ErrorCode};
 use portcullis_core::host::{self, BodyError, Exchange};
-use portcullis_core::http_util::error_json;
+use portcullis_core::response::error_json;
 use portcullis_core::store::MemoryKv;
 use portcullis_core::{Clock, Env, Portcullis, Rng};
 use tokio::net::TcpListener;
@@ -63,7 +63,7 @@ impl Rng for OsRng {
 
 /// Connects storage and assembles the runtime seams for `settings`.
 pub async fn build_env(settings: &Settings) -> anyhow::Result<Env> {
-    let sql = crate::store_sql::open(&settings.host.database_url)
+    let sql = crate::store::open(&settings.host.database_url)
         .await
         .map_err(|e| {
             anyhow::anyhow!(

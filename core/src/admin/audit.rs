@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{int_param, ok, query, MAX_PAGE};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::http_util::Params;
+use crate::request::Params;
 use crate::store::repo::audit::{self as repo, AuditFilter};
 
 /// Default page size.

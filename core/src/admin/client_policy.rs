@@ -13,7 +13,7 @@ use super::{no_content, ok, record};
 use crate::client_policy::limits;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::json_body;
+use crate::request::json_body;
 use crate::store::repo::client_policies::{self as repo, ClientPolicy};
 use crate::text::truncate;
 

@@ -13,7 +13,7 @@ use super::{created, no_content, ok, page, query, record};
 use crate::clients::ClientMetadata;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::json_body;
+use crate::request::json_body;
 use crate::store::repo::clients::{self as repo, ClientRow};
 use crate::store::StoreError;
 use crate::text::truncate;

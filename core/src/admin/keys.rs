@@ -36,7 +36,7 @@ pub(super) async fn rotate(
     let body: RotateRequest = if req.body().iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {
-        crate::http_util::json_body(req.headers(), req.body())?
+        crate::request::json_body(req.headers(), req.body())?
     };
     let prepublish = body
         .prepublish_secs

@@ -22,7 +22,8 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::host::{too_large, MAX_BODY_BYTES};
-use crate::http_util::{error_json, json, method_not_allowed, Params, RequestId};
+use crate::request::{method_not_allowed, Params, RequestId};
+use crate::response::{error_json, json};
 
 /// The challenge sent with every 401 (RFC 6750 §3).
 const CHALLENGE: &str = "Bearer realm=\"portcullis-admin\"";

@@ -176,7 +176,7 @@ pub(super) async fn create(
     server: &Context,
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
-    let body: NewResource = crate::http_util::json_body(req.headers(), req.body())?;
+    let body: NewResource = crate::request::json_body(req.headers(), req.body())?;
     let row = prepare(
         server,
         &body.uri,

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{created, no_content, ok, page, query, record};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::json_body;
+use crate::request::json_body;
 use crate::secret::Secret;
 use crate::store::repo::users::{self as repo, UserRow};
 use crate::store::StoreError;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{created, no_content, ok, record};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{json_body, Params};
+use crate::request::{json_body, Params};
 use crate::store::repo::connections::{self, ConnectionRow};
 use crate::store::repo::providers as repo;
 use crate::text::truncate;

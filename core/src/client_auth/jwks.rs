@@ -234,7 +234,7 @@ mod tests {
             "exp": now + 60, "iat": now, "jti": "m1",
         });
         let jwt = agent.sign(&json!({ "alg": "ES256", "kid": "agent-1" }), &claims);
-        let params = crate::http_util::Params::from_pairs([
+        let params = crate::request::Params::from_pairs([
             ("client_assertion_type", super::super::ASSERTION_TYPE),
             ("client_assertion", jwt.as_str()),
         ]);
@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(client.client_id, id);
         assert_eq!(client.kind, ClientKind::MetadataDocument);
         // It cannot fall back to client_id alone.
-        let params = crate::http_util::Params::from_pairs([("client_id", id)]);
+        let params = crate::request::Params::from_pairs([("client_id", id)]);
         let e = run(super::super::authenticate(&server, &headers, &params)).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidClient);
     }

@@ -19,7 +19,7 @@ use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::{ct_eq, token_hash};
 use crate::error::{Error, Result};
-use crate::http_util::Params;
+use crate::request::Params;
 use crate::secret::Secret;
 
 pub use assertion::ASSERTION_TYPE;

@@ -160,7 +160,7 @@ pub async fn check_token_request(
                 ctx,
                 r.reason,
                 Some(&client.client_id),
-                crate::http_util::request_id(req),
+                crate::request::request_id(req),
                 paths::TOKEN,
             )
             .await;

@@ -14,8 +14,8 @@ use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{ip_bucket, Params, RemoteAddr};
 use crate::paths::{self, endpoint_url};
+use crate::request::{ip_bucket, Params, RemoteAddr};
 use crate::store::repo::auth_requests::{self, AuthRequestRow};
 
 /// How long a pending request lives while the user logs in and consents.
@@ -109,7 +109,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                     action: "authorize.denied",
                     success: false,
                     reason: Some(error.code.as_str()),
-                    request_id: crate::http_util::request_id(&req),
+                    request_id: crate::request::request_id(&req),
                     ..Default::default()
                 },
             )

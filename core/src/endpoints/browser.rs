@@ -8,7 +8,7 @@ use http::{header, HeaderMap, HeaderValue, Response};
 use crate::context::Context;
 use crate::crypto::{ct_eq, token_hash};
 use crate::error::{Error, Result};
-use crate::http_util::cookie;
+use crate::request::cookie;
 use crate::store::repo::sessions::{self, SessionRow};
 
 /// Session cookie.
@@ -178,7 +178,7 @@ pub fn authorization_redirect(
         }
         q.append_pair("iss", server.issuer());
     }
-    crate::http_util::redirect(url.as_str())
+    crate::response::redirect(url.as_str())
 }
 
 /// An error authorization response (RFC 6749 §4.1.2.1) with `state` and `iss` (R8).

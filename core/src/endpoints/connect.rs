@@ -11,8 +11,9 @@ use super::pages::{self, error_page, SignInFor};
 use super::vault_pages::{self, ConnectionView};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::http_util::{redirect, Params};
 use crate::paths::{self, endpoint_url};
+use crate::request::Params;
+use crate::response::redirect;
 use crate::store::repo::{connections, users};
 use crate::vault::broker::{self, ConnectError};
 use crate::vault::{link, providers};
@@ -158,7 +159,7 @@ pub async fn connections(server: &Context, req: Request<Bytes>) -> Response<Byte
     let result = match *req.method() {
         Method::GET => list(server, &req).await,
         Method::POST => remove(server, &req).await,
-        _ => Err(crate::http_util::method_not_allowed("GET, POST")),
+        _ => Err(crate::request::method_not_allowed("GET, POST")),
     };
     result.unwrap_or_else(|e| error_page(e.code.status(), "Connected accounts", &e.description))
 }

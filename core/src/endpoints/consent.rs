@@ -13,8 +13,8 @@ use crate::audit::{self, Event};
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::Params;
 use crate::paths::{self, endpoint_url};
+use crate::request::Params;
 use crate::store::repo::{auth_requests, codes, grants, users};
 
 /// `GET` or `POST /oauth/consent`.
@@ -22,7 +22,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let result = match *req.method() {
         Method::GET => show(server, &req).await,
         Method::POST => decide(server, &req).await,
-        _ => Err(crate::http_util::method_not_allowed("GET, POST")),
+        _ => Err(crate::request::method_not_allowed("GET, POST")),
     };
     result.unwrap_or_else(|e| error_page(e.code.status(), "Authorization failed", &e.description))
 }
@@ -117,7 +117,7 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
     if !auth_requests::consume(db, &token_hash(handle), &session.id_hash, now).await? {
         return Ok(expired());
     }
-    let rid = crate::http_util::request_id(req);
+    let rid = crate::request::request_id(req);
     if !approve {
         audit::record(
             server.env(),

@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 use super::issuer_path;
 use crate::config::RegistrationMode;
 use crate::context::Context;
-use crate::http_util::{error_json, method_not_allowed, preflight, public_json, with_cors};
 use crate::paths::{self, endpoint_url};
+use crate::request::method_not_allowed;
+use crate::response::{error_json, preflight, public_json, with_cors};
 
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA: &str = "/.well-known/openid-configuration";

@@ -5,7 +5,7 @@ use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::context::Context;
-use crate::http_util::json as json_response;
+use crate::response::json as json_response;
 
 /// `GET /health`: the process answers.
 pub fn live() -> Response<Bytes> {

@@ -12,7 +12,8 @@ use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
-use crate::http_util::{error_json, json as json_response, method_not_allowed, Params};
+use crate::request::{method_not_allowed, Params};
+use crate::response::{error_json, json as json_response};
 use crate::store::repo::{access, grants, refresh, resources, users};
 
 /// `POST /oauth/introspect`.

@@ -13,8 +13,9 @@ use crate::audit::{self, Event};
 use crate::context::Context;
 use crate::crypto::{password, token_hash};
 use crate::error::Result;
-use crate::http_util::{redirect, Params, RemoteAddr};
 use crate::paths::{self, endpoint_url};
+use crate::request::{Params, RemoteAddr};
+use crate::response::redirect;
 use crate::store::repo::{auth_requests, sessions, users};
 use crate::throttle::Window;
 
@@ -131,7 +132,7 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
     let username = form.get("username").unwrap_or_default();
     let password_given = form.get("password").unwrap_or_default();
     let ip = req.extensions().get::<RemoteAddr>().map(|r| r.0);
-    let rid = crate::http_util::request_id(req);
+    let rid = crate::request::request_id(req);
     let limits = LoginWindows::new(server, username, ip);
 
     if !limits.reserve(server).await? {
@@ -319,7 +320,7 @@ pub async fn logout(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     let result = match *req.method() {
         Method::GET => confirm_logout(server, &req).await,
         Method::POST => end_session(server, &req).await,
-        _ => Err(crate::http_util::method_not_allowed("GET, POST")),
+        _ => Err(crate::request::method_not_allowed("GET, POST")),
     };
     result.unwrap_or_else(|e| error_page(e.code.status(), "Sign-out failed", &e.description))
 }
@@ -357,7 +358,7 @@ async fn end_session(server: &Context, req: &Request<Bytes>) -> Result<Response<
         Event {
             action: "logout",
             success: true,
-            request_id: crate::http_util::request_id(req),
+            request_id: crate::request::request_id(req),
             ..Default::default()
         },
     )

@@ -7,8 +7,6 @@ pub mod browser;
 pub mod connect;
 pub mod consent;
 pub mod discovery;
-#[cfg(test)]
-mod flow_tests;
 pub mod health;
 pub mod introspect;
 pub mod login;
@@ -25,8 +23,8 @@ use http::{Method, Request, Response};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
 use crate::host::{too_large, MAX_BODY_BYTES};
-use crate::http_util::{error_json, preflight, with_cors};
 use crate::paths;
+use crate::response::{error_json, preflight, with_cors};
 
 /// Dispatches a public request.
 pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {

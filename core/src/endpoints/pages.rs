@@ -1,7 +1,7 @@
 //! The HTML the authorization server shows people: login, consent, sign-out and error pages.
 //! Plain forms that work without JavaScript, no third-party resources, every value
 //! HTML-escaped; the hygiene headers of SECURITY-CHECKLIST H2 come from
-//! [`crate::http_util::html`], and the consent page's CSP also names the one origin its answer
+//! [`crate::response::html`], and the consent page's CSP also names the one origin its answer
 //! redirects to ([`form_target`]).
 
 use bytes::Bytes;
@@ -9,7 +9,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use http::{header, HeaderValue, Response, StatusCode};
 use url::{Host, Url};
 
-use crate::http_util::{html, page_csp_with_form_target};
+use crate::response::{html, page_csp_with_form_target};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
 main{max-width:26rem;margin:4rem auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 2px 12px #0002}\
@@ -328,7 +328,7 @@ mod tests {
         );
         assert_eq!(
             login.headers()["content-security-policy"],
-            crate::http_util::PAGE_CSP
+            crate::response::PAGE_CSP
         );
     }
 

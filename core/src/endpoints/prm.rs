@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
-use crate::http_util::{error_json, method_not_allowed, preflight, public_json};
+use crate::request::method_not_allowed;
+use crate::response::{error_json, preflight, public_json};
 use crate::store::repo::resources::{self, ResourceRow};
 
 /// The metadata document for `resource`.

@@ -17,7 +17,8 @@ use crate::config::{
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{error_json, expect_method, json, json_body, RemoteAddr, RequestId};
+use crate::request::{expect_method, json_body, RemoteAddr, RequestId};
+use crate::response::{error_json, json};
 use crate::runtime::{random_token, Rng};
 use crate::secret::Secret;
 use crate::store::repo::clients::ClientRow;
@@ -262,7 +263,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::http_util::Params;
+    use crate::request::Params;
     use crate::runtime::SeededRng;
     use crate::server::Portcullis;
     use crate::store::repo;

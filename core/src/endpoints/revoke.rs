@@ -13,7 +13,8 @@ use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{error_json, json, method_not_allowed, Params};
+use crate::request::{method_not_allowed, Params};
+use crate::response::{error_json, json};
 use crate::store::repo::{access, grants, refresh};
 
 /// `POST /oauth/revoke`.
@@ -21,7 +22,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
-    let rid = crate::http_util::request_id(&req);
+    let rid = crate::request::request_id(&req);
     let result = async {
         let params = Params::from_form(req.headers(), req.body())?;
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;

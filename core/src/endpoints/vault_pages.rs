@@ -7,7 +7,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 use http::{Response, StatusCode};
 
 use super::pages::{hidden, layout};
-use crate::http_util::html;
+use crate::response::html;
 
 /// One row of the connections page.
 pub struct ConnectionView<'a> {

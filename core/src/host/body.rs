@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes};
 use http::{header, HeaderMap, Response, StatusCode};
 
 use crate::error::{Error, ErrorCode};
-use crate::http_util::error_json;
+use crate::response::error_json;
 
 /// Largest request body any host accepts and any router handles (G2).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

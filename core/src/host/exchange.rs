@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
 
-use crate::http_util::{RemoteAddr, RequestId};
+use crate::request::{RemoteAddr, RequestId};
 use crate::runtime::Rng;
 
 /// The request id header, read from requests and set on every response.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::Response;
 
 use crate::error::{Error, ErrorCode};
-use crate::http_util::error_json;
+use crate::response::error_json;
 
 use super::settings::SettingsError;
 

@@ -326,7 +326,7 @@ pub async fn pg_database(tag: &str) -> Option<PgDatabase> {
     let name = uid(tag).replace('-', "_").to_ascii_lowercase();
     let admin = tokio::time::timeout(
         Duration::from_secs(30),
-        portcullis::store_sql::SqlxStore::connect(&url),
+        portcullis::store::PostgresStore::connect(&url),
     )
     .await
     .expect("connecting to TEST_POSTGRES_URL timed out")

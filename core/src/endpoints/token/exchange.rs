@@ -361,7 +361,7 @@ async fn actor_claims(ctx: &TokenRequest<'_>, token: &str) -> Result<AccessClaim
 /// The target resource: `resource` and/or `audience`, else the subject token's audience.
 async fn target(
     server: &Context,
-    params: &crate::http_util::Params,
+    params: &crate::request::Params,
     subject_aud: &str,
 ) -> Result<ResourceRow> {
     let db = server.env().sql.as_ref();

@@ -19,7 +19,8 @@ use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http_util::{error_json, json, method_not_allowed, Params};
+use crate::request::{method_not_allowed, Params};
+use crate::response::{error_json, json};
 
 pub use crate::grant_types::{GRANT_TYPES, JWT_BEARER, TOKEN_EXCHANGE};
 
@@ -99,7 +100,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     if req.method() != Method::POST {
         return error_json(&method_not_allowed("POST"));
     }
-    let rid = crate::http_util::request_id(&req);
+    let rid = crate::request::request_id(&req);
     let params = match Params::from_form(req.headers(), req.body()) {
         Ok(p) => p,
         Err(e) => return error_json(&e),

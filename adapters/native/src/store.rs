@@ -1,5 +1,5 @@
 //! The SQL system of record for the native host (DESIGN.md rule 4): [`open`] picks the
-//! core's embedded SQLite store for `sqlite:` URLs (the default) and [`SqlxStore`], the
+//! core's embedded SQLite store for `sqlite:` URLs (the default) and [`PostgresStore`], the
 //! core's [`SqlStore`] on sqlx for PostgreSQL, for `postgres://` URLs. Each call is one
 //! statement, atomic on its own; `batch` is one transaction.
 
@@ -16,22 +16,22 @@ use sqlx::{Row as _, TypeInfo, ValueRef};
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the system of record for `url`: the core's inline rusqlite store ([`SqliteStore`])
-/// for `sqlite:` URLs, [`SqlxStore`] for PostgreSQL.
+/// for `sqlite:` URLs, [`PostgresStore`] for PostgreSQL.
 pub async fn open(url: &str) -> Result<Arc<dyn SqlStore>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url)?))
     } else {
-        Ok(Arc::new(SqlxStore::connect(url).await?))
+        Ok(Arc::new(PostgresStore::connect(url).await?))
     }
 }
 
 /// A pooled PostgreSQL database.
 #[derive(Debug, Clone)]
-pub struct SqlxStore {
+pub struct PostgresStore {
     pool: PgPool,
 }
 
-impl SqlxStore {
+impl PostgresStore {
     /// Connects to `postgres://…` or `postgresql://…`; any other URL is refused (SQLite is
     /// the core's [`SqliteStore`], opened by [`open`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -56,7 +56,7 @@ impl SqlxStore {
 }
 
 #[async_trait]
-impl SqlStore for SqlxStore {
+impl SqlStore for PostgresStore {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let sql = pg_placeholders(sql);
         pg_query(&sql, params)
@@ -209,7 +209,7 @@ mod tests {
     #[tokio::test]
     async fn only_postgres_urls_reach_sqlx() {
         for url in ["sqlite::memory:", "sqlite://t.db", "mysql://x"] {
-            let err = SqlxStore::connect(url).await.unwrap_err();
+            let err = PostgresStore::connect(url).await.unwrap_err();
             assert!(matches!(err, StoreError::Unavailable(_)), "{url}: {err:?}");
         }
     }
