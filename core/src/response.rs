@@ -1,5 +1,5 @@
 //! What leaves: JSON and HTML responses with the hygiene headers of SECURITY-CHECKLIST H1/H2,
-//! redirects, CORS for the endpoints browsers call cross-origin, and `405` errors.
+//! redirects, and CORS for the endpoints browsers call cross-origin.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};

@@ -201,3 +201,43 @@ async fn instances_sharing_a_store_publish_before_signing_and_schedule_one_succe
     assert_eq!(pending(ta).await, 1, "and only one");
     assert_eq!(key_schedule::audit_count(ta, "key.rotated").await, 2);
 }
+
+/// The vault keeps no upstream token in clear: after a connect and a vend, the stored
+/// connection holds only sealed values (`v1.…`), none containing the token that was vended.
+#[tokio::test]
+async fn vault_store_holds_no_upstream_token_in_clear() {
+    let host = InProcessHost::start(portcullis_tests::scenarios::vault::SETTINGS).await;
+    let vended = portcullis_tests::scenarios::vault::connect_and_vend(&host.target).await;
+    let rows = host
+        .server
+        .env()
+        .sql
+        .query("SELECT access_token, refresh_token FROM connections", &[])
+        .await
+        .expect("the connections table");
+    assert_eq!(rows.len(), 1);
+    let access = rows[0].text(0).unwrap();
+    let refresh = rows[0]
+        .opt_text(1)
+        .unwrap()
+        .expect("a refresh token is stored");
+    for sealed in [&access, &refresh] {
+        assert!(sealed.starts_with("v1."), "sealed form: {sealed}");
+        assert!(
+            !sealed.contains(&vended),
+            "the vended token is not stored in clear"
+        );
+    }
+    let secrets = host
+        .server
+        .env()
+        .sql
+        .query("SELECT config, client_secret FROM providers", &[])
+        .await
+        .expect("the providers table");
+    for r in &secrets {
+        assert!(r.text(1).unwrap().starts_with("v1."));
+        let config: serde_json::Value = serde_json::from_str(&r.text(0).unwrap()).unwrap();
+        assert!(config.get("client_secret").is_none(), "{config}");
+    }
+}

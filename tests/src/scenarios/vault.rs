@@ -397,3 +397,12 @@ pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
         "the upstream's token endpoint saw one refresh: {issued}"
     );
 }
+
+/// Connects a user and vends once; returns the vended upstream access token (for checks a
+/// host can make on its own store).
+pub async fn connect_and_vend(t: &Target) -> String {
+    let s = Setup::new(t).await;
+    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    assert_eq!(s.connect(t, &link).await.status, 200);
+    tokens(&s.vend(t, &s.mcp, &[]).await).access
+}
