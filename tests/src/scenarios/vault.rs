@@ -406,3 +406,63 @@ pub async fn connect_and_vend(t: &Target) -> String {
     assert_eq!(s.connect(t, &link).await.status, 200);
     tokens(&s.vend(t, &s.mcp, &[]).await).access
 }
+
+/// The vault's pages in a real browser: the MCP server's `connect_uri` opened by a signed-out
+/// person → the sign-in page says what it is for → the upstream's consent → Approve → the
+/// "Connected" page; then the connections page lists the provider and its Remove button
+/// revokes the connection. No CSP violation or console error on the way.
+pub async fn vault_pages_in_a_browser(t: &Target) {
+    let Some(mut b) = crate::chromium::Chromium::start().await else {
+        return;
+    };
+    let s = Setup::new(t).await;
+    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    b.goto(&link).await;
+    assert_eq!(b.heading().await, "Sign in", "{}", b.text().await);
+    let text = b.text().await;
+    assert!(
+        text.contains(&format!("connect your {} account", s.provider)),
+        "the sign-in page says what it is for: {text}"
+    );
+    b.assert_no_problems("the vault's sign-in page").await;
+    b.fill("#username", &s.f.user.username).await;
+    b.fill("#password", &s.f.user.password).await;
+    b.click("form button[type=submit]").await;
+    // The upstream (this server) asks for consent; the person is signed in there already.
+    let heading = b.heading().await;
+    assert!(
+        heading.starts_with("Authorize"),
+        "{heading}: {}",
+        b.text().await
+    );
+    b.click("button[value=approve]").await;
+    assert_eq!(b.heading().await, "Connected", "{}", b.text().await);
+    assert!(b.text().await.contains(&s.provider));
+    b.screenshot(&crate::chromium::screenshot_path("connected"))
+        .await;
+    b.assert_no_problems("the connect flow").await;
+    tokens(&s.vend(t, &s.mcp, &[]).await);
+
+    b.goto(&t.url("/connections")).await;
+    assert_eq!(
+        b.heading().await,
+        "Connected accounts",
+        "{}",
+        b.text().await
+    );
+    let text = b.text().await;
+    assert!(
+        text.contains(&s.provider) && text.contains("connected"),
+        "{text}"
+    );
+    b.click("form button[type=submit]").await;
+    assert_eq!(
+        b.heading().await,
+        "Connected accounts",
+        "{}",
+        b.text().await
+    );
+    assert!(b.text().await.contains("revoked"), "{}", b.text().await);
+    connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    b.finish("the connections page").await;
+}

@@ -171,6 +171,7 @@ isolated!(
         with key_schedule::PREPUBLISH_120,
     vault::vault_connect_then_vend with vault::SETTINGS,
     vault::vault_refusals with vault::SETTINGS,
+    vault::vault_pages_in_a_browser with vault::SETTINGS,
 );
 
 clocked!(
