@@ -3,7 +3,7 @@
 //! Spin SQLite) runs these cases against a real database: the store contract itself (values,
 //! REAL and BLOB columns, conflicts, batches, `RETURNING`), the core's migrations and every
 //! query in `core/src/store/repo`, including the atomic transitions under concurrency
-//! (SECURITY-CHECKLIST C1, C6, F3, F5, H5).
+//! (SECURITY-CHECKLIST C1, C6, F3, F5, H5) and the vault's single-flight refresh claim.
 //!
 //! Each case is a `pub async fn(Store)` that panics on failure, so a host runs each as its
 //! own test; [`run_all`] runs them in sequence on one store. Cases use unique ids so they can
@@ -15,6 +15,7 @@ mod primitives;
 mod records;
 mod replay;
 mod tokens;
+mod vault;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use primitives::*;
 pub use records::*;
 pub use replay::*;
 pub use tokens::*;
+pub use vault::*;
 
 /// A backend under test.
 pub type Store = Arc<dyn SqlStore>;
@@ -68,6 +70,8 @@ pub async fn run_all(store: Store) {
     audit_list_filters_and_paging(store.clone()).await;
     keys_published_and_retire(store.clone()).await;
     replay_reserved_once_until_expiry(store.clone()).await;
+    vault_refresh_claimed_once(store.clone()).await;
+    vault_connect_consumed_once(store.clone()).await;
     replay_concurrent_reservation(store.clone()).await;
     b1_purge_keeps_only_live_rows(store.clone()).await;
     b3_pending_requests_capped_per_owner(store).await;

@@ -32,4 +32,6 @@ cases!(
     replay_concurrent_reservation,
     b1_purge_keeps_only_live_rows,
     b3_pending_requests_capped_per_owner,
+    vault_refresh_claimed_once,
+    vault_connect_consumed_once,
 );
