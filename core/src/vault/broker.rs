@@ -171,8 +171,11 @@ pub async fn finish_connect(
                 ctx,
                 "vault.connect",
                 false,
-                &pending.owner,
-                &provider.name,
+                Party {
+                    client_id: None,
+                    owner: &pending.owner,
+                    provider: &provider.name,
+                },
                 Some(&e.to_string()),
                 None,
             )
@@ -204,8 +207,11 @@ pub async fn finish_connect(
         ctx,
         "vault.connect",
         true,
-        &row.owner,
-        &provider.name,
+        Party {
+            client_id: None,
+            owner: &row.owner,
+            provider: &provider.name,
+        },
         None,
         Some(json!({ "scope": row.scope })),
     )
@@ -228,15 +234,25 @@ fn seal_into(ctx: &Context, row: &mut ConnectionRow, tokens: &UpstreamTokens) {
         .map(|r| seal::seal(&keys, rng, token_binding(row, "refresh_token"), r));
 }
 
+/// Who an audited vault event concerns.
+struct Party<'a> {
+    /// The MCP server, for a vend.
+    client_id: Option<&'a str>,
+    /// The user.
+    owner: &'a str,
+    /// The provider.
+    provider: &'a str,
+}
+
 async fn audit_event(
     ctx: &Context,
     action: &'static str,
     success: bool,
-    owner: &str,
-    provider: &str,
+    who: Party<'_>,
     reason: Option<&str>,
     extra: Option<serde_json::Value>,
 ) {
+    let provider = who.provider;
     let mut detail = json!({ "provider": provider });
     if let Some(serde_json::Value::Object(m)) = extra {
         for (k, v) in m {
@@ -248,7 +264,8 @@ async fn audit_event(
         Event {
             action,
             success,
-            subject: Some(owner),
+            client_id: who.client_id,
+            subject: Some(who.owner),
             reason,
             detail: Some(detail),
             ..Default::default()
@@ -411,8 +428,11 @@ async fn refresh(
                 ctx,
                 "vault.refresh",
                 true,
-                &row.owner,
-                &provider.name,
+                Party {
+                    client_id: None,
+                    owner: &row.owner,
+                    provider: &provider.name,
+                },
                 None,
                 Some(json!({ "rotated": tokens.refresh_token.is_some() })),
             )
@@ -433,8 +453,11 @@ async fn refresh(
                 ctx,
                 "vault.refresh",
                 false,
-                &row.owner,
-                &provider.name,
+                Party {
+                    client_id: None,
+                    owner: &row.owner,
+                    provider: &provider.name,
+                },
                 Some("invalid_grant"),
                 Some(json!({ "provider_said": reason })),
             )
@@ -452,8 +475,11 @@ async fn refresh(
                 ctx,
                 "vault.refresh",
                 false,
-                &row.owner,
-                &provider.name,
+                Party {
+                    client_id: None,
+                    owner: &row.owner,
+                    provider: &provider.name,
+                },
                 Some("upstream_failed"),
                 Some(json!({ "provider_said": reason })),
             )
@@ -477,8 +503,11 @@ pub async fn revoke(ctx: &Context, row: &ConnectionRow, by: &str) -> Result<bool
             ctx,
             "vault.revoke",
             true,
-            &row.owner,
-            &row.provider,
+            Party {
+                client_id: None,
+                owner: &row.owner,
+                provider: &row.provider,
+            },
             None,
             Some(json!({ "by": by, "connection": row.id })),
         )
@@ -497,17 +526,11 @@ pub async fn audit_vend(
     success: bool,
     reason: Option<&str>,
 ) {
-    audit::record(
-        ctx.env(),
-        Event {
-            action: "vault.vend",
-            success,
-            client_id: Some(client_id),
-            subject: Some(owner),
-            reason,
-            detail: Some(json!({ "provider": provider, "scope": scope })),
-            ..Default::default()
-        },
-    )
-    .await;
+    let who = Party {
+        client_id: Some(client_id),
+        owner,
+        provider,
+    };
+    let detail = json!({ "scope": scope });
+    audit_event(ctx, "vault.vend", success, who, reason, Some(detail)).await;
 }
