@@ -7,3 +7,20 @@ pub mod chromium;
 pub mod conformance;
 pub mod hosts;
 pub mod scenarios;
+
+/// The repository root (the parent of [`manifest_dir`]).
+pub fn repo_root() -> std::path::PathBuf {
+    manifest_dir()
+        .parent()
+        .expect("the test crate lives in the repository")
+        .to_path_buf()
+}
+
+/// This crate's directory (`tests/`): the `CARGO_MANIFEST_DIR` cargo sets when it runs a test,
+/// else the one this crate was compiled in. A test binary reused from a build cache shared
+/// with another checkout (CI's clean clone) must read the files of the checkout it runs in.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}

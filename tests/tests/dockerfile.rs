@@ -16,10 +16,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    portcullis_tests::repo_root()
 }
 
 fn read(name: &str) -> String {

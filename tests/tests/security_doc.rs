@@ -5,10 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace root")
-        .to_path_buf()
+    portcullis_tests::repo_root()
 }
 
 /// Every `fn name` in the Rust files under `dir` (skipping build output and dependencies).

@@ -30,7 +30,13 @@ impl ScenarioHost for Spin {
         // Outbound HTTP to loopback needs both the setting and the manifest's permission
         // (`allowed_outbound_hosts`), as an operator would grant it.
         let host = if settings.contains(&("cimd__allow_loopback", "true")) {
-            SpinHost::start_with_outbound(&built, &db, settings, &["http://127.0.0.1:*"]).await
+            SpinHost::start_with_outbound(
+                &built,
+                &db,
+                settings,
+                &["http://127.0.0.1:*", "http://localhost:*"],
+            )
+            .await
         } else {
             SpinHost::start(&built, &db, settings).await
         };

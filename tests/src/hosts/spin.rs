@@ -18,13 +18,7 @@ use crate::scenarios::Target;
 /// How long the host may take to print its address and answer `/health`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the test crate lives in the repository")
-        .to_path_buf()
-}
+pub use crate::repo_root;
 
 /// The shared cargo target directory (`CARGO_TARGET_DIR`, else `<repo>/target`).
 fn target_dir() -> PathBuf {

@@ -23,13 +23,7 @@ use crate::scenarios::Target;
 /// How long a Worker may take to answer `/health` after its runner was spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the test crate lives in the repository")
-        .to_path_buf()
-}
+pub use crate::repo_root;
 
 /// The built test Worker (`PORTCULLIS_WORKER_BUILD`, default `adapters/cloudflare/build/test`),
 /// or `None` (the caller skips, with a message) when it has not been built. With
