@@ -59,8 +59,15 @@ fn unknown() -> Response<Bytes> {
     )
 }
 
-/// The sign-in form that comes back to `path`.
-fn sign_in(server: &Context, req: &Request<Bytes>, path: &str, what: &str) -> Response<Bytes> {
+/// The sign-in form that comes back to `path` and from there goes on to `then` (another
+/// origin, which the page's CSP must name for the form's redirect chain to reach it), if any.
+fn sign_in(
+    server: &Context,
+    req: &Request<Bytes>,
+    path: &str,
+    what: &str,
+    then: Option<&str>,
+) -> Response<Bytes> {
     let (csrf, set_csrf) = browser::csrf_token(server, req.headers());
     let mut resp = pages::login_page(
         &endpoint_url(server, paths::LOGIN),
@@ -69,6 +76,9 @@ fn sign_in(server: &Context, req: &Request<Bytes>, path: &str, what: &str) -> Re
         None,
         StatusCode::OK,
     );
+    if let Some(then) = then {
+        pages::allow_form_redirect_to(&mut resp, then);
+    }
     if let Some(c) = set_csrf {
         add_cookie(&mut resp, &c);
     }
@@ -88,7 +98,14 @@ async fn start(server: &Context, req: &Request<Bytes>, name: &str) -> Result<Res
     };
     let Some(session) = browser::session(server, req.headers()).await? else {
         let what = format!("connect your {} account", provider.name);
-        return Ok(sign_in(server, req, &path_and_query(req), &what));
+        let then = provider.authorization_endpoint.as_str();
+        return Ok(sign_in(
+            server,
+            req,
+            &path_and_query(req),
+            &what,
+            Some(then),
+        ));
     };
     let query = Params::from_query(req.uri())?;
     if let Some(bound) = query.get("for") {
@@ -171,6 +188,7 @@ async fn list(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>>
             req,
             &path_and_query(req),
             "manage your connected accounts",
+            None,
         ));
     };
     let db = server.env().sql.as_ref();

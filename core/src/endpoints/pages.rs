@@ -216,13 +216,19 @@ Only approve if you started it yourself just now.</p>"
         hidden("csrf", view.csrf),
     );
     let mut resp = html(StatusCode::OK, layout("Authorize access", &body));
-    if let Some(source) = form_target(view.redirect_uri) {
+    allow_form_redirect_to(&mut resp, view.redirect_uri);
+    resp
+}
+
+/// Lets the forms of page `resp` end in a redirect to `url`'s origin: browsers apply
+/// `form-action` to the whole redirect chain of a form post (CSP3 §6.3.3.2).
+pub fn allow_form_redirect_to(resp: &mut Response<Bytes>, url: &str) {
+    if let Some(source) = form_target(url) {
         if let Ok(v) = HeaderValue::from_str(&page_csp_with_form_target(&source)) {
             resp.headers_mut()
                 .insert(header::CONTENT_SECURITY_POLICY, v);
         }
     }
-    resp
 }
 
 /// The CSP source expression (CSP3 §2.3.1) that lets a form post's redirect reach

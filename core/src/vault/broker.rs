@@ -315,6 +315,7 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
         let timing = Timing {
             state,
             expires_at: row.expires_at,
+            obtained_at: row.updated_at,
             has_refresh_token: row.refresh_token.is_some(),
             claimed_until: row.claimed_until,
         };

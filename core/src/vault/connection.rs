@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How long before the upstream access token's expiry a vend refreshes it.
+/// How long before the upstream access token's expiry a vend refreshes it, at most: a token
+/// that lived less than twice this is refreshed after half its lifetime instead, so a short
+/// lived token (a provider's 60 s tokens) is not refreshed on every vend.
 pub const REFRESH_SKEW_SECS: i64 = 60;
 
 /// How long a refresh claim holds other instances off (longer than the upstream call's
@@ -52,6 +54,8 @@ pub struct Timing {
     pub state: ConnectionState,
     /// When the stored access token expires (`None`: the provider gave no lifetime).
     pub expires_at: Option<i64>,
+    /// When the stored access token was obtained.
+    pub obtained_at: i64,
     /// Whether a refresh token is stored.
     pub has_refresh_token: bool,
     /// Until when another vend holds the refresh claim (0: nobody).
@@ -78,11 +82,16 @@ pub fn freshness(t: Timing, now: i64) -> Freshness {
     }
     match t.expires_at {
         None => Freshness::Fresh,
-        Some(at) if at - REFRESH_SKEW_SECS > now => Freshness::Fresh,
+        Some(at) if at - skew(at - t.obtained_at) > now => Freshness::Fresh,
         Some(_) if !t.has_refresh_token => Freshness::Reauthorize,
         Some(_) if t.claimed_until > now => Freshness::Wait,
         Some(_) => Freshness::Refresh,
     }
+}
+
+/// How long before expiry a token that lives `lifetime` seconds is refreshed.
+fn skew(lifetime: i64) -> i64 {
+    (lifetime / 2).clamp(0, REFRESH_SKEW_SECS)
 }
 
 /// Whether a stored access token can still be handed out while its refresh failed for a
@@ -98,6 +107,7 @@ mod tests {
     const ACTIVE: Timing = Timing {
         state: ConnectionState::Active,
         expires_at: Some(1_000),
+        obtained_at: 0,
         has_refresh_token: true,
         claimed_until: 0,
     };
@@ -112,6 +122,26 @@ mod tests {
             ..ACTIVE
         };
         assert_eq!(freshness(forever, 1_000_000), Freshness::Fresh);
+    }
+
+    #[test]
+    fn a_short_lived_token_is_refreshed_after_half_its_life() {
+        // A 10-second token: fresh for 5 s, not refreshed on every vend.
+        let short = Timing {
+            expires_at: Some(1_010),
+            obtained_at: 1_000,
+            ..ACTIVE
+        };
+        assert_eq!(freshness(short, 1_004), Freshness::Fresh);
+        assert_eq!(freshness(short, 1_005), Freshness::Refresh);
+        // A one-second token is used until it expires.
+        let tiny = Timing {
+            expires_at: Some(1_001),
+            obtained_at: 1_000,
+            ..ACTIVE
+        };
+        assert_eq!(freshness(tiny, 1_000), Freshness::Fresh);
+        assert_eq!(freshness(tiny, 1_001), Freshness::Refresh);
     }
 
     #[test]

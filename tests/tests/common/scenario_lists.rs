@@ -172,6 +172,7 @@ isolated!(
     vault::vault_connect_then_vend with vault::SETTINGS,
     vault::vault_refusals with vault::SETTINGS,
     vault::vault_pages_in_a_browser with vault::SETTINGS,
+    vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
 );
 
 clocked!(

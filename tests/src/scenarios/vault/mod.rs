@@ -1,27 +1,35 @@
 //! The token vault, black box: a user connects an upstream provider in the browser, an MCP
-//! server exchanges the user's token for the upstream token (RFC 8693), and the refusals.
-//! The upstream OAuth server is a real Portcullis: the server under test itself, with a
-//! confidential client registered for its own `/connect/{name}/callback` (a second instance
-//! is the next step; the protocol between them is the same).
+//! server exchanges the user's token for the upstream token (RFC 8693), the upstream token
+//! expires and is refreshed (once, however many vends race), rotated refresh tokens are kept,
+//! an upstream revocation sends the user to connect again, and the refusals. The upstream
+//! OAuth server is a real, second Portcullis ([`upstream`]), with a confidential client
+//! registered for the host's `/connect/{name}/callback`.
 
+mod lifecycle;
+pub mod upstream;
+
+pub use lifecycle::vault_refresh_rotation_and_reauthorization;
 use serde_json::{json, Value};
+use upstream::upstream;
 
 use super::support::*;
 use super::Target;
 use crate::conformance::uid;
 
-/// The server is its own upstream on loopback: outbound calls to loopback allowed
-/// (`cimd.allow_loopback`, the one loopback switch).
+/// The upstream runs on loopback: outbound calls to loopback allowed (`cimd.allow_loopback`,
+/// the one loopback switch).
 pub const SETTINGS: &[(&str, &str)] = &[("cimd__allow_loopback", "true")];
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// A provider whose upstream is this server, an MCP server that may vend it, and a user with
-/// a token for that MCP server.
-struct Setup {
+/// A provider on the upstream, an MCP server that may vend it, and a user with a token for
+/// that MCP server and an account at the upstream.
+pub(super) struct Setup {
     provider: String,
+    up: &'static Target,
     upstream_api: String,
+    upstream_user: User,
     mcp: ClientCreds,
     other_mcp: ClientCreds,
     user_token: String,
@@ -32,12 +40,15 @@ struct Setup {
 
 impl Setup {
     async fn new(t: &Target) -> Self {
+        let up = upstream().await;
         let provider = uid("up").to_lowercase().replace(['.', ' '], "-");
-        // Upstream side: the API the provider's tokens are for, and our client there.
-        let upstream_api = new_resource(t, &["repo", "read"]).await;
+        // Upstream side: the API the provider's tokens are for, the person's account there,
+        // and our client there.
+        let upstream_api = new_resource(up, &["repo", "read"]).await;
+        let upstream_user = new_user(up).await;
         let callback = t.url(&format!("/connect/{provider}/callback"));
         let v = admin_ok(
-            t,
+            up,
             reqwest::Method::POST,
             "/admin/clients",
             Some(json!({
@@ -79,8 +90,8 @@ impl Setup {
             "/admin/providers",
             Some(json!({
                 "name": provider,
-                "authorization_endpoint": t.url("/oauth/authorize"),
-                "token_endpoint": t.url("/oauth/token"),
+                "authorization_endpoint": up.url("/oauth/authorize"),
+                "token_endpoint": up.url("/oauth/token"),
                 "client_id": up_id,
                 "client_secret": up_secret,
                 "scopes": ["repo"],
@@ -100,7 +111,9 @@ impl Setup {
         let user_token = f.redeem(t, &code, &p.verifier).await.access;
         Self {
             provider,
+            up,
             upstream_api,
+            upstream_user,
             mcp,
             other_mcp,
             user_token,
@@ -110,41 +123,107 @@ impl Setup {
         }
     }
 
-    /// A new access token of the user for the MCP server (the browser is signed in).
-    async fn fresh_user_token(&mut self, t: &Target) {
-        let p = pkce();
-        let code = self.f.code(t, &self.browser, &p).await;
-        self.user_token = self.f.redeem(t, &code, &p.verifier).await.access;
+    async fn vend(&self, t: &Target, client: &ClientCreds, extra: &[(&str, &str)]) -> Resp {
+        let auth = Auth::Basic(&client.id, client.secret.as_deref().unwrap());
+        self.vend_as(t, auth, &self.user_token, extra).await
     }
 
-    async fn vend(&self, t: &Target, client: &ClientCreds, extra: &[(&str, &str)]) -> Resp {
+    /// The token exchange for `subject_token` with any client authentication.
+    async fn vend_as(
+        &self,
+        t: &Target,
+        auth: Auth<'_>,
+        subject_token: &str,
+        extra: &[(&str, &str)],
+    ) -> Resp {
         let mut form = vec![
             ("grant_type", GRANT),
-            ("subject_token", self.user_token.as_str()),
+            ("subject_token", subject_token),
             ("subject_token_type", ACCESS),
             ("resource", self.upstream_api.as_str()),
         ];
         form.extend_from_slice(extra);
-        token(
-            t,
-            &form,
-            Auth::Basic(&client.id, client.secret.as_deref().unwrap()),
-        )
-        .await
+        token(t, &form, auth).await
     }
 
-    /// Opens `connect_uri` in the user's browser and approves at the upstream.
+    /// Opens `connect_uri` in the user's browser (signed in here), signs in at the upstream
+    /// when it asks and approves there; returns the page the host shows at the end.
     async fn connect(&self, t: &Target, connect_uri: &str) -> Resp {
-        let first = self
-            .browser
-            .follow_local(t, self.browser.get(connect_uri).await)
+        let b = &self.browser;
+        let to_upstream = b.follow_local(t, b.get(connect_uri).await).await;
+        let location = to_upstream.location().unwrap_or_else(|| {
+            panic!(
+                "the connect link leads to the upstream: {}",
+                short(&to_upstream.body)
+            )
+        });
+        assert_eq!(location.origin(), self.up.base_url().origin(), "{location}");
+        let mut page = b
+            .follow_local(self.up, b.get(location.as_str()).await)
             .await;
-        let done = if is_consent_page(&first) {
-            consent(&self.browser, t, &first, "approve").await
+        if is_login_page(&page) {
+            page = login(b, self.up, &page, &self.upstream_user).await;
+        }
+        let back = if is_consent_page(&page) {
+            consent(b, self.up, &page, "approve").await
         } else {
-            first
+            page
         };
-        self.browser.follow_local(t, done).await
+        let callback = back.location().unwrap_or_else(|| {
+            panic!(
+                "the upstream sends the browser back: {} {}",
+                back.status,
+                short(&back.body)
+            )
+        });
+        b.follow_local(t, b.get(callback.as_str()).await).await
+    }
+
+    /// The number of times the upstream's token endpoint refreshed a token of our client.
+    async fn upstream_refreshes(&self) -> usize {
+        let issued = admin_ok(
+            self.up,
+            reqwest::Method::GET,
+            &format!(
+                "/admin/audit?action=token.issued&client_id={}&limit=100",
+                self.upstream_client
+            ),
+            None,
+        )
+        .await;
+        issued["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["detail"]["grant_type"] == json!("refresh_token"))
+            .count()
+    }
+
+    /// The host's `vault.refresh` audit events of this user with `outcome`.
+    async fn refresh_events(&self, t: &Target, outcome: &str) -> Vec<Value> {
+        let events = admin_ok(
+            t,
+            reqwest::Method::GET,
+            &format!(
+                "/admin/audit?action=vault.refresh&subject={}&outcome={outcome}",
+                self.f.user.id
+            ),
+            None,
+        )
+        .await;
+        events["events"].as_array().unwrap().clone()
+    }
+
+    /// The admin API's state of this user's connection.
+    async fn state(&self, t: &Target) -> Value {
+        let list = admin_ok(
+            t,
+            reqwest::Method::GET,
+            &format!("/admin/connections?provider={}", self.provider),
+            None,
+        )
+        .await;
+        list["connections"][0]["state"].clone()
     }
 }
 
@@ -192,8 +271,12 @@ pub async fn vault_connect_then_vend(t: &Target) {
         "{}",
         tok.raw
     );
-    // The upstream (this server) issued it for its API.
-    let claims = verify_access_token(t, &tok.access, &s.upstream_api).await;
+    // The upstream issued it for its API, to the person's account there (its lifetime is
+    // seconds, so the claims are read rather than verified against the clock).
+    let claims = jwt_claims(&tok.access);
+    assert_eq!(claims["iss"], json!(s.up.base), "{claims}");
+    assert_eq!(claims["aud"], json!(s.upstream_api), "{claims}");
+    assert_eq!(claims["sub"], json!(s.upstream_user.id), "{claims}");
     assert!(
         claims["scope"].as_str().unwrap().contains("repo"),
         "{claims}"
@@ -266,6 +349,33 @@ pub async fn vault_refusals(t: &Target) {
     .assert_oauth_error(400, "invalid_request");
     let narrower = tokens(&s.vend(t, &s.mcp, &[("scope", "repo")]).await);
     assert!(narrower.raw["scope"].as_str().unwrap().contains("repo"));
+    // A public client (the MCP client itself) may not obtain upstream tokens.
+    s.vend_as(t, Auth::Public(&s.f.client.id), &s.user_token, &[])
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+    // A token for an MCP server that is not among the provider's `vend_resources`, even
+    // though the MCP server may exchange its tokens.
+    let elsewhere = Fixture {
+        resource: format!("https://mcp.example.com/{}/mcp", uid("other")),
+        user: s.f.user.clone(),
+        client: s.f.client.clone(),
+    };
+    admin_ok(
+        t,
+        reqwest::Method::POST,
+        "/admin/resources",
+        Some(
+            json!({ "uri": elsewhere.resource, "scopes": SCOPES, "exchange_clients": [s.mcp.id] }),
+        ),
+    )
+    .await;
+    let p = pkce();
+    let code = elsewhere.code(t, &s.browser, &p).await;
+    let other_token = elsewhere.redeem(t, &code, &p.verifier).await.access;
+    let auth = Auth::Basic(&s.mcp.id, s.mcp.secret.as_deref().unwrap());
+    s.vend_as(t, auth, &other_token, &[])
+        .await
+        .assert_oauth_error(400, "invalid_target");
 
     // Another user opens the first user's connect link: refused at the server.
     let other = new_user(t).await;
@@ -331,19 +441,15 @@ pub async fn vault_provider_admin_api(t: &Target) {
     assert_eq!(again.status, 404, "{}", again.body);
 }
 
-/// Single-flight refresh: the upstream token expires (the server's clock moves past it while
-/// a new user token is still valid); 32 concurrent vends all get the same new upstream token,
-/// and the upstream saw exactly one refresh.
+/// Single-flight refresh: the upstream token expires (the server's clock moves past it); 32
+/// concurrent vends all get the same new upstream token, and the upstream saw exactly one
+/// refresh.
 pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
-    let mut s = Setup::new(t).await;
+    let s = Setup::new(t).await;
     let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
     assert_eq!(s.connect(t, &link).await.status, 200);
     let first = tokens(&s.vend(t, &s.mcp, &[]).await);
-    let lifetime = first.raw["expires_in"].as_i64().unwrap();
-    // A user token that outlives the upstream one, then past the upstream token's expiry.
-    t.advance_clock(lifetime / 2);
-    s.fresh_user_token(t).await;
-    t.advance_clock(lifetime / 2 + 5);
+    t.advance_clock(upstream::ACCESS_TTL + 1);
 
     let s = std::sync::Arc::new(s);
     let mut tasks = Vec::new();
@@ -359,42 +465,17 @@ pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
     assert_eq!(got.len(), 1, "every vend got the one refreshed token");
     let refreshed = got.into_iter().next().unwrap();
     assert_ne!(refreshed, first.access, "the expired token was refreshed");
-    // Signed at the server's moved clock, so checked against that clock, not the system's.
     let claims = jwt_claims(&refreshed);
     assert_eq!(claims["aud"], json!(s.upstream_api), "{claims}");
-    assert!(claims["exp"].as_i64().unwrap() > t.now(), "{claims}");
-    let user = s.f.user.id.clone();
-    let events = admin_ok(
-        t,
-        reqwest::Method::GET,
-        &format!("/admin/audit?action=vault.refresh&subject={user}&outcome=success"),
-        None,
-    )
-    .await;
     assert_eq!(
-        events["events"].as_array().unwrap().len(),
+        s.refresh_events(t, "success").await.len(),
         1,
-        "exactly one upstream refresh: {events}"
+        "exactly one upstream refresh"
     );
-    let issued = admin_ok(
-        t,
-        reqwest::Method::GET,
-        &format!(
-            "/admin/audit?action=token.issued&client_id={}&limit=100",
-            s.upstream_client
-        ),
-        None,
-    )
-    .await;
-    let refresh_grants = issued["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["detail"]["grant_type"] == json!("refresh_token"))
-        .count();
     assert_eq!(
-        refresh_grants, 1,
-        "the upstream's token endpoint saw one refresh: {issued}"
+        s.upstream_refreshes().await,
+        1,
+        "the upstream's token endpoint saw one refresh"
     );
 }
 
@@ -428,7 +509,12 @@ pub async fn vault_pages_in_a_browser(t: &Target) {
     b.fill("#username", &s.f.user.username).await;
     b.fill("#password", &s.f.user.password).await;
     b.click("form button[type=submit]").await;
-    // The upstream (this server) asks for consent; the person is signed in there already.
+    // The upstream, another site, asks the person to sign in there, then for consent.
+    assert_eq!(b.heading().await, "Sign in", "{}", b.text().await);
+    assert_eq!(b.url().await.origin(), s.up.base_url().origin());
+    b.fill("#username", &s.upstream_user.username).await;
+    b.fill("#password", &s.upstream_user.password).await;
+    b.click("form button[type=submit]").await;
     let heading = b.heading().await;
     assert!(
         heading.starts_with("Authorize"),
