@@ -4,6 +4,7 @@
 //! never depends on the router object.
 
 use crate::config::Config;
+use crate::crypto::master::MasterKeyRing;
 use crate::env::Env;
 use crate::keys::KeyRing;
 
@@ -12,6 +13,7 @@ pub struct Context {
     cfg: Config,
     env: Env,
     keys: KeyRing,
+    master_keys: MasterKeyRing,
     /// The issuer without a trailing slash.
     issuer: String,
 }
@@ -23,6 +25,7 @@ impl Context {
         Self {
             issuer: cfg.issuer().to_owned(),
             keys: KeyRing::new(&cfg),
+            master_keys: cfg.master_key_ring(),
             cfg,
             env,
         }
@@ -41,6 +44,11 @@ impl Context {
     /// The issuer identifier, without a trailing slash.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The master key ring (the configured `master_key` and `previous_master_keys`).
+    pub fn master_keys(&self) -> &MasterKeyRing {
+        &self.master_keys
     }
 
     /// The signing key ring.

@@ -190,6 +190,9 @@ impl Cached {
     }
 }
 
+/// The HKDF purpose of the signing keys' key-encryption key.
+pub const KEK_PURPOSE: &str = "signing-keys";
+
 /// The key ring. One per server; safe to share.
 pub struct KeyRing {
     kek: Kek,
@@ -207,7 +210,7 @@ impl KeyRing {
     /// A key ring sealing keys under the configured master key.
     pub fn new(cfg: &Config) -> Self {
         Self {
-            kek: Kek::derive(cfg.master_key_bytes(), "signing-keys"),
+            kek: Kek::derive(&cfg.master_key_ring(), KEK_PURPOSE),
             cache: RwLock::new(None),
             rotation_interval: cfg.key_rotation_interval.max(0),
             prepublish: cfg.key_prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS),

@@ -117,6 +117,8 @@ pub enum Op {
         /// Seconds of pre-publication (`None`: the configured default).
         prepublish_secs: Option<i64>,
     },
+    /// Re-seal every value sealed under a previous master key under the current one.
+    Rekey,
 }
 
 impl Op {
@@ -257,6 +259,7 @@ impl Op {
                 "/admin/keys/rotate".into(),
                 prepublish_secs.map(|n| serde_json::json!({ "prepublish_secs": n })),
             ),
+            Op::Rekey => (Method::POST, "/admin/rekey".into(), None),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The `portcullis` command: `serve` runs the authorization server (public and admin
 //! listeners); `migrate` applies the schema; `maintenance` purges expired rows once;
-//! `user`, `resource`, `client`, `audit`, `key`, `provider` and `connection`
+//! `user`, `resource`, `client`, `audit`, `key`, `rekey`, `provider` and `connection`
 //! administer the database directly through the core's admin API, in-process.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -52,6 +52,10 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// After a master key rotation (the old key moved to previous_master_keys): seal every
+    /// signing key, upstream token and provider secret again under master_key, print the
+    /// counts and exit; then the old key can be removed.
+    Rekey,
     /// Manage the token vault's upstream providers.
     #[command(subcommand)]
     Provider(ProviderCmd),
@@ -322,6 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCmd::List { limit, action }) => Op::AuditList { limit, action },
         Command::Key(KeyCmd::List) => Op::KeyList,
         Command::Key(KeyCmd::Rotate { prepublish_secs }) => Op::KeyRotate { prepublish_secs },
+        Command::Rekey => Op::Rekey,
         Command::Provider(ProviderCmd::Add { file }) => Op::ProviderPut {
             body: read_json(&file)?,
         },

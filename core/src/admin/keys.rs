@@ -51,3 +51,24 @@ pub(super) async fn rotate(
         serde_json::to_value(key).unwrap_or_else(|_| json!({})),
     ))
 }
+
+/// `POST /admin/rekey`: re-seals every value sealed under a previous master key under the
+/// current one (after a master key rotation, see docs/operations.md) and answers the counts.
+pub(super) async fn rekey(server: &Context, req: &Request<Bytes>) -> Result<http::Response<Bytes>> {
+    let report = crate::maintenance::rekey::run(server).await?;
+    let value = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
+    super::record(
+        server,
+        req,
+        "admin.rekey",
+        None,
+        None,
+        json!({
+            "current_key": report.current_key,
+            "resealed": report.total_resealed(),
+            "unreadable": report.total_unreadable(),
+        }),
+    )
+    .await;
+    Ok(super::ok(value))
+}

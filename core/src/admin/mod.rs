@@ -229,6 +229,10 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             Method::POST => keys::rotate(server, req).await,
             _ => Err(method_not_allowed("POST")),
         },
+        ["rekey"] => match *m {
+            Method::POST => keys::rekey(server, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
         ["idps"] => match *m {
             Method::GET => idps::list(server).await,
             Method::POST => idps::create(server, req).await,

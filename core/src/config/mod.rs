@@ -29,6 +29,9 @@ pub struct Config {
     pub admin_api_key: Option<Secret>,
     /// Master secret from which the key-encryption key is derived (HKDF-SHA256).
     pub master_key: Option<Secret>,
+    /// Master keys rotated out: values sealed under them still open until `portcullis rekey`
+    /// (`POST /admin/rekey`) has sealed them again under `master_key`.
+    pub previous_master_keys: Vec<Secret>,
     /// Access token lifetime for user grants, seconds (default 900).
     pub access_token_ttl: i64,
     /// Access token lifetime for `client_credentials`, seconds (default 3600).
@@ -79,6 +82,7 @@ impl Default for Config {
             issuer: "http://127.0.0.1:9000".into(),
             admin_api_key: None,
             master_key: None,
+            previous_master_keys: Vec::new(),
             access_token_ttl: 900,
             client_credentials_ttl: 3600,
             refresh_token_ttl: 30 * 24 * 3600,
@@ -398,6 +402,16 @@ impl Config {
             .map_or(DEVELOPMENT_MASTER_KEY, |k| k.expose().as_bytes())
     }
 
+    /// The master key ring: [`Self::master_key_bytes`] seals, `previous_master_keys` open.
+    pub fn master_key_ring(&self) -> crate::crypto::master::MasterKeyRing {
+        crate::crypto::master::MasterKeyRing::new(
+            self.master_key_bytes(),
+            self.previous_master_keys
+                .iter()
+                .map(|k| k.expose().as_bytes()),
+        )
+    }
+
     /// Whether the issuer's host is loopback.
     pub fn issuer_is_loopback(&self) -> bool {
         self.issuer_url()
@@ -439,6 +453,16 @@ impl Config {
             if k.expose().len() < 16 {
                 return Err(cfg_err("admin_api_key", "must be at least 16 characters"));
             }
+        }
+        if self
+            .previous_master_keys
+            .iter()
+            .any(|k| k.expose().len() < 16)
+        {
+            return Err(cfg_err(
+                "previous_master_keys",
+                "every key must be at least 16 characters",
+            ));
         }
         if let Some(k) = &self.master_key {
             if k.expose().len() < 16 {

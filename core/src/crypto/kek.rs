@@ -1,13 +1,15 @@
 //! Encryption of private keys at rest: AES-256-GCM under a key-encryption key derived with
 //! HKDF-SHA256 (RFC 5869) from the configured master secret. Each purpose gets its own
-//! derived key through the HKDF `info` string.
+//! derived key through the HKDF `info` string; each key of the master key ring its own
+//! key-encryption key, so values sealed before a master key rotation still open.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use super::{b64, b64_decode, CryptoError, CryptoProvider};
+use super::master::{self, KeyRef, MasterKeyRing};
+use super::{CryptoError, CryptoProvider};
 use crate::runtime::Rng;
 
 /// A 256-bit key for `purpose` derived from `master` with HKDF-SHA256 (RFC 5869). Every
@@ -57,9 +59,13 @@ pub fn aes256gcm_open(
         .map_err(|_| CryptoError("decryption failed".into()))
 }
 
-/// A key-encryption key for one purpose. The AES-256-GCM operations go through the host's
-/// [`CryptoProvider`] (WebCrypto on Workers); the sealed format is the same for every provider.
-pub struct Kek([u8; 32]);
+/// A key-encryption key for one purpose, derived from each key of the master key ring. The
+/// AES-256-GCM operations go through the host's [`CryptoProvider`] (WebCrypto on Workers); the
+/// sealed format ([`crate::crypto::master`]) is the same for every provider.
+pub struct Kek {
+    /// `(master key id, derived key)`, the current master key's first.
+    keys: Vec<(u32, [u8; 32])>,
+}
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,12 +74,18 @@ impl std::fmt::Debug for Kek {
 }
 
 impl Kek {
-    /// Derives the key for `purpose` from `master`.
-    pub fn derive(master: &[u8], purpose: &str) -> Self {
-        Self(derive_key(master, purpose))
+    /// Derives the key for `purpose` from every key of `ring`.
+    pub fn derive(ring: &MasterKeyRing, purpose: &str) -> Self {
+        Self {
+            keys: ring
+                .all()
+                .map(|(id, master)| (id, derive_key(master, purpose)))
+                .collect(),
+        }
     }
 
-    /// Encrypts `plaintext`, binding `aad`; returns `v1.<nonce>.<ciphertext>` in base64url.
+    /// Encrypts `plaintext` under the current master key's derived key, binding `aad`;
+    /// returns `k{key id}.<nonce>.<ciphertext>` in base64url.
     pub async fn seal(
         &self,
         crypto: &dyn CryptoProvider,
@@ -81,36 +93,41 @@ impl Kek {
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<String, CryptoError> {
+        let (id, key) = &self.keys[0];
         let mut nonce = [0u8; 12];
         rng.fill(&mut nonce);
-        let ct = crypto
-            .aes256gcm_seal(&self.0, &nonce, plaintext, aad)
-            .await?;
-        Ok(format!("v1.{}.{}", b64(nonce), b64(ct)))
+        let ct = crypto.aes256gcm_seal(key, &nonce, plaintext, aad).await?;
+        Ok(master::format(*id, &nonce, &ct))
     }
 
-    /// Decrypts a value made by [`Kek::seal`] with the same `aad`.
+    /// Decrypts a value made by [`Kek::seal`] with the same `aad`, under whichever held
+    /// master key sealed it (a value from before the ring, `v1.`, under any).
     pub async fn open(
         &self,
         crypto: &dyn CryptoProvider,
         sealed: &str,
         aad: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let bad = || CryptoError("sealed value is malformed or the master key is wrong".into());
-        let mut parts = sealed.split('.');
-        if parts.next() != Some("v1") {
-            return Err(bad());
+        let bad = || {
+            CryptoError(
+                "sealed value is malformed, or sealed under a master key that is not configured \
+                 (master_key, previous_master_keys)"
+                    .into(),
+            )
+        };
+        let parsed = master::parse(sealed).ok_or_else(bad)?;
+        for (id, key) in &self.keys {
+            if parsed.key != KeyRef::Unnamed && parsed.key != KeyRef::Id(*id) {
+                continue;
+            }
+            let opened = crypto
+                .aes256gcm_open(key, &parsed.nonce, &parsed.ciphertext, aad)
+                .await;
+            if let Ok(plain) = opened {
+                return Ok(plain);
+            }
         }
-        let nonce = parts.next().and_then(b64_decode).ok_or_else(bad)?;
-        let ct = parts.next().and_then(b64_decode).ok_or_else(bad)?;
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| bad())?;
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        crypto
-            .aes256gcm_open(&self.0, &nonce, &ct, aad)
-            .await
-            .map_err(|_| bad())
+        Err(bad())
     }
 }
 
@@ -126,16 +143,17 @@ mod tests {
     fn seal_open_roundtrip_and_binding() {
         let rng = SeededRng::new(1);
         let c = &RustCrypto;
-        let kek = Kek::derive(b"master secret 0123456789", "signing-keys");
+        let ring = |k: &[u8]| MasterKeyRing::new(k, []);
+        let kek = Kek::derive(&ring(b"master secret 0123456789"), "signing-keys");
         let sealed = block_on(kek.seal(c, &rng, b"private", b"kid-1")).unwrap();
         assert_eq!(
             block_on(kek.open(c, &sealed, b"kid-1")).unwrap(),
             b"private"
         );
         assert!(block_on(kek.open(c, &sealed, b"kid-2")).is_err());
-        let other = Kek::derive(b"another master secret 01", "signing-keys");
+        let other = Kek::derive(&ring(b"another master secret 01"), "signing-keys");
         assert!(block_on(other.open(c, &sealed, b"kid-1")).is_err());
-        let purpose = Kek::derive(b"master secret 0123456789", "vault");
+        let purpose = Kek::derive(&ring(b"master secret 0123456789"), "vault");
         assert!(block_on(purpose.open(c, &sealed, b"kid-1")).is_err());
         for bad in [
             "",
@@ -146,6 +164,39 @@ mod tests {
         ] {
             assert!(block_on(kek.open(c, bad, b"kid-1")).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_rotated_ring_opens_old_and_legacy_values_and_seals_under_the_new_key() {
+        let rng = SeededRng::new(2);
+        let c = &RustCrypto;
+        let old = MasterKeyRing::new(b"old master secret 012345", []);
+        let rotated = MasterKeyRing::new(
+            b"new master secret 012345",
+            [&b"old master secret 012345"[..]],
+        );
+        let sealed = block_on(Kek::derive(&old, "p").seal(c, &rng, b"private", b"kid")).unwrap();
+        let kek = Kek::derive(&rotated, "p");
+        assert_eq!(block_on(kek.open(c, &sealed, b"kid")).unwrap(), b"private");
+        let resealed = block_on(kek.seal(c, &rng, b"private", b"kid")).unwrap();
+        assert!(rotated.is_current(&resealed) && !rotated.is_current(&sealed));
+        let only_new = Kek::derive(&MasterKeyRing::new(b"new master secret 012345", []), "p");
+        assert!(block_on(only_new.open(c, &sealed, b"kid")).is_err());
+        assert_eq!(
+            block_on(only_new.open(c, &resealed, b"kid")).unwrap(),
+            b"private"
+        );
+        // A value from before the ring (`v1.`, the old key's derived key) opens with any
+        // held key that sealed it.
+        let legacy_key = derive_key(b"old master secret 012345", "p");
+        let ct = aes256gcm_seal(&legacy_key, &[3; 12], b"private", b"kid").unwrap();
+        let legacy = format!(
+            "v1.{}.{}",
+            crate::crypto::b64([3u8; 12]),
+            crate::crypto::b64(ct)
+        );
+        assert_eq!(block_on(kek.open(c, &legacy, b"kid")).unwrap(), b"private");
+        assert!(block_on(only_new.open(c, &legacy, b"kid")).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! secrets, constant-time comparison, key encryption and password hashing live here too.
 
 pub mod kek;
+pub mod master;
 pub mod password;
 pub mod rustcrypto;
 

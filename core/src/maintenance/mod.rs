@@ -5,6 +5,8 @@
 //! the native host's periodic task and `portcullis maintenance`, the Worker's cron trigger,
 //! and on Spin [`run_if_due`] after a request.
 
+pub mod rekey;
+
 use std::collections::BTreeMap;
 
 use crate::config::StorageConfig;

@@ -12,7 +12,6 @@ use super::connection::{
     freshness, usable_despite_failed_refresh, ConnectionState, Freshness, Timing, CLAIM_SECS,
 };
 use super::provider::Provider;
-use super::providers::master_keys;
 use super::seal::{self, Binding, SealError};
 use super::upstream::{self, Grant, UpstreamRefusal, UpstreamTokens};
 use crate::audit::{self, Event};
@@ -220,10 +219,10 @@ pub async fn finish_connect(
 }
 
 fn seal_into(ctx: &Context, row: &mut ConnectionRow, tokens: &UpstreamTokens) {
-    let keys = master_keys(ctx);
+    let keys = ctx.master_keys();
     let rng = ctx.env().rng.as_ref();
     row.access_token = seal::seal(
-        &keys,
+        keys,
         rng,
         token_binding(row, "access_token"),
         &tokens.access_token,
@@ -231,7 +230,7 @@ fn seal_into(ctx: &Context, row: &mut ConnectionRow, tokens: &UpstreamTokens) {
     row.refresh_token = tokens
         .refresh_token
         .as_deref()
-        .map(|r| seal::seal(&keys, rng, token_binding(row, "refresh_token"), r));
+        .map(|r| seal::seal(keys, rng, token_binding(row, "refresh_token"), r));
 }
 
 /// Who an audited vault event concerns.
@@ -359,7 +358,7 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
 
 fn open_vended(ctx: &Context, row: &ConnectionRow, now: i64) -> Result<Vended> {
     let access_token = seal::open(
-        &master_keys(ctx),
+        ctx.master_keys(),
         token_binding(row, "access_token"),
         &row.access_token,
     )
@@ -394,7 +393,7 @@ async fn refresh(
         ));
     };
     let rt = seal::open(
-        &master_keys(ctx),
+        ctx.master_keys(),
         token_binding(&row, "refresh_token"),
         sealed_rt,
     )

@@ -3,37 +3,11 @@
 //! provider rows into [`Provider`]s.
 
 use super::provider::{validate, Provider, ProviderError, ProviderInput};
-use super::seal::{self, Binding, MasterKeys};
+use super::seal::{self, Binding};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::store::repo::providers::{self as repo, ProviderRow};
-
-/// The master keys of a server: version 1 is the configured `master_key`.
-pub struct ConfiguredKeys<'a>(pub &'a [u8]);
-
-impl MasterKeys for ConfiguredKeys<'_> {
-    fn current(&self) -> (u32, &[u8]) {
-        (1, self.0)
-    }
-    fn get(&self, version: u32) -> Option<&[u8]> {
-        (version == 1).then_some(self.0)
-    }
-}
-
-/// The server's master keys.
-pub fn master_keys(ctx: &Context) -> ConfiguredKeys<'_> {
-    ConfiguredKeys(ctx.config().master_key_bytes())
-}
-
-fn secret_binding(name: &str) -> Binding<'_> {
-    Binding {
-        owner: "",
-        provider: name,
-        connection: "provider",
-        field: "client_secret",
-    }
-}
 
 /// Whether outbound calls may go to loopback (the `cimd.allow_loopback` switch).
 fn allow_loopback(ctx: &Context) -> bool {
@@ -54,9 +28,9 @@ pub async fn declare(
         .map(Secret::expose)
         .unwrap_or_default();
     let sealed = seal::seal(
-        &master_keys(ctx),
+        ctx.master_keys(),
         ctx.env().rng.as_ref(),
-        secret_binding(&provider.name),
+        Binding::provider_secret(&provider.name),
         secret,
     );
     let mut public = input.clone();
@@ -98,8 +72,8 @@ fn from_row(ctx: &Context, row: &ProviderRow) -> Result<Provider> {
     let mut input = public_input(row)
         .ok_or_else(|| Error::server(format!("provider '{}' is stored unreadably", row.name)))?;
     let secret = seal::open(
-        &master_keys(ctx),
-        secret_binding(&row.name),
+        ctx.master_keys(),
+        Binding::provider_secret(&row.name),
         &row.client_secret,
     )
     .map_err(|e| Error::server(format!("provider '{}' secret: {e}", row.name)))?;

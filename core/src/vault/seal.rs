@@ -1,13 +1,14 @@
 //! Upstream tokens at rest: AES-256-GCM under a key derived per connection with HKDF-SHA256
-//! (RFC 5869) from a versioned master key, `info` naming the owner, the provider and the
-//! connection, and additional authenticated data naming the connection and the field, so a
-//! ciphertext opens only in the row and column it was written for.
+//! (RFC 5869) from the master key, `info` naming the owner, the provider and the connection,
+//! and additional authenticated data naming the connection and the field, so a ciphertext
+//! opens only in the row and column it was written for.
 //!
-//! Sealed form: `v{version}.{nonce}.{ciphertext}` (base64url), so a master key rotation can
-//! tell which key sealed a value and re-seal it under the new one.
+//! Sealed form: the master key ring's ([`crate::crypto::master`]) `k{key id}.{nonce}.{ciphertext}`,
+//! so after a master key rotation the re-encryption (`portcullis rekey`) can tell which key
+//! sealed a value and re-seal it under the new one.
 
 use crate::crypto::kek::{aes256gcm_open, aes256gcm_seal, derive_key};
-use crate::crypto::{b64, b64_decode};
+use crate::crypto::master::{self, key_label, KeyRef, MasterKeyRing};
 use crate::runtime::Rng;
 
 /// Which connection (and which of its fields) a value belongs to.
@@ -23,7 +24,17 @@ pub struct Binding<'a> {
     pub field: &'a str,
 }
 
-impl Binding<'_> {
+impl<'a> Binding<'a> {
+    /// The binding of provider `name`'s client secret.
+    pub fn provider_secret(name: &'a str) -> Self {
+        Self {
+            owner: "",
+            provider: name,
+            connection: "provider",
+            field: "client_secret",
+        }
+    }
+
     fn key(&self, master: &[u8]) -> [u8; 32] {
         // NUL cannot occur in the parts (ids and names are URL-safe, owners are usernames
         // without control characters), so the info string is unambiguous.
@@ -47,91 +58,62 @@ pub enum SealError {
     /// Not in the sealed form.
     #[error("the stored value is not a sealed token")]
     Malformed,
-    /// Sealed under a master key version this server does not hold.
-    #[error("the stored value was sealed under master key version {0}, which is not configured")]
-    UnknownVersion(u32),
+    /// Sealed under a master key this server does not hold.
+    #[error("the stored value was sealed under master key {0}, which is not configured")]
+    UnknownKey(String),
     /// The key or the binding does not match (tampered, moved between rows, wrong key).
     #[error("the stored value does not authenticate")]
     Tampered,
 }
 
-/// The master keys by version: the current one seals, every listed one opens.
-pub trait MasterKeys {
-    /// The version new values are sealed under and its key.
-    fn current(&self) -> (u32, &[u8]);
-    /// The key of `version`, if held.
-    fn get(&self, version: u32) -> Option<&[u8]>;
-}
-
 /// Seals `plaintext` for `binding` under the current master key.
-pub fn seal(keys: &dyn MasterKeys, rng: &dyn Rng, binding: Binding<'_>, plaintext: &str) -> String {
-    let (version, master) = keys.current();
+pub fn seal(ring: &MasterKeyRing, rng: &dyn Rng, binding: Binding<'_>, plaintext: &str) -> String {
+    let (id, key) = ring.current();
     let mut nonce = [0u8; 12];
     rng.fill(&mut nonce);
     // AES-GCM encryption with a 32-byte key and a 12-byte nonce fails only past its 64 GiB
     // message limit, far beyond any token.
     let ct = aes256gcm_seal(
-        &binding.key(master),
+        &binding.key(key),
         &nonce,
         plaintext.as_bytes(),
         &binding.aad(),
     )
     .unwrap_or_default();
-    format!("v{version}.{}.{}", b64(nonce), b64(&ct))
+    master::format(id, &nonce, &ct)
 }
 
-/// The master key version a sealed value names.
-pub fn version_of(sealed: &str) -> Option<u32> {
-    sealed.strip_prefix('v')?.split('.').next()?.parse().ok()
-}
-
-/// Opens a value sealed by [`seal`] for the same binding.
-pub fn open(
-    keys: &dyn MasterKeys,
-    binding: Binding<'_>,
-    sealed: &str,
-) -> Result<String, SealError> {
-    let mut parts = sealed.split('.');
-    let (Some(v), Some(nonce), Some(ct), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(SealError::Malformed);
-    };
-    let version: u32 = v
-        .strip_prefix('v')
-        .and_then(|n| n.parse().ok())
-        .ok_or(SealError::Malformed)?;
-    let master = keys
-        .get(version)
-        .ok_or(SealError::UnknownVersion(version))?;
-    let nonce: [u8; 12] = b64_decode(nonce)
-        .and_then(|n| n.try_into().ok())
-        .ok_or(SealError::Malformed)?;
-    let ct = b64_decode(ct).ok_or(SealError::Malformed)?;
-    let plain = aes256gcm_open(&binding.key(master), &nonce, &ct, &binding.aad())
-        .map_err(|_| SealError::Tampered)?;
-    String::from_utf8(plain).map_err(|_| SealError::Tampered)
+/// Opens a value sealed by [`seal`] for the same binding, under whichever held master key
+/// sealed it.
+pub fn open(ring: &MasterKeyRing, binding: Binding<'_>, sealed: &str) -> Result<String, SealError> {
+    let parsed = master::parse(sealed).ok_or(SealError::Malformed)?;
+    let keys = master::candidates(ring, parsed.key);
+    if keys.is_empty() {
+        let label = match parsed.key {
+            KeyRef::Id(id) => key_label(id),
+            KeyRef::Unnamed => "v1".to_owned(),
+        };
+        return Err(SealError::UnknownKey(label));
+    }
+    for (_, key) in keys {
+        let opened = aes256gcm_open(
+            &binding.key(key),
+            &parsed.nonce,
+            &parsed.ciphertext,
+            &binding.aad(),
+        );
+        if let Ok(plain) = opened {
+            return String::from_utf8(plain).map_err(|_| SealError::Tampered);
+        }
+    }
+    Err(SealError::Tampered)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::master::key_id;
     use crate::runtime::SeededRng;
-
-    struct Keys(Vec<(u32, Vec<u8>)>);
-
-    impl MasterKeys for Keys {
-        fn current(&self) -> (u32, &[u8]) {
-            let (v, k) = self.0.last().unwrap();
-            (*v, k)
-        }
-        fn get(&self, version: u32) -> Option<&[u8]> {
-            self.0
-                .iter()
-                .find(|(v, _)| *v == version)
-                .map(|(_, k)| k.as_slice())
-        }
-    }
 
     const B: Binding<'static> = Binding {
         owner: "alice",
@@ -140,13 +122,17 @@ mod tests {
         field: "access_token",
     };
 
+    fn ring(current: &[u8], previous: &[&[u8]]) -> MasterKeyRing {
+        MasterKeyRing::new(current, previous.iter().copied())
+    }
+
     #[test]
     fn round_trip_and_no_clear_text() {
-        let keys = Keys(vec![(1, vec![7; 32])]);
+        let keys = ring(&[7; 32], &[]);
         let rng = SeededRng::new(1);
         let sealed = seal(&keys, &rng, B, "ghu_secret_token");
         assert!(!sealed.contains("ghu_secret_token"));
-        assert_eq!(version_of(&sealed), Some(1));
+        assert!(sealed.starts_with(&key_label(key_id(&[7; 32]))), "{sealed}");
         assert_eq!(open(&keys, B, &sealed).unwrap(), "ghu_secret_token");
         assert_ne!(
             sealed,
@@ -157,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_value_opens_only_in_its_own_row_and_field() {
-        let keys = Keys(vec![(1, vec![7; 32])]);
+        let keys = ring(&[7; 32], &[]);
         let sealed = seal(&keys, &SeededRng::new(2), B, "t");
         for other in [
             Binding {
@@ -176,6 +162,7 @@ mod tests {
                 provider: "slack",
                 ..B
             },
+            Binding::provider_secret("github"),
         ] {
             assert_eq!(open(&keys, other, &sealed), Err(SealError::Tampered));
         }
@@ -184,17 +171,19 @@ mod tests {
     }
 
     #[test]
-    fn rotation_opens_old_versions_and_seals_under_the_new_one() {
-        let old = Keys(vec![(1, vec![7; 32])]);
+    fn rotation_opens_old_keys_and_seals_under_the_new_one() {
+        let old = ring(&[7; 32], &[]);
         let sealed = seal(&old, &SeededRng::new(3), B, "t");
-        let rotated = Keys(vec![(1, vec![7; 32]), (2, vec![9; 32])]);
+        let rotated = ring(&[9; 32], &[&[7; 32]]);
         assert_eq!(open(&rotated, B, &sealed).unwrap(), "t");
+        assert!(!rotated.is_current(&sealed));
         let resealed = seal(&rotated, &SeededRng::new(4), B, "t");
-        assert_eq!(version_of(&resealed), Some(2));
-        let only_new = Keys(vec![(2, vec![9; 32])]);
+        assert!(rotated.is_current(&resealed));
+        let only_new = ring(&[9; 32], &[]);
         assert_eq!(
             open(&only_new, B, &sealed),
-            Err(SealError::UnknownVersion(1))
+            Err(SealError::UnknownKey(key_label(key_id(&[7; 32]))))
         );
+        assert_eq!(open(&only_new, B, &resealed).unwrap(), "t");
     }
 }

@@ -18,5 +18,6 @@ pub mod providers;
 pub mod refresh;
 pub mod replay;
 pub mod resources;
+pub mod sealed;
 pub mod sessions;
 pub mod users;

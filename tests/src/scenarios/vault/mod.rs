@@ -479,13 +479,29 @@ pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
     );
 }
 
+/// A user connected to a provider on the upstream, for tests that look at the host's store or
+/// restart it between vends.
+pub struct Connected(Setup);
+
+impl Connected {
+    /// Sets up a provider, an MCP server and a user, and connects the user in the browser.
+    pub async fn new(t: &Target) -> Self {
+        let s = Setup::new(t).await;
+        let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+        assert_eq!(s.connect(t, &link).await.status, 200);
+        Self(s)
+    }
+
+    /// Vends the user's upstream token to the MCP server; returns the upstream access token.
+    pub async fn vend(&self, t: &Target) -> String {
+        tokens(&self.0.vend(t, &self.0.mcp, &[]).await).access
+    }
+}
+
 /// Connects a user and vends once; returns the vended upstream access token (for checks a
 /// host can make on its own store).
 pub async fn connect_and_vend(t: &Target) -> String {
-    let s = Setup::new(t).await;
-    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
-    assert_eq!(s.connect(t, &link).await.status, 200);
-    tokens(&s.vend(t, &s.mcp, &[]).await).access
+    Connected::new(t).await.vend(t).await
 }
 
 /// The vault's pages in a real browser: the MCP server's `connect_uri` opened by a signed-out
