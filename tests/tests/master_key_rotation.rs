@@ -80,7 +80,7 @@ async fn rotation_then_rekey(db: String) {
     assert!(log.contains("previous_master_keys"), "{log}");
 
     // B with A as a previous key: everything opens (the upstream token, and the refresh token
-    // and provider secret when the 3-second upstream token needs a refresh).
+    // and provider secret when the 5-second upstream token needs a refresh).
     let b = common::start(restart_as(&first_spec, &new_key, Some(&old_key)))
         .await
         .unwrap();

@@ -300,6 +300,8 @@ fn unreadable(e: SealError) -> Error {
 pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> Result<Vended> {
     let db = ctx.env().sql.as_ref();
     let mut waits = 0;
+    // Whether another vend's refresh has been waited for (or its claim lost to).
+    let mut deferred = false;
     loop {
         let Some(row) = repo::get(db, owner, &provider.name).await? else {
             return Err(interaction_required(
@@ -318,7 +320,7 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
             has_refresh_token: row.refresh_token.is_some(),
             claimed_until: row.claimed_until,
         };
-        match freshness(timing, now) {
+        match freshness(timing, now, deferred) {
             Freshness::Fresh => return open_vended(ctx, &row, now),
             Freshness::Reauthorize => {
                 let why = match state {
@@ -344,13 +346,16 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
                     .with_header(http::header::RETRY_AFTER, "1"));
                 }
                 waits += 1;
+                deferred = true;
                 ctx.env().clock.sleep_ms(WAIT_STEP_MS).await;
             }
             Freshness::Refresh => {
                 if repo::claim_refresh(db, &row.id, row.version, now, now + CLAIM_SECS).await? {
                     return refresh(ctx, provider, row, now).await;
                 }
-                // Another vend won the claim (or changed the row): re-read.
+                // Another vend won the claim (or changed the row): re-read, and take its
+                // token.
+                deferred = true;
             }
         }
     }

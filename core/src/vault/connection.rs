@@ -75,14 +75,17 @@ pub enum Freshness {
     Reauthorize,
 }
 
-/// The refresh decision at `now`.
-pub fn freshness(t: Timing, now: i64) -> Freshness {
+/// The refresh decision at `now`. A vend that has already `waited` for another's refresh
+/// takes whatever unexpired token it finds rather than refreshing again (the other vend's new
+/// token may be short-lived enough to count as near expiry already).
+pub fn freshness(t: Timing, now: i64, waited: bool) -> Freshness {
     if t.state != ConnectionState::Active {
         return Freshness::Reauthorize;
     }
     match t.expires_at {
         None => Freshness::Fresh,
         Some(at) if at - skew(at - t.obtained_at) > now => Freshness::Fresh,
+        Some(at) if waited && at > now && t.claimed_until <= now => Freshness::Fresh,
         Some(_) if !t.has_refresh_token => Freshness::Reauthorize,
         Some(_) if t.claimed_until > now => Freshness::Wait,
         Some(_) => Freshness::Refresh,
@@ -114,14 +117,32 @@ mod tests {
 
     #[test]
     fn fresh_until_the_skew_then_refresh() {
-        assert_eq!(freshness(ACTIVE, 900), Freshness::Fresh);
-        assert_eq!(freshness(ACTIVE, 940), Freshness::Refresh);
-        assert_eq!(freshness(ACTIVE, 5_000), Freshness::Refresh);
+        assert_eq!(freshness(ACTIVE, 900, false), Freshness::Fresh);
+        assert_eq!(freshness(ACTIVE, 940, false), Freshness::Refresh);
+        assert_eq!(freshness(ACTIVE, 5_000, false), Freshness::Refresh);
         let forever = Timing {
             expires_at: None,
             ..ACTIVE
         };
-        assert_eq!(freshness(forever, 1_000_000), Freshness::Fresh);
+        assert_eq!(freshness(forever, 1_000_000, false), Freshness::Fresh);
+    }
+
+    #[test]
+    fn after_waiting_for_another_refresh_an_unexpired_token_is_taken() {
+        // The other vend's refresh stored a 10-second token, already within half its life.
+        let refreshed = Timing {
+            expires_at: Some(1_010),
+            obtained_at: 1_000,
+            ..ACTIVE
+        };
+        assert_eq!(freshness(refreshed, 1_006, false), Freshness::Refresh);
+        assert_eq!(freshness(refreshed, 1_006, true), Freshness::Fresh);
+        assert_eq!(freshness(refreshed, 1_010, true), Freshness::Refresh);
+        let still_claimed = Timing {
+            claimed_until: 1_020,
+            ..refreshed
+        };
+        assert_eq!(freshness(still_claimed, 1_006, true), Freshness::Wait);
     }
 
     #[test]
@@ -132,16 +153,16 @@ mod tests {
             obtained_at: 1_000,
             ..ACTIVE
         };
-        assert_eq!(freshness(short, 1_004), Freshness::Fresh);
-        assert_eq!(freshness(short, 1_005), Freshness::Refresh);
+        assert_eq!(freshness(short, 1_004, false), Freshness::Fresh);
+        assert_eq!(freshness(short, 1_005, false), Freshness::Refresh);
         // A one-second token is used until it expires.
         let tiny = Timing {
             expires_at: Some(1_001),
             obtained_at: 1_000,
             ..ACTIVE
         };
-        assert_eq!(freshness(tiny, 1_000), Freshness::Fresh);
-        assert_eq!(freshness(tiny, 1_001), Freshness::Refresh);
+        assert_eq!(freshness(tiny, 1_000, false), Freshness::Fresh);
+        assert_eq!(freshness(tiny, 1_001, false), Freshness::Refresh);
     }
 
     #[test]
@@ -150,8 +171,8 @@ mod tests {
             claimed_until: 1_010,
             ..ACTIVE
         };
-        assert_eq!(freshness(claimed, 1_000), Freshness::Wait);
-        assert_eq!(freshness(claimed, 1_010), Freshness::Refresh);
+        assert_eq!(freshness(claimed, 1_000, false), Freshness::Wait);
+        assert_eq!(freshness(claimed, 1_010, false), Freshness::Refresh);
     }
 
     #[test]
@@ -160,14 +181,14 @@ mod tests {
             has_refresh_token: false,
             ..ACTIVE
         };
-        assert_eq!(freshness(no_rt, 900), Freshness::Fresh);
-        assert_eq!(freshness(no_rt, 990), Freshness::Reauthorize);
+        assert_eq!(freshness(no_rt, 900, false), Freshness::Fresh);
+        assert_eq!(freshness(no_rt, 990, false), Freshness::Reauthorize);
         for state in [
             ConnectionState::NeedsReauthorization,
             ConnectionState::Revoked,
         ] {
             assert_eq!(
-                freshness(Timing { state, ..ACTIVE }, 0),
+                freshness(Timing { state, ..ACTIVE }, 0, false),
                 Freshness::Reauthorize
             );
         }

@@ -172,7 +172,9 @@ isolated!(
     vault::vault_connect_then_vend with vault::SETTINGS,
     vault::vault_refusals with vault::SETTINGS,
     vault::vault_pages_in_a_browser with vault::SETTINGS,
+    vault::vault_error_pages_in_a_browser with vault::SETTINGS,
     vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
+    vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
 );
 
 clocked!(
@@ -186,7 +188,6 @@ clocked!(
     key_schedule::scheduled_rotation_without_traffic_still_prepublishes
         with key_schedule::HOURLY,
     key_schedule::zero_verification_failures_while_keys_rotate with key_schedule::SCHEDULED,
-    vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
     dpop::d2_replay_refused_until_the_proof_expires,
     dpop::d4_stale_nonce_refused with dpop::REQUIRE_NONCE,
     exchange::x1_exchange_expired_subject_refused,

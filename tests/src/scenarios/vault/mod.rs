@@ -441,15 +441,14 @@ pub async fn vault_provider_admin_api(t: &Target) {
     assert_eq!(again.status, 404, "{}", again.body);
 }
 
-/// Single-flight refresh: the upstream token expires (the server's clock moves past it); 32
-/// concurrent vends all get the same new upstream token, and the upstream saw exactly one
-/// refresh.
+/// Single-flight refresh: the upstream token expires; 32 concurrent vends all get the same
+/// new upstream token, and the upstream saw exactly one refresh.
 pub async fn vault_single_flight_refresh_after_expiry(t: &Target) {
     let s = Setup::new(t).await;
     let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
     assert_eq!(s.connect(t, &link).await.status, 200);
     let first = tokens(&s.vend(t, &s.mcp, &[]).await);
-    t.advance_clock(upstream::ACCESS_TTL + 1);
+    upstream::pass(t, upstream::ACCESS_TTL + 1).await;
 
     let s = std::sync::Arc::new(s);
     let mut tasks = Vec::new();
@@ -567,4 +566,69 @@ pub async fn vault_pages_in_a_browser(t: &Target) {
     assert!(b.text().await.contains("revoked"), "{}", b.text().await);
     connect_uri(&s.vend(t, &s.mcp, &[]).await);
     b.finish("the connections page").await;
+}
+
+/// The vault's error pages in a real browser, each a page with its status and no CSP
+/// violation: an unknown provider (404); the person denies at the upstream (400, the host says
+/// the provider did not connect the account); a callback with a state nobody started (400);
+/// another user opens the first user's connect link (403).
+pub async fn vault_error_pages_in_a_browser(t: &Target) {
+    let Some(mut b) = crate::chromium::Chromium::start().await else {
+        return;
+    };
+    let s = Setup::new(t).await;
+    b.goto(&t.url("/connect/no-such-provider")).await;
+    assert_eq!(b.heading().await, "Unknown provider", "{}", b.text().await);
+    b.expect_error_document(404).await;
+
+    let link = connect_uri(&s.vend(t, &s.mcp, &[]).await);
+    b.goto(&link).await;
+    b.fill("#username", &s.f.user.username).await;
+    b.fill("#password", &s.f.user.password).await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.heading().await, "Sign in", "{}", b.text().await);
+    b.fill("#username", &s.upstream_user.username).await;
+    b.fill("#password", &s.upstream_user.password).await;
+    b.click("form button[type=submit]").await;
+    b.click("button[value=deny]").await;
+    assert_eq!(
+        b.heading().await,
+        "Connection refused",
+        "{}",
+        b.text().await
+    );
+    assert!(
+        b.text().await.contains("did not connect your account"),
+        "{}",
+        b.text().await
+    );
+    b.expect_error_document(400).await;
+    connect_uri(&s.vend(t, &s.mcp, &[]).await);
+
+    let forged = format!(
+        "/connect/{}/callback?state=nobody-started-this&code=x",
+        s.provider
+    );
+    b.goto(&t.url(&forged)).await;
+    assert_eq!(b.heading().await, "Connection failed", "{}", b.text().await);
+    b.expect_error_document(400).await;
+    b.finish("the vault's error pages").await;
+
+    let Some(mut other_browser) = crate::chromium::Chromium::start().await else {
+        return;
+    };
+    let other = new_user(t).await;
+    other_browser.goto(&link).await;
+    other_browser.fill("#username", &other.username).await;
+    other_browser.fill("#password", &other.password).await;
+    other_browser.click("form button[type=submit]").await;
+    assert_eq!(
+        other_browser.heading().await,
+        "Cannot connect",
+        "{}",
+        other_browser.text().await
+    );
+    assert!(other_browser.text().await.contains("another user"));
+    other_browser.expect_error_document(403).await;
+    other_browser.finish("another user's connect link").await;
 }

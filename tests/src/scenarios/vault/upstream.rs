@@ -14,7 +14,7 @@ use crate::scenarios::Target;
 
 /// The upstream's access token lifetime, seconds: the vault refreshes such a token after half
 /// of it, and it has expired [`ACCESS_TTL`] + 1 seconds after it was issued.
-pub const ACCESS_TTL: i64 = 3;
+pub const ACCESS_TTL: i64 = 5;
 
 /// The running upstream, never dropped: its exit guards stop it when the test process ends.
 static UPSTREAM: OnceCell<(Target, Server, native::OnExit)> = OnceCell::const_new();
