@@ -4,11 +4,13 @@
 CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
 CREATE TABLE providers (
   name TEXT PRIMARY KEY,
+  resource TEXT NOT NULL,
   config TEXT NOT NULL,
   client_secret TEXT NOT NULL,
   source TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX providers_resource ON providers (resource);
 CREATE TABLE connections (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,

@@ -118,8 +118,10 @@ async fn start(env: &worker::Env) -> Result<Portcullis, StartFailure> {
         fetcher: Arc::new(fetcher::WorkersFetcher::new(&settings.core)),
     };
     let server = Portcullis::start(core_env, settings.core).await?;
-    // Bring wrangler's migration ledger in line with the core's (see d1::record_applied).
-    if let Err(e) = d1::record_applied(&server).await {
+    // Bring wrangler's migration ledger in line with the core's, so `wrangler d1 migrations
+    // apply` and the core's own migration on start agree whichever runs first.
+    let ledger = portcullis_core::store::migrations::wrangler_ledger_statements();
+    if let Err(e) = server.env().sql.batch(&ledger).await {
         worker::console_warn!("portcullis: could not update d1_migrations: {e}");
     }
     Ok(server)

@@ -58,30 +58,21 @@ fn signature_algorithm() -> Object {
     object(&[("name", "ECDSA"), ("hash", "SHA-256")])
 }
 
-/// `crypto.subtle.importKey(format, data, ECDSA P-256, false, [usage])`.
-async fn import(format: &str, data: &[u8], usage: &str) -> Result<CryptoKey, CryptoError> {
+/// `crypto.subtle.importKey(format, data, algorithm, false, [usage])`: a non-extractable key.
+async fn import(
+    format: &str,
+    data: &[u8],
+    algorithm: &Object,
+    usage: &str,
+) -> Result<CryptoKey, CryptoError> {
     let usages = Array::of1(&JsValue::from_str(usage));
     let data = Uint8Array::from(data);
     let promise = subtle()?
-        .import_key_with_object(format, &data, &key_algorithm(), false, &usages)
+        .import_key_with_object(format, &data, algorithm, false, &usages)
         .map_err(|e| js_error("importKey", e))?;
     JsFuture::from(promise)
         .await
         .map_err(|e| js_error("importKey", e))?
-        .dyn_into::<CryptoKey>()
-        .map_err(|_| CryptoError("webcrypto: importKey returned no key".into()))
-}
-
-/// `crypto.subtle.importKey("raw", key, "AES-GCM", false, [usage])`.
-async fn import_aes(key: &[u8; 32], usage: &str) -> Result<CryptoKey, CryptoError> {
-    let usages = Array::of1(&JsValue::from_str(usage));
-    let data = Uint8Array::from(&key[..]);
-    let promise = subtle()?
-        .import_key_with_str("raw", &data, "AES-GCM", false, &usages)
-        .map_err(|e| js_error("importKey (AES-GCM)", e))?;
-    JsFuture::from(promise)
-        .await
-        .map_err(|e| js_error("importKey (AES-GCM)", e))?
         .dyn_into::<CryptoKey>()
         .map_err(|_| CryptoError("webcrypto: importKey returned no key".into()))
 }
@@ -104,7 +95,7 @@ async fn aes_gcm(
     data: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let key = import_aes(key, usage).await?;
+    let key = import("raw", key, &object(&[("name", "AES-GCM")]), usage).await?;
     let params = aes_gcm_params(nonce, aad);
     let data = Uint8Array::from(data);
     let promise = if usage == "encrypt" {
@@ -139,7 +130,7 @@ impl WebCrypto {
             return cached;
         }
         // importKey validates the point (on the curve, not the identity).
-        let key = import("raw", sec1, "verify").await.ok()?;
+        let key = import("raw", sec1, &key_algorithm(), "verify").await.ok()?;
         let mut cache = self.public_keys.borrow_mut();
         if cache.len() >= PUBLIC_KEY_CACHE {
             cache.pop_front();
@@ -160,7 +151,7 @@ impl WebCryptoSigner {
         if let Some(key) = self.key.borrow().clone() {
             return Ok(key);
         }
-        let key = import("pkcs8", &self.pkcs8, "sign").await?;
+        let key = import("pkcs8", &self.pkcs8, &key_algorithm(), "sign").await?;
         *self.key.borrow_mut() = Some(key.clone());
         Ok(key)
     }

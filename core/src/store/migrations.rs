@@ -203,11 +203,13 @@ CREATE INDEX access_tokens_expiry ON access_tokens (expires_at);
         sql: r#"
 CREATE TABLE providers (
   name TEXT PRIMARY KEY,
+  resource TEXT NOT NULL,
   config TEXT NOT NULL,
   client_secret TEXT NOT NULL,
   source TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX providers_resource ON providers (resource);
 CREATE TABLE connections (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
@@ -320,4 +322,35 @@ pub async fn current_version(store: &dyn SqlStore) -> Result<i64, StoreError> {
         .first()
         .and_then(|r| r.opt_int(0).ok().flatten())
         .unwrap_or(0))
+}
+
+/// The file name of migration `version` for `wrangler d1 migrations`: `NNNN_words_of_the_name.sql`
+/// (the files in `adapters/cloudflare/migrations/` are generated from [`MIGRATIONS`]).
+pub fn d1_file_name(version: i64, name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    format!("{version:04}_{}.sql", slug.trim_end_matches('_'))
+}
+
+/// Statements that record, in wrangler's `d1_migrations` ledger (the schema wrangler creates),
+/// every migration file whose version the core has applied, so a later `wrangler d1
+/// migrations apply` does not run DDL again that the core already ran. Idempotent; for D1.
+pub fn wrangler_ledger_statements() -> Vec<(String, Vec<Value>)> {
+    let mut statements = vec![(
+        "CREATE TABLE IF NOT EXISTS d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)".to_owned(),
+        Vec::new(),
+    )];
+    for m in MIGRATIONS {
+        statements.push((
+            "INSERT OR IGNORE INTO d1_migrations (name) SELECT ? WHERE EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)".to_owned(),
+            vec![Value::from(d1_file_name(m.version, m.name)), Value::Int(m.version)],
+        ));
+    }
+    statements
 }

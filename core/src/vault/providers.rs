@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::store::repo::providers::{self as repo, ProviderRow};
+use crate::store::StoreError;
 
 /// Whether outbound calls may go to loopback (the `cimd.allow_loopback` switch).
 fn allow_loopback(ctx: &Context) -> bool {
@@ -41,6 +42,7 @@ pub async fn declare(
         ctx.env().sql.as_ref(),
         &ProviderRow {
             name: provider.name.clone(),
+            resource: provider.resource.clone(),
             config,
             client_secret: sealed,
             source: source.to_owned(),
@@ -48,7 +50,13 @@ pub async fn declare(
         },
     )
     .await
-    .map_err(|e| DeclareError::Other(e.into()))?;
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => DeclareError::Invalid(ProviderError {
+            field: "resource",
+            message: "another provider already has this resource".into(),
+        }),
+        e => DeclareError::Other(e.into()),
+    })?;
     Ok(provider)
 }
 
@@ -90,14 +98,13 @@ pub async fn load(ctx: &Context, name: &str) -> Result<Option<Provider>> {
     }
 }
 
-/// The provider whose `resource` is `resource` (what a vend names).
+/// The provider whose `resource` is `resource` (what a vend names): one indexed read, made
+/// for every token exchange that names a `resource`.
 pub async fn for_resource(ctx: &Context, resource: &str) -> Result<Option<Provider>> {
-    for row in repo::list(ctx.env().sql.as_ref()).await? {
-        if public_input(&row).is_some_and(|i| i.resource == resource) {
-            return from_row(ctx, &row).map(Some);
-        }
+    match repo::by_resource(ctx.env().sql.as_ref(), resource).await? {
+        Some(row) => from_row(ctx, &row).map(Some),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ pub fn decide(r: &VendRequest<'_>) -> Result<VendPlan> {
             ),
         ));
     }
-    let wanted = r
+    let wanted: Vec<String> = r
         .scope
         .map(|s| {
             s.split(' ')
@@ -83,6 +83,18 @@ pub fn decide(r: &VendRequest<'_>) -> Result<VendPlan> {
                 .collect()
         })
         .unwrap_or_default();
+    // The provider's `scopes` bound what any MCP server may ask for.
+    if let Some(outside) = wanted
+        .iter()
+        .find(|w| !r.provider.scopes.is_empty() && !r.provider.scopes.contains(w))
+    {
+        return Err(Error::invalid_scope(format!(
+            "'{}' is not among the scopes provider '{}' vends ({})",
+            crate::text::truncate(outside, 64),
+            r.provider.name,
+            r.provider.scopes.join(" ")
+        )));
+    }
     Ok(VendPlan {
         owner: r.subject.sub.clone(),
         provider: r.provider.name.clone(),
@@ -227,6 +239,35 @@ mod tests {
                 None
             )),
             ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn a_provider_vends_only_its_own_scopes() {
+        let mut p = provider();
+        p.scopes = vec!["repo".into(), "read:user".into()];
+        let (c, sub, res) = (
+            client("client_secret_basic"),
+            claims(MCP),
+            resource(&["mcp-server"]),
+        );
+        let ask = |scope| {
+            decide(&VendRequest {
+                client: &c,
+                subject: &sub,
+                subject_resource: &res,
+                provider: &p,
+                requested_token_type: None,
+                scope: Some(scope),
+            })
+        };
+        assert_eq!(ask("repo").unwrap().wanted, ["repo"]);
+        let refused = ask("repo admin:org").unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidScope);
+        assert!(
+            refused.description.contains("admin:org"),
+            "{}",
+            refused.description
         );
     }
 

@@ -291,18 +291,7 @@ pub fn d1_migrations_dir() -> PathBuf {
 /// The core's version ledger, created exactly as the core's `migrate` creates it.
 use portcullis_core::store::migrations::LEDGER_DDL as SCHEMA_MIGRATIONS_DDL;
 
-/// `NNNN_words_of_the_name.sql`.
-pub fn d1_file_name(version: i64, name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('_') {
-            slug.push('_');
-        }
-    }
-    format!("{version:04}_{}.sql", slug.trim_end_matches('_'))
-}
+pub use portcullis_core::store::migrations::d1_file_name;
 
 /// The D1 migration files for `wrangler d1 migrations apply`, one per core migration, as
 /// `(file name, contents)`. Each applies the core's DDL and records its version in the

@@ -8,6 +8,8 @@ use crate::store::{Row, SqlStore, StoreError};
 pub struct ProviderRow {
     /// The provider's name.
     pub name: String,
+    /// The identifier an MCP server names to vend this provider's tokens (unique).
+    pub resource: String,
     /// The declaration as JSON (`client_secret` never included).
     pub config: String,
     /// The client secret, sealed.
@@ -18,26 +20,29 @@ pub struct ProviderRow {
     pub created_at: i64,
 }
 
-const COLS: &str = "name, config, client_secret, source, created_at";
+const COLS: &str = "name, resource, config, client_secret, source, created_at";
 
 fn from_row(r: &Row) -> Result<ProviderRow, StoreError> {
     Ok(ProviderRow {
         name: r.text(0)?,
-        config: r.text(1)?,
-        client_secret: r.text(2)?,
-        source: r.text(3)?,
-        created_at: r.int(4)?,
+        resource: r.text(1)?,
+        config: r.text(2)?,
+        client_secret: r.text(3)?,
+        source: r.text(4)?,
+        created_at: r.int(5)?,
     })
 }
 
-/// Creates or replaces a provider.
+/// Creates or replaces a provider; [`StoreError::Conflict`] when another provider has its
+/// `resource`.
 pub async fn put(db: &dyn SqlStore, p: &ProviderRow) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO providers (name, config, client_secret, source, created_at) VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (name) DO UPDATE SET config = excluded.config, client_secret = excluded.client_secret, \
-         source = excluded.source",
+        "INSERT INTO providers (name, resource, config, client_secret, source, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (name) DO UPDATE SET resource = excluded.resource, config = excluded.config, \
+         client_secret = excluded.client_secret, source = excluded.source",
         &[
             p.name.as_str().into(),
+            p.resource.as_str().into(),
             p.config.as_str().into(),
             p.client_secret.as_str().into(),
             p.source.as_str().into(),
@@ -54,6 +59,20 @@ pub async fn get(db: &dyn SqlStore, name: &str) -> Result<Option<ProviderRow>, S
         .query(
             &format!("SELECT {COLS} FROM providers WHERE name = ?"),
             &[name.into()],
+        )
+        .await?;
+    rows.first().map(from_row).transpose()
+}
+
+/// The provider whose `resource` is `resource`.
+pub async fn by_resource(
+    db: &dyn SqlStore,
+    resource: &str,
+) -> Result<Option<ProviderRow>, StoreError> {
+    let rows = db
+        .query(
+            &format!("SELECT {COLS} FROM providers WHERE resource = ?"),
+            &[resource.into()],
         )
         .await?;
     rows.first().map(from_row).transpose()

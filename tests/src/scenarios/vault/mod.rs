@@ -391,6 +391,8 @@ pub async fn vault_refusals(t: &Target) {
 /// deletion removes it.
 pub async fn vault_provider_admin_api(t: &Target) {
     let name = uid("gh").to_lowercase().replace(['.', ' '], "-");
+    // Unique per run: the scenarios share a server, and a resource names one provider.
+    let resource = format!("https://api.github.com/{name}");
     let v: Value = admin_ok(
         t,
         reqwest::Method::POST,
@@ -401,7 +403,7 @@ pub async fn vault_provider_admin_api(t: &Target) {
             "client_id": "Iv1.example",
             "client_secret": "a-very-secret-value",
             "scopes": ["repo"],
-            "resource": "https://api.github.com",
+            "resource": resource,
             "vend_resources": ["https://mcp.example.com/x/mcp"],
         })),
     )
@@ -423,6 +425,23 @@ pub async fn vault_provider_admin_api(t: &Target) {
     .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("preset"), "{}", bad.body);
+    // Another provider for the same resource would make a vend ambiguous.
+    let twin = admin(
+        t,
+        reqwest::Method::POST,
+        "/admin/providers",
+        Some(json!({
+            "name": format!("{name}-twin"),
+            "preset": "github",
+            "client_id": "Iv1.other",
+            "client_secret": "another-secret-value",
+            "resource": resource,
+            "vend_resources": ["https://mcp.example.com/x/mcp"],
+        })),
+    )
+    .await;
+    assert_eq!(twin.status, 400, "{}", twin.body);
+    assert!(twin.body.contains("resource"), "{}", twin.body);
     let del = admin(
         t,
         reqwest::Method::DELETE,
