@@ -8,14 +8,12 @@
 //! lists `common/scenario_lists.rs`. Skipped, with a message, when `PORTCULLIS_TEST_IMAGE` is
 //! unset, unless `TEST_REQUIRE_IMAGE=1`.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::{free_port, OnExit};
 use portcullis_tests::conformance::uid;
+use portcullis_tests::hosts::native::{free_port, OnExit};
 use portcullis_tests::hosts::suite::{env_name, ScenarioHost};
 use portcullis_tests::scenarios::support::random_b64;
 use portcullis_tests::scenarios::Target;
