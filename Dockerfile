@@ -15,7 +15,8 @@
 #
 # tests/tests/dockerfile.rs checks the facts this file relies on (binary path, ports, settings,
 # healthcheck, user); CI builds the same release binary (`cargo build --release -p portcullis
-# --locked`, in scripts/test), but no Docker engine runs there.
+# --locked`, in scripts/test), then builds this file with podman, that binary standing in for
+# the builder stage (no image registry there), and runs the image (scripts/test-image).
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src

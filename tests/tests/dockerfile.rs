@@ -5,6 +5,8 @@
 //! accepted by the native host's configuration loader (`portcullis::config::load_from`) and
 //! listen on the exposed ports; the healthcheck command, run by `sh` exactly as written,
 //! succeeds against a running `portcullis serve`; the final stage runs as a non-root user.
+//! `scripts/test-image` also builds the image with podman and runs it (`image.rs`), but with
+//! the release binary in place of the builder stage: the builder's facts are checked only here.
 
 mod common;
 
