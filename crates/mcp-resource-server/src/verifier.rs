@@ -1,0 +1,240 @@
+//! The verifier: the sans-IO decisions of [`crate::decision`] driven with the issuer's keys,
+//! found through RFC 8414 §3 metadata discovery (`jwks_uri`, with the `issuer` member checked
+//! against the configured issuer, §3.3) and fetched through [`HttpFetch`], which each
+//! integration supplies (reqwest natively, the runtime's `fetch` on the edge).
+
+use std::sync::{Arc, Mutex};
+
+use http::HeaderMap;
+
+use crate::claims::VerifiedToken;
+use crate::config::Config;
+use crate::decision::{self, Decision, Denial, RequestInfo};
+use crate::dpop::{MemoryReplayCache, ReplayCache};
+use crate::jwks::{Key, KeyCache, KeySet, Lookup};
+use crate::metadata;
+use crate::token;
+
+/// A failed fetch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FetchError(pub String);
+
+/// Fetches a JSON document with `GET` (the issuer's metadata, its JWKS). Implementations
+/// should time out, cap the response size, and fail on non-2xx statuses.
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+pub trait HttpFetch: Send + Sync {
+    /// The body of a successful `GET url`.
+    async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError>;
+}
+
+/// The current time.
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+/// A clock stopped at one instant (tests, benchmarks).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now(&self) -> i64 {
+        self.0
+    }
+}
+
+/// The RFC 8414 §3.1 metadata URL of `issuer` (path-inserted for an issuer with a path).
+pub fn issuer_metadata_url(issuer: &str) -> Result<String, FetchError> {
+    let u = url::Url::parse(issuer).map_err(|_| FetchError(format!("bad issuer URL {issuer}")))?;
+    let path = u.path().trim_end_matches('/');
+    Ok(format!(
+        "{}/.well-known/oauth-authorization-server{path}",
+        u.origin().ascii_serialization()
+    ))
+}
+
+/// Verifies requests for one resource.
+pub struct Verifier {
+    config: Arc<Config>,
+    fetch: Arc<dyn HttpFetch>,
+    clock: Arc<dyn Clock>,
+    replay: Arc<dyn ReplayCache>,
+    keys: Mutex<KeyCache>,
+    jwks_uri: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.config.issuer)
+            .field("resource", &self.config.resource_str)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier with an in-memory DPoP replay cache.
+    pub fn new(config: Config, fetch: Arc<dyn HttpFetch>, clock: Arc<dyn Clock>) -> Self {
+        let keys = KeyCache::new(config.jwks_refetch_floor, config.jwks_max_age);
+        let jwks_uri = config.jwks_uri.clone();
+        Self {
+            config: Arc::new(config),
+            fetch,
+            clock,
+            replay: Arc::new(MemoryReplayCache::default()),
+            keys: Mutex::new(keys),
+            jwks_uri: Mutex::new(jwks_uri),
+        }
+    }
+
+    /// Uses `replay` for DPoP `jti`s (share one across instances of the resource server).
+    pub fn with_replay_cache(mut self, replay: Arc<dyn ReplayCache>) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current time from the verifier's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The protected resource metadata path on this server's origin.
+    pub fn metadata_path(&self) -> String {
+        metadata::well_known_path(&self.config.resource)
+    }
+
+    /// The protected resource metadata document (RFC 9728).
+    pub fn metadata_document(&self) -> serde_json::Value {
+        metadata::document(&self.config)
+    }
+
+    async fn discover_jwks_uri(&self) -> Result<String, FetchError> {
+        if let Some(u) = self
+            .jwks_uri
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(u);
+        }
+        let url = issuer_metadata_url(&self.config.issuer)?;
+        let body = self.fetch.get(&url).await?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| FetchError(format!("{url} is not JSON")))?;
+        if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.config.issuer.as_str()) {
+            return Err(FetchError(format!("{url} names another issuer")));
+        }
+        let jwks_uri = doc
+            .get("jwks_uri")
+            .and_then(|v| v.as_str())
+            .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+            .ok_or_else(|| FetchError(format!("{url} has no usable jwks_uri")))?
+            .to_owned();
+        *self.jwks_uri.lock().unwrap_or_else(|e| e.into_inner()) = Some(jwks_uri.clone());
+        Ok(jwks_uri)
+    }
+
+    async fn refresh_keys(&self, now: i64) -> Result<(), FetchError> {
+        let now_u = u64::try_from(now).unwrap_or(0);
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .attempted(now_u);
+        let uri = self.discover_jwks_uri().await?;
+        let body = self.fetch.get(&uri).await?;
+        let set = KeySet::from_json(&body).map_err(|e| FetchError(format!("{uri}: {e}")))?;
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .store(set, now_u);
+        Ok(())
+    }
+
+    /// The issuer's key for `kid`/`alg`, fetching the JWKS when the cache says so.
+    async fn key(
+        &self,
+        kid: Option<&str>,
+        alg: crate::Alg,
+        now: i64,
+    ) -> Result<Option<Key>, FetchError> {
+        let now_u = u64::try_from(now).unwrap_or(0);
+        let first = self
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup(kid, alg, now_u);
+        match first {
+            Lookup::Found(k) => Ok(Some(k)),
+            Lookup::Unknown => Ok(None),
+            Lookup::Fetch => {
+                let fetched = self.refresh_keys(now).await;
+                let again = self
+                    .keys
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .lookup(kid, alg, now_u);
+                match (again, fetched) {
+                    (Lookup::Found(k), _) => Ok(Some(k)),
+                    (_, Err(e)) => Err(e),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Decides a request: `method`, the absolute `url` it was sent to, and its headers.
+    pub async fn authorize(&self, method: &str, url: &str, headers: &HeaderMap) -> Decision {
+        let config = &self.config;
+        let presented = match decision::presented(config, headers) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Decision::Deny(decision::unauthenticated(config)),
+            Err(d) => return Decision::Deny(d),
+        };
+        let unverified = match token::parse(presented.token(), &config.algorithms) {
+            Ok(u) => u,
+            Err(e) => {
+                return Decision::Deny(decision::token_refused(config, presented.scheme(), &e))
+            }
+        };
+        let now = self.clock.now();
+        let key = match self
+            .key(unverified.kid.as_deref(), unverified.alg, now)
+            .await
+        {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                return Decision::Deny(decision::token_refused(
+                    config,
+                    presented.scheme(),
+                    &token::TokenError::UnknownKey,
+                ))
+            }
+            Err(_) => {
+                return Decision::Deny(decision::unavailable(
+                    "the authorization server's keys cannot be fetched",
+                ))
+            }
+        };
+        let request = RequestInfo { method, url, now };
+        decision::decide(
+            config,
+            presented,
+            &unverified,
+            &key,
+            request,
+            self.replay.as_ref(),
+        )
+    }
+
+    /// Applies the tool policy to a JSON-RPC body for a verified token.
+    pub fn check_tools(&self, token: &VerifiedToken, body: &[u8]) -> Option<Denial> {
+        decision::check_tools(&self.config, token, body)
+    }
+}
