@@ -113,8 +113,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = native::layer(config)?;
 
     let url = url::Url::parse(&resource)?;
-    let host = url.host_str().ok_or("MCP_RESOURCE_URL has no host")?.to_owned();
-    let port = url.port_or_known_default().ok_or("MCP_RESOURCE_URL has no port")?;
+    let host = url
+        .host_str()
+        .ok_or("MCP_RESOURCE_URL has no host")?
+        .to_owned();
+    let port = url
+        .port_or_known_default()
+        .ok_or("MCP_RESOURCE_URL has no port")?;
     let listen = std::env::var("MCP_LISTEN").unwrap_or_else(|_| format!("{host}:{port}"));
 
     let notes = Notes::new();
@@ -131,7 +136,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = axum::Router::new().route_service(&path, mcp).layer(auth);
 
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    eprintln!("MCP server for {resource} on {} (issuer {issuer})", listener.local_addr()?);
+    eprintln!(
+        "MCP server for {resource} on {} (issuer {issuer})",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

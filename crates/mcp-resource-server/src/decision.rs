@@ -20,6 +20,8 @@ use crate::token::{TokenError, Unverified};
 const MAX_AUTHORIZATION_LEN: usize = 16 * 1024;
 
 /// The outcome for a request.
+// Allow is the common case: boxing the token would allocate on every accepted request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Decision {
     /// Let it through, with the verified token.

@@ -4,6 +4,8 @@
 //! `kid`s cannot turn into a flood of JWKS requests (the jwt-authorizer rule). Keys named in a
 //! token header (`jku`, `x5u`, `jwk`) are never used (RFC 8725 §3.10).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use jwt_compact::jwk::JsonWebKey;
 use serde_json::Value;
@@ -74,7 +76,7 @@ pub struct Key {
 /// A JWK Set, keeping only keys usable for signature verification.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    keys: Vec<Key>,
+    keys: Vec<Arc<Key>>,
 }
 
 /// Why a JWK Set document was refused.
@@ -106,11 +108,11 @@ impl KeySet {
                     return None;
                 }
                 let jwk: JsonWebKey<'_> = serde_json::from_value(k.clone()).ok()?;
-                Some(Key {
+                Some(Arc::new(Key {
                     kid: obj.get("kid").and_then(Value::as_str).map(str::to_owned),
                     alg: obj.get("alg").and_then(Value::as_str).map(str::to_owned),
                     key: VerifyingKey::from_jwk(&jwk)?,
-                })
+                }))
             })
             .collect();
         Ok(Self { keys })
@@ -128,8 +130,9 @@ impl KeySet {
 
     /// The key for a token signed with `alg` naming `kid`: the key with that `kid` (or, when
     /// the token names none, the only key that fits), whose type and `alg` fit.
-    pub fn find(&self, kid: Option<&str>, alg: Alg) -> Option<&Key> {
-        let fits = |k: &&Key| k.key.fits(alg) && k.alg.as_deref().is_none_or(|a| a == alg.as_str());
+    pub fn find(&self, kid: Option<&str>, alg: Alg) -> Option<&Arc<Key>> {
+        let fits =
+            |k: &&Arc<Key>| k.key.fits(alg) && k.alg.as_deref().is_none_or(|a| a == alg.as_str());
         match kid {
             Some(kid) => self
                 .keys
@@ -149,7 +152,7 @@ impl KeySet {
 #[derive(Debug, Clone)]
 pub enum Lookup {
     /// Use this key.
-    Found(Key),
+    Found(Arc<Key>),
     /// Fetch the JWKS now (no keys yet, the keys are stale, or the `kid` is unknown and the
     /// refetch floor has passed), then look again.
     Fetch,

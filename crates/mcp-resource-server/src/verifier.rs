@@ -163,7 +163,7 @@ impl Verifier {
         kid: Option<&str>,
         alg: crate::Alg,
         now: i64,
-    ) -> Result<Option<Key>, FetchError> {
+    ) -> Result<Option<Arc<Key>>, FetchError> {
         let now_u = u64::try_from(now).unwrap_or(0);
         let first = self
             .keys
