@@ -151,6 +151,21 @@ where
     Ok(out)
 }
 
+/// The valid scope tokens of `items`, deduplicated.
+fn valid_scopes<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut out: Vec<String> = Vec::new();
+    for s in items.into_iter().map(Into::into) {
+        if valid_scope(&s) && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
 impl Config {
     /// A resource server for tokens from `issuer` whose audience is `resource`, this server's
     /// own canonical URL (for an MCP server, the URL clients connect to, e.g.
@@ -276,20 +291,16 @@ impl Config {
         Ok(self)
     }
 
-    /// Scopes every request needs (announced in the 401 challenge's `scope`).
-    ///
-    /// # Panics
-    /// Never; an invalid scope is ignored by this convenience form: use
-    /// [`Config::try_required_scopes`] to see the error.
-    pub fn required_scopes<I, S>(self, items: I) -> Self
+    /// Scopes every request needs (announced in the 401 challenge's `scope`). Invalid scope
+    /// tokens (and `offline_access`) are left out; [`Config::try_required_scopes`] reports
+    /// them instead.
+    pub fn required_scopes<I, S>(mut self, items: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let items: Vec<String> = items.into_iter().map(Into::into).collect();
-        let valid: Vec<String> = items.iter().filter(|s| valid_scope(s)).cloned().collect();
-        self.try_required_scopes(valid)
-            .expect("filtered to valid scopes")
+        self.required_scopes = valid_scopes(items);
+        self
     }
 
     /// Scopes every request needs, with invalid scope tokens reported.
@@ -303,16 +314,14 @@ impl Config {
     }
 
     /// Requires `scopes` (all of them) to call MCP tool `name` (`tools/call`). Invalid scope
-    /// tokens are ignored; see [`Config::try_tool`].
-    pub fn tool<I, S>(self, name: &str, items: I) -> Self
+    /// tokens are left out; [`Config::try_tool`] reports them instead.
+    pub fn tool<I, S>(mut self, name: &str, items: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let items: Vec<String> = items.into_iter().map(Into::into).collect();
-        let valid: Vec<String> = items.iter().filter(|s| valid_scope(s)).cloned().collect();
-        self.try_tool(name, valid)
-            .expect("filtered to valid scopes")
+        self.tools.insert(name, valid_scopes(items));
+        self
     }
 
     /// Requires `scopes` to call tool `name`, with invalid scope tokens reported.

@@ -201,6 +201,11 @@ impl KeyCache {
         }
     }
 
+    /// Whether a key set was ever fetched.
+    pub fn has_keys(&self) -> bool {
+        self.set.is_some()
+    }
+
     /// Records that a fetch was started at `now` (successful or not).
     pub fn attempted(&mut self, now: u64) {
         self.last_attempt = Some(now);

@@ -63,6 +63,9 @@ pub struct Verifier {
     replay: Arc<dyn ReplayCache>,
     keys: Mutex<KeyCache>,
     jwks_uri: Mutex<Option<String>>,
+    /// Held while fetching, so concurrent requests wait for one fetch instead of each
+    /// starting their own (or finding the floor closed and failing).
+    fetching: futures_util::lock::Mutex<()>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -86,6 +89,7 @@ impl Verifier {
             replay: Arc::new(MemoryReplayCache::default()),
             keys: Mutex::new(keys),
             jwks_uri: Mutex::new(jwks_uri),
+            fetching: futures_util::lock::Mutex::new(()),
         }
     }
 
@@ -157,7 +161,15 @@ impl Verifier {
         Ok(())
     }
 
-    /// The issuer's key for `kid`/`alg`, fetching the JWKS when the cache says so.
+    fn lookup(&self, kid: Option<&str>, alg: crate::Alg, now: u64) -> Lookup {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup(kid, alg, now)
+    }
+
+    /// The issuer's key for `kid`/`alg`, fetching the JWKS (once for all concurrent requests)
+    /// when the cache says so. `Err` when there are no keys at all.
     async fn key(
         &self,
         kid: Option<&str>,
@@ -165,27 +177,28 @@ impl Verifier {
         now: i64,
     ) -> Result<Option<Arc<Key>>, FetchError> {
         let now_u = u64::try_from(now).unwrap_or(0);
-        let first = self
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .lookup(kid, alg, now_u);
-        match first {
+        if let Lookup::Found(k) = self.lookup(kid, alg, now_u) {
+            return Ok(Some(k));
+        }
+        let _one_fetch_at_a_time = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        let mut result = Ok(());
+        if let Lookup::Fetch = self.lookup(kid, alg, now_u) {
+            result = self.refresh_keys(now).await;
+        }
+        match self.lookup(kid, alg, now_u) {
             Lookup::Found(k) => Ok(Some(k)),
-            Lookup::Unknown => Ok(None),
-            Lookup::Fetch => {
-                let fetched = self.refresh_keys(now).await;
-                let again = self
-                    .keys
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .lookup(kid, alg, now_u);
-                match (again, fetched) {
-                    (Lookup::Found(k), _) => Ok(Some(k)),
-                    (_, Err(e)) => Err(e),
-                    _ => Ok(None),
-                }
+            _ if !self
+                .keys
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .has_keys() =>
+            {
+                Err(result
+                    .err()
+                    .unwrap_or_else(|| FetchError("no keys fetched yet".into())))
             }
+            _ => Ok(None),
         }
     }
 

@@ -84,6 +84,14 @@ fn token(f: impl FnOnce(&mut Value)) -> String {
     sign(1, header(), c)
 }
 
+struct MovingClock(std::sync::atomic::AtomicI64);
+
+impl crate::Clock for MovingClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 const RM: &str = "https://mcp.example/.well-known/oauth-protected-resource/mcp";
 
 #[test]
@@ -186,7 +194,8 @@ fn malformed_authorization_is_400() {
 #[test]
 fn unknown_kid_refetches_once_per_floor_and_picks_up_rotated_keys() {
     let fetch = issuer();
-    let v = verifier_with(config(), fetch.clone());
+    let clock = Arc::new(MovingClock(std::sync::atomic::AtomicI64::new(NOW)));
+    let v = Verifier::new(config(), fetch.clone(), clock.clone());
     let mut h = header();
     h["kid"] = "k2".into();
     let rotated = sign(2, h, claims());
@@ -201,9 +210,14 @@ fn unknown_kid_refetches_once_per_floor_and_picks_up_rotated_keys() {
         denial(run(&v, &auth));
     }
     assert_eq!(fetch.fetches.load(Ordering::SeqCst), 2);
-    // After the floor (a fresh verifier whose clock moved on stands in for time passing).
-    let later = Verifier::new(config(), fetch.clone(), Arc::new(FixedClock(NOW)));
-    assert!(matches!(run(&later, &auth), Decision::Allow(_)));
+    // After the floor has passed, the unknown kid triggers one fetch and the rotated key works.
+    clock.0.store(NOW + 10, Ordering::SeqCst);
+    assert!(matches!(run(&v, &auth), Decision::Allow(_)));
+    assert_eq!(
+        fetch.fetches.load(Ordering::SeqCst),
+        3,
+        "the JWKS again, not the metadata"
+    );
 }
 
 #[test]
@@ -415,4 +429,25 @@ fn denial_response_has_challenges_and_json() {
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body: Value = serde_json::from_slice(res.body()).unwrap();
     assert_eq!(body["error"], "invalid_token");
+}
+
+#[test]
+fn concurrent_first_requests_share_one_fetch() {
+    let fetch = issuer();
+    let v = verifier_with(config(), fetch.clone());
+    let h = headers(&[("authorization", &format!("Bearer {}", token(|_| {})))]);
+    let all = futures::executor::block_on(async {
+        let a = v.authorize("POST", URL, &h);
+        let b = v.authorize("POST", URL, &h);
+        let c = v.authorize("POST", URL, &h);
+        futures::join!(a, b, c)
+    });
+    for d in [all.0, all.1, all.2] {
+        assert!(matches!(d, Decision::Allow(_)), "{d:?}");
+    }
+    assert_eq!(
+        fetch.fetches.load(Ordering::SeqCst),
+        2,
+        "metadata and JWKS once"
+    );
 }
