@@ -11,6 +11,11 @@
 //! metadata at `/.well-known/oauth-protected-resource/<path>`. Tools: `whoami` (needs
 //! `mcp:read`, as does every request) and `write_note` (needs `mcp:write`).
 //!
+//! Optional, for the token vault (docs/vault.md): with `MCP_CLIENT_ID` and
+//! `MCP_CLIENT_SECRET` (a confidential client listed in this resource's `exchange_clients`),
+//! the `upstream_token` tool vends the caller's token for a provider's `resource` and answers
+//! with the connect link when the user has not connected that provider yet.
+//!
 //! ```sh
 //! MCP_AUTH_ISSUER=http://127.0.0.1:9000 MCP_RESOURCE_URL=http://127.0.0.1:3000/mcp \
 //!   cargo run -p portcullis-resource-server --example rmcp_server
@@ -18,6 +23,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use portcullis_resource_server::vend::{ClientCredentials, Vend, Vended};
 use portcullis_resource_server::{native, Config, VerifiedToken};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -32,7 +38,14 @@ use rmcp::{schemars, tool, tool_handler, tool_router, ServerHandler};
 #[derive(Clone)]
 struct Notes {
     notes: Arc<Mutex<Vec<(String, String)>>>,
+    vend: Option<Vend>,
     tool_router: ToolRouter<Self>,
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct UpstreamToken {
+    /// The provider's `resource` (e.g. `https://api.github.com`).
+    resource: String,
 }
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
@@ -51,9 +64,10 @@ fn caller(parts: &http::request::Parts) -> Result<&VerifiedToken, rmcp::ErrorDat
 
 #[tool_router]
 impl Notes {
-    fn new() -> Self {
+    fn new(vend: Option<Vend>) -> Self {
         Self {
             notes: Arc::default(),
+            vend,
             tool_router: Self::tool_router(),
         }
     }
@@ -86,6 +100,32 @@ impl Notes {
         notes.push((who.clone(), text));
         Ok(format!("saved note {} for {who}", notes.len()))
     }
+
+    #[tool(description = "Get the caller's token for an upstream provider from the vault")]
+    async fn upstream_token(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(UpstreamToken { resource }): Parameters<UpstreamToken>,
+    ) -> Result<String, rmcp::ErrorData> {
+        let vend = self.vend.as_ref().ok_or_else(|| {
+            rmcp::ErrorData::invalid_request("set MCP_CLIENT_ID and MCP_CLIENT_SECRET", None)
+        })?;
+        // A real tool would call the provider's API with the token; this one only shows what
+        // it got (never the token itself).
+        match vend.vend(caller(&parts)?, &resource, None).await {
+            Ok(Vended::Token {
+                scope, expires_in, ..
+            }) => Ok(serde_json::json!({
+                "connected": true, "scope": scope, "expires_in": expires_in,
+            })
+            .to_string()),
+            Ok(Vended::Connect { connect_uri, .. }) => Ok(serde_json::json!({
+                "connected": false, "connect_uri": connect_uri,
+            })
+            .to_string()),
+            Err(e) => Err(rmcp::ErrorData::internal_error(e.to_string(), None)),
+        }
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -109,8 +149,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .resource_name("Portcullis example notes server")
         .required_scopes(["mcp:read"])
         .tool("whoami", ["mcp:read"])
-        .tool("write_note", ["mcp:write"]);
-    let auth = native::layer(config)?;
+        .tool("write_note", ["mcp:write"])
+        .tool("upstream_token", ["mcp:read"]);
+    let verifier = native::verifier(config)?;
+    let vend = match (
+        std::env::var("MCP_CLIENT_ID"),
+        std::env::var("MCP_CLIENT_SECRET"),
+    ) {
+        (Ok(id), Ok(secret)) => Some(Vend::new(
+            verifier.clone(),
+            ClientCredentials::new(&id, &secret),
+        )),
+        _ => None,
+    };
+    let auth = portcullis_resource_server::layer::ResourceServerLayer::new(verifier);
 
     let url = url::Url::parse(&resource)?;
     let host = url
@@ -122,7 +174,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("MCP_RESOURCE_URL has no port")?;
     let listen = std::env::var("MCP_LISTEN").unwrap_or_else(|_| format!("{host}:{port}"));
 
-    let notes = Notes::new();
+    let notes = Notes::new(vend);
     let mcp = StreamableHttpService::new(
         move || Ok(notes.clone()),
         Arc::new(LocalSessionManager::default()),

@@ -37,6 +37,7 @@ pub mod jwks;
 pub mod metadata;
 pub mod policy;
 pub mod token;
+pub mod vend;
 pub mod verifier;
 
 #[cfg(feature = "tower")]

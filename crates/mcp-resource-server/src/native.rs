@@ -74,6 +74,37 @@ impl HttpFetch for ReqwestFetch {
         }
         Ok(out)
     }
+
+    async fn post_form(
+        &self,
+        url: &str,
+        authorization: &str,
+        body: String,
+    ) -> Result<(u16, Vec<u8>), FetchError> {
+        let mut res = self
+            .client
+            .post(url)
+            .header("authorization", authorization)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| FetchError(format!("POST {url}: {e}")))?;
+        let status = res.status().as_u16();
+        let mut out = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| FetchError(format!("POST {url}: {e}")))?
+        {
+            if out.len() + chunk.len() > MAX_DOCUMENT {
+                return Err(FetchError(format!("POST {url}: the response is too large")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok((status, out))
+    }
 }
 
 /// A verifier with reqwest and the system clock.

@@ -27,6 +27,21 @@ pub struct FetchError(pub String);
 pub trait HttpFetch: Send + Sync {
     /// The body of a successful `GET url`.
     async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError>;
+
+    /// `POST url` with a form body and an `Authorization` header, returning the status and
+    /// body whatever the status (the token exchange of [`crate::vend`] reads error bodies).
+    /// The default refuses: only integrations that vend need it.
+    async fn post_form(
+        &self,
+        url: &str,
+        authorization: &str,
+        body: String,
+    ) -> Result<(u16, Vec<u8>), FetchError> {
+        let _ = (authorization, body);
+        Err(FetchError(format!(
+            "POST {url}: this fetcher only supports GET"
+        )))
+    }
 }
 
 /// The current time.
@@ -62,7 +77,7 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     replay: Arc<dyn ReplayCache>,
     keys: Mutex<KeyCache>,
-    jwks_uri: Mutex<Option<String>>,
+    metadata: Mutex<Option<serde_json::Value>>,
     /// Held while fetching, so concurrent requests wait for one fetch instead of each
     /// starting their own (or finding the floor closed and failing).
     fetching: futures_util::lock::Mutex<()>,
@@ -81,14 +96,13 @@ impl Verifier {
     /// A verifier with an in-memory DPoP replay cache.
     pub fn new(config: Config, fetch: Arc<dyn HttpFetch>, clock: Arc<dyn Clock>) -> Self {
         let keys = KeyCache::new(config.jwks_refetch_floor, config.jwks_max_age);
-        let jwks_uri = config.jwks_uri.clone();
         Self {
             config: Arc::new(config),
             fetch,
             clock,
             replay: Arc::new(MemoryReplayCache::default()),
             keys: Mutex::new(keys),
-            jwks_uri: Mutex::new(jwks_uri),
+            metadata: Mutex::new(None),
             fetching: futures_util::lock::Mutex::new(()),
         }
     }
@@ -119,14 +133,16 @@ impl Verifier {
         metadata::document(&self.config)
     }
 
-    async fn discover_jwks_uri(&self) -> Result<String, FetchError> {
-        if let Some(u) = self
-            .jwks_uri
+    /// The issuer's RFC 8414 metadata, fetched once: the `issuer` member must be the
+    /// configured issuer (§3.3).
+    async fn issuer_metadata(&self) -> Result<serde_json::Value, FetchError> {
+        if let Some(doc) = self
+            .metadata
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
         {
-            return Ok(u);
+            return Ok(doc);
         }
         let url = issuer_metadata_url(&self.config.issuer)?;
         let body = self.fetch.get(&url).await?;
@@ -135,14 +151,30 @@ impl Verifier {
         if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.config.issuer.as_str()) {
             return Err(FetchError(format!("{url} names another issuer")));
         }
-        let jwks_uri = doc
-            .get("jwks_uri")
+        *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) = Some(doc.clone());
+        Ok(doc)
+    }
+
+    /// An endpoint URL from the issuer's metadata (`jwks_uri`, `token_endpoint`).
+    pub async fn issuer_endpoint(&self, name: &str) -> Result<String, FetchError> {
+        let doc = self.issuer_metadata().await?;
+        doc.get(name)
             .and_then(|v| v.as_str())
             .filter(|u| url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
-            .ok_or_else(|| FetchError(format!("{url} has no usable jwks_uri")))?
-            .to_owned();
-        *self.jwks_uri.lock().unwrap_or_else(|e| e.into_inner()) = Some(jwks_uri.clone());
-        Ok(jwks_uri)
+            .map(str::to_owned)
+            .ok_or_else(|| FetchError(format!("the issuer's metadata has no usable {name}")))
+    }
+
+    async fn discover_jwks_uri(&self) -> Result<String, FetchError> {
+        if let Some(u) = self.config.jwks_uri.clone() {
+            return Ok(u);
+        }
+        self.issuer_endpoint("jwks_uri").await
+    }
+
+    /// The fetcher (for helpers such as [`crate::vend`]).
+    pub fn fetcher(&self) -> &Arc<dyn HttpFetch> {
+        &self.fetch
     }
 
     async fn refresh_keys(&self, now: i64) -> Result<(), FetchError> {

@@ -52,17 +52,26 @@ after(() => {
   for (const c of children) c.kill();
 });
 
-/** Registers a resource on Portcullis and starts the example MCP server for it. */
-async function startExample() {
+/**
+ * Registers a resource on Portcullis and starts the example MCP server for it. `vendClient`:
+ * a confidential client (`{ client_id, client_secret }`) allowed to exchange this resource's
+ * tokens at the vault.
+ */
+async function startExample({ vendClient, beforeStart } = {}) {
   const port = await freePort();
   const resource = `http://127.0.0.1:${port}/mcp`;
   await admin('POST', '/admin/resources', {
     uri: resource,
     scopes: ['mcp:read', 'mcp:write'],
     name: 'Rust example MCP server',
+    ...(vendClient ? { exchange_clients: [vendClient.client_id] } : {}),
   });
+  await beforeStart?.(resource);
+  const vendEnv = vendClient
+    ? { MCP_CLIENT_ID: vendClient.client_id, MCP_CLIENT_SECRET: vendClient.client_secret }
+    : {};
   const child = spawn(exampleBinary(), [], {
-    env: { ...process.env, MCP_AUTH_ISSUER: ISSUER, MCP_RESOURCE_URL: resource },
+    env: { ...process.env, MCP_AUTH_ISSUER: ISSUER, MCP_RESOURCE_URL: resource, ...vendEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(child);
@@ -164,6 +173,22 @@ function widenRegistrationScope(scope) {
   };
 }
 
+/** Connects an MCP SDK client to `resource` for `user`, through the 401 and the forms. */
+async function connectedClient(resource, user, scope = 'mcp:read mcp:write') {
+  const provider = new Provider(user);
+  const fetchFn = widenRegistrationScope(scope);
+  const open = async () => {
+    const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider, fetch: fetchFn });
+    const client = new Client({ name: 'resource-server-e2e', version: '1.0.0' });
+    await client.connect(transport);
+    return client;
+  };
+  await assert.rejects(open(), UnauthorizedError);
+  await new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider, fetch: fetchFn })
+    .finishAuth(provider.lastCode());
+  return open();
+}
+
 function whoami(result) {
   assert.notEqual(result.isError, true, JSON.stringify(result));
   return JSON.parse(result.content[0].text);
@@ -196,7 +221,7 @@ test('MCP SDK client against the Rust example: 401 discovery, registration, whoa
   // 2. Connected with an mcp:read token: whoami works.
   const { client, transport } = await connect();
   const tools = (await client.listTools()).tools.map((t) => t.name).sort();
-  assert.deepEqual(tools, ['whoami', 'write_note']);
+  assert.deepEqual(tools, ['upstream_token', 'whoami', 'write_note']);
   const me = whoami(await client.callTool({ name: 'whoami', arguments: {} }));
   assert.equal(me.sub, user.id);
   assert.equal(me.client_id, provider.info.client_id);
@@ -278,4 +303,44 @@ test('the Rust example refuses what it must: wrong audience, DPoP-bound token as
   r = await oauth.protectedResourceRequest(tokens.access_token, 'POST', new URL(other.resource), new Headers(headers), initialize, { DPoP: dpop, ...insecure }).catch((e) => e);
   const status = r instanceof Response ? r.status : r.response?.status ?? r.cause?.status;
   assert.equal(status, 401, String(r));
+});
+
+test('the vend helper in the Rust example: a user who has not connected the provider gets its connect link', async () => {
+  const mcpClient = await admin('POST', '/admin/clients', {
+    client_name: uid('rust-example-vend'),
+    redirect_uris: ['https://client.example/unused'],
+    grant_types: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'mcp:read',
+  });
+  const providerName = uid('upstream').toLowerCase();
+  const upstreamApi = `https://api.${providerName}.example`;
+  const server = await startExample({
+    vendClient: mcpClient,
+    // The provider is never called here: the user has not connected it.
+    beforeStart: (resource) => admin('POST', '/admin/providers', {
+      name: providerName,
+      authorization_endpoint: `https://${providerName}.example/authorize`,
+      token_endpoint: `https://${providerName}.example/token`,
+      client_id: 'our-client-at-the-provider',
+      client_secret: 'never-used',
+      scopes: ['repo'],
+      resource: upstreamApi,
+      vend_resources: [resource],
+    }),
+  });
+  const user = await createUser();
+  const client = await connectedClient(server.resource, user);
+  const result = await client.callTool({ name: 'upstream_token', arguments: { resource: upstreamApi } });
+  assert.notEqual(result.isError, true, JSON.stringify(result));
+  const answer = JSON.parse(result.content[0].text);
+  assert.equal(answer.connected, false);
+  assert.ok(answer.connect_uri.startsWith(`${ISSUER}/connect/${providerName}`), answer.connect_uri);
+
+  // A provider this MCP server may not vend for: refused by the vault, reported as a tool error.
+  const refused = await client.callTool({ name: 'upstream_token', arguments: { resource: 'https://api.other.example' } })
+    .catch((e) => ({ isError: true, content: [{ text: String(e) }] }));
+  assert.equal(refused.isError, true, JSON.stringify(refused));
+  assert.match(JSON.stringify(refused), /invalid_target|unauthorized_client/);
+  await client.close();
 });
