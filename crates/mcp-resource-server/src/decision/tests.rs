@@ -451,3 +451,66 @@ fn concurrent_first_requests_share_one_fetch() {
         "metadata and JWKS once"
     );
 }
+
+/// Bad input gives an answer, never a panic: malformed headers, tokens, proofs and bodies from
+/// a deterministic generator (pieces of real tokens, separators, odd bytes).
+#[test]
+fn garbage_never_panics() {
+    let v = verifier_with(config(), issuer());
+    let good = bound_token(3);
+    let pieces: Vec<String> = vec![
+        good.clone(),
+        proof(3, &good, |_, _| {}),
+        ".".into(),
+        "..".into(),
+        "=".into(),
+        "e30".into(),
+        "eyJhbGciOiJub25lIn0".into(),
+        "%%%".into(),
+        "\u{7f}".into(),
+        " ".into(),
+        "A".repeat(3000),
+        "{\"method\":\"tools/call\"".into(),
+        "[{\"method\":\"tools/call\",\"params\":{\"name\":[]}}]".into(),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..400 {
+        let mut s = String::new();
+        for _ in 0..1 + next(4) {
+            let p = &pieces[next(pieces.len())];
+            let cut = next(p.len() + 1);
+            s.push_str(p.get(..cut).unwrap_or(p));
+        }
+        let scheme = ["Bearer ", "DPoP ", "bearer  ", "Basic ", ""][next(5)];
+        let mut h = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(&format!("{scheme}{s}")) {
+            h.insert(http::header::AUTHORIZATION, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&s) {
+            h.insert("dpop", value);
+        }
+        let _ = run(&v, &h);
+        let _ = crate::dpop::check(
+            &s,
+            &crate::dpop::Expected {
+                method: "POST",
+                url: &s,
+                access_token: &s,
+                jkt: &s,
+                now: NOW,
+                max_age: 300,
+                leeway: 60,
+            },
+            &[crate::Alg::Es256],
+        );
+        let _ = crate::policy::tools_called(s.as_bytes());
+        let _ = crate::jwks::KeySet::from_json(s.as_bytes());
+        let _ = crate::vend::parse_response(400, s.as_bytes());
+    }
+}
