@@ -3,11 +3,14 @@
 //! applies the per-tool scope policy to JSON-RPC bodies, answers refusals with their
 //! challenges (RFC 6750 §3), and puts the [`VerifiedToken`] into the request's extensions for
 //! the handler (axum's `Extension<VerifiedToken>`, or in rmcp tools through
-//! `http::request::Parts::extensions`).
+//! `http::request::Parts::extensions`). MCP sessions (`Mcp-Session-Id`) are bound to the
+//! subject and issuer of the token that opened them, so another user's token cannot ride
+//! someone else's session (the MCP security best practices on session hijacking).
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -26,12 +29,50 @@ pub type LayerBody<B> = Either<B, Full<Bytes>>;
 #[derive(Debug, Clone)]
 pub struct ResourceServerLayer {
     verifier: Arc<Verifier>,
+    sessions: Arc<Sessions>,
+}
+
+/// The MCP session header (MCP streamable HTTP transport).
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Most sessions remembered; the oldest binding is forgotten first.
+const MAX_SESSIONS: usize = 100_000;
+
+/// Which caller opened each MCP session.
+#[derive(Debug, Default)]
+struct Sessions {
+    inner: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+}
+
+impl Sessions {
+    /// Whether `caller` may use `session` (unknown sessions are the MCP server's business).
+    fn allows(&self, session: &str, caller: &str) -> bool {
+        let guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0.get(session).is_none_or(|owner| owner == caller)
+    }
+
+    fn bind(&self, session: &str, caller: &str) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *guard;
+        if map.contains_key(session) {
+            return;
+        }
+        if map.len() >= MAX_SESSIONS {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+        map.insert(session.to_owned(), caller.to_owned());
+        order.push_back(session.to_owned());
+    }
 }
 
 impl ResourceServerLayer {
     /// A layer around `verifier`.
     pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            sessions: Arc::default(),
+        }
     }
 
     /// The verifier.
@@ -47,6 +88,7 @@ impl<S> tower_layer::Layer<S> for ResourceServerLayer {
         ResourceServerService {
             inner,
             verifier: self.verifier.clone(),
+            sessions: self.sessions.clone(),
         }
     }
 }
@@ -56,6 +98,7 @@ impl<S> tower_layer::Layer<S> for ResourceServerLayer {
 pub struct ResourceServerService<S> {
     inner: S,
     verifier: Arc<Verifier>,
+    sessions: Arc<Sessions>,
 }
 
 fn ours<B>(
@@ -117,6 +160,7 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let verifier = self.verifier.clone();
+        let sessions = self.sessions.clone();
         Box::pin(async move {
             let config = verifier.config();
             let path_and_query = req
@@ -184,10 +228,32 @@ where
                     return Ok(denied(&d));
                 }
             }
+            let caller = format!("{} {}", token.claims.iss, token.claims.sub);
+            let session = parts
+                .headers
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if let Some(id) = &session {
+                if !sessions.allows(id, &caller) {
+                    return Ok(ours(
+                        StatusCode::FORBIDDEN,
+                        &[("content-type", "application/json".into())],
+                        br#"{"error":"access_denied","error_description":"this MCP session belongs to another user"}"#.to_vec(),
+                    ));
+                }
+            }
             parts.extensions.insert(token);
             let res = inner
                 .call(Request::from_parts(parts, Full::new(bytes)))
                 .await?;
+            if let Some(id) = res
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                sessions.bind(id, &caller);
+            }
             Ok(res.map(Either::Left))
         })
     }

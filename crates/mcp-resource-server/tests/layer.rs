@@ -51,9 +51,13 @@ impl HttpFetch for Issuer {
 }
 
 fn token(scope: &str) -> String {
+    token_for("alice", scope)
+}
+
+fn token_for(sub: &str, scope: &str) -> String {
     let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": "k"});
     let claims = json!({
-        "iss": ISS, "sub": "alice", "aud": RES, "client_id": "c", "scope": scope,
+        "iss": ISS, "sub": sub, "aud": RES, "client_id": "c", "scope": scope,
         "jti": "j", "iat": NOW, "exp": NOW + 300, "act": {"sub": "agent"},
     });
     let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
@@ -61,6 +65,8 @@ fn token(scope: &str) -> String {
     format!("{input}.{}", b64(sig.to_bytes()))
 }
 
+/// The app; its handler answers with MCP session "s-1" (as an MCP server does on
+/// `initialize`).
 fn app() -> Router {
     let config = Config::new(ISS, RES)
         .unwrap()
@@ -74,12 +80,13 @@ fn app() -> Router {
             "/mcp",
             axum::routing::post(
                 |Extension(t): Extension<VerifiedToken>, body: String| async move {
-                    format!(
+                    let text = format!(
                         "{} via {:?} ({} bytes)",
                         t.subject(),
                         t.claims.actor_chain(),
                         body.len()
-                    )
+                    );
+                    ([("mcp-session-id", "s-1")], text)
                 },
             ),
         )
@@ -194,4 +201,43 @@ async fn oversized_bodies_are_refused() {
     ))
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn an_mcp_session_belongs_to_the_user_who_opened_it() {
+    let app = app();
+    let req = |sub: &str, session: Option<&str>| {
+        let mut b = Request::post("/mcp").header(
+            "authorization",
+            format!("Bearer {}", token_for(sub, "mcp:read")),
+        );
+        if let Some(s) = session {
+            b = b.header("mcp-session-id", s);
+        }
+        b.body(Body::from(call("whoami"))).unwrap()
+    };
+    let opened = app.clone().oneshot(req("alice", None)).await.unwrap();
+    assert_eq!(opened.headers()["mcp-session-id"], "s-1");
+    assert_eq!(
+        app.clone()
+            .oneshot(req("alice", Some("s-1")))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let hijack = app
+        .clone()
+        .oneshot(req("mallory", Some("s-1")))
+        .await
+        .unwrap();
+    assert_eq!(hijack.status(), StatusCode::FORBIDDEN);
+    // A session the layer has not seen is the MCP server's to judge.
+    assert_eq!(
+        app.oneshot(req("mallory", Some("s-2")))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
