@@ -5,14 +5,17 @@
 //! routing without the key check, for the local CLI that already holds the database.
 
 mod audit;
+mod audit_export;
 mod client_policy;
 mod clients;
+mod console;
 mod idps;
 mod keys;
 mod resources;
 pub mod seed;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod users;
 mod vault;
 
@@ -33,6 +36,13 @@ const MAX_PAGE: i64 = 1000;
 
 /// Routes an admin request after checking the admin API key.
 pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
+    // The console has its own sign-in (with the same key) and session.
+    if console::owns(req.uri().path()) {
+        if req.body().len() > MAX_BODY_BYTES {
+            return too_large();
+        }
+        return console::handle(server, req).await;
+    }
     if let Err(e) = check_key(server, &req) {
         if server.config().admin_api_key.is_some() {
             record_refusal(server, &req).await;
@@ -221,6 +231,21 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             Method::GET => audit::list(server, req).await,
             _ => Err(method_not_allowed("GET")),
         },
+        ["audit", "export"] => match *m {
+            Method::GET => audit_export::export(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["tokens", "revoke"] => match *m {
+            Method::POST => tokens::revoke(server, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["tokens", jti] => {
+            let jti = decode_segment(jti)?;
+            match *m {
+                Method::GET => tokens::get(server, &jti).await,
+                _ => Err(method_not_allowed("GET")),
+            }
+        }
         ["keys"] => match *m {
             Method::GET => keys::list(server).await,
             _ => Err(method_not_allowed("GET")),
@@ -310,7 +335,7 @@ async fn record(
             client_id,
             subject,
             request_id: request_id(req),
-            detail: Some(detail),
+            detail: Some(console::annotate(req, detail)),
             ..Default::default()
         },
     )

@@ -119,3 +119,44 @@ pub async fn grant_of(db: &dyn SqlStore, jti: &str) -> Result<Option<String>, St
         Some(r) => r.opt_text(0)?,
     })
 }
+
+/// What the store records about one access token (admin lookups by `jti`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    /// The token id.
+    pub jti: String,
+    /// The grant it was issued under.
+    pub grant_id: Option<String>,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Expiry.
+    pub expires_at: i64,
+    /// When it was revoked directly (revocation through a grant or an ancestor is
+    /// [`is_revoked`]).
+    pub revoked_at: Option<i64>,
+    /// The token it was exchanged from.
+    pub parent_jti: Option<String>,
+}
+
+/// The record of token `jti`, if there is one (grant-issued and exchanged tokens, and any
+/// token once revoked).
+pub async fn get(db: &dyn SqlStore, jti: &str) -> Result<Option<AccessRecord>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT jti, grant_id, client_id, expires_at, revoked_at, parent_jti FROM access_tokens WHERE jti = ?",
+            &[jti.into()],
+        )
+        .await?;
+    rows.first()
+        .map(|r| {
+            Ok(AccessRecord {
+                jti: r.text(0)?,
+                grant_id: r.opt_text(1)?,
+                client_id: r.text(2)?,
+                expires_at: r.int(3)?,
+                revoked_at: r.opt_int(4)?,
+                parent_jti: r.opt_text(5)?,
+            })
+        })
+        .transpose()
+}
