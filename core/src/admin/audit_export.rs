@@ -52,16 +52,20 @@ pub(super) async fn export(server: &Context, req: &Request<Bytes>) -> Result<Res
     }
     let mut written = 0;
     let next = loop {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &filters {
-            q.append_pair(k, v);
-        }
-        q.append_pair("limit", &(max - written).min(MAX_PAGE).to_string());
-        if let Some(b) = before {
-            q.append_pair("before", &b.to_string());
-        }
+        // Built apart: the serializer is not `Send` and must not live across an await.
+        let qs = {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &filters {
+                q.append_pair(k, v);
+            }
+            q.append_pair("limit", &(max - written).min(MAX_PAGE).to_string());
+            if let Some(b) = before {
+                q.append_pair("before", &b.to_string());
+            }
+            q.finish()
+        };
         let mut page_req = Request::new(Bytes::new());
-        *page_req.uri_mut() = format!("/admin/audit?{}", q.finish())
+        *page_req.uri_mut() = format!("/admin/audit?{qs}")
             .parse()
             .map_err(|_| Error::invalid_request("the filters cannot form a query"))?;
         let page = audit::list(server, &page_req).await?;

@@ -329,6 +329,26 @@ impl Chromium {
             .unwrap_or_default()
     }
 
+    /// An attribute of the element matched by `css` (`None` when absent).
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.client()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .attr(name)
+            .await
+            .expect("reading an attribute")
+    }
+
+    /// The value of one cookie the browser holds for the current page (`None` when absent).
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        self.client()
+            .get_named_cookie(name)
+            .await
+            .ok()
+            .map(|c| c.value().to_owned())
+    }
+
     /// Deletes one cookie of the current page's site (as when it expires).
     pub async fn delete_cookie(&self, name: &str) {
         self.client()

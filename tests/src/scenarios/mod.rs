@@ -11,6 +11,7 @@
 pub mod authorize;
 pub mod bounded;
 pub mod client_auth;
+pub mod console;
 pub mod discovery;
 pub mod dpop;
 pub mod exchange;

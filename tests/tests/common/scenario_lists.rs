@@ -148,6 +148,7 @@ shared!(
     hardening::e2_client_name_format_characters_refused,
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
+    console::console_session_rules,
 );
 
 nonce_required!(
@@ -163,6 +164,7 @@ capped!(
 );
 
 isolated!(
+    console::console_in_a_browser,
     hygiene::h4_failed_login_same_message,
     hygiene::h4_repeated_failures_throttled,
     hardening::t1_parallel_guesses_cannot_exceed_the_limit,
