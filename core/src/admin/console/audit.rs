@@ -110,7 +110,7 @@ pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
     paging.push_str("</p>");
     let body = format!(
         "<h1>Audit log</h1>{form}<p>Export these events: <a href=\"{}\" download>JSON Lines</a> · \
-<a href=\"{}\" download>CSV</a> <span class=\"muted\">(at most 10,000 per file)</span></p>{}{paging}",
+<a href=\"{}\" download>CSV</a> <span class=\"muted\">(at most 10,000 per file)</span></p><div class=\"wide\">{}</div>{paging}",
         a(&export("jsonl")),
         a(&export("csv")),
         layout::table(

@@ -112,9 +112,9 @@ its tokens inactive at introspection; deleting it also ends its grants.</p>{}",
 
 fn kind(source: &str) -> String {
     let shown = match source {
-        "static" => "static (admin or configuration)",
-        "dcr" | "dynamic" | "registration" => "dynamic registration (RFC 7591)",
-        "cimd" | "metadata" => "metadata document",
+        "static" => "static (admin API)",
+        "seed" => "static (configuration seed)",
+        "dynamic" => "dynamic registration (RFC 7591)",
         other => other,
     };
     t(shown)

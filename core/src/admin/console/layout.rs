@@ -42,7 +42,7 @@ button.primary{background:#2450d8;color:#fff}button.danger{background:#b42318;co
 .cards{display:flex;flex-wrap:wrap;gap:1rem}.card{background:#f0f2f6;border-radius:8px;padding:.8rem 1.2rem;min-width:9rem}\
 .card b{display:block;font-size:1.6rem}.muted{color:#666}.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}\
 code,pre{background:#eef0f4;padding:.1rem .3rem;border-radius:4px;word-break:break-all;white-space:pre-wrap}pre{padding:.6rem}\
-.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#e3e6ec;font-size:.8rem}.bad{background:#fde8e8;color:#8a1c1c}.good{background:#e6f6ea;color:#135c26}";
+.scroll{overflow-x:auto}.wide td:last-child{min-width:18rem}td code{word-break:break-word}.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#e3e6ec;font-size:.8rem}.bad{background:#fde8e8;color:#8a1c1c}.good{background:#e6f6ea;color:#135c26}";
 
 /// What a signed-in page needs from the session.
 pub struct Frame<'a> {
@@ -152,7 +152,7 @@ pub fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {
         return "<p class=\"muted\">Nothing here yet.</p>".into();
     }
-    let mut out = String::from("<table><thead><tr>");
+    let mut out = String::from("<div class=\"scroll\"><table><thead><tr>");
     for h in head {
         out.push_str(&format!("<th>{}</th>", t(h)));
     }
@@ -164,7 +164,7 @@ pub fn table(head: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     out
 }
 
