@@ -247,3 +247,79 @@ pub fn check_origin(server: &Context, req: &Request<Bytes>) -> Result<()> {
         PostSource::SameOrigin | PostSource::Unknown => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Portcullis;
+    use http::HeaderValue;
+
+    fn server(issuer: &str, admin_key: &str) -> Portcullis {
+        let (env, _) = crate::store::test_store::test_env();
+        let cfg = crate::config::Config {
+            issuer: issuer.into(),
+            admin_api_key: Some(crate::secret::Secret::new(admin_key)),
+            master_key: Some(crate::secret::Secret::new("master-key-0123456789")),
+            ..Default::default()
+        };
+        futures::executor::block_on(Portcullis::start(env, cfg)).unwrap()
+    }
+
+    fn headers(host: &str, cookie: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(c) = cookie {
+            h.insert(header::COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        h
+    }
+
+    fn pair(set: &str) -> String {
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn h6_https_cookie_is_host_prefixed_and_secure() {
+        let s = server("https://as.example", "admin-key-0123456789");
+        let h = headers("as.example", None);
+        let set = start(&s, &h);
+        assert!(set.starts_with("__Host-pc_console="), "{set}");
+        for attr in ["; Path=/;", "HttpOnly", "SameSite=Strict", "; Secure", "Max-Age=1800"] {
+            assert!(set.contains(attr), "{attr}: {set}");
+        }
+        assert!(!set.contains("Domain"), "{set}");
+        let live = futures::executor::block_on(current(&s, &headers("as.example", Some(&pair(&set)))));
+        assert!(live.is_some());
+        // The unprefixed name does not count on https.
+        let plain = pair(&set).replace("__Host-", "");
+        assert!(futures::executor::block_on(current(&s, &headers("as.example", Some(&plain)))).is_none());
+        // Loopback (the native admin listener over plain http): no Secure, console path.
+        let local = start(&s, &headers("127.0.0.1:9001", None));
+        assert!(local.starts_with("pc_console=") && local.contains("Path=/admin/console/"), "{local}");
+        assert!(!local.contains("Secure"), "{local}");
+    }
+
+    #[test]
+    fn sessions_are_signed_expiring_and_bound_to_the_admin_key() {
+        let s = server("http://127.0.0.1:9000", "admin-key-0123456789");
+        let cookie = pair(&start(&s, &headers("127.0.0.1:9001", None)));
+        let h = headers("127.0.0.1:9001", Some(&cookie));
+        let session = futures::executor::block_on(current(&s, &h)).expect("a live session");
+        // CSRF tokens belong to the session.
+        let token = csrf(&s, &session);
+        assert!(check_csrf(&s, &session, Some(&token)).is_ok());
+        assert!(check_csrf(&s, &session, Some("forged")).is_err());
+        assert!(check_csrf(&s, &session, None).is_err());
+        // Tampering with the expiry breaks the signature.
+        let value = cookie.trim_start_matches("pc_console=");
+        let (exp, rest) = value.split_once('.').unwrap();
+        let later = format!("pc_console={}.{rest}", exp.parse::<i64>().unwrap() - 1);
+        assert!(futures::executor::block_on(current(&s, &headers("127.0.0.1:9001", Some(&later)))).is_none());
+        // Another admin key (same master key): the session is void.
+        let rotated = server("http://127.0.0.1:9000", "another-admin-key-0123456789");
+        assert!(futures::executor::block_on(current(&rotated, &h)).is_none());
+        // Signed out: void on this server.
+        futures::executor::block_on(end(&s, &session));
+        assert!(futures::executor::block_on(current(&s, &h)).is_none());
+    }
+}
