@@ -284,18 +284,31 @@ mod tests {
         let h = headers("as.example", None);
         let set = start(&s, &h);
         assert!(set.starts_with("__Host-pc_console="), "{set}");
-        for attr in ["; Path=/;", "HttpOnly", "SameSite=Strict", "; Secure", "Max-Age=1800"] {
+        for attr in [
+            "; Path=/;",
+            "HttpOnly",
+            "SameSite=Strict",
+            "; Secure",
+            "Max-Age=1800",
+        ] {
             assert!(set.contains(attr), "{attr}: {set}");
         }
         assert!(!set.contains("Domain"), "{set}");
-        let live = futures::executor::block_on(current(&s, &headers("as.example", Some(&pair(&set)))));
+        let live =
+            futures::executor::block_on(current(&s, &headers("as.example", Some(&pair(&set)))));
         assert!(live.is_some());
         // The unprefixed name does not count on https.
         let plain = pair(&set).replace("__Host-", "");
-        assert!(futures::executor::block_on(current(&s, &headers("as.example", Some(&plain)))).is_none());
+        assert!(
+            futures::executor::block_on(current(&s, &headers("as.example", Some(&plain))))
+                .is_none()
+        );
         // Loopback (the native admin listener over plain http): no Secure, console path.
         let local = start(&s, &headers("127.0.0.1:9001", None));
-        assert!(local.starts_with("pc_console=") && local.contains("Path=/admin/console/"), "{local}");
+        assert!(
+            local.starts_with("pc_console=") && local.contains("Path=/admin/console/"),
+            "{local}"
+        );
         assert!(!local.contains("Secure"), "{local}");
     }
 
@@ -314,7 +327,10 @@ mod tests {
         let value = cookie.trim_start_matches("pc_console=");
         let (exp, rest) = value.split_once('.').unwrap();
         let later = format!("pc_console={}.{rest}", exp.parse::<i64>().unwrap() - 1);
-        assert!(futures::executor::block_on(current(&s, &headers("127.0.0.1:9001", Some(&later)))).is_none());
+        assert!(
+            futures::executor::block_on(current(&s, &headers("127.0.0.1:9001", Some(&later))))
+                .is_none()
+        );
         // Another admin key (same master key): the session is void.
         let rotated = server("http://127.0.0.1:9000", "another-admin-key-0123456789");
         assert!(futures::executor::block_on(current(&rotated, &h)).is_none());
