@@ -267,10 +267,14 @@ async fn sign_in(t: &Target) -> String {
     .await;
     assert_eq!(wrong.status, 401, "a wrong key is refused");
     assert!(wrong.body.contains("not this server's admin API key"));
-    assert!(wrong.headers.get("set-cookie").map_or(true, |v| !v
-        .to_str()
-        .unwrap_or_default()
-        .starts_with("pc_console=")));
+    assert!(
+        !wrong
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap_or_default().starts_with("pc_console=")),
+        "no session for a wrong key"
+    );
     let ok = send(
         http()
             .post(console(t, "sign-in"))
