@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::support::*;
 use super::Target;
-use crate::chromium::{screenshot_path, Chromium};
+use crate::chromium::{app::ClientApp, screenshot_path, Chromium};
 
 /// The pages and their headings, in navigation order.
 const PAGES: &[(&str, &str)] = &[
@@ -225,7 +225,28 @@ pub async fn console_in_a_browser(t: &Target) {
         }
     }
 
+    // A form another origin posts into the console is refused, same-site (another port of
+    // 127.0.0.1, which gets the SameSite=Strict cookie) and cross-site alike, with a valid
+    // CSRF token even; the client stays active.
+    b.goto(&console(t, "clients")).await;
+    let csrf = b.value_of("input[name=csrf]").await;
+    let app = ClientApp::start();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("action", "suspend"),
+        ("client_id", c.id.as_str()),
+    ];
+    for origin in [app.same_site_origin(), app.cross_site_origin()] {
+        b.goto(&app.attack_post_url(&origin, &console(t, "clients"), &fields))
+            .await;
+        b.click("#go").await;
+        assert_eq!(b.heading().await, "Refused", "a post from {origin}");
+        b.expect_error_document(403).await;
+    }
+    tokens(&cc(t, &c, &resource).await);
+
     // Sign out: the console is closed again.
+    b.goto(&console(t, "overview")).await;
     b.click("header button").await;
     assert_eq!(b.heading().await, "Signed out");
     b.goto(&console(t, "clients")).await;
