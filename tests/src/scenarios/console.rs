@@ -431,3 +431,58 @@ pub async fn console_session_rules(t: &Target) {
     let after = send(with(http().get(console(t, "overview")))).await;
     assert_eq!(after.status, 303, "a signed-out session is no session");
 }
+
+/// The admin token API: a live token revoked by posting it (a client_credentials token has no
+/// record before), then found by `jti`, revoked and inactive at introspection; a recorded
+/// `jti` revoked by id; bad requests refused.
+pub async fn admin_tokens_by_jti(t: &Target) {
+    let resource = new_resource(t, &SCOPES).await;
+    let c = new_client(t, "client_secret_basic", &["client_credentials"]).await;
+    let secret = c.secret.clone().expect("a secret");
+    let at = tokens(&cc(t, &c, &resource).await).access;
+    let jti = jwt_claims(&at)["jti"].as_str().expect("a jti").to_owned();
+    let path = format!("/admin/tokens/{jti}");
+    assert_eq!(
+        admin(t, Method::GET, &path, None).await.status,
+        404,
+        "no record yet"
+    );
+    let done = admin_ok(
+        t,
+        Method::POST,
+        "/admin/tokens/revoke",
+        Some(serde_json::json!({ "token": at })),
+    )
+    .await;
+    assert_eq!(done["jti"], jti.as_str());
+    assert!(!is_active(t, &at, Auth::Basic(&c.id, &secret)).await);
+    let rec = admin_ok(t, Method::GET, &path, None).await;
+    assert_eq!(rec["revoked"], true, "{rec}");
+    assert_eq!(rec["client_id"], c.id.as_str(), "{rec}");
+    // A recorded jti is revoked by id (idempotent).
+    admin_ok(
+        t,
+        Method::POST,
+        "/admin/tokens/revoke",
+        Some(serde_json::json!({ "jti": jti })),
+    )
+    .await;
+    let rows = admin_ok(
+        t,
+        Method::GET,
+        &format!("/admin/audit?action=admin.token.revoked&client_id={}", c.id),
+        None,
+    )
+    .await;
+    assert_eq!(rows["events"].as_array().map_or(0, Vec::len), 2, "{rows}");
+    for (body, status) in [
+        (serde_json::json!({ "jti": "no-such-token" }), 404),
+        (serde_json::json!({ "token": "not.a.jwt" }), 400),
+        (serde_json::json!({ "jti": jti, "token": at }), 400),
+        (serde_json::json!({}), 400),
+        (serde_json::json!({ "jti": "x", "extra": 1 }), 400),
+    ] {
+        let r = admin(t, Method::POST, "/admin/tokens/revoke", Some(body.clone())).await;
+        assert_eq!(r.status, status, "{body}: {}", short(&r.body));
+    }
+}

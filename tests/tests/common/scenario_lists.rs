@@ -149,6 +149,7 @@ shared!(
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
     console::console_session_rules,
+    console::admin_tokens_by_jti,
 );
 
 nonce_required!(
