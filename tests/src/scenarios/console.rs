@@ -392,6 +392,31 @@ pub async fn console_session_rules(t: &Target) {
     assert!(bad_input.body.contains("no client"));
     let unknown = send(with(http().get(console(t, "nowhere")))).await;
     assert_eq!(unknown.status, 404);
+    // Bad input is a page that says what is wrong, never a 500.
+    for page in [
+        "clients?offset=abc",
+        "audit?outcome=bogus",
+        "audit?before=-1",
+        "users?offset=1&offset=2",
+    ] {
+        let r = send(with(http().get(console(t, page)))).await;
+        assert_eq!(r.status, 400, "{page}: {}", short(&r.body));
+        assert!(mime(&r).starts_with("text/html"), "{page}");
+    }
+    for token in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."] {
+        let r = send(with(http().post(console(t, "tokens"))).form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "inspect"),
+            ("token", token),
+        ]))
+        .await;
+        assert_eq!(r.status, 200, "{token}: {}", short(&r.body));
+        assert!(
+            r.body.contains("This is not a JWT") || r.body.contains("does not verify"),
+            "{token}: {}",
+            short(&r.body)
+        );
+    }
 
     let tampered = format!("{}x", &session[..session.len() - 1]);
     let r = send(
