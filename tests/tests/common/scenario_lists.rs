@@ -148,6 +148,7 @@ shared!(
     hardening::e2_client_name_format_characters_refused,
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
+    trace_context::trace_ids_in_audit_rows,
 );
 
 nonce_required!(
