@@ -149,6 +149,7 @@ shared!(
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
     trace_context::trace_ids_in_audit_rows,
+    authorize::step_up_beyond_the_self_registered_scope,
 );
 
 nonce_required!(
