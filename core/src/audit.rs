@@ -1,6 +1,6 @@
 //! Audit events: every login, consent decision, registration, token issued or denied,
 //! refresh, reuse detection and revocation is written to storage (time, action, client,
-//! subject, outcome, reason, request id). Listed by the admin API newest first.
+//! subject, outcome, reason, request id, trace id). Listed by the admin API newest first.
 
 use crate::env::Env;
 use crate::store::repo::audit::AuditRow;
@@ -18,8 +18,8 @@ pub struct Event<'a> {
     pub subject: Option<&'a str>,
     /// Why (error code or short reason).
     pub reason: Option<&'a str>,
-    /// The request id.
-    pub request_id: Option<&'a str>,
+    /// The request (its request id and trace id).
+    pub request: Option<&'a crate::request::RequestId>,
     /// Extra detail (grant type, scope, resource, jti).
     pub detail: Option<serde_json::Value>,
 }
@@ -35,7 +35,8 @@ pub async fn try_record(env: &Env, event: Event<'_>) -> Result<(), crate::store:
         client_id: event.client_id.map(str::to_owned),
         subject: event.subject.map(str::to_owned),
         reason: event.reason.map(str::to_owned),
-        request_id: event.request_id.map(str::to_owned),
+        request_id: event.request.map(|r| r.id.clone()),
+        trace_id: event.request.map(|r| r.trace_id.clone()),
         detail: event.detail,
     };
     crate::store::repo::audit::insert(env.sql.as_ref(), &row).await

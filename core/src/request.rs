@@ -29,9 +29,15 @@ pub fn ip_bucket(ip: IpAddr) -> String {
     }
 }
 
-/// A request id chosen by the adapter (or the core) for logs and audit events.
+/// The ids of a request, for logs and audit events: its request id (chosen by the adapter or
+/// the core, sent back in `x-request-id`) and the W3C trace id it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
+pub struct RequestId {
+    /// The request id.
+    pub id: String,
+    /// The trace id (32 lower-case hex digits).
+    pub trace_id: String,
+}
 
 /// Decoded `application/x-www-form-urlencoded` or query parameters.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -196,6 +202,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The request id the adapter assigned, if any.
-pub fn request_id(req: &Request<Bytes>) -> Option<&str> {
-    req.extensions().get::<RequestId>().map(|r| r.0.as_str())
+pub fn request_id(req: &Request<Bytes>) -> Option<&RequestId> {
+    req.extensions().get::<RequestId>()
 }

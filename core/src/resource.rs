@@ -1,8 +1,8 @@
 //! Resource indicators (RFC 8707 §2): the `resource` parameter selects a registered resource,
 //! which becomes the token audience; requested scopes must come from that resource's
-//! catalog (and the client's ceiling, if it registered one).
+//! catalog (and, for a client an admin created, the `scope` ceiling it was given).
 
-use crate::clients::Client;
+use crate::clients::{Client, ClientKind};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::scope;
@@ -42,17 +42,26 @@ pub async fn select(ctx: &Context, resource: Option<&str>) -> Result<ResourceRow
 /// The scopes to grant: the requested ones, each in the resource catalog and the client's
 /// ceiling (`invalid_scope` otherwise); when none are requested, the whole catalog within
 /// the ceiling.
+///
+/// Only a client an admin created has a ceiling. The `scope` a client registered itself
+/// (RFC 7591, or a metadata document) is what it asked for then, not a limit: an MCP client
+/// that registered with the scope of its first challenge must be able to step up when a tool
+/// answers `insufficient_scope` (MCP authorization, scope challenge handling), and a ceiling
+/// the client chose itself protects nothing from that client.
 pub fn select_scopes(
     requested: Option<&str>,
     resource: &ResourceRow,
     client: &Client,
 ) -> Result<Vec<String>> {
-    let ceiling = client
-        .metadata
-        .scope
-        .as_deref()
-        .map(scope::parse)
-        .transpose()?;
+    let ceiling = match client.kind {
+        ClientKind::Static => client
+            .metadata
+            .scope
+            .as_deref()
+            .map(scope::parse)
+            .transpose()?,
+        ClientKind::Dynamic | ClientKind::MetadataDocument => None,
+    };
     let allowed =
         |s: &String| resource.scopes.contains(s) && ceiling.as_ref().is_none_or(|c| c.contains(s));
     match requested {

@@ -6,7 +6,6 @@
 //! beyond 2^53 are refused rather than silently rounded. A unique-constraint failure is
 //! [`StoreError::Conflict`].
 
-
 use async_trait::async_trait;
 use portcullis_core::store::Row;
 use portcullis_core::store::{SqlStore, StoreError, Value};

@@ -277,7 +277,13 @@ pub async fn run(server: &Portcullis, op: &Op) -> anyhow::Result<(StatusCode, Va
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
-        .extension(RequestId(format!("cli-{}", std::process::id())));
+        .extension(RequestId {
+            id: format!("cli-{}", std::process::id()),
+            trace_id: portcullis_core::host::trace::trace_id(
+                &http::HeaderMap::new(),
+                &crate::server::OsRng,
+            ),
+        });
     let bytes = match body {
         Some(v) => {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");

@@ -246,8 +246,17 @@ async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpRespo
                     server.handle(req).await
                 }
             };
+            // Every log line the request causes carries its request and trace ids.
+            let span = tracing::info_span!(
+                "request",
+                request_id = %exchange.id(),
+                trace_id = %exchange.trace_id()
+            );
             // A panic in one request becomes a 500 for that request only.
-            match AssertUnwindSafe(call).catch_unwind().await {
+            match AssertUnwindSafe(tracing::Instrument::instrument(call, span))
+                .catch_unwind()
+                .await
+            {
                 Ok(resp) => resp,
                 Err(_) => {
                     tracing::error!(request_id = %exchange.id(), "request handler panicked");
@@ -266,6 +275,7 @@ async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpRespo
         status = log.status,
         latency_ms = log.latency_ms,
         request_id = %log.request_id,
+        trace_id = %log.trace_id,
     );
     resp.map(Full::new)
 }

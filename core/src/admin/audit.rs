@@ -44,6 +44,7 @@ pub(super) async fn list(server: &Context, req: &Request<Bytes>) -> Result<http:
         client_id: filter(&params, "client_id")?,
         subject: filter(&params, "subject")?,
         outcome,
+        trace_id: filter(&params, "trace_id")?,
         before: int_param(&params, "before", 1, i64::MAX)?,
         limit: (limit + 1).min(MAX_PAGE),
     };

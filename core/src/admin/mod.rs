@@ -105,7 +105,7 @@ async fn record_refusal(server: &Context, req: &Request<Bytes>) {
             action: "admin.auth",
             success: false,
             reason: Some("unauthorized"),
-            request_id: request_id(req),
+            request: request_id(req),
             detail: Some(serde_json::json!({
                 "window_secs": REFUSAL_WINDOW_SECS,
                 "counted_not_recorded": "further refusals in this window",
@@ -314,8 +314,8 @@ fn not_found() -> Error {
 }
 
 /// The request id the adapter attached, for audit events.
-fn request_id(req: &Request<Bytes>) -> Option<&str> {
-    req.extensions().get::<RequestId>().map(|r| r.0.as_str())
+fn request_id(req: &Request<Bytes>) -> Option<&RequestId> {
+    req.extensions().get::<RequestId>()
 }
 
 /// Writes an admin audit event (always a success: refused requests change nothing).
@@ -334,7 +334,7 @@ async fn record(
             success: true,
             client_id,
             subject,
-            request_id: request_id(req),
+            request: request_id(req),
             detail: Some(console::annotate(req, detail)),
             ..Default::default()
         },

@@ -23,6 +23,7 @@ use crate::clients::Client;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::paths::{self, endpoint_url};
+use crate::request::RequestId;
 use crate::store::StoreError;
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
@@ -88,7 +89,7 @@ pub async fn audit_rejection(
     ctx: &Context,
     reason: Reason,
     client_id: Option<&str>,
-    request_id: Option<&str>,
+    request_id: Option<&RequestId>,
     endpoint: &str,
 ) {
     audit::record(
@@ -98,7 +99,7 @@ pub async fn audit_rejection(
             success: false,
             client_id,
             reason: Some(reason.as_str()),
-            request_id,
+            request: request_id,
             detail: Some(serde_json::json!({ "endpoint": endpoint })),
             ..Default::default()
         },
@@ -185,7 +186,7 @@ pub async fn require_binding(
     presented: Option<&str>,
     what: &str,
     client_id: &str,
-    request_id: Option<&str>,
+    request_id: Option<&RequestId>,
 ) -> Result<()> {
     let Some(bound) = bound else {
         return Ok(());

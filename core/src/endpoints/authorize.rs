@@ -109,7 +109,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                     action: "authorize.denied",
                     success: false,
                     reason: Some(error.code.as_str()),
-                    request_id: crate::request::request_id(&req),
+                    request: crate::request::request_id(&req),
                     ..Default::default()
                 },
             )

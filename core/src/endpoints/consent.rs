@@ -127,7 +127,7 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
                 client_id: Some(&pending.client_id),
                 subject: Some(&session.subject),
                 reason: Some("denied_by_user"),
-                request_id: rid,
+                request: rid,
                 ..Default::default()
             },
         )
@@ -148,7 +148,7 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
             success: true,
             client_id: Some(&pending.client_id),
             subject: Some(&session.subject),
-            request_id: rid,
+            request: rid,
             detail: Some(serde_json::json!({
                 "scope": crate::scope::join(&pending.scopes),
                 "resource": pending.resource,

@@ -143,7 +143,7 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
                 success: false,
                 client_id: purpose.client_id(),
                 reason: Some("throttled"),
-                request_id: rid,
+                request: rid,
                 ..Default::default()
             },
         )
@@ -181,7 +181,7 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
                 success: false,
                 client_id: purpose.client_id(),
                 reason: Some("bad_credentials"),
-                request_id: rid,
+                request: rid,
                 ..Default::default()
             },
         )
@@ -233,7 +233,7 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
             success: true,
             client_id: purpose.client_id(),
             subject: Some(&user.id),
-            request_id: rid,
+            request: rid,
             ..Default::default()
         },
     )
@@ -358,7 +358,7 @@ async fn end_session(server: &Context, req: &Request<Bytes>) -> Result<Response<
         Event {
             action: "logout",
             success: true,
-            request_id: crate::request::request_id(req),
+            request: crate::request::request_id(req),
             ..Default::default()
         },
     )

@@ -26,7 +26,7 @@ use crate::throttle::Window;
 
 /// Handles `POST /oauth/register`.
 pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let request_id = req.extensions().get::<RequestId>().cloned();
     match register(server, &req).await {
         Ok((resp, row)) => {
             crate::audit::record(
@@ -35,7 +35,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                     action: "client.registered",
                     success: true,
                     client_id: Some(&row.client_id),
-                    request_id: request_id.as_deref(),
+                    request: request_id.as_ref(),
                     detail: Some(json!({
                         "mode": mode_name(server.config().registration.mode),
                         "client_name": row.metadata.client_name,
@@ -59,7 +59,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                         action: "client.registered",
                         success: false,
                         reason: Some(e.code.as_str()),
-                        request_id: request_id.as_deref(),
+                        request: request_id.as_ref(),
                         detail: Some(json!({ "description": e.description })),
                         ..Default::default()
                     },

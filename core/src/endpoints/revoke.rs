@@ -49,7 +49,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                         action: "token.revoked",
                         success: true,
                         client_id: Some(&client.client_id),
-                        request_id: rid,
+                        request: rid,
                         detail: Some(serde_json::json!({ "token_type": kind })),
                         ..Default::default()
                     },

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
 
+use super::trace;
 use crate::request::{RemoteAddr, RequestId};
 use crate::runtime::Rng;
 
@@ -27,18 +28,26 @@ pub fn well_formed_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(&b))
 }
 
-/// The request id of a request with `headers`: its `x-request-id` when there is exactly one
-/// and it is well formed, else 12 fresh random bytes from `rng`, base64url (16 characters).
+/// The ids of a request with `headers`: its `x-request-id` when there is exactly one and it
+/// is well formed, else 12 fresh random bytes from `rng`, base64url (16 characters); and its
+/// trace id ([`trace::trace_id`]).
 pub fn request_id(headers: &HeaderMap, rng: &dyn Rng) -> RequestId {
+    let trace_id = trace::trace_id(headers, rng);
     let mut given = headers.get_all(REQUEST_ID_HEADER).iter();
     if let (Some(v), None) = (given.next(), given.next()) {
         if let Some(id) = v.to_str().ok().filter(|id| well_formed_request_id(id)) {
-            return RequestId(id.to_owned());
+            return RequestId {
+                id: id.to_owned(),
+                trace_id,
+            };
         }
     }
     let mut buf = [0u8; 12];
     rng.fill(&mut buf);
-    RequestId(crate::crypto::b64(buf))
+    RequestId {
+        id: crate::crypto::b64(buf),
+        trace_id,
+    }
 }
 
 /// Makes a request the same on every runtime: a target in absolute form (what Spin hands its
@@ -78,7 +87,12 @@ impl Exchange {
 
     /// The request id.
     pub fn id(&self) -> &str {
-        &self.id.0
+        &self.id.id
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> &str {
+        &self.id.trace_id
     }
 
     /// The request the core is handed: `head` [`normalize`]d, with `body`, the client
@@ -100,7 +114,7 @@ impl Exchange {
         mut resp: Response<Bytes>,
         elapsed_ms: f64,
     ) -> (Response<Bytes>, AccessLog) {
-        if let Ok(v) = HeaderValue::from_str(&self.id.0) {
+        if let Ok(v) = HeaderValue::from_str(&self.id.id) {
             resp.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
         let log = AccessLog {
@@ -108,7 +122,8 @@ impl Exchange {
             path: self.path,
             status: resp.status().as_u16(),
             latency_ms: elapsed_ms.max(0.0),
-            request_id: self.id.0,
+            request_id: self.id.id,
+            trace_id: self.id.trace_id,
         };
         (resp, log)
     }
@@ -128,14 +143,16 @@ pub struct AccessLog {
     pub latency_ms: f64,
     /// The request id (also in `x-request-id` and in audit events).
     pub request_id: String,
+    /// The trace id (also in audit events).
+    pub trace_id: String,
 }
 
 impl std::fmt::Display for AccessLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {} {} {:.0}ms request_id={}",
-            self.method, self.path, self.status, self.latency_ms, self.request_id
+            "{} {} {} {:.0}ms request_id={} trace_id={}",
+            self.method, self.path, self.status, self.latency_ms, self.request_id, self.trace_id
         )
     }
 }
@@ -160,7 +177,7 @@ mod tests {
             "YWJj+/=",
         ] {
             let h = head(Request::get("/").header(REQUEST_ID_HEADER, id));
-            assert_eq!(request_id(&h.headers, &rng).0, id);
+            assert_eq!(request_id(&h.headers, &rng).id, id);
         }
     }
 
@@ -176,18 +193,18 @@ mod tests {
             long.as_str(),
         ] {
             let h = head(Request::get("/").header(REQUEST_ID_HEADER, bad.as_bytes()));
-            let id = request_id(&h.headers, &SeededRng::new(7)).0;
+            let id = request_id(&h.headers, &SeededRng::new(7)).id;
             assert_ne!(id, bad);
             assert_eq!(id.len(), 16, "{id}");
             // Deterministic through the seam.
-            assert_eq!(request_id(&h.headers, &SeededRng::new(7)).0, id);
+            assert_eq!(request_id(&h.headers, &SeededRng::new(7)).id, id);
         }
         let twice = head(
             Request::get("/")
                 .header(REQUEST_ID_HEADER, "a")
                 .header(REQUEST_ID_HEADER, "b"),
         );
-        let id = request_id(&twice.headers, &SeededRng::new(7)).0;
+        let id = request_id(&twice.headers, &SeededRng::new(7)).id;
         assert!(id != "a" && id != "b" && id.len() == 16, "{id}");
         let none = head(Request::get("/"));
         assert_ne!(
@@ -231,7 +248,7 @@ mod tests {
             let req = ex.request(h, Bytes::from_static(b"x=1"), "192.0.2.1".parse().ok());
             assert_eq!(req.uri(), "/oauth/token?a=b");
             assert_eq!(req.headers()[header::HOST], "as.example");
-            assert_eq!(req.extensions().get::<RequestId>().unwrap().0, id);
+            assert_eq!(req.extensions().get::<RequestId>().unwrap().id, id);
             assert_eq!(
                 req.extensions().get::<RemoteAddr>().unwrap().0.to_string(),
                 "192.0.2.1"
@@ -247,6 +264,7 @@ mod tests {
         let h = head(Request::get("/oauth/authorize?code=SECRET&state=s"));
         let ex = Exchange::begin(&h, &rng);
         let id = ex.id().to_owned();
+        let ex_trace = ex.trace_id().to_owned();
         let mut answer = Response::new(Bytes::new());
         *answer.status_mut() = StatusCode::SEE_OTHER;
         answer
@@ -263,12 +281,13 @@ mod tests {
                 status: 303,
                 latency_ms: 12.4,
                 request_id: id.clone(),
+                trace_id: ex_trace.clone(),
             }
         );
         let line = log.to_string();
         assert_eq!(
             line,
-            format!("GET /oauth/authorize 303 12ms request_id={id}")
+            format!("GET /oauth/authorize 303 12ms request_id={id} trace_id={ex_trace}")
         );
         assert!(!line.contains("SECRET"));
     }

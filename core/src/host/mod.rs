@@ -5,8 +5,9 @@
 //! - one [`Exchange`] per request: the request id (the client's `x-request-id` when well
 //!   formed, else fresh from the core's [`Rng`] seam), the request normalised so that it is
 //!   the same on every runtime (the `Host` header from an absolute URI, as Spin hands it; the
-//!   target in origin form), `x-request-id` on every response, and the access-log fields
-//!   (H3: the path without its query);
+//!   target in origin form), `x-request-id` on every response, the W3C trace id ([`trace`]:
+//!   from a valid `traceparent`, else new) and the access-log fields (H3: the path without
+//!   its query);
 //! - the answer of a server that could not start ([`StartFailure`]: 503, no detail);
 //! - the settings each runtime requires or cannot honour, and how a flat key/value source
 //!   (Workers `[vars]`, Spin variables) names them ([`settings`]);
@@ -17,6 +18,7 @@ mod exchange;
 pub mod outbound;
 pub mod settings;
 mod start;
+pub mod trace;
 
 pub use body::{too_large, BodyError, RequestBody, MAX_BODY_BYTES};
 pub use exchange::{normalize, request_id, well_formed_request_id, AccessLog, Exchange};

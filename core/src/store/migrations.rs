@@ -236,6 +236,14 @@ CREATE TABLE connect_requests (
 CREATE INDEX connect_requests_expiry ON connect_requests (expires_at);
 "#,
     },
+    Migration {
+        version: 6,
+        name: "trace ids in audit events",
+        sql: r#"
+ALTER TABLE audit_events ADD COLUMN trace_id TEXT;
+CREATE INDEX audit_events_trace ON audit_events (trace_id);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

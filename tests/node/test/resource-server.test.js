@@ -155,28 +155,10 @@ class Provider {
   }
 }
 
-/**
- * Portcullis caps a dynamically registered client at the scope it registered with (issue 15
- * removes the cap), and the SDK registers with the scope of the first challenge (mcp:read), so
- * a step-up to mcp:write would be refused with invalid_scope. Until then this fetch widens the
- * registration request's scope to everything the resource offers; everything else the SDK
- * sends goes out unchanged.
- */
-function widenRegistrationScope(scope) {
-  return async (url, init) => {
-    if (String(url) === `${ISSUER}/oauth/register` && init?.method === 'POST') {
-      const body = JSON.parse(init.body);
-      body.scope = scope;
-      init = { ...init, body: JSON.stringify(body) };
-    }
-    return fetch(url, init);
-  };
-}
-
 /** Connects an MCP SDK client to `resource` for `user`, through the 401 and the forms. */
-async function connectedClient(resource, user, scope = 'mcp:read mcp:write') {
+async function connectedClient(resource, user) {
   const provider = new Provider(user);
-  const fetchFn = widenRegistrationScope(scope);
+  const fetchFn = fetch;
   const open = async () => {
     const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider, fetch: fetchFn });
     const client = new Client({ name: 'resource-server-e2e', version: '1.0.0' });
@@ -198,7 +180,8 @@ test('MCP SDK client against the Rust example: 401 discovery, registration, whoa
   const server = await startExample();
   const user = await createUser();
   const provider = new Provider(user);
-  const fetchFn = widenRegistrationScope('mcp:read mcp:write');
+  // The SDK registers with the scope of the first challenge (mcp:read) and steps up by itself.
+  const fetchFn = fetch;
   const connect = async () => {
     const transport = new StreamableHTTPClientTransport(new URL(server.resource), { authProvider: provider, fetch: fetchFn });
     const client = new Client({ name: 'resource-server-e2e', version: '1.0.0' });

@@ -109,6 +109,7 @@ pub async fn b1_purge_keeps_only_live_rows(store: Store) {
             subject: None,
             reason: None,
             request_id: None,
+            trace_id: None,
             detail: None,
         };
         audit::insert(db, &row).await.unwrap();

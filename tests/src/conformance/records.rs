@@ -303,6 +303,8 @@ pub async fn audit_list_filters_and_paging(store: Store) {
                 subject: sub.map(str::to_owned),
                 reason: (*outcome == "failure").then(|| "invalid_grant".to_owned()),
                 request_id: Some(format!("req-{i}")),
+                // Events 1 and 3 belong to one trace.
+                trace_id: Some(format!("{:032x}", 0xabc + (i % 2))),
                 detail: Some(serde_json::json!({ "i": i, "scope": "mcp:tools" })),
             },
         )
@@ -356,6 +358,21 @@ pub async fn audit_list_filters_and_paging(store: Store) {
     .unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].action, "token.denied");
+
+    let one_trace = audit::list(
+        db,
+        &audit::AuditFilter {
+            trace_id: Some(format!("{:032x}", 0xabd)),
+            ..base.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        one_trace.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![NOW + 3, NOW + 1],
+        "filtered by trace id"
+    );
 
     let by_subject = audit::list(
         db,

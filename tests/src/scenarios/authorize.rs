@@ -2,6 +2,8 @@
 //! where errors go (R1, R2, R8), `iss` exactly once (M3), resource checks (M1), PKCE at
 //! authorize (P1, P2), the client record re-checked at consent (R7).
 
+use serde_json::json;
+
 use super::support::*;
 use super::Target;
 
@@ -202,4 +204,71 @@ pub async fn r7_consent_revalidates_redirect_against_client_record(t: &Target) {
         "R7: refused because the registration changed: {}",
         short(&r.body)
     );
+}
+
+/// Step-up (MCP scope challenges): a client that registered itself with the scope of its
+/// first challenge authorizes again with a wider scope of the same resource and gets it; a
+/// client an admin created with a `scope` ceiling does not.
+pub async fn step_up_beyond_the_self_registered_scope(t: &Target) {
+    let resource = new_resource(t, &SCOPES).await;
+    let user = new_user(t).await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let r = register(
+        t,
+        json!({
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "scope": SCOPES[0],
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let client_id = r.json()["client_id"].as_str().unwrap().to_owned();
+    let wider = SCOPES.join(" ");
+    let b = Browser::new();
+    let p = pkce();
+    let params = authz_params(&client_id, redirect, &resource, &wider, "s1", &p.challenge);
+    let resp = authorize(&b, t, &params, &user, "approve").await;
+    let code = resp
+        .get("code")
+        .expect("a code for the wider scope")
+        .to_owned();
+    let tok = tokens(
+        &token(
+            t,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &p.verifier),
+                ("resource", &resource),
+            ],
+            Auth::Public(&client_id),
+        )
+        .await,
+    );
+    let granted: Vec<&str> = tok.raw["scope"].as_str().unwrap().split(' ').collect();
+    for s in SCOPES {
+        assert!(granted.contains(&s), "{granted:?}");
+    }
+
+    // An admin's ceiling holds.
+    let capped = admin_ok(
+        t,
+        reqwest::Method::POST,
+        "/admin/clients",
+        Some(json!({
+            "client_name": "Capped",
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "scope": SCOPES[0],
+        })),
+    )
+    .await;
+    let capped_id = capped["client_id"].as_str().unwrap();
+    let params = authz_params(capped_id, redirect, &resource, &wider, "s2", &p.challenge);
+    let r = b.get(&authorize_url(t, &pairs(&params))).await;
+    AuthzResponse::from_redirect(&r).assert_error(t, redirect, "s2", "invalid_scope");
 }

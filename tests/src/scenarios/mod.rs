@@ -26,6 +26,7 @@ pub mod registration;
 pub mod rotation;
 pub mod support;
 pub mod tokens;
+pub mod trace_context;
 pub mod vault;
 
 /// A running server.

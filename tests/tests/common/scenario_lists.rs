@@ -150,6 +150,8 @@ shared!(
     vault::vault_provider_admin_api,
     console::console_session_rules,
     console::admin_tokens_by_jti,
+    trace_context::trace_ids_in_audit_rows,
+    authorize::step_up_beyond_the_self_registered_scope,
 );
 
 nonce_required!(

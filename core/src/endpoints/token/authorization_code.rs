@@ -140,7 +140,12 @@ pub fn decide(
 }
 
 /// C2: a code presented again revokes the grant and every token issued from it.
-async fn replayed(server: &Context, grant_id: &str, client_id: &str, rid: Option<&str>) -> Error {
+async fn replayed(
+    server: &Context,
+    grant_id: &str,
+    client_id: &str,
+    rid: Option<&crate::request::RequestId>,
+) -> Error {
     if let Err(e) = grants::revoke(server.env().sql.as_ref(), grant_id, server.now()).await {
         return e.into();
     }
@@ -151,7 +156,7 @@ async fn replayed(server: &Context, grant_id: &str, client_id: &str, rid: Option
             success: false,
             client_id: Some(client_id),
             reason: Some("grant_revoked"),
-            request_id: rid,
+            request: rid,
             ..Default::default()
         },
     )

@@ -69,7 +69,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
                 success: false,
                 client_id: Some(&ctx.client.client_id),
                 reason: Some(e.code.as_str()),
-                request_id: ctx.rid,
+                request: ctx.rid,
                 detail: Some(json!({ "description": e.description })),
                 ..Default::default()
             },
@@ -148,7 +148,7 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
             success: true,
             client_id: Some(&client.client_id),
             subject: Some(&issued.subject),
-            request_id: ctx.rid,
+            request: ctx.rid,
             detail: Some(json!({
                 "jti": issued.jti,
                 "parent_jti": subject.jti,

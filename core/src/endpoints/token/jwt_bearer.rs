@@ -88,7 +88,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
             client_id: Some(&ctx.client.client_id),
             subject: facts.subject.as_deref(),
             reason,
-            request_id: ctx.rid,
+            request: ctx.rid,
             detail: Some(serde_json::json!({
                 "issuer": facts.issuer,
                 "external_subject": facts.external_subject,

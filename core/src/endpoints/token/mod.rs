@@ -35,7 +35,7 @@ pub struct TokenRequest<'a> {
     /// The request headers.
     pub headers: &'a http::HeaderMap,
     /// The request id, for audit events.
-    pub rid: Option<&'a str>,
+    pub rid: Option<&'a crate::request::RequestId>,
     /// Thumbprint of the key of a valid DPoP proof sent with the request (RFC 9449 §5).
     pub dpop_jkt: Option<&'a str>,
     /// The operator's policy for the client, if any ([`crate::client_policy`]).
@@ -151,7 +151,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                     success: true,
                     client_id: client_id.as_deref(),
                     subject: Some(&issued.subject),
-                    request_id: rid,
+                    request: rid,
                     detail: Some(serde_json::json!({
                         "grant_type": grant_type,
                         "scope": issued.scope,
@@ -185,7 +185,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                     success: false,
                     client_id: client_id.as_deref(),
                     reason: Some(err.code.as_str()),
-                    request_id: rid,
+                    request: rid,
                     detail: Some(serde_json::json!({ "grant_type": grant_type })),
                     ..Default::default()
                 },

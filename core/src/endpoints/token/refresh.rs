@@ -127,7 +127,12 @@ pub fn decide(
 }
 
 /// F2: reuse of a consumed refresh token revokes the family.
-async fn reuse(server: &Context, grant_id: &str, client_id: &str, rid: Option<&str>) -> Error {
+async fn reuse(
+    server: &Context,
+    grant_id: &str,
+    client_id: &str,
+    rid: Option<&crate::request::RequestId>,
+) -> Error {
     if let Err(e) = grants::revoke(server.env().sql.as_ref(), grant_id, server.now()).await {
         return e.into();
     }
@@ -138,7 +143,7 @@ async fn reuse(server: &Context, grant_id: &str, client_id: &str, rid: Option<&s
             success: false,
             client_id: Some(client_id),
             reason: Some("family_revoked"),
-            request_id: rid,
+            request: rid,
             ..Default::default()
         },
     )

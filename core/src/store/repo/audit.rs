@@ -21,6 +21,8 @@ pub struct AuditRow {
     pub reason: Option<String>,
     /// The request id.
     pub request_id: Option<String>,
+    /// The W3C trace id of the request.
+    pub trace_id: Option<String>,
     /// Extra JSON detail.
     pub detail: Option<serde_json::Value>,
 }
@@ -36,6 +38,8 @@ pub struct AuditFilter {
     pub subject: Option<String>,
     /// Only this outcome.
     pub outcome: Option<String>,
+    /// Only this trace.
+    pub trace_id: Option<String>,
     /// Only events with `seq` below this (paging cursor).
     pub before: Option<i64>,
     /// Page size.
@@ -45,7 +49,7 @@ pub struct AuditFilter {
 /// Appends an event.
 pub async fn insert(db: &dyn SqlStore, e: &AuditRow) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO audit_events (at, action, outcome, client_id, subject, reason, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (at, action, outcome, client_id, subject, reason, request_id, trace_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             e.at.into(),
             e.action.as_str().into(),
@@ -54,6 +58,7 @@ pub async fn insert(db: &dyn SqlStore, e: &AuditRow) -> Result<(), StoreError> {
             e.subject.clone().into(),
             e.reason.clone().into(),
             e.request_id.clone().into(),
+            e.trace_id.clone().into(),
             e.detail.as_ref().map(|d| d.to_string()).into(),
         ],
     )
@@ -64,7 +69,7 @@ pub async fn insert(db: &dyn SqlStore, e: &AuditRow) -> Result<(), StoreError> {
 /// Lists events newest first.
 pub async fn list(db: &dyn SqlStore, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
     let mut sql = String::from(
-        "SELECT seq, at, action, outcome, client_id, subject, reason, request_id, detail FROM audit_events WHERE 1 = 1",
+        "SELECT seq, at, action, outcome, client_id, subject, reason, request_id, trace_id, detail FROM audit_events WHERE 1 = 1",
     );
     let mut params: Vec<Value> = Vec::new();
     for (col, v) in [
@@ -72,6 +77,7 @@ pub async fn list(db: &dyn SqlStore, f: &AuditFilter) -> Result<Vec<AuditRow>, S
         ("client_id", &f.client_id),
         ("subject", &f.subject),
         ("outcome", &f.outcome),
+        ("trace_id", &f.trace_id),
     ] {
         if let Some(v) = v {
             sql.push_str(&format!(" AND {col} = ?"));
@@ -96,7 +102,8 @@ pub async fn list(db: &dyn SqlStore, f: &AuditFilter) -> Result<Vec<AuditRow>, S
                 subject: r.opt_text(5)?,
                 reason: r.opt_text(6)?,
                 request_id: r.opt_text(7)?,
-                detail: r.opt_text(8)?.and_then(|d| serde_json::from_str(&d).ok()),
+                trace_id: r.opt_text(8)?,
+                detail: r.opt_text(9)?.and_then(|d| serde_json::from_str(&d).ok()),
             })
         })
         .collect()
