@@ -418,6 +418,51 @@ pub async fn console_session_rules(t: &Target) {
         );
     }
 
+    // A console action's audit row carries the trace id of the browser's request, and the
+    // console filters and exports by it.
+    let trace: String = {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(crate::conformance::uid("console-trace").as_bytes());
+        d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    };
+    let traced = send(
+        with(http().post(console(t, "clients")))
+            .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+            .form(&suspend),
+    )
+    .await;
+    assert_eq!(traced.status, 303, "{}", short(&traced.body));
+    let page = send(with(
+        http().get(console(t, &format!("audit?trace_id={trace}"))),
+    ))
+    .await;
+    assert_eq!(page.status, 200, "{}", short(&page.body));
+    assert!(
+        page.body.contains("admin.client.suspended") && page.body.contains(&trace),
+        "{}",
+        short(&page.body)
+    );
+    let export = send(with(http().get(console(
+        t,
+        &format!("audit/export?format=jsonl&trace_id={trace}"),
+    ))))
+    .await;
+    let rows: Vec<Value> = export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", short(&export.body));
+    assert_eq!(rows[0]["trace_id"], trace.as_str());
+    assert_eq!(rows[0]["detail"]["via"], "console");
+    admin_ok(
+        t,
+        Method::POST,
+        &format!("/admin/clients/{}/resume", c.id),
+        None,
+    )
+    .await;
+
     let tampered = format!("{}x", &session[..session.len() - 1]);
     let r = send(
         http()
