@@ -28,6 +28,22 @@ fn filters(q: &Params) -> Vec<(&'static str, &str)> {
     out
 }
 
+/// A trace id, shortened, as a link to every event of that trace.
+fn trace_link(trace: Option<&str>) -> String {
+    match trace {
+        Some(id) if !id.is_empty() => format!(
+            "<a href=\"{}\" title=\"{}\"><code>{}…</code></a>",
+            a(&layout::url(&format!(
+                "audit?{}",
+                query(&[("trace_id", id)])
+            ))),
+            a(id),
+            t(&id.chars().take(8).collect::<String>())
+        ),
+        _ => String::new(),
+    }
+}
+
 /// `GET /admin/console/audit?action=&client_id=&subject=&outcome=&trace_id=&before=`.
 pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
     let chosen = filters(q);
@@ -58,7 +74,7 @@ pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
                 field(e, "client_id"),
                 field(e, "subject"),
                 field(e, "reason"),
-                format!("<code>{}</code>", field(e, "trace_id")),
+                trace_link(e["trace_id"].as_str()),
                 detail,
             ]
         })
