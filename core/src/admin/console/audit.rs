@@ -66,14 +66,30 @@ pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
                 serde_json::Value::Null => String::new(),
                 d => format!("<code>{}</code>", t(&d.to_string())),
             };
+            let reason = field(e, "reason");
+            let subject = field(e, "subject");
             vec![
                 field(e, "seq"),
                 t(&time(e["at"].as_i64().unwrap_or(0))),
                 field(e, "action"),
-                format!("<span class=\"{class}\">{}</span>", t(outcome)),
-                field(e, "client_id"),
-                field(e, "subject"),
-                field(e, "reason"),
+                format!(
+                    "<span class=\"{class}\">{}</span>{}",
+                    t(outcome),
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!("<br>{reason}")
+                    }
+                ),
+                format!(
+                    "{}{}",
+                    field(e, "client_id"),
+                    if subject.is_empty() {
+                        String::new()
+                    } else {
+                        format!("<br><span class=\"muted\">user</span> {subject}")
+                    }
+                ),
                 trace_link(e["trace_id"].as_str()),
                 detail,
             ]
@@ -130,7 +146,7 @@ pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
         a(&export("jsonl")),
         a(&export("csv")),
         layout::table(
-            &["#", "When", "Action", "Outcome", "Client", "Subject", "Reason", "Trace id", "Detail"],
+            &["#", "When", "Action", "Outcome, reason", "Client, subject", "Trace", "Detail"],
             &rows
         ),
     );
