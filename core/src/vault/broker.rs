@@ -295,6 +295,31 @@ fn unreadable(e: SealError) -> Error {
     Error::server("a stored upstream token could not be read")
 }
 
+/// The `vault.refresh` audit row of `row`'s refresh: a success without `failure`, else a
+/// failure with that reason.
+async fn audit_refresh(
+    ctx: &Context,
+    row: &ConnectionRow,
+    provider: &Provider,
+    failure: Option<&str>,
+    detail: serde_json::Value,
+) {
+    let who = Party {
+        client_id: None,
+        owner: &row.owner,
+        provider: &provider.name,
+    };
+    audit_event(
+        ctx,
+        "vault.refresh",
+        failure.is_none(),
+        who,
+        failure,
+        Some(detail),
+    )
+    .await;
+}
+
 /// The current access token of `owner`'s connection to `provider`, refreshed first when it
 /// is (nearly) expired.
 pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> Result<Vended> {
@@ -429,17 +454,12 @@ async fn refresh(
                     "the connection changed during the refresh; try again",
                 ));
             }
-            audit_event(
+            audit_refresh(
                 ctx,
-                "vault.refresh",
-                true,
-                Party {
-                    client_id: None,
-                    owner: &row.owner,
-                    provider: &provider.name,
-                },
+                &row,
+                provider,
                 None,
-                Some(json!({ "rotated": tokens.refresh_token.is_some() })),
+                json!({ "rotated": tokens.refresh_token.is_some() }),
             )
             .await;
             Ok(Vended {
@@ -454,17 +474,12 @@ async fn refresh(
         }
         Err(UpstreamRefusal::InvalidGrant(reason)) => {
             repo::needs_reauthorization(db, &row.id, row.version, now).await?;
-            audit_event(
+            audit_refresh(
                 ctx,
-                "vault.refresh",
-                false,
-                Party {
-                    client_id: None,
-                    owner: &row.owner,
-                    provider: &provider.name,
-                },
+                &row,
+                provider,
                 Some("invalid_grant"),
-                Some(json!({ "provider_said": reason })),
+                json!({ "provider_said": reason }),
             )
             .await;
             Err(interaction_required(
@@ -476,17 +491,12 @@ async fn refresh(
         }
         Err(UpstreamRefusal::Failed(reason)) => {
             repo::release_claim(db, &row.id, row.version).await?;
-            audit_event(
+            audit_refresh(
                 ctx,
-                "vault.refresh",
-                false,
-                Party {
-                    client_id: None,
-                    owner: &row.owner,
-                    provider: &provider.name,
-                },
+                &row,
+                provider,
                 Some("upstream_failed"),
-                Some(json!({ "provider_said": reason })),
+                json!({ "provider_said": reason }),
             )
             .await;
             if usable_despite_failed_refresh(row.expires_at, now) {
