@@ -17,7 +17,7 @@ use crate::clients::{Client, ClientKind, ClientMetadata};
 use crate::config::CimdConfig;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::remote::{CachePolicy, Doc, Kind, Remote};
+use crate::remote::{CachePolicy, Doc, Kind, Remote, Source};
 use crate::runtime::{FetchResponse, Fetcher};
 use crate::store::KvStore;
 use crate::text::truncate;
@@ -116,7 +116,7 @@ pub fn document_url(client_id: &str) -> std::result::Result<Url, DocumentUrlErro
 pub async fn fetch_client(ctx: &Context, client_id: &str) -> Result<Client> {
     let cfg = ctx.config();
     let env = ctx.env();
-    let client = fetch_with(
+    let (source, result) = fetch_from(
         env.kv.as_ref(),
         env.fetcher.as_ref(),
         &cfg.cimd,
@@ -125,6 +125,22 @@ pub async fn fetch_client(ctx: &Context, client_id: &str) -> Result<Client> {
         client_id,
     )
     .await?;
+    if source == Source::Network {
+        // One row per fetch (cache misses only; failures are cached too): the CIMD fetch
+        // metric and the operator's view of which documents were retrieved.
+        crate::audit::record(
+            env,
+            crate::audit::Event {
+                action: "cimd.fetch",
+                success: result.is_ok(),
+                client_id: Some(truncate(client_id, 256)),
+                reason: result.as_ref().err().map(|e| e.reason()),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let client = result.map_err(fetch_failed)?;
     for uri in &client.metadata.redirect_uris {
         crate::redirect::check_private_use_scheme(uri, &cfg.registration.extra_redirect_schemes)
             .map_err(|e| Error::invalid_client(format!("client metadata document refused: {e}")))?;
@@ -164,6 +180,26 @@ pub async fn fetch_with(
     now: i64,
     client_id: &str,
 ) -> Result<Client> {
+    fetch_from(kv, fetcher, cfg, allow_loopback, now, client_id)
+        .await?
+        .1
+        .map_err(fetch_failed)
+}
+
+/// A metadata document refused or not retrieved.
+type FetchFailure = crate::remote::RemoteError<MetadataDocumentError>;
+
+/// [`fetch_with`], also saying whether the document was fetched now or read from the cache,
+/// and with the failure unmapped. A malformed `client_id` never reaches the cache or the
+/// network: it is refused as the outer `Err`.
+async fn fetch_from(
+    kv: &dyn KvStore,
+    fetcher: &dyn Fetcher,
+    cfg: &CimdConfig,
+    allow_loopback: bool,
+    now: i64,
+    client_id: &str,
+) -> Result<(Source, std::result::Result<Client, FetchFailure>)> {
     let url = document_url(client_id).map_err(|why| {
         Error::invalid_client(format!(
             "client_id is not a valid client metadata document URL: {why}"
@@ -182,13 +218,15 @@ pub async fn fetch_with(
         cache_id: client_id,
         max_bytes: cfg.max_bytes,
     };
-    remote
-        .get(&doc, |resp| {
+    let (source, result) = remote
+        .get_from(&doc, |resp| {
             validate_document(client_id, resp, cfg).map(|(client, _)| client.metadata)
         })
-        .await
-        .map(|metadata| client_of(client_id, metadata))
-        .map_err(fetch_failed)
+        .await;
+    Ok((
+        source,
+        result.map(|metadata| client_of(client_id, metadata)),
+    ))
 }
 
 /// Why a fetched metadata document is refused (S2, S5, S6). `Display` is the reason told

@@ -28,6 +28,7 @@ pub mod idp;
 pub mod jose;
 pub mod keys;
 pub mod maintenance;
+pub mod metrics;
 pub mod paths;
 pub mod pkce;
 pub mod redirect;

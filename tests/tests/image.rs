@@ -146,7 +146,7 @@ async fn start(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let target = Target::new(&public, &admin, &admin_key);
+    let target = Target::new(&public, &admin, &admin_key).with_process_metrics();
     Ok((target, Container { _remove: remove }))
 }
 

@@ -99,12 +99,7 @@ fn message(e: &worker::Error) -> String {
 }
 
 fn map_err(e: worker::Error) -> StoreError {
-    let msg = message(&e);
-    if msg.contains("UNIQUE constraint failed") || msg.contains("PRIMARY KEY constraint failed") {
-        StoreError::Conflict(msg)
-    } else {
-        StoreError::Unavailable(format!("D1: {msg}"))
-    }
+    StoreError::from_sqlite_text("D1", message(&e))
 }
 
 #[async_trait(?Send)]

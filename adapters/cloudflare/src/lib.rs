@@ -97,7 +97,7 @@ async fn server(env: &worker::Env) -> Result<Portcullis, StartFailure> {
 
 /// Reads the configuration, connects the bindings and starts the core.
 async fn start(env: &worker::Env) -> Result<Portcullis, StartFailure> {
-    let settings = config::load(env)?;
+    let (settings, crypto) = config::load(env)?;
     let binding = |name: &str, what: &str, e: worker::Error| {
         StartFailure::Binding(format!(
             "the {what} binding `{name}` is missing (see wrangler.toml): {e}"
@@ -114,10 +114,10 @@ async fn start(env: &worker::Env) -> Result<Portcullis, StartFailure> {
         rng: Arc::new(runtime::JsRng),
         sql: Arc::new(d1::D1Store::new(sql)),
         kv: Arc::new(kv::KvCache::new(kv)),
-        crypto: settings.crypto.provider(),
-        fetcher: Arc::new(fetcher::WorkersFetcher::new(&settings.core)),
+        crypto,
+        fetcher: Arc::new(fetcher::WorkersFetcher::new(&settings)),
     };
-    let server = Portcullis::start(core_env, settings.core).await?;
+    let server = Portcullis::start(core_env, settings).await?;
     // Bring wrangler's migration ledger in line with the core's, so `wrangler d1 migrations
     // apply` and the core's own migration on start agree whichever runs first.
     let ledger = portcullis_core::store::migrations::wrangler_ledger_statements();

@@ -1,11 +1,10 @@
-//! ES256 (RFC 7518 §3.4) and AES-256-GCM (NIST SP 800-38D, the core's key encryption at rest)
-//! through the runtime's WebCrypto (`crypto.subtle`), the Workers provider behind the core's
-//! [`CryptoProvider`] seam (DESIGN.md rule 8): native code in workerd instead of pure-Rust
-//! arithmetic in wasm. Private keys are imported once per signer as non-extractable PKCS#8
-//! keys; public keys are imported per verification and kept in a small per-isolate cache.
-//! AES-GCM output is WebCrypto's ciphertext with the 128-bit tag appended, the same bytes as
-//! the core's RustCrypto default, so keys sealed by either provider open with the other.
-//! Hashing stays in the core.
+//! ES256 (RFC 7518 §3.4) through the runtime's WebCrypto (`crypto.subtle`), the Workers
+//! provider behind the core's [`CryptoProvider`] seam (DESIGN.md rule 8): native code in
+//! workerd instead of pure-Rust elliptic-curve arithmetic in wasm, where signing is the hot
+//! path. Private keys are imported once per signer as non-extractable PKCS#8 keys; public keys
+//! are imported per verification and kept in a small per-isolate cache. AES-256-GCM (keys and
+//! vault tokens at rest, a few hundred bytes per call) and hashing keep the core's RustCrypto
+//! defaults.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -77,41 +76,7 @@ async fn import(
         .map_err(|_| CryptoError("webcrypto: importKey returned no key".into()))
 }
 
-/// `{ name: "AES-GCM", iv, additionalData, tagLength: 128 }`.
-fn aes_gcm_params(nonce: &[u8; 12], aad: &[u8]) -> Object {
-    let o = object(&[("name", "AES-GCM")]);
-    // Setting properties on a fresh plain object cannot fail.
-    let _ = Reflect::set(&o, &"iv".into(), &Uint8Array::from(&nonce[..]));
-    let _ = Reflect::set(&o, &"additionalData".into(), &Uint8Array::from(aad));
-    let _ = Reflect::set(&o, &"tagLength".into(), &JsValue::from_f64(128.0));
-    o
-}
-
-/// AES-256-GCM `encrypt` (`usage` "encrypt") or `decrypt` of `data`.
-async fn aes_gcm(
-    usage: &str,
-    key: &[u8; 32],
-    nonce: &[u8; 12],
-    data: &[u8],
-    aad: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    let key = import("raw", key, &object(&[("name", "AES-GCM")]), usage).await?;
-    let params = aes_gcm_params(nonce, aad);
-    let data = Uint8Array::from(data);
-    let promise = if usage == "encrypt" {
-        subtle()?.encrypt_with_object_and_js_u8_array(&params, &key, &data)
-    } else {
-        subtle()?.decrypt_with_object_and_js_u8_array(&params, &key, &data)
-    }
-    .map_err(|e| js_error(usage, e))?;
-    let out = JsFuture::from(promise)
-        .await
-        // A failed decryption is an authentication failure: no detail.
-        .map_err(|_| CryptoError(format!("webcrypto: AES-GCM {usage} failed")))?;
-    Ok(Uint8Array::new(&out).to_vec())
-}
-
-/// WebCrypto ES256 and AES-256-GCM.
+/// WebCrypto ES256.
 #[derive(Default)]
 pub struct WebCrypto {
     /// Imported public keys by their SEC1 bytes, oldest first.
@@ -194,26 +159,6 @@ impl CryptoProvider for WebCrypto {
             pkcs8: doc.as_bytes().to_vec(),
             key: RefCell::new(None),
         }))
-    }
-
-    async fn aes256gcm_seal(
-        &self,
-        key: &[u8; 32],
-        nonce: &[u8; 12],
-        plaintext: &[u8],
-        aad: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        aes_gcm("encrypt", key, nonce, plaintext, aad).await
-    }
-
-    async fn aes256gcm_open(
-        &self,
-        key: &[u8; 32],
-        nonce: &[u8; 12],
-        ciphertext: &[u8],
-        aad: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        aes_gcm("decrypt", key, nonce, ciphertext, aad).await
     }
 
     async fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool {

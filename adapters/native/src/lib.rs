@@ -9,5 +9,6 @@ pub mod config;
 pub mod crypto_ring;
 pub mod fetcher;
 pub mod listener;
+pub mod metrics;
 pub mod server;
 pub mod store;

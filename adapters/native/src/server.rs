@@ -28,6 +28,7 @@ use crate::config::{LogFormat, Settings};
 use crate::crypto_ring::RingCrypto;
 use crate::fetcher::{FetcherConfig, HttpFetcher};
 use crate::listener::{self, HttpResponse, Limits};
+use crate::metrics::HttpMetrics;
 
 /// How long a client may take to send its body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,6 +109,7 @@ struct App {
     server: Portcullis,
     admin: bool,
     proxies: Arc<Vec<IpNet>>,
+    metrics: HttpMetrics,
 }
 
 impl listener::Handler for App {
@@ -132,11 +134,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let proxies = Arc::new(trusted_proxies);
+    let metrics = HttpMetrics::new();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let app = |admin: bool| App {
         server: server.clone(),
         admin,
         proxies: proxies.clone(),
+        metrics: metrics.clone(),
     };
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
@@ -237,13 +241,27 @@ async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpRespo
     let resp = match read_body(&head.headers, body).await {
         Ok(bytes) => {
             let ip = client_ip(peer.ip(), &head.headers, &app.proxies);
-            let req = exchange.request(head, bytes, Some(ip));
+            let mut req = exchange.request(head, bytes, Some(ip));
             let server = &app.server;
+            let metrics_path = app.admin && is_metrics_path(req.uri().path());
+            if metrics_path {
+                *req.uri_mut() = http::Uri::from_static(portcullis_core::metrics::PATH);
+            }
+            let process_metrics = &app.metrics;
             let call = async move {
-                if app.admin {
-                    server.handle_admin(req).await
+                if !app.admin {
+                    return server.handle(req).await;
+                }
+                let resp = server.handle_admin(req).await;
+                if metrics_path && resp.status() == http::StatusCode::OK {
+                    // The core's cluster-wide counters, then this process's histogram.
+                    resp.map(|core| {
+                        let mut text = core.to_vec();
+                        text.extend_from_slice(process_metrics.render().as_bytes());
+                        Bytes::from(text)
+                    })
                 } else {
-                    server.handle(req).await
+                    resp
                 }
             };
             // Every log line the request causes carries its request and trace ids.
@@ -267,17 +285,24 @@ async fn handle(app: App, peer: SocketAddr, req: Request<Incoming>) -> HttpRespo
         Err(resp) => resp,
     };
     let (resp, log) = exchange.finish(resp, started.elapsed().as_secs_f64() * 1000.0);
+    app.metrics.observe(&log);
     tracing::info!(
         target: "portcullis::access",
         listener = if app.admin { "admin" } else { "public" },
         method = %log.method,
         path = %log.path,
+        route = log.route,
         status = log.status,
         latency_ms = log.latency_ms,
         request_id = %log.request_id,
         trace_id = %log.trace_id,
     );
     resp.map(Full::new)
+}
+
+/// `/metrics` (the conventional scrape path) or `/admin/metrics`, on the admin listener.
+fn is_metrics_path(path: &str) -> bool {
+    path == "/metrics" || path == portcullis_core::metrics::PATH
 }
 
 /// The client address: the peer, unless the peer is a trusted proxy; then the right-most

@@ -29,8 +29,7 @@ impl SpinSqlite {
 
 fn map_err(e: Error) -> StoreError {
     match e {
-        Error::Io(msg) if is_unique_violation(&msg) => StoreError::Conflict(msg),
-        Error::Io(msg) => StoreError::Unavailable(format!("sqlite: {msg}")),
+        Error::Io(msg) => StoreError::from_sqlite_text("sqlite", msg),
         Error::NoSuchDatabase => {
             StoreError::Unavailable("sqlite: no such database (check sqlite_databases)".into())
         }
@@ -38,11 +37,6 @@ fn map_err(e: Error) -> StoreError {
         Error::InvalidConnection => StoreError::Unavailable("sqlite: invalid connection".into()),
         Error::DatabaseFull => StoreError::Unavailable("sqlite: database full".into()),
     }
-}
-
-/// SQLite's message for UNIQUE and PRIMARY KEY violations.
-fn is_unique_violation(msg: &str) -> bool {
-    msg.contains("UNIQUE constraint failed")
 }
 
 fn to_spin(v: &Value) -> SpinValue {

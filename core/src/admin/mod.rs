@@ -43,6 +43,12 @@ pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
         }
         return console::handle(server, req).await;
     }
+    // Metrics take the admin key or the read-only metrics token.
+    if req.uri().path() == crate::metrics::PATH {
+        return crate::metrics::serve(server, &req)
+            .await
+            .unwrap_or_else(|e| error_json(&e));
+    }
     if let Err(e) = check_key(server, &req) {
         if server.config().admin_api_key.is_some() {
             record_refusal(server, &req).await;

@@ -27,6 +27,8 @@ pub struct Config {
     pub issuer: String,
     /// Admin API key (`Authorization: Bearer …`). Without one, every admin request is refused.
     pub admin_api_key: Option<Secret>,
+    /// Read-only bearer token for `GET /admin/metrics` (the admin API key works too).
+    pub metrics_token: Option<Secret>,
     /// Master secret from which the key-encryption key is derived (HKDF-SHA256).
     pub master_key: Option<Secret>,
     /// Master keys rotated out: values sealed under them still open until `portcullis rekey`
@@ -81,6 +83,7 @@ impl Default for Config {
         Self {
             issuer: "http://127.0.0.1:9000".into(),
             admin_api_key: None,
+            metrics_token: None,
             master_key: None,
             previous_master_keys: Vec::new(),
             access_token_ttl: 900,
@@ -453,6 +456,13 @@ impl Config {
             if k.expose().len() < 16 {
                 return Err(cfg_err("admin_api_key", "must be at least 16 characters"));
             }
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 16)
+        {
+            return Err(cfg_err("metrics_token", "must be at least 16 characters"));
         }
         if self
             .previous_master_keys

@@ -72,6 +72,7 @@ pub struct Exchange {
     id: RequestId,
     method: Method,
     path: String,
+    route: &'static str,
 }
 
 impl Exchange {
@@ -82,6 +83,7 @@ impl Exchange {
             id: request_id(&head.headers, rng),
             method: head.method.clone(),
             path: head.uri.path().to_owned(),
+            route: super::route::template(head.uri.path()),
         }
     }
 
@@ -120,6 +122,7 @@ impl Exchange {
         let log = AccessLog {
             method: self.method.to_string(),
             path: self.path,
+            route: self.route,
             status: resp.status().as_u16(),
             latency_ms: elapsed_ms.max(0.0),
             request_id: self.id.id,
@@ -137,6 +140,8 @@ pub struct AccessLog {
     pub method: String,
     /// The path, without the query (which can carry codes and state).
     pub path: String,
+    /// The path's route template ([`super::route::template`]), a bounded metric label.
+    pub route: &'static str,
     /// The response status.
     pub status: u16,
     /// Time from the request's arrival to the answer, milliseconds.
@@ -278,6 +283,7 @@ mod tests {
             AccessLog {
                 method: "GET".into(),
                 path: "/oauth/authorize".into(),
+                route: "/oauth/authorize",
                 status: 303,
                 latency_ms: 12.4,
                 request_id: id.clone(),

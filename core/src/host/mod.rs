@@ -16,6 +16,7 @@
 pub mod body;
 mod exchange;
 pub mod outbound;
+pub mod route;
 pub mod settings;
 mod start;
 pub mod trace;

@@ -214,6 +214,37 @@ pub fn load_vars(
     Ok(cfg)
 }
 
+/// Which ES256 implementation the Worker signs and verifies with
+/// ([`CryptoChoice::VARIABLE`]); AES-GCM and hashing are the core's either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptoChoice {
+    /// The runtime's `crypto.subtle` (native code in workerd; the default).
+    WebCrypto,
+    /// The core's pure-Rust provider, compiled into the Worker.
+    RustCrypto,
+}
+
+impl CryptoChoice {
+    /// The variable naming the provider.
+    pub const VARIABLE: &'static str = "PORTCULLIS_CRYPTO_PROVIDER";
+
+    /// Reads [`Self::VARIABLE`] through `lookup`; unset or empty is WebCrypto.
+    pub fn load(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let value = lookup(Self::VARIABLE).map(|v| v.trim().to_ascii_lowercase());
+        match value.as_deref() {
+            None | Some("") | Some("webcrypto") => Ok(Self::WebCrypto),
+            Some("rustcrypto") => Ok(Self::RustCrypto),
+            Some(other) => Err(SettingsError {
+                variable: Self::VARIABLE.to_owned(),
+                message: format!(
+                    "must be \"webcrypto\" or \"rustcrypto\" (got {:?})",
+                    crate::text::truncate(other, 32)
+                ),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -232,6 +263,17 @@ mod tests {
             .map(|(k, v)| (runtime.variable(k), (*v).to_owned()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn crypto_choice_defaults_to_webcrypto_and_names_the_variable_when_refused() {
+        let from = |v: Option<&str>| CryptoChoice::load(|_| v.map(str::to_owned));
+        assert_eq!(from(None), Ok(CryptoChoice::WebCrypto));
+        assert_eq!(from(Some(" ")), Ok(CryptoChoice::WebCrypto));
+        assert_eq!(from(Some("RustCrypto")), Ok(CryptoChoice::RustCrypto));
+        let e = from(Some("bogus")).unwrap_err();
+        assert_eq!(e.variable, "PORTCULLIS_CRYPTO_PROVIDER");
+        assert!(e.message.contains("\"bogus\""), "{e}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Bounded storage (docs/security.md, B1/B2): the purge of expired rows and
-//! of audit events past retention, the same on every backend. What to delete is decided by
+//! of audit events past retention (once folded into the metric counters), the same on every
+//! backend. What to delete is decided by
 //! plain functions over values ([`Plan::new`], [`Plan::cutoff`], [`due`]); [`purge`] is the
 //! one place that does the deletes, in bounded batches. Hosts run it on their own schedule:
 //! the native host's periodic task and `portcullis maintenance`, the Worker's cron trigger,
@@ -110,8 +111,24 @@ pub async fn purge(db: &dyn SqlStore, plan: &Plan) -> Result<Report, StoreError>
     Ok(report)
 }
 
-/// Runs one purge now, with the server's configuration and clock.
+/// Most folds of audit rows into the metric counters one run makes before purging
+/// (each of [`crate::metrics::FOLD_ROWS_PER_SCRAPE`] rows at most).
+const FOLDS_PER_RUN: usize = 16;
+
+/// Runs one purge now, with the server's configuration and clock. Audit rows are first
+/// folded into the metric counters ([`crate::metrics::fold`]): the purge deletes only
+/// folded rows, so no counter ever goes down.
 pub async fn run(ctx: &Context) -> Result<Report, StoreError> {
+    for _ in 0..FOLDS_PER_RUN {
+        match crate::metrics::fold(ctx, crate::metrics::FOLD_ROWS_PER_SCRAPE).await {
+            Ok(crate::store::repo::metrics::Folded::Through(_)) => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "metric counters not folded");
+                break;
+            }
+        }
+    }
     let plan = Plan::new(&ctx.config().storage, ctx.now());
     let report = purge(ctx.env().sql.as_ref(), &plan).await?;
     tracing::info!(

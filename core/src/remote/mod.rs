@@ -116,6 +116,28 @@ pub enum RemoteError<E> {
     Cached(String),
 }
 
+impl<E> RemoteError<E> {
+    /// A short, fixed name of the failure (an audit reason and metric label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "unreachable",
+            Self::Status(_) => "status",
+            Self::TooLarge { .. } => "too_large",
+            Self::Refused(_) => "invalid_document",
+            Self::Cached(_) => "cached_failure",
+        }
+    }
+}
+
+/// Where a document came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The cache (a value, or a failure cached briefly).
+    Cache,
+    /// A fetch made now (successful or not).
+    Network,
+}
+
 /// The cache key of a document: its kind and a hash of `id` (the URL, or what the caller
 /// keys the document by). Hashed, because cache backends bound key length (Workers KV: 512
 /// bytes) and URLs may be up to 2048.
@@ -230,6 +252,22 @@ impl<'a> Remote<'a> {
         self.get_refreshing(doc, validate, |_: &T| false, 0).await
     }
 
+    /// [`Remote::get`], also saying whether the answer came from the cache or the network
+    /// (the CIMD fetch metric counts the latter).
+    pub async fn get_from<T, E, V>(
+        &self,
+        doc: &Doc<'_>,
+        validate: V,
+    ) -> (Source, Result<T, RemoteError<E>>)
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display,
+        V: Fn(&FetchResponse) -> Result<T, E>,
+    {
+        self.get_refreshing_from(doc, validate, |_: &T| false, 0)
+            .await
+    }
+
     /// [`Remote::get`], except that a cached value for which `stale` holds is refetched,
     /// unless it was fetched less than `min_interval_secs` ago; if that refetch fails, the
     /// cached value is kept (for the cache floor, so the interval still holds) and returned.
@@ -246,18 +284,36 @@ impl<'a> Remote<'a> {
         V: Fn(&FetchResponse) -> Result<T, E>,
         S: Fn(&T) -> bool,
     {
+        self.get_refreshing_from(doc, validate, stale, min_interval_secs)
+            .await
+            .1
+    }
+
+    async fn get_refreshing_from<T, E, V, S>(
+        &self,
+        doc: &Doc<'_>,
+        validate: V,
+        stale: S,
+        min_interval_secs: i64,
+    ) -> (Source, Result<T, RemoteError<E>>)
+    where
+        T: Serialize + DeserializeOwned,
+        E: std::fmt::Display,
+        V: Fn(&FetchResponse) -> Result<T, E>,
+        S: Fn(&T) -> bool,
+    {
         let key = cache_key(doc.kind, doc.cache_id);
         let previous = match self.read::<T>(doc, &key).await {
             Some(Entry {
                 result: Err(why), ..
-            }) => return Err(RemoteError::Cached(why)),
+            }) => return (Source::Cache, Err(RemoteError::Cached(why))),
             Some(Entry {
                 result: Ok(value),
                 fetched_at,
                 ..
             }) => {
                 if !stale(&value) || self.now - fetched_at < min_interval_secs {
-                    return Ok(value);
+                    return (Source::Cache, Ok(value));
                 }
                 Some(value)
             }
@@ -278,7 +334,7 @@ impl<'a> Remote<'a> {
             result: result.as_ref().map_err(ToString::to_string),
         };
         self.write(&key, &entry, expires_at).await;
-        result
+        (Source::Network, result)
     }
 
     async fn read<T: DeserializeOwned>(&self, doc: &Doc<'_>, key: &str) -> Option<Entry<T>> {

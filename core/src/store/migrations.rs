@@ -244,6 +244,27 @@ ALTER TABLE audit_events ADD COLUMN trace_id TEXT;
 CREATE INDEX audit_events_trace ON audit_events (trace_id);
 "#,
     },
+    Migration {
+        version: 7,
+        name: "metric counters folded from the audit log",
+        sql: r#"
+ALTER TABLE audit_events ADD COLUMN label TEXT;
+CREATE TABLE metric_counters (
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  label TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY (action, outcome, reason, label)
+);
+CREATE TABLE metric_fold (
+  id INTEGER PRIMARY KEY,
+  folded_seq INTEGER NOT NULL,
+  fold_id TEXT NOT NULL
+);
+INSERT INTO metric_fold (id, folded_seq, fold_id) VALUES (1, 0, '');
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

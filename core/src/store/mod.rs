@@ -145,6 +145,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A SQLite failure that a host's driver reports only as text (D1, Spin): a UNIQUE or
+    /// PRIMARY KEY violation is a [`Conflict`](Self::Conflict), anything else `backend`
+    /// being [`Unavailable`](Self::Unavailable).
+    pub fn from_sqlite_text(backend: &str, message: String) -> Self {
+        if message.contains("UNIQUE constraint failed")
+            || message.contains("PRIMARY KEY constraint failed")
+        {
+            Self::Conflict(message)
+        } else {
+            Self::Unavailable(format!("{backend}: {message}"))
+        }
+    }
+}
+
 /// One statement with its parameters.
 pub type Statement = (&'static str, Vec<Value>);
 

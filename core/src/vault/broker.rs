@@ -267,6 +267,7 @@ async fn audit_event(
             subject: Some(who.owner),
             reason,
             detail: Some(detail),
+            label: Some(provider),
             ..Default::default()
         },
     )

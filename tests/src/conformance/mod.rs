@@ -11,6 +11,7 @@
 
 mod bounded;
 mod grants_and_requests;
+mod metrics;
 mod primitives;
 mod records;
 mod replay;
@@ -27,6 +28,7 @@ use portcullis_core::store::{SqlStore, StoreError};
 
 pub use bounded::*;
 pub use grants_and_requests::*;
+pub use metrics::*;
 pub use primitives::*;
 pub use records::*;
 pub use replay::*;
@@ -74,6 +76,8 @@ pub async fn run_all(store: Store) {
     vault_connect_consumed_once(store.clone()).await;
     replay_concurrent_reservation(store.clone()).await;
     b1_purge_keeps_only_live_rows(store.clone()).await;
+    metric_counters_count_each_audit_row_once(store.clone()).await;
+    audit_rows_not_yet_folded_are_never_purged(store.clone()).await;
     b3_pending_requests_capped_per_owner(store).await;
 }
 

@@ -306,6 +306,7 @@ pub async fn audit_list_filters_and_paging(store: Store) {
                 // Events 1 and 3 belong to one trace.
                 trace_id: Some(format!("{:032x}", 0xabc + (i % 2))),
                 detail: Some(serde_json::json!({ "i": i, "scope": "mcp:tools" })),
+                label: None,
             },
         )
         .await

@@ -264,7 +264,8 @@ pub async fn start(spec: Spec) -> Result<Server, String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let target = Target::new(&spec.public_url(), &spec.admin_url(), &spec.admin_key);
+    let target =
+        Target::new(&spec.public_url(), &spec.admin_url(), &spec.admin_key).with_process_metrics();
     Ok(Server {
         spec,
         target,

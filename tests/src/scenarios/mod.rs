@@ -20,6 +20,7 @@ pub mod hardening;
 pub mod hygiene;
 pub mod jwt_bearer;
 pub mod key_schedule;
+pub mod metrics;
 pub mod pages;
 pub mod private_key_jwt;
 pub mod registration;
@@ -42,6 +43,9 @@ pub struct Target {
     /// that move time forward (expiry) call [`Target::advance_clock`] and are listed only
     /// for hosts that have one.
     pub clock: Option<std::sync::Arc<portcullis_core::runtime::FixedClock>>,
+    /// Whether the admin listener is the native `portcullis` process's, which adds its own
+    /// request metrics at `/metrics` (the binary natively or in the container image).
+    pub process_metrics: bool,
 }
 
 impl Target {
@@ -52,7 +56,13 @@ impl Target {
             admin: admin.trim_end_matches('/').to_owned(),
             admin_key: admin_key.to_owned(),
             clock: None,
+            process_metrics: false,
         }
+    }
+    /// The same target, served by the native `portcullis` process.
+    pub fn with_process_metrics(mut self) -> Self {
+        self.process_metrics = true;
+        self
     }
     /// The same target with a clock the test controls.
     pub fn with_clock(

@@ -31,6 +31,8 @@ cases!(
     replay_reserved_once_until_expiry,
     replay_concurrent_reservation,
     b1_purge_keeps_only_live_rows,
+    metric_counters_count_each_audit_row_once,
+    audit_rows_not_yet_folded_are_never_purged,
     b3_pending_requests_capped_per_owner,
     vault_refresh_claimed_once,
     vault_connect_consumed_once,

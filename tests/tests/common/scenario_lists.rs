@@ -180,6 +180,8 @@ isolated!(
     vault::vault_error_pages_in_a_browser with vault::SETTINGS,
     vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
     vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
+    metrics::metrics_count_tokens_issued_and_refused with metrics::SETTINGS,
+    metrics::metrics_need_the_admin_key_or_the_metrics_token with metrics::SETTINGS,
 );
 
 clocked!(

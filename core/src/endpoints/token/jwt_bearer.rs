@@ -97,6 +97,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
                 "scope": scope,
                 "description": description,
             })),
+            label: None,
         },
     )
     .await;

@@ -152,6 +152,7 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                     client_id: client_id.as_deref(),
                     subject: Some(&issued.subject),
                     request: rid,
+                    label: Some(grant_type.as_str()),
                     detail: Some(serde_json::json!({
                         "grant_type": grant_type,
                         "scope": issued.scope,

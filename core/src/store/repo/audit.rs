@@ -25,6 +25,9 @@ pub struct AuditRow {
     pub trace_id: Option<String>,
     /// Extra JSON detail.
     pub detail: Option<serde_json::Value>,
+    /// The value a metric counts this event under (grant type, vault provider), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// Filters for [`list`].
@@ -49,7 +52,7 @@ pub struct AuditFilter {
 /// Appends an event.
 pub async fn insert(db: &dyn SqlStore, e: &AuditRow) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO audit_events (at, action, outcome, client_id, subject, reason, request_id, trace_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_events (at, action, outcome, client_id, subject, reason, request_id, trace_id, detail, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             e.at.into(),
             e.action.as_str().into(),
@@ -60,6 +63,7 @@ pub async fn insert(db: &dyn SqlStore, e: &AuditRow) -> Result<(), StoreError> {
             e.request_id.clone().into(),
             e.trace_id.clone().into(),
             e.detail.as_ref().map(|d| d.to_string()).into(),
+            e.label.clone().into(),
         ],
     )
     .await
@@ -69,7 +73,7 @@ pub async fn insert(db: &dyn SqlStore, e: &AuditRow) -> Result<(), StoreError> {
 /// Lists events newest first.
 pub async fn list(db: &dyn SqlStore, f: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
     let mut sql = String::from(
-        "SELECT seq, at, action, outcome, client_id, subject, reason, request_id, trace_id, detail FROM audit_events WHERE 1 = 1",
+        "SELECT seq, at, action, outcome, client_id, subject, reason, request_id, trace_id, detail, label FROM audit_events WHERE 1 = 1",
     );
     let mut params: Vec<Value> = Vec::new();
     for (col, v) in [
@@ -104,6 +108,7 @@ pub async fn list(db: &dyn SqlStore, f: &AuditFilter) -> Result<Vec<AuditRow>, S
                 request_id: r.opt_text(7)?,
                 trace_id: r.opt_text(8)?,
                 detail: r.opt_text(9)?.and_then(|d| serde_json::from_str(&d).ok()),
+                label: r.opt_text(10)?,
             })
         })
         .collect()

@@ -71,7 +71,7 @@ impl Table {
             Table::ReplayCache => "DELETE FROM replay_cache WHERE key IN (SELECT key FROM replay_cache WHERE expires_at <= ? LIMIT ?)",
             Table::Counters => "DELETE FROM counters WHERE key IN (SELECT key FROM counters WHERE expires_at <= ? LIMIT ?)",
             Table::ConnectRequests => "DELETE FROM connect_requests WHERE state_hash IN (SELECT state_hash FROM connect_requests WHERE expires_at <= ? LIMIT ?)",
-            Table::AuditEvents => "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE at < ? ORDER BY seq LIMIT ?)",
+            Table::AuditEvents => "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE at < ? AND seq <= (SELECT folded_seq FROM metric_fold WHERE id = 1) ORDER BY seq LIMIT ?)",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod grants;
 pub mod idps;
 pub mod keys;
 pub mod maintenance;
+pub mod metrics;
 pub mod providers;
 pub mod refresh;
 pub mod replay;
