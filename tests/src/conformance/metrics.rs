@@ -2,12 +2,27 @@
 //! count each row once, rows inside the grace period are read live, and purging folded rows
 //! never lowers a counter.
 
-use portcullis_core::config::StorageConfig;
-use portcullis_core::maintenance::{purge, Plan};
 use portcullis_core::store::repo::audit::{self, AuditRow};
+use portcullis_core::store::repo::maintenance::{delete_batch, Table};
 use portcullis_core::store::repo::metrics::{self, Tally};
 
 use super::{setup, uid, Store, NOW};
+
+/// A `before` later than every row of the suite (and within what D1 binds exactly).
+const FAR: i64 = 4_000_000_000;
+
+/// When these cases' old audit rows were written: older than any other case's, so that
+/// purging below [`OLD`]` + 100` deletes only them while other cases share the database.
+const OLD: i64 = 500_000_000;
+
+/// Deletes audit rows before `cutoff` the way the purge does (folded rows only).
+async fn purge_audit_before(store: &Store, cutoff: i64) {
+    while delete_batch(store.as_ref(), Table::AuditEvents, cutoff, 100)
+        .await
+        .unwrap()
+        == 100
+    {}
+}
 
 async fn insert(store: &Store, action: &str, outcome: &str, label: Option<&str>, at: i64) {
     let row = AuditRow {
@@ -42,7 +57,6 @@ async fn counts(store: &Store, action: &str) -> Vec<(String, String, i64)> {
 pub async fn metric_counters_count_each_audit_row_once(store: Store) {
     setup(&store).await;
     let action = uid("metric.action");
-    let day = 24 * 3600;
     for i in 0..20 {
         let outcome = if i % 4 == 0 { "failure" } else { "success" };
         insert(
@@ -50,7 +64,7 @@ pub async fn metric_counters_count_each_audit_row_once(store: Store) {
             &action,
             outcome,
             Some("client_credentials"),
-            NOW - 200 * day + i,
+            OLD + i,
         )
         .await;
     }
@@ -62,16 +76,17 @@ pub async fn metric_counters_count_each_audit_row_once(store: Store) {
         ("success".to_owned(), String::new(), 3),
         ("success".to_owned(), "client_credentials".to_owned(), 15),
     ];
-    // Before any fold, everything is read live.
+    // Read live (or folded by another case sharing the database): the totals are right.
     assert_eq!(counts(&store, &action).await, want);
 
-    // Eight folds race over the same rows (rows at NOW stay inside the grace period): each
-    // row is counted once, whichever fold wins.
-    let folds = (0..8).map(|i| {
-        let store = store.clone();
-        let id = uid(&format!("fold-{i}"));
-        tokio::spawn(async move { metrics::fold(store.as_ref(), NOW - 60, 1_000_000, &id).await })
-    });
+    // Eight folds race over the same rows: each row is counted once, whichever fold wins.
+    let folds: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let id = uid(&format!("fold-{i}"));
+            tokio::spawn(async move { metrics::fold(store.as_ref(), FAR, 1_000_000, &id).await })
+        })
+        .collect();
     for f in folds {
         f.await.unwrap().unwrap();
     }
@@ -79,17 +94,26 @@ pub async fn metric_counters_count_each_audit_row_once(store: Store) {
     let folded = metrics::folded_seq(store.as_ref()).await.unwrap();
     assert!(folded > 0);
 
-    // Purging the old rows (past a 90-day retention) keeps the counts.
-    let plan = Plan::new(&StorageConfig::default(), NOW);
-    for _ in 0..1000 {
-        if purge(store.as_ref(), &plan).await.unwrap().complete {
-            break;
-        }
-    }
+    // Purging the old rows keeps the counts.
+    purge_audit_before(&store, OLD + 100).await;
     assert_eq!(counts(&store, &action).await, want, "after the purge");
 
-    // A later fold takes the recent rows too; the totals still agree.
-    metrics::fold(store.as_ref(), i64::MAX, 1_000_000, &uid("fold-late"))
+    // Rows inside the grace period are read live, then folded; the totals agree throughout.
+    for _ in 0..2 {
+        insert(&store, &action, "success", None, NOW).await;
+    }
+    let mut want = want;
+    want[1].2 += 2;
+    assert_eq!(counts(&store, &action).await, want, "recent rows read live");
+    metrics::fold(store.as_ref(), NOW - 60, 1_000_000, &uid("fold-grace"))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&store, &action).await,
+        want,
+        "after a fold inside the grace"
+    );
+    metrics::fold(store.as_ref(), FAR, 1_000_000, &uid("fold-late"))
         .await
         .unwrap();
     assert_eq!(counts(&store, &action).await, want, "after the last fold");
@@ -99,20 +123,21 @@ pub async fn audit_rows_not_yet_folded_are_never_purged(store: Store) {
     setup(&store).await;
     let action = uid("metric.unfolded");
     let before = metrics::folded_seq(store.as_ref()).await.unwrap();
-    insert(&store, &action, "success", None, NOW - 400 * 24 * 3600).await;
-    let plan = Plan::new(&StorageConfig::default(), NOW);
-    for _ in 0..1000 {
-        if purge(store.as_ref(), &plan).await.unwrap().complete {
-            break;
-        }
-    }
+    insert(&store, &action, "success", None, OLD - 1_000).await;
+    purge_audit_before(&store, OLD - 900).await;
     // Unless another case folded meanwhile (cases share a database), the row is still here.
     if metrics::folded_seq(store.as_ref()).await.unwrap() == before {
-        assert_eq!(
-            counts(&store, &action).await.len(),
-            1,
-            "the unfolded row survives"
-        );
+        let live = audit::list(
+            store.as_ref(),
+            &audit::AuditFilter {
+                action: Some(action.clone()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(live.len(), 1, "the unfolded row survives the purge");
     }
     assert_eq!(
         counts(&store, &action)
@@ -121,6 +146,6 @@ pub async fn audit_rows_not_yet_folded_are_never_purged(store: Store) {
             .map(|c| c.2)
             .sum::<i64>(),
         1,
-        "counted once whether folded or not"
+        "counted once, folded or not"
     );
 }
