@@ -63,6 +63,8 @@ pub struct AccessTokenSpec<'a> {
     pub scope: &'a str,
     /// Lifetime, seconds.
     pub ttl: i64,
+    /// The latest `exp` allowed, if any (the token still lives at least one second).
+    pub not_after: Option<i64>,
     /// The grant it belongs to (recorded so grant revocation reaches it).
     pub grant_id: Option<&'a str>,
     /// When the user authenticated.
@@ -91,7 +93,10 @@ pub async fn access_token(
         jti: crate::runtime::random_token(ctx.env().rng.as_ref(), 16),
         iat: now,
         nbf: now,
-        exp: now + spec.ttl,
+        exp: match spec.not_after {
+            Some(cap) => (now + spec.ttl).min(cap).max(now + 1),
+            None => now + spec.ttl,
+        },
         auth_time: spec.auth_time,
         cnf: spec.dpop_jkt.map(|jkt| Confirmation {
             jkt: jkt.to_owned(),

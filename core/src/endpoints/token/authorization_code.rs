@@ -136,6 +136,7 @@ pub fn decide(
         grant_id: Some(row.grant_id),
         auth_time: Some(row.auth_time),
         issued_token_type: None,
+        not_after: None,
     }
 }
 

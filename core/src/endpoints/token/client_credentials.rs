@@ -53,6 +53,7 @@ pub fn decide(
         grant_id: None,
         auth_time: None,
         issued_token_type: None,
+        not_after: None,
     })
 }
 

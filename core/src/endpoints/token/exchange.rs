@@ -296,6 +296,7 @@ pub fn decide(i: &Inputs<'_>) -> Result<TokenDecision> {
         grant_id: None,
         auth_time: subject.auth_time,
         issued_token_type: Some(i.issued_token_type),
+        not_after: Some(expires_at),
     })
 }
 

@@ -193,6 +193,7 @@ fn decide(
         grant_id: None,
         auth_time: checked.auth_time,
         issued_token_type: None,
+        not_after: Some(checked.exp),
     }
 }
 

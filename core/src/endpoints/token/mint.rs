@@ -56,6 +56,10 @@ pub struct TokenDecision {
     pub auth_time: Option<i64>,
     /// RFC 8693 `issued_token_type`, for token exchange.
     pub issued_token_type: Option<&'static str>,
+    /// The latest `exp` the token may have (the assertion's or subject token's own), applied
+    /// at signing time so that a second passing between decision and signature never lets the
+    /// token outlive what it was derived from.
+    pub not_after: Option<i64>,
 }
 
 /// Signs the access token, stores what must be stored, and builds the response.
@@ -69,6 +73,7 @@ pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> 
             client_id: &d.client_id,
             scope: &d.scope,
             ttl: d.lifetime,
+            not_after: d.not_after,
             grant_id: d.grant_id.as_deref(),
             auth_time: d.auth_time,
             dpop_jkt: d.dpop_jkt.as_deref(),
@@ -107,7 +112,7 @@ pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> 
     Ok(Issued {
         access_token: jwt,
         token_type: Issued::token_type_for(d.dpop_jkt.as_deref()),
-        expires_in: d.lifetime,
+        expires_in: claims.exp - claims.iat,
         scope: d.scope.clone(),
         refresh_token,
         issued_token_type: d.issued_token_type,

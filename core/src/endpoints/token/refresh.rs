@@ -123,6 +123,7 @@ pub fn decide(
         grant_id: Some(row.grant_id.clone()),
         auth_time: None,
         issued_token_type: None,
+        not_after: None,
     })
 }
 
