@@ -11,19 +11,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import * as oauth from 'oauth4webapi';
 import { ISSUER, Browser, admin, createUser, uid } from '../lib/helpers.js';
-
-const REDIRECT = 'http://127.0.0.1:33419/callback';
+import { REDIRECT, connectedClient, freePort, registerResource, spawnServer, stepUpJourney, stopServers } from '../lib/mcp-servers.js';
 
 function exampleBinary() {
   const explicit = process.env.PORTCULLIS_TEST_MCP_EXAMPLE;
@@ -36,21 +29,7 @@ function exampleBinary() {
   return bin;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const children = [];
-after(() => {
-  for (const c of children) c.kill();
-});
+after(stopServers);
 
 /**
  * Registers a resource on Portcullis and starts the example MCP server for it. `vendClient`:
@@ -60,174 +39,21 @@ after(() => {
 async function startExample({ vendClient, beforeStart } = {}) {
   const port = await freePort();
   const resource = `http://127.0.0.1:${port}/mcp`;
-  await admin('POST', '/admin/resources', {
-    uri: resource,
-    scopes: ['mcp:read', 'mcp:write'],
-    name: 'Rust example MCP server',
-    ...(vendClient ? { exchange_clients: [vendClient.client_id] } : {}),
-  });
+  await registerResource(resource, 'Rust example MCP server',
+    vendClient ? { exchange_clients: [vendClient.client_id] } : {});
   await beforeStart?.(resource);
-  const vendEnv = vendClient
+  const env = vendClient
     ? { MCP_CLIENT_ID: vendClient.client_id, MCP_CLIENT_SECRET: vendClient.client_secret }
     : {};
-  const child = spawn(exampleBinary(), [], {
-    env: { ...process.env, MCP_AUTH_ISSUER: ISSUER, MCP_RESOURCE_URL: resource, ...vendEnv },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let log = '';
-  child.stderr.on('data', (d) => { log += d; });
-  const metadata = `http://127.0.0.1:${port}/.well-known/oauth-protected-resource/mcp`;
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`the example exited: ${log}`);
-    try {
-      if ((await fetch(metadata)).ok) return { resource, metadata, log: () => log };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the example did not start: ${log}`);
-}
-
-/** An OAuthClientProvider whose "browser" fills in Portcullis's forms. */
-class Provider {
-  constructor(user) {
-    this.user = user;
-    this.browser = new Browser();
-    this.authorizations = [];
-  }
-
-  get redirectUrl() {
-    return REDIRECT;
-  }
-
-  // No refresh_token grant: a step-up must be a new authorization (the SDK would otherwise
-  // refresh, which cannot widen the scope, and give up).
-  get clientMetadata() {
-    return {
-      client_name: 'MCP SDK client for the Rust example',
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-
-  state() {
-    return randomBytes(12).toString('base64url');
-  }
-
-  clientInformation() {
-    return this.info;
-  }
-
-  saveClientInformation(info) {
-    this.info = info;
-  }
-
-  tokens() {
-    return this.saved;
-  }
-
-  saveTokens(tokens) {
-    this.saved = tokens;
-  }
-
-  async redirectToAuthorization(url) {
-    const callback = await this.browser.authorize(url, this.user);
-    this.authorizations.push({ url, callback });
-  }
-
-  saveCodeVerifier(v) {
-    this.verifier = v;
-  }
-
-  codeVerifier() {
-    return this.verifier;
-  }
-
-  lastCode() {
-    const { callback } = this.authorizations.at(-1);
-    const code = callback.searchParams.get('code');
-    assert.ok(code, `an authorization code, got ${callback}`);
-    return code;
-  }
-}
-
-/** Connects an MCP SDK client to `resource` for `user`, through the 401 and the forms. */
-async function connectedClient(resource, user) {
-  const provider = new Provider(user);
-  const fetchFn = fetch;
-  const open = async () => {
-    const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider, fetch: fetchFn });
-    const client = new Client({ name: 'resource-server-e2e', version: '1.0.0' });
-    await client.connect(transport);
-    return client;
-  };
-  await assert.rejects(open(), UnauthorizedError);
-  await new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider, fetch: fetchFn })
-    .finishAuth(provider.lastCode());
-  return open();
-}
-
-function whoami(result) {
-  assert.notEqual(result.isError, true, JSON.stringify(result));
-  return JSON.parse(result.content[0].text);
+  return spawnServer(exampleBinary(), [], resource, { env });
 }
 
 test('MCP SDK client against the Rust example: 401 discovery, registration, whoami, 403 step-up, write_note', async () => {
   const server = await startExample();
   const user = await createUser();
-  const provider = new Provider(user);
   // The SDK registers with the scope of the first challenge (mcp:read) and steps up by itself.
-  const fetchFn = fetch;
-  const connect = async () => {
-    const transport = new StreamableHTTPClientTransport(new URL(server.resource), { authProvider: provider, fetch: fetchFn });
-    const client = new Client({ name: 'resource-server-e2e', version: '1.0.0' });
-    await client.connect(transport);
-    return { client, transport };
-  };
-
-  // 1. No token: the 401 leads the SDK to the metadata, registration and the browser.
-  await assert.rejects(connect(), UnauthorizedError);
-  assert.ok(provider.info?.client_id, 'the SDK registered a client');
-  const first = provider.authorizations[0].url;
-  assert.equal(`${first.origin}${first.pathname}`, `${ISSUER}/oauth/authorize`);
-  assert.equal(first.searchParams.get('resource'), server.resource, 'RFC 8707 resource from the PRM');
-  assert.equal(first.searchParams.get('scope'), 'mcp:read', 'the scope of the 401 challenge');
-  {
-    const t = new StreamableHTTPClientTransport(new URL(server.resource), { authProvider: provider, fetch: fetchFn });
-    await t.finishAuth(provider.lastCode());
-  }
-
-  // 2. Connected with an mcp:read token: whoami works.
-  const { client, transport } = await connect();
-  const tools = (await client.listTools()).tools.map((t) => t.name).sort();
-  assert.deepEqual(tools, ['upstream_token', 'whoami', 'write_note']);
-  const me = whoami(await client.callTool({ name: 'whoami', arguments: {} }));
-  assert.equal(me.sub, user.id);
-  assert.equal(me.client_id, provider.info.client_id);
-  assert.deepEqual(me.scopes, ['mcp:read']);
+  const { me } = await stepUpJourney(server.resource, user, { tools: ['upstream_token', 'whoami', 'write_note'] });
   assert.equal(me.scheme, 'Bearer');
-
-  // 3. write_note needs mcp:write: 403 insufficient_scope, and the SDK steps up on its own,
-  //    asking for the scope of the challenge (what it had plus what it lacks).
-  await assert.rejects(
-    client.callTool({ name: 'write_note', arguments: { text: 'hello' } }),
-    UnauthorizedError,
-  );
-  assert.equal(provider.authorizations.length, 2, 'a second authorization for the step-up');
-  const second = provider.authorizations[1].url;
-  assert.equal(second.searchParams.get('scope'), 'mcp:read mcp:write');
-  await transport.finishAuth(provider.lastCode());
-
-  // 4. With the wider token, on the same session.
-  const saved = await client.callTool({ name: 'write_note', arguments: { text: 'hello' } });
-  assert.notEqual(saved.isError, true, JSON.stringify(saved));
-  assert.match(saved.content[0].text, new RegExp(`saved note \\d+ for ${user.id}`));
-  assert.deepEqual(whoami(await client.callTool({ name: 'whoami', arguments: {} })).scopes.sort(), ['mcp:read', 'mcp:write']);
-  await client.close();
 });
 
 test('the Rust example refuses what it must: wrong audience, DPoP-bound token as Bearer; accepts DPoP with a proof', async () => {
