@@ -147,6 +147,14 @@ export async function connectedClient(resource, user) {
   return open();
 }
 
+/** A new MCP SDK client on `resource` with the tokens `provider` already has. */
+export async function connectedClientWithTokens(resource, provider) {
+  const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider });
+  const client = new Client({ name: 'portcullis-e2e', version: '1.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
 export function whoami(result) {
   assert.notEqual(result.isError, true, JSON.stringify(result));
   return JSON.parse(result.content[0].text);
