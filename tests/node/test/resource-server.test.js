@@ -11,12 +11,13 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { ISSUER, Browser, admin, createUser, uid } from '../lib/helpers.js';
-import { REDIRECT, connectedClient, freePort, registerResource, spawnServer, stepUpJourney, stopServers } from '../lib/mcp-servers.js';
+import { REDIRECT, connectedClient, connectedClientWithTokens, freePort, registerResource, spawnServer, stepUpJourney, stopServers } from '../lib/mcp-servers.js';
 
 function exampleBinary() {
   const explicit = process.env.PORTCULLIS_TEST_MCP_EXAMPLE;
@@ -36,7 +37,7 @@ after(stopServers);
  * a confidential client (`{ client_id, client_secret }`) allowed to exchange this resource's
  * tokens at the vault.
  */
-async function startExample({ vendClient, beforeStart } = {}) {
+async function startExample({ vendClient, beforeStart, env: extraEnv = {} } = {}) {
   const port = await freePort();
   const resource = `http://127.0.0.1:${port}/mcp`;
   await registerResource(resource, 'Rust example MCP server',
@@ -45,7 +46,7 @@ async function startExample({ vendClient, beforeStart } = {}) {
   const env = vendClient
     ? { MCP_CLIENT_ID: vendClient.client_id, MCP_CLIENT_SECRET: vendClient.client_secret }
     : {};
-  return spawnServer(exampleBinary(), [], resource, { env });
+  return spawnServer(exampleBinary(), [], resource, { env: { ...env, ...extraEnv } });
 }
 
 test('MCP SDK client against the Rust example: 401 discovery, registration, whoami, 403 step-up, write_note', async () => {
@@ -56,10 +57,8 @@ test('MCP SDK client against the Rust example: 401 discovery, registration, whoa
   assert.equal(me.scheme, 'Bearer');
 });
 
-test('the Rust example refuses what it must: wrong audience, DPoP-bound token as Bearer; accepts DPoP with a proof', async () => {
-  const server = await startExample();
-  const other = await startExample();
-  const user = await createUser();
+/** A DPoP-bound token for `resource` (oauth4webapi, through the forms) and its DPoP handler. */
+async function dpopBoundToken(resource, user) {
   const issuer = new URL(ISSUER);
   const insecure = { [oauth.allowInsecureRequests]: true };
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
@@ -75,28 +74,37 @@ test('the Rust example refuses what it must: wrong audience, DPoP-bound token as
   const auth = oauth.None();
   const keyPair = await oauth.generateKeyPair('ES256');
   const dpop = oauth.DPoP(client, keyPair);
-
-  // A DPoP-bound token for the server, through the forms.
   const verifier = oauth.generateRandomCodeVerifier();
   const authz = new URL(as.authorization_endpoint);
   for (const [k, v] of Object.entries({
     client_id: client.client_id, redirect_uri: REDIRECT, response_type: 'code', scope: 'mcp:read',
     code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    resource: server.resource,
+    resource,
   })) authz.searchParams.set(k, v);
   const callback = await new Browser().authorize(authz, user);
   const params = oauth.validateAuthResponse(as, client, callback, oauth.expectNoState);
-  const exchange = () => oauth.authorizationCodeGrantRequest(as, client, auth, params, REDIRECT, verifier, { DPoP: dpop, ...insecure, additionalParameters: { resource: server.resource } });
+  const exchange = () => oauth.authorizationCodeGrantRequest(as, client, auth, params, REDIRECT, verifier, { DPoP: dpop, ...insecure, additionalParameters: { resource } });
   let res = await exchange();
   if (oauth.isDPoPNonceError(await res.clone().json().catch(() => ({})))) res = await exchange();
   const tokens = await oauth.processAuthorizationCodeResponse(as, client, res);
   assert.equal(tokens.token_type.toLowerCase(), 'dpop');
+  return { tokens, dpop, insecure };
+}
 
-  const initialize = JSON.stringify({
-    jsonrpc: '2.0', id: 1, method: 'initialize',
-    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-  });
-  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const initializeBody = JSON.stringify({
+  jsonrpc: '2.0', id: 1, method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+});
+const jsonHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+test('the Rust example refuses what it must: wrong audience, DPoP-bound token as Bearer; accepts DPoP with a proof', async () => {
+  const server = await startExample();
+  const other = await startExample();
+  const user = await createUser();
+  const { tokens, dpop, insecure } = await dpopBoundToken(server.resource, user);
+
+  const initialize = initializeBody;
+  const headers = jsonHeaders;
 
   // Sent as a bearer token: refused (RFC 9449 §7.2).
   let r = await fetch(server.resource, { method: 'POST', headers: { ...headers, authorization: `Bearer ${tokens.access_token}` }, body: initialize });
@@ -112,6 +120,58 @@ test('the Rust example refuses what it must: wrong audience, DPoP-bound token as
   r = await oauth.protectedResourceRequest(tokens.access_token, 'POST', new URL(other.resource), new Headers(headers), initialize, { DPoP: dpop, ...insecure }).catch((e) => e);
   const status = r instanceof Response ? r.status : r.response?.status ?? r.cause?.status;
   assert.equal(status, 401, String(r));
+});
+
+test('DPoP nonces at the Rust example (RFC 9449 §9): a proof without one gets use_dpop_nonce and a DPoP-Nonce, the retry with it is accepted', async () => {
+  const server = await startExample({ env: { MCP_DPOP_NONCE_SECRET: randomBytes(32).toString('base64url') } });
+  const user = await createUser();
+  const { tokens, dpop, insecure } = await dpopBoundToken(server.resource, user);
+  const send = () => oauth.protectedResourceRequest(tokens.access_token, 'POST', new URL(server.resource), new Headers(jsonHeaders), initializeBody, { DPoP: dpop, ...insecure });
+  // The first proof has no nonce: refused, and oauth4webapi keeps the nonce it was given.
+  const refused = await send().then(() => null, (e) => e);
+  assert.ok(refused && oauth.isDPoPNonceError(refused), `use_dpop_nonce expected, got ${refused}`);
+  assert.equal(refused.response.status, 401);
+  assert.ok(refused.response.headers.get('dpop-nonce'), 'a DPoP-Nonce header');
+  // The retry's proof carries it.
+  const r = await send();
+  assert.equal(r.status, 200, await r.clone().text());
+  await r.body?.cancel();
+});
+
+test('introspection in the Rust example (RFC 7662): write_note stops working once the token is revoked, within the cache time', async () => {
+  const rsClient = await admin('POST', '/admin/clients', {
+    client_name: uid('rust-example-introspection'),
+    redirect_uris: ['https://client.example/unused'],
+    grant_types: ['client_credentials'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+  const port = await freePort();
+  const resource = `http://127.0.0.1:${port}/mcp`;
+  await registerResource(resource, 'Rust example MCP server (introspection)', { introspection_clients: [rsClient.client_id] });
+  const server = await spawnServer(exampleBinary(), [], resource, {
+    env: { MCP_CLIENT_ID: rsClient.client_id, MCP_CLIENT_SECRET: rsClient.client_secret, MCP_INTROSPECTION_TTL: '1' },
+  });
+  const user = await createUser();
+  const { provider } = await stepUpJourney(server.resource, user, { tools: ['upstream_token', 'whoami', 'write_note'] });
+  const client = await connectedClientWithTokens(server.resource, provider);
+  const ok = await client.callTool({ name: 'write_note', arguments: { text: 'before' } });
+  assert.notEqual(ok.isError, true, JSON.stringify(ok));
+
+  // The client revokes its access token (RFC 7009); after the 1 s cache, write_note sees it.
+  const r = await fetch(`${ISSUER}/oauth/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: provider.tokens().access_token, token_type_hint: 'access_token', client_id: provider.info.client_id }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  await new Promise((res) => setTimeout(res, 1100));
+  const refused = await client.callTool({ name: 'write_note', arguments: { text: 'after' } })
+    .catch((e) => ({ isError: true, content: [{ text: String(e) }] }));
+  assert.equal(refused.isError, true, JSON.stringify(refused));
+  assert.match(JSON.stringify(refused), /revoked/);
+  // whoami does not introspect: the locally verified token still works there until it expires.
+  assert.notEqual((await client.callTool({ name: 'whoami', arguments: {} })).isError, true);
+  await client.close();
 });
 
 test('the vend helper in the Rust example: a user who has not connected the provider gets its connect link', async () => {
