@@ -16,6 +16,13 @@
 //! the `upstream_token` tool vends the caller's token for a provider's `resource` and answers
 //! with the connect link when the user has not connected that provider yet.
 //!
+//! Optional, with those credentials and `MCP_INTROSPECTION_TTL` (seconds; the client listed in
+//! the resource's `introspection_clients`): `write_note` introspects the caller's token
+//! (RFC 7662), so a revoked token cannot write for longer than that.
+//!
+//! Optional: `MCP_DPOP_NONCE_SECRET` (32 bytes or more) makes DPoP proofs carry a nonce
+//! this server issued (RFC 9449 §9; refused with `use_dpop_nonce` and a `DPoP-Nonce` header).
+//!
 //! ```sh
 //! MCP_AUTH_ISSUER=http://127.0.0.1:9000 MCP_RESOURCE_URL=http://127.0.0.1:3000/mcp \
 //!   cargo run -p portcullis-resource-server --example rmcp_server
@@ -23,6 +30,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use portcullis_resource_server::introspect::Introspection;
 use portcullis_resource_server::vend::{ClientCredentials, Vend, Vended};
 use portcullis_resource_server::{native, Config, VerifiedToken};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -39,6 +47,7 @@ use rmcp::{schemars, tool, tool_handler, tool_router, ServerHandler};
 struct Notes {
     notes: Arc<Mutex<Vec<(String, String)>>>,
     vend: Option<Vend>,
+    introspection: Option<Introspection>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -64,10 +73,11 @@ fn caller(parts: &http::request::Parts) -> Result<&VerifiedToken, rmcp::ErrorDat
 
 #[tool_router]
 impl Notes {
-    fn new(vend: Option<Vend>) -> Self {
+    fn new(vend: Option<Vend>, introspection: Option<Introspection>) -> Self {
         Self {
             notes: Arc::default(),
             vend,
+            introspection,
             tool_router: Self::tool_router(),
         }
     }
@@ -95,7 +105,21 @@ impl Notes {
         Extension(parts): Extension<http::request::Parts>,
         Parameters(WriteNote { text }): Parameters<WriteNote>,
     ) -> Result<String, rmcp::ErrorData> {
-        let who = caller(&parts)?.subject().to_owned();
+        let token = caller(&parts)?;
+        // Writing must not outlive a revocation by more than the introspection cache.
+        if let Some(introspection) = &self.introspection {
+            match introspection.is_active(token).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(rmcp::ErrorData::invalid_request(
+                        "the token was revoked",
+                        None,
+                    ))
+                }
+                Err(e) => return Err(rmcp::ErrorData::internal_error(e.to_string(), None)),
+            }
+        }
+        let who = token.subject().to_owned();
         let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
         notes.push((who.clone(), text));
         Ok(format!("saved note {} for {who}", notes.len()))
@@ -151,14 +175,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tool("whoami", ["mcp:read"])
         .tool("write_note", ["mcp:write"])
         .tool("upstream_token", ["mcp:read"]);
+    // Optional: DPoP proofs must carry a nonce from this server (RFC 9449 §9).
+    let config = match std::env::var("MCP_DPOP_NONCE_SECRET") {
+        Ok(secret) => config.dpop_nonces(secret.as_bytes(), std::time::Duration::from_secs(300))?,
+        Err(_) => config,
+    };
     let verifier = native::verifier(config)?;
-    let vend = match (
+    let client = match (
         std::env::var("MCP_CLIENT_ID"),
         std::env::var("MCP_CLIENT_SECRET"),
     ) {
-        (Ok(id), Ok(secret)) => Some(Vend::new(
+        (Ok(id), Ok(secret)) => Some(ClientCredentials::new(&id, &secret)),
+        _ => None,
+    };
+    let vend = client.clone().map(|c| Vend::new(verifier.clone(), c));
+    let introspection = match (client, std::env::var("MCP_INTROSPECTION_TTL")) {
+        (Some(c), Ok(ttl)) => Some(Introspection::new(
             verifier.clone(),
-            ClientCredentials::new(&id, &secret),
+            c,
+            std::time::Duration::from_secs(ttl.parse()?),
         )),
         _ => None,
     };
@@ -174,7 +209,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("MCP_RESOURCE_URL has no port")?;
     let listen = std::env::var("MCP_LISTEN").unwrap_or_else(|_| format!("{host}:{port}"));
 
-    let notes = Notes::new(vend);
+    let notes = Notes::new(vend, introspection);
     let mcp = StreamableHttpService::new(
         move || Ok(notes.clone()),
         Arc::new(LocalSessionManager::default()),

@@ -84,6 +84,9 @@ pub enum ConfigError {
     /// A scope that is not a valid scope token (RFC 6749 §3.3), or `offline_access`.
     #[error("scope {0:?} is not a valid scope token for a resource")]
     Scope(String),
+    /// The DPoP nonce secret is shorter than 32 bytes.
+    #[error("the DPoP nonce secret must be at least 32 bytes")]
+    NonceSecret,
 }
 
 /// The resource server's settings. Two are required (the issuer and this server's own
@@ -99,6 +102,7 @@ pub struct Config {
     pub(crate) leeway: u64,
     pub(crate) dpop: DpopMode,
     pub(crate) dpop_max_age: u64,
+    pub(crate) dpop_nonce: Option<crate::nonce::NonceKey>,
     pub(crate) scopes_supported: Vec<String>,
     pub(crate) required_scopes: Vec<String>,
     pub(crate) tools: ToolPolicy,
@@ -187,6 +191,7 @@ impl Config {
             leeway: 60,
             dpop: DpopMode::Allowed,
             dpop_max_age: 300,
+            dpop_nonce: None,
             scopes_supported: Vec::new(),
             required_scopes: Vec::new(),
             tools: ToolPolicy::default(),
@@ -195,6 +200,16 @@ impl Config {
             resource_name: None,
             max_body_bytes: 4 * 1024 * 1024,
         })
+    }
+
+    /// Requires DPoP proofs to carry a nonce this server issued (RFC 9449 §9): a proof
+    /// without a current one is refused with 401 `use_dpop_nonce` and a fresh nonce in the
+    /// `DPoP-Nonce` header, which DPoP clients retry with. Nonces are stateless (an HMAC
+    /// with `secret`, at least 32 bytes, shared by every instance of this server) and valid
+    /// for `lifetime` to twice that.
+    pub fn dpop_nonces(mut self, secret: &[u8], lifetime: Duration) -> Result<Self, ConfigError> {
+        self.dpop_nonce = Some(crate::nonce::NonceKey::new(secret, lifetime)?);
+        Ok(self)
     }
 
     /// The issuer, as configured.

@@ -41,6 +41,8 @@ pub struct Denial {
     pub description: Option<String>,
     /// `WWW-Authenticate` challenges, one header each, in order.
     pub challenges: Vec<Challenge>,
+    /// A fresh nonce for the `DPoP-Nonce` header (RFC 9449 §9, with `use_dpop_nonce`).
+    pub dpop_nonce: Option<String>,
 }
 
 impl Denial {
@@ -80,6 +82,13 @@ impl Denial {
             http::header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-store"),
         );
+        if let Some(v) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| http::HeaderValue::try_from(n).ok())
+        {
+            h.insert("dpop-nonce", v);
+        }
         res
     }
 }
@@ -176,6 +185,7 @@ pub fn unauthenticated(config: &Config) -> Denial {
         error: None,
         description: None,
         challenges: challenges(config, &base_scope(config), None),
+        dpop_nonce: None,
     }
 }
 
@@ -192,6 +202,7 @@ fn refusal(
         error: Some(code),
         challenges: challenges(config, scope, Some((scheme, code, &description))),
         description: Some(description),
+        dpop_nonce: None,
     }
 }
 
@@ -231,6 +242,20 @@ pub fn invalid_proof(config: &Config, e: &ProofError) -> Denial {
     )
 }
 
+/// 401 `use_dpop_nonce` (RFC 9449 §9) with `nonce` for the `DPoP-Nonce` header.
+pub fn use_nonce(config: &Config, nonce: String) -> Denial {
+    let mut d = refusal(
+        config,
+        StatusCode::UNAUTHORIZED,
+        Scheme::DPoP,
+        "use_dpop_nonce",
+        ProofError::Nonce.to_string(),
+        &base_scope(config),
+    );
+    d.dpop_nonce = Some(nonce);
+    d
+}
+
 /// 503: the issuer's keys could not be fetched (not the client's fault; no challenge).
 pub fn unavailable(description: impl Into<String>) -> Denial {
     Denial {
@@ -238,6 +263,7 @@ pub fn unavailable(description: impl Into<String>) -> Denial {
         error: Some("temporarily_unavailable"),
         description: Some(description.into()),
         challenges: Vec::new(),
+        dpop_nonce: None,
     }
 }
 
@@ -409,6 +435,15 @@ pub fn decide(
                 Ok(c) => c,
                 Err(e) => return Decision::Deny(invalid_proof(config, &e)),
             };
+            if let Some(key) = &config.dpop_nonce {
+                if !checked
+                    .nonce
+                    .as_deref()
+                    .is_some_and(|n| key.accepts(n, request.now))
+                {
+                    return Decision::Deny(use_nonce(config, key.issue(request.now)));
+                }
+            }
             let until = checked
                 .iat
                 .saturating_add(expected.max_age)
@@ -450,6 +485,7 @@ pub fn check_tools(config: &Config, token: &VerifiedToken, body: &[u8]) -> Optio
                     error: Some("access_denied"),
                     description: Some(format!("tool {name:?} is not available on this server")),
                     challenges: Vec::new(),
+                    dpop_nonce: None,
                 });
             }
             ToolRule::Needs(scopes) => {

@@ -74,6 +74,9 @@ pub enum ProofError {
     /// The `jti` was seen before with this key.
     #[error("the DPoP proof was already used")]
     Replay,
+    /// No `nonce`, or not a current one from this server (RFC 9449 §9).
+    #[error("the DPoP proof needs the nonce from the DPoP-Nonce header")]
+    Nonce,
 }
 
 /// What a proof must match.
@@ -104,6 +107,8 @@ pub struct Checked {
     pub jti: String,
     /// `iat`.
     pub iat: i64,
+    /// `nonce`, when the proof has one.
+    pub nonce: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,10 +201,15 @@ pub fn check(proof: &str, expected: &Expected<'_>, algs: &[Alg]) -> Result<Check
     if !constant_time_eq(jkt.as_bytes(), expected.jkt.as_bytes()) {
         return Err(ProofError::KeyMismatch);
     }
+    let nonce = claims
+        .get("nonce")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(Checked {
         jkt,
         jti: jti.to_owned(),
         iat,
+        nonce,
     })
 }
 

@@ -119,10 +119,10 @@ fn ours<B>(
 fn denied<B>(d: &Denial) -> Response<LayerBody<B>> {
     let (parts, body) = d.to_response().into_parts();
     let mut res = Response::from_parts(parts, Either::Right(Full::new(Bytes::from(body))));
-    // Browser-based MCP clients must be able to read the challenge.
+    // Browser-based MCP clients must be able to read the challenge (and the DPoP nonce).
     res.headers_mut().insert(
         http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        http::HeaderValue::from_static("WWW-Authenticate"),
+        http::HeaderValue::from_static("WWW-Authenticate, DPoP-Nonce"),
     );
     res
 }

@@ -151,7 +151,10 @@ async fn no_token_is_a_401_challenge() {
             "DPoP algs=\"ES256\"",
         ]
     );
-    assert_eq!(headers["access-control-expose-headers"], "WWW-Authenticate");
+    assert_eq!(
+        headers["access-control-expose-headers"],
+        "WWW-Authenticate, DPoP-Nonce"
+    );
 }
 
 #[tokio::test]

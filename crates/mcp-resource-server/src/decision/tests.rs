@@ -332,6 +332,56 @@ fn dpop_bound_token_with_a_good_proof_is_accepted_once() {
 }
 
 #[test]
+fn dpop_nonces_are_required_when_configured_and_handed_out_with_use_dpop_nonce() {
+    let secret = [9u8; 32];
+    let cfg = config()
+        .dpop_nonces(&secret, std::time::Duration::from_secs(60))
+        .unwrap();
+    let v = verifier_with(cfg, issuer());
+    let t = bound_token(3);
+    let send = |p: &str| {
+        run(
+            &v,
+            &headers(&[("authorization", &format!("DPoP {t}")), ("dpop", p)]),
+        )
+    };
+    // No nonce: 401 use_dpop_nonce on the DPoP challenge, with a nonce in DPoP-Nonce.
+    let d = denial(send(&proof(3, &t, |_, _| {})));
+    assert_eq!(d.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(d.error, Some("use_dpop_nonce"));
+    assert!(d.www_authenticate()[1].contains("error=\"use_dpop_nonce\""));
+    let nonce = d.dpop_nonce.clone().expect("a nonce to retry with");
+    let res = d.to_response();
+    assert_eq!(res.headers()["dpop-nonce"], nonce.as_str());
+    // A nonce of our own making, or one from another secret: the same answer.
+    let other = crate::nonce::NonceKey::new(&[8u8; 32], std::time::Duration::from_secs(60))
+        .unwrap()
+        .issue(NOW);
+    for bad in ["made-up", other.as_str()] {
+        let d = denial(send(&proof(3, &t, |_, c| {
+            c["nonce"] = bad.into();
+            c["jti"] = format!("p-{bad}").into();
+        })));
+        assert_eq!(d.error, Some("use_dpop_nonce"), "{bad}");
+    }
+    // With the nonce it was given: accepted.
+    let good = proof(3, &t, |_, c| {
+        c["nonce"] = nonce.clone().into();
+        c["jti"] = "p-good".into();
+    });
+    assert!(matches!(send(&good), Decision::Allow(_)));
+    // Bearer tokens are not affected.
+    let bearer = token(|_| {});
+    assert!(matches!(
+        run(
+            &v,
+            &headers(&[("authorization", &format!("Bearer {bearer}"))])
+        ),
+        Decision::Allow(_)
+    ));
+}
+
+#[test]
 fn dpop_refusals() {
     let v = verifier_with(config(), issuer());
     let t = bound_token(3);
