@@ -244,6 +244,17 @@ ALTER TABLE audit_events ADD COLUMN trace_id TEXT;
 CREATE INDEX audit_events_trace ON audit_events (trace_id);
 "#,
     },
+    Migration {
+        version: 7,
+        name: "client last use (coarse), indexes for grant, session and token lookups by subject and client",
+        sql: r#"
+ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
+CREATE INDEX grants_subject ON grants (subject, created_at);
+CREATE INDEX grants_client ON grants (client_id, created_at);
+CREATE INDEX sessions_subject ON sessions (subject);
+CREATE INDEX access_tokens_client ON access_tokens (client_id, expires_at);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.
