@@ -221,6 +221,12 @@ pub async fn console_users_and_tokens_in_a_browser(t: &Target) {
         .to_owned();
     assert!(text.contains(&jti), "the token is listed: {text}");
     b.assert_no_problems("searching tokens by subject").await;
+    // Scrolled to the results for the screenshot.
+    b.goto(&console(
+        t,
+        &format!("tokens?subject={}#results", f.user.username),
+    ))
+    .await;
     b.screenshot(&screenshot_path("console-token-search")).await;
 
     // Revoke the first authorization's refresh family by pasting its refresh token.

@@ -131,7 +131,7 @@ pub async fn page(cx: &Ctx<'_>, q: &Params, flash: Option<&str>) -> Result<Respo
     let mut body = format!(
         "<h1>Clients</h1><p class=\"muted\">Suspending a client refuses its token requests and makes \
 its tokens inactive at introspection; deleting it also ends its grants. Last use is when it last \
-obtained a token, to five minutes.</p>{}",
+obtained a token, to five minutes.</p><div class=\"actions\">{}</div>",
         layout::table(
             &[
                 "Client",

@@ -44,7 +44,7 @@ button.primary{background:#2450d8;color:#fff}button.danger{background:#b42318;co
 .cards{display:flex;flex-wrap:wrap;gap:1rem}.card{background:#f0f2f6;border-radius:8px;padding:.8rem 1.2rem;min-width:9rem}\
 .card b{display:block;font-size:1.6rem}.muted{color:#666}.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}\
 code,pre{background:#eef0f4;padding:.1rem .3rem;border-radius:4px;word-break:break-all;white-space:pre-wrap}pre{padding:.6rem}\
-.scroll{overflow-x:auto}.wide td:last-child{min-width:18rem}td code{word-break:break-word}a code{white-space:nowrap}.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#e3e6ec;font-size:.8rem}.bad{background:#fde8e8;color:#8a1c1c}.good{background:#e6f6ea;color:#135c26}";
+.scroll{overflow-x:auto}.wide td:last-child{min-width:18rem}.actions td:last-child{min-width:12rem}td code{word-break:break-word}a code{white-space:nowrap}.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#e3e6ec;font-size:.8rem}.bad{background:#fde8e8;color:#8a1c1c}.good{background:#e6f6ea;color:#135c26}";
 
 /// What a signed-in page needs from the session.
 pub struct Frame<'a> {

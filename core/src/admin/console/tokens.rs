@@ -255,7 +255,7 @@ fn render_with(
 <button type=\"submit\" id=\"search\">Search</button></form>\
 <h2>Revoke a refresh token's family</h2><form method=\"post\" action=\"{}\">{}{}<label for=\"refresh_token\">Refresh token</label>\
 <textarea id=\"refresh_token\" name=\"refresh_token\" rows=\"2\" spellcheck=\"false\" autocomplete=\"off\" required></textarea>\
-<button type=\"submit\" id=\"revoke_family\">Revoke the family</button></form>{result}",
+<button type=\"submit\" id=\"revoke_family\">Revoke the family</button></form><div id=\"results\">{result}</div>",
         a(&layout::url("tokens")),
         hidden("csrf", f.csrf),
         hidden("action", "inspect"),
