@@ -165,6 +165,7 @@ fn client_of(client_id: &str, metadata: ClientMetadata) -> Client {
         secret_hash: None,
         metadata,
         kind: ClientKind::MetadataDocument,
+        last_used_at: None,
     }
 }
 

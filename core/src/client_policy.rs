@@ -152,6 +152,7 @@ mod tests {
                 ..Default::default()
             },
             kind,
+            last_used_at: None,
         }
     }
 

@@ -26,6 +26,9 @@ pub struct Client {
     pub metadata: ClientMetadata,
     /// Provenance.
     pub kind: ClientKind,
+    /// When a stored client last obtained a token (coarse, see
+    /// [`repo::clients::LAST_USED_GRANULARITY`]); `None` for metadata document clients.
+    pub last_used_at: Option<i64>,
 }
 
 impl Client {
@@ -60,6 +63,7 @@ impl From<repo::clients::ClientRow> for Client {
             secret_hash: r.secret_hash,
             metadata: r.metadata,
             kind,
+            last_used_at: r.last_used_at,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Admin API: the audit log (`GET /admin/audit`), newest first, filtered by action, client,
-//! subject and outcome, paged with a `before` sequence cursor.
+//! subject, outcome, trace id and time range (`from` inclusive, `to` exclusive, UNIX seconds),
+//! paged with a `before` sequence cursor.
 
 use bytes::Bytes;
 use http::Request;
@@ -13,6 +14,8 @@ use crate::store::repo::audit::{self as repo, AuditFilter};
 
 /// Default page size.
 const DEFAULT_LIMIT: i64 = 50;
+/// Latest time a range may name (year 9999), UNIX seconds.
+const MAX_TIME: i64 = 253_402_300_799;
 /// Longest filter value, bytes.
 const MAX_FILTER: usize = 2048;
 
@@ -25,7 +28,7 @@ fn filter(params: &Params, name: &str) -> Result<Option<String>> {
     }
 }
 
-/// `GET /admin/audit?action=&client_id=&subject=&outcome=&before=&limit=`:
+/// `GET /admin/audit?action=&client_id=&subject=&outcome=&trace_id=&from=&to=&before=&limit=`:
 /// `{"events": [...], "next_before": <seq of the last event, or null on the last page>}`.
 pub(super) async fn list(server: &Context, req: &Request<Bytes>) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
@@ -46,6 +49,8 @@ pub(super) async fn list(server: &Context, req: &Request<Bytes>) -> Result<http:
         outcome,
         trace_id: filter(&params, "trace_id")?,
         before: int_param(&params, "before", 1, i64::MAX)?,
+        from: int_param(&params, "from", 0, MAX_TIME)?,
+        to: int_param(&params, "to", 0, MAX_TIME)?,
         limit: (limit + 1).min(MAX_PAGE),
     };
     let mut events = repo::list(server.env().sql.as_ref(), &f).await?;

@@ -2,7 +2,11 @@
 //! checked by the same rules as dynamic registration (including `jwks` / `jwks_uri` for
 //! `private_key_jwt`, RFC 7523 §2.2). A secret-based client's secret is
 //! returned once, in the creation response (RFC 7591 §3.2.1), and stored only as a hash
-//! (SECURITY-CHECKLIST A4).
+//! (SECURITY-CHECKLIST A4). `PATCH /admin/clients/{id}` edits the name, redirect URIs, scope
+//! and grant types (validated as a whole again); `POST /admin/clients/{id}/secret` rotates the
+//! secret (the old one stops working at once; the new one is returned once). `last_used_at` is
+//! when the client last obtained a token, to five minutes (written by the token endpoint at
+//! most once per five minutes per client).
 
 use bytes::Bytes;
 use http::Request;
@@ -82,6 +86,7 @@ pub(crate) fn view(c: &ClientRow) -> Value {
         o.insert("client_id".into(), c.client_id.clone().into());
         o.insert("source".into(), c.source.clone().into());
         o.insert("created_at".into(), c.created_at.into());
+        o.insert("last_used_at".into(), c.last_used_at.into());
         o.insert(
             "confidential".into(),
             (c.metadata.token_endpoint_auth_method != "none").into(),
@@ -149,6 +154,7 @@ pub(super) async fn create(
         metadata,
         source: "static".into(),
         created_at: server.now(),
+        last_used_at: None,
     };
     match repo::insert(db, &row).await {
         Ok(()) => {}
@@ -215,4 +221,106 @@ pub(super) async fn delete(
     )
     .await;
     Ok(no_content())
+}
+
+/// `PATCH /admin/clients/{client_id}`: the fields an operator may change; absent ones stay.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientEdit {
+    #[serde(default)]
+    client_name: Option<String>,
+    #[serde(default)]
+    redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    grant_types: Option<Vec<String>>,
+}
+
+/// `PATCH /admin/clients/{client_id}`: 200 with the client; audited as `admin.client.updated`
+/// with the names of the changed fields.
+pub(super) async fn update(
+    server: &Context,
+    req: &Request<Bytes>,
+    id: &str,
+) -> Result<http::Response<Bytes>> {
+    let edit: ClientEdit = json_body(req.headers(), req.body())?;
+    let db = server.env().sql.as_ref();
+    let mut row = repo::get(db, id).await?.ok_or_else(|| no_such_client(id))?;
+    let mut changed = Vec::new();
+    if let Some(name) = edit.client_name {
+        // An empty name removes it (the id is shown instead).
+        row.metadata.client_name = Some(name).filter(|n| !n.trim().is_empty());
+        changed.push("client_name");
+    }
+    if let Some(uris) = edit.redirect_uris {
+        row.metadata.redirect_uris = uris;
+        changed.push("redirect_uris");
+    }
+    if let Some(scope) = edit.scope {
+        row.metadata.scope = Some(scope).filter(|s| !s.trim().is_empty());
+        changed.push("scope");
+    }
+    if let Some(grants) = edit.grant_types {
+        row.metadata.grant_types = grants;
+        // Derived again from the grant types (RFC 7591 §2.1).
+        row.metadata.response_types = Vec::new();
+        changed.push("grant_types");
+    }
+    if changed.is_empty() {
+        return Err(Error::invalid_request(
+            "nothing to change: send client_name, redirect_uris, scope or grant_types",
+        ));
+    }
+    crate::registration::validate_metadata(&mut row.metadata)?;
+    if !repo::update_metadata(db, id, &row.metadata).await? {
+        return Err(no_such_client(id));
+    }
+    record(
+        server,
+        req,
+        "admin.client.updated",
+        Some(id),
+        None,
+        json!({ "fields": changed }),
+    )
+    .await;
+    Ok(ok(view(&row)))
+}
+
+/// `POST /admin/clients/{client_id}/secret`: a new secret replaces the old one, which stops
+/// working at once; 200 with `client_secret` (shown this once). Audited as
+/// `admin.client.secret_rotated`. Clients without a shared secret are `invalid_request`.
+pub(super) async fn rotate_secret(
+    server: &Context,
+    req: &Request<Bytes>,
+    id: &str,
+) -> Result<http::Response<Bytes>> {
+    let db = server.env().sql.as_ref();
+    let row = repo::get(db, id).await?.ok_or_else(|| no_such_client(id))?;
+    if !uses_secret(&row.metadata.token_endpoint_auth_method) {
+        return Err(Error::invalid_request(format!(
+            "the client authenticates with '{}', not a shared secret",
+            row.metadata.token_endpoint_auth_method
+        )));
+    }
+    let secret =
+        crate::secret::Secret::new(crate::runtime::random_token(server.env().rng.as_ref(), 32));
+    if !repo::set_secret_hash(db, id, &crate::crypto::token_hash(secret.expose())).await? {
+        return Err(no_such_client(id));
+    }
+    record(
+        server,
+        req,
+        "admin.client.secret_rotated",
+        Some(id),
+        None,
+        json!({}),
+    )
+    .await;
+    Ok(ok(json!({
+        "client_id": id,
+        "client_secret": secret.expose(),
+        "client_secret_expires_at": 0,
+    })))
 }

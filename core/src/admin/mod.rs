@@ -9,6 +9,7 @@ mod audit_export;
 mod client_policy;
 mod clients;
 mod console;
+mod grants;
 mod idps;
 mod keys;
 mod resources;
@@ -170,6 +171,10 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
     let segments: Vec<&str> = rest.split('/').collect();
     let m = req.method();
     match segments.as_slice() {
+        ["openapi.json"] => match *m {
+            Method::GET => Ok(openapi()),
+            _ => Err(method_not_allowed("GET")),
+        },
         ["users"] => match *m {
             Method::GET => users::list(server, req).await,
             Method::POST => users::create(server, req).await,
@@ -188,6 +193,21 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             match *m {
                 Method::POST => users::set_disabled(server, req, &name, *action == "disable").await,
                 _ => Err(method_not_allowed("POST")),
+            }
+        }
+        ["users", name, "sessions"] => {
+            let name = decode_segment(name)?;
+            match *m {
+                Method::GET => users::sessions(server, &name).await,
+                Method::DELETE => users::end_sessions(server, req, &name, None).await,
+                _ => Err(method_not_allowed("GET, DELETE")),
+            }
+        }
+        ["users", name, "sessions", id] => {
+            let (name, id) = (decode_segment(name)?, decode_segment(id)?);
+            match *m {
+                Method::DELETE => users::end_sessions(server, req, &name, Some(&id)).await,
+                _ => Err(method_not_allowed("DELETE")),
             }
         }
         ["users", name, "password"] => {
@@ -212,8 +232,16 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             let id = decode_segment(id)?;
             match *m {
                 Method::GET => clients::get(server, &id).await,
+                Method::PATCH => clients::update(server, req, &id).await,
                 Method::DELETE => clients::delete(server, req, &id).await,
-                _ => Err(method_not_allowed("GET, DELETE")),
+                _ => Err(method_not_allowed("GET, PATCH, DELETE")),
+            }
+        }
+        ["clients", id, "secret"] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::POST => clients::rotate_secret(server, req, &id).await,
+                _ => Err(method_not_allowed("POST")),
             }
         }
         ["clients", id, "policy"] => {
@@ -239,6 +267,21 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
         },
         ["audit", "export"] => match *m {
             Method::GET => audit_export::export(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["grants"] => match *m {
+            Method::GET => grants::list(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["grants", id, "revoke"] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::POST => grants::revoke(server, req, &id).await,
+                _ => Err(method_not_allowed("POST")),
+            }
+        }
+        ["tokens"] => match *m {
+            Method::GET => tokens::search(server, req).await,
             _ => Err(method_not_allowed("GET")),
         },
         ["tokens", "revoke"] => match *m {
@@ -313,6 +356,21 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
         },
         _ => Err(not_found()),
     }
+}
+
+/// The OpenAPI 3.1 description of this API (`GET /admin/openapi.json`), written by hand and
+/// checked against real responses by the test suite.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+fn openapi() -> Response<Bytes> {
+    let mut resp = Response::new(Bytes::from_static(OPENAPI.as_bytes()));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 fn not_found() -> Error {

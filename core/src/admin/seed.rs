@@ -378,6 +378,7 @@ fn prepare_client(server: &Context, c: &SeedClient) -> Result<ClientRow, StartEr
         metadata,
         source: "seed".into(),
         created_at: server.now(),
+        last_used_at: None,
     })
 }
 

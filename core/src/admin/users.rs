@@ -1,5 +1,9 @@
 //! Admin API: end users (`/admin/users`). Passwords are hashed with argon2id (RFC 9106) and
-//! never returned; the user id is a random opaque subject identifier.
+//! never returned; the user id is a random opaque subject identifier. A user's sign-in
+//! sessions are listed (`GET /admin/users/{name}/sessions`, each named by the hash of its
+//! cookie, never the cookie) and ended, one or all (`DELETE …/sessions[/{id}]`); their grants
+//! are at `GET /admin/grants?subject={id}`. Password reset is the administrator setting a new
+//! password (`POST …/password`), which also ends the user's sessions and grants.
 
 use bytes::Bytes;
 use http::Request;
@@ -265,6 +269,62 @@ pub(super) async fn set_disabled(
         None,
         Some(&user.id),
         json!({ "username": user.username }),
+    )
+    .await;
+    Ok(no_content())
+}
+
+/// Most sessions listed per user.
+const MAX_SESSIONS: i64 = 200;
+
+/// `GET /admin/users/{username}/sessions`: `{"sessions": [{"id", "auth_time", "expires_at"}]}`,
+/// live sessions, newest sign-in first.
+pub(super) async fn sessions(server: &Context, name: &str) -> Result<http::Response<Bytes>> {
+    let db = server.env().sql.as_ref();
+    let user = repo::by_username(db, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    let rows =
+        crate::store::repo::sessions::list_for_subject(db, &user.id, server.now(), MAX_SESSIONS)
+            .await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|s| json!({ "id": s.id_hash, "auth_time": s.auth_time, "expires_at": s.expires_at }))
+        .collect();
+    Ok(ok(json!({ "user_id": user.id, "sessions": list })))
+}
+
+/// `DELETE /admin/users/{username}/sessions` (all) or `…/sessions/{id}` (one): 204; the user
+/// must sign in again (grants and tokens stay: revoke those at `/admin/grants`). Audited as
+/// `admin.user.sessions_ended`.
+pub(super) async fn end_sessions(
+    server: &Context,
+    req: &Request<Bytes>,
+    name: &str,
+    one: Option<&str>,
+) -> Result<http::Response<Bytes>> {
+    let db = server.env().sql.as_ref();
+    let user = repo::by_username(db, name)
+        .await?
+        .ok_or_else(|| no_such_user(name))?;
+    match one {
+        Some(id) => {
+            if !crate::store::repo::sessions::delete_of_subject(db, &user.id, id).await? {
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("{name} has no session '{}'", truncate(id, 64)),
+                ));
+            }
+        }
+        None => crate::store::repo::sessions::delete_for_subject(db, &user.id).await?,
+    }
+    record(
+        server,
+        req,
+        "admin.user.sessions_ended",
+        None,
+        Some(&user.id),
+        json!({ "username": user.username, "session": one }),
     )
     .await;
     Ok(no_content())

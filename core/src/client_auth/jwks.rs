@@ -117,6 +117,7 @@ mod tests {
                 ..Default::default()
             },
             kind: ClientKind::Static,
+            last_used_at: None,
         }
     }
 

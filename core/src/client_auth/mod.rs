@@ -387,6 +387,7 @@ mod tests {
                 ..ClientMetadata::default()
             },
             kind: ClientKind::Static,
+            last_used_at: None,
         }
     }
 

@@ -235,6 +235,7 @@ pub fn new_client(
         metadata,
         source: "dynamic".into(),
         created_at: now,
+        last_used_at: None,
     };
     (row, secret)
 }

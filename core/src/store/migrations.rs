@@ -265,6 +265,17 @@ CREATE TABLE metric_fold (
 INSERT INTO metric_fold (id, folded_seq, fold_id) VALUES (1, 0, '');
 "#,
     },
+    Migration {
+        version: 8,
+        name: "client last use (coarse), indexes for grant, session and token lookups by subject and client",
+        sql: r#"
+ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
+CREATE INDEX grants_subject ON grants (subject, created_at);
+CREATE INDEX grants_client ON grants (client_id, created_at);
+CREATE INDEX sessions_subject ON sessions (subject);
+CREATE INDEX access_tokens_client ON access_tokens (client_id, expires_at);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

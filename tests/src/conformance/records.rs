@@ -105,6 +105,7 @@ pub async fn clients_crud_and_conflict(store: Store) {
         metadata: metadata.clone(),
         source: "static".into(),
         created_at: NOW,
+        last_used_at: None,
     };
     clients::insert(db, &c).await.unwrap();
     assert_eq!(

@@ -8,10 +8,13 @@
 //! trip per-IP limits or change server-wide state are `isolated!` (a server of their own);
 //! scenarios that move the server's clock are `clocked!` (hosts with a controlled clock only).
 
+pub mod admin_api;
+pub mod admin_openapi;
 pub mod authorize;
 pub mod bounded;
 pub mod client_auth;
 pub mod console;
+pub mod console_admin;
 pub mod discovery;
 pub mod dpop;
 pub mod exchange;

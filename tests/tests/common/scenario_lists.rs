@@ -150,6 +150,8 @@ shared!(
     vault::vault_provider_admin_api,
     console::console_session_rules,
     console::admin_tokens_by_jti,
+    admin_api::admin_client_edit_rotate_and_delete,
+    admin_api::admin_user_sessions_grants_and_token_search,
     trace_context::trace_ids_in_audit_rows,
     authorize::step_up_beyond_the_self_registered_scope,
 );
@@ -168,6 +170,9 @@ capped!(
 
 isolated!(
     console::console_in_a_browser,
+    console_admin::console_clients_in_a_browser,
+    console_admin::console_users_and_tokens_in_a_browser,
+    admin_openapi::admin_openapi_matches_responses,
     hygiene::h4_failed_login_same_message,
     hygiene::h4_repeated_failures_throttled,
     hardening::t1_parallel_guesses_cannot_exceed_the_limit,

@@ -1,5 +1,6 @@
-//! Audit log: the events newest first, filtered by action, client, subject, outcome and
-//! trace id (each passed to `GET /admin/audit` as is), paged with the `before` cursor, and
+//! Audit log: the events newest first, filtered by action, client, subject, outcome, trace id
+//! (each passed to `GET /admin/audit` as is) and time range (`from` / `to` as
+//! `YYYY-MM-DDTHH:MM` in UTC, passed as UNIX seconds), paged with the `before` cursor, and
 //! exported as JSON Lines or CSV through `GET /admin/audit/export` with the same filters.
 
 use bytes::Bytes;
@@ -19,13 +20,76 @@ const FILTERS: &[(&str, &str)] = &[
     ("trace_id", "Trace id"),
 ];
 
+/// The console's own filter values, as given (for its links).
 fn filters(q: &Params) -> Vec<(&'static str, &str)> {
     let mut out: Vec<(&str, &str)> = FILTERS
         .iter()
         .map(|(k, _)| (*k, q.get(k).unwrap_or("").trim()))
         .collect();
     out.push(("outcome", q.get("outcome").unwrap_or("")));
+    for k in ["from", "to"] {
+        out.push((k, q.get(k).unwrap_or("").trim()));
+    }
     out
+}
+
+/// The filters as the admin API takes them: the time range in UNIX seconds.
+fn api_filters(q: &Params) -> Result<Vec<(&'static str, String)>> {
+    filters(q)
+        .into_iter()
+        .map(|(k, v)| match k {
+            "from" | "to" if !v.is_empty() => Ok((k, parse_time(k, v)?.to_string())),
+            _ => Ok((k, v.to_owned())),
+        })
+        .collect()
+}
+
+fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A `datetime-local` value, `YYYY-MM-DDTHH:MM` (or with `:SS`), read as UTC, as UNIX
+/// seconds (days-from-civil).
+fn parse_time(name: &str, v: &str) -> Result<i64> {
+    let bad =
+        || Error::invalid_request(format!("'{name}' must be a time as YYYY-MM-DDTHH:MM (UTC)"));
+    let (date, clock) = v.split_once('T').ok_or_else(bad)?;
+    let num = |s: &str, max: i64| {
+        s.parse::<i64>()
+            .ok()
+            .filter(|n| (0..=max).contains(n) && s.chars().all(|c| c.is_ascii_digit()))
+    };
+    let d: Vec<&str> = date.split('-').collect();
+    let c: Vec<&str> = clock.split(':').collect();
+    let ([y, m, dd], [h, mi, rest @ ..]) = (d.as_slice(), c.as_slice()) else {
+        return Err(bad());
+    };
+    let sec = match rest {
+        [] => Some(0),
+        [s] => num(s, 59),
+        _ => None,
+    };
+    let (Some(y), Some(m), Some(dd), Some(h), Some(mi), Some(sec)) = (
+        num(y, 9999),
+        num(m, 12),
+        num(dd, 31),
+        num(h, 23),
+        num(mi, 59),
+        sec,
+    ) else {
+        return Err(bad());
+    };
+    if m == 0 || dd == 0 {
+        return Err(bad());
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + dd - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * 86_400 + h * 3600 + mi * 60 + sec)
 }
 
 /// A trace id, shortened, as a link to every event of that trace.
@@ -47,7 +111,8 @@ fn trace_link(trace: Option<&str>) -> String {
 /// `GET /admin/console/audit?action=&client_id=&subject=&outcome=&trace_id=&before=`.
 pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
     let chosen = filters(q);
-    let mut pairs = chosen.clone();
+    let api = api_filters(q)?;
+    let mut pairs = refs(&api);
     let before = q.get("before").unwrap_or("");
     pairs.push(("before", before));
     pairs.push(("limit", "50"));
@@ -111,6 +176,12 @@ pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
         let sel = if v == outcome { " selected" } else { "" };
         format!("<option value=\"{v}\"{sel}>{l}</option>")
     };
+    for (name, label) in [("from", "From (UTC)"), ("to", "To (UTC)")] {
+        form.push_str(&format!(
+            "<span><label for=\"{name}\">{label}</label><input type=\"datetime-local\" id=\"{name}\" name=\"{name}\" value=\"{}\"></span>",
+            a(q.get(name).unwrap_or(""))
+        ));
+    }
     form.push_str(&format!(
         "<span><label for=\"outcome\">Outcome</label><select id=\"outcome\" name=\"outcome\">{}{}{}</select></span>\
 <button class=\"primary\" type=\"submit\">Filter</button></form>",
@@ -142,7 +213,7 @@ pub async fn page(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
     paging.push_str("</p>");
     let body = format!(
         "<h1>Audit log</h1>{form}<p>Export these events: <a href=\"{}\" download>JSON Lines</a> · \
-<a href=\"{}\" download>CSV</a> <span class=\"muted\">(at most 10,000 per file)</span></p><div class=\"wide\">{}</div>{paging}",
+<a href=\"{}\" download>CSV</a> <span class=\"muted\">(at most 10,000 per file; narrow the time range for more)</span></p><div class=\"wide\">{}</div>{paging}",
         a(&export("jsonl")),
         a(&export("csv")),
         layout::table(
@@ -167,7 +238,8 @@ pub async fn export(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
             "the export format must be jsonl or csv",
         ));
     }
-    let mut pairs = filters(q);
+    let api = api_filters(q)?;
+    let mut pairs = refs(&api);
     pairs.push(("format", format));
     let resp = api::raw(
         cx,
@@ -186,4 +258,30 @@ pub async fn export(cx: &Ctx<'_>, q: &Params) -> Result<Response<Bytes>> {
         HeaderValue::from_static("no-referrer"),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn datetime_local_as_unix_seconds() {
+        assert_eq!(super::parse_time("from", "1970-01-01T00:00").unwrap(), 0);
+        assert_eq!(
+            super::parse_time("from", "2025-12-05T12:00").unwrap(),
+            1_764_936_000
+        );
+        assert_eq!(
+            super::parse_time("to", "2024-02-29T23:59:59").unwrap(),
+            1_709_251_199
+        );
+        for bad in [
+            "",
+            "2025-12-05",
+            "2025-13-01T00:00",
+            "2025-12-05T24:00",
+            "x-y-zTa:b",
+            "2025-12-05T12:00:00:00",
+        ] {
+            assert!(super::parse_time("from", bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,15 +1,18 @@
 //! Clients: every registered client with its registration kind (static, dynamic
-//! registration), grant types, authentication method and state; suspend / resume
-//! (`POST /admin/clients/{id}/suspend|resume`) and delete (`DELETE /admin/clients/{id}`,
-//! which ends its grants) through the admin API. Clients identified by a metadata document
-//! URL are not stored and so not listed.
+//! registration), grant types, authentication method, last use and state; create
+//! (`POST /admin/clients`), edit (`PATCH /admin/clients/{id}`), suspend / resume
+//! (`POST /admin/clients/{id}/suspend|resume`), rotate the secret
+//! (`POST /admin/clients/{id}/secret`) and delete (`DELETE /admin/clients/{id}`, which ends
+//! its grants) through the admin API. Clients identified by a metadata document URL are not
+//! stored and so not listed.
 
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 
 use super::api::{self, seg};
+use super::client_form;
 use super::layout::{self, a, button, field, t, time};
-use super::Ctx;
+use super::{Ctx, Next};
 use crate::error::{Error, Result};
 use crate::request::Params;
 
@@ -17,6 +20,10 @@ const PAGE: i64 = 50;
 
 /// `GET /admin/console/clients?offset=`.
 pub async fn page(cx: &Ctx<'_>, q: &Params, flash: Option<&str>) -> Result<Response<Bytes>> {
+    if let Some(id) = q.get("edit") {
+        let c = api::call(cx, Method::GET, &format!("clients/{}", seg(id)), None).await?;
+        return Ok(client_form::edit_page(cx, &c, flash));
+    }
     let offset = offset(q)?;
     let list = api::call(
         cx,
@@ -71,6 +78,28 @@ pub async fn page(cx: &Ctx<'_>, q: &Params, flash: Option<&str>) -> Result<Respo
             })
             .unwrap_or_default();
         let name = field(c, "client_name");
+        let last_used = c["last_used_at"]
+            .as_i64()
+            .map_or_else(|| "never".to_owned(), time);
+        let rotate = if c["confidential"].as_bool().unwrap_or(false)
+            && matches!(
+                c["token_endpoint_auth_method"].as_str(),
+                Some("client_secret_basic" | "client_secret_post")
+            ) {
+            button(
+                &f,
+                "clients",
+                &[("action", "rotate"), ("client_id", id)],
+                "Rotate secret",
+                "",
+            )
+        } else {
+            String::new()
+        };
+        let edit = format!(
+            "<a href=\"{}\">Edit</a> ",
+            a(&layout::url(&format!("clients?edit={}", seg(id))))
+        );
         rows.push(vec![
             format!(
                 "<code>{}</code>{}",
@@ -85,9 +114,10 @@ pub async fn page(cx: &Ctx<'_>, q: &Params, flash: Option<&str>) -> Result<Respo
             t(&grants),
             field(c, "token_endpoint_auth_method"),
             t(&time(c["created_at"].as_i64().unwrap_or(0))),
+            t(&last_used),
             state.to_owned(),
             format!(
-                "{toggle}{}",
+                "{edit}{toggle}{rotate}{}",
                 button(
                     &f,
                     "clients",
@@ -100,13 +130,24 @@ pub async fn page(cx: &Ctx<'_>, q: &Params, flash: Option<&str>) -> Result<Respo
     }
     let mut body = format!(
         "<h1>Clients</h1><p class=\"muted\">Suspending a client refuses its token requests and makes \
-its tokens inactive at introspection; deleting it also ends its grants.</p>{}",
+its tokens inactive at introspection; deleting it also ends its grants. Last use is when it last \
+obtained a token, to five minutes.</p><div class=\"actions\">{}</div>",
         layout::table(
-            &["Client", "Registration", "Grant types", "Authentication", "Created", "State", ""],
+            &[
+                "Client",
+                "Registration",
+                "Grant types",
+                "Authentication",
+                "Created",
+                "Last used",
+                "State",
+                ""
+            ],
             &rows
         )
     );
     body.push_str(&pager("clients", offset, clients.len() as i64));
+    body.push_str(&client_form::create_form(cx));
     Ok(layout::page(&f, StatusCode::OK, "Clients", flash, &body))
 }
 
@@ -154,23 +195,55 @@ pub fn pager(page: &str, offset: i64, shown: i64) -> String {
     out
 }
 
-/// `POST /admin/console/clients`: `action` = suspend | resume | delete, `client_id`.
-pub async fn act(cx: &Ctx<'_>, form: &Params) -> Result<String> {
+/// `POST /admin/console/clients`: `action` = create (the form's fields) | update |
+/// suspend | resume | rotate | delete, with `client_id`.
+pub async fn act(cx: &Ctx<'_>, form: &Params) -> Result<Next> {
+    let action = form.require("action")?;
+    if action == "create" {
+        let c = api::call(
+            cx,
+            Method::POST,
+            "clients",
+            Some(client_form::new_client(form)),
+        )
+        .await?;
+        let id = c["client_id"].as_str().unwrap_or_default();
+        return Ok(Next::Page(client_form::secret_page(
+            cx,
+            id,
+            c["client_secret"].as_str(),
+            &format!("Client {id} created."),
+        )));
+    }
     let id = form.require("client_id")?;
     let path = format!("clients/{}", seg(id));
-    match form.require("action")? {
+    let done = match action {
+        "update" => {
+            api::call(cx, Method::PATCH, &path, Some(client_form::edit(form))).await?;
+            format!("Client {id} saved.")
+        }
         "suspend" => {
             api::call(cx, Method::POST, &format!("{path}/suspend"), None).await?;
-            Ok(format!("Client {id} suspended."))
+            format!("Client {id} suspended.")
         }
         "resume" => {
             api::call(cx, Method::POST, &format!("{path}/resume"), None).await?;
-            Ok(format!("Client {id} resumed."))
+            format!("Client {id} resumed.")
+        }
+        "rotate" => {
+            let r = api::call(cx, Method::POST, &format!("{path}/secret"), None).await?;
+            return Ok(Next::Page(client_form::secret_page(
+                cx,
+                id,
+                r["client_secret"].as_str(),
+                &format!("Client {id} has a new secret; the old one no longer works."),
+            )));
         }
         "delete" => {
             api::call(cx, Method::DELETE, &path, None).await?;
-            Ok(format!("Client {id} deleted; its grants have ended."))
+            format!("Client {id} deleted; its grants have ended.")
         }
-        _ => Err(Error::invalid_request("unknown client action")),
-    }
+        _ => return Err(Error::invalid_request("unknown client action")),
+    };
+    Ok(Next::Flash(done))
 }

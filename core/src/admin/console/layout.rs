@@ -33,16 +33,18 @@ main.narrow{max-width:26rem;margin-top:4rem}\
 h1{font-size:1.4rem;margin-top:0}h2{font-size:1.1rem;margin-top:1.6rem}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e6ec;vertical-align:top}\
 th{background:#f0f2f6}td form{display:inline}label{font-weight:600;margin-right:.3rem}\
-input[type=text],input[type=password],input[type=number],select,textarea{padding:.4rem;border:1px solid #bbb;border-radius:6px;font:inherit}\
+input[type=text],input[type=password],input[type=number],input[type=datetime-local],select,textarea{padding:.4rem;border:1px solid #bbb;border-radius:6px;font:inherit}\
 textarea{width:100%;box-sizing:border-box;font-family:monospace}\
 .stack label{display:block;margin:.8rem 0 .3rem}.stack input{width:100%;box-sizing:border-box}\
+.stack label.check{display:inline-block;font-weight:normal;margin-right:1rem}.stack label.check input{width:auto}\
+fieldset{border:1px solid #e3e6ec;border-radius:6px;margin-top:.8rem}details{margin:1rem 0}summary{cursor:pointer;font-weight:600}\
 button{padding:.35rem .8rem;border-radius:6px;border:0;font-size:.9rem;cursor:pointer;background:#e3e6ec;color:#1d2330;margin:.1rem}\
 button.primary{background:#2450d8;color:#fff}button.danger{background:#b42318;color:#fff}\
 .error{background:#fde8e8;color:#8a1c1c;padding:.7rem;border-radius:6px}.ok{background:#e6f6ea;color:#135c26;padding:.7rem;border-radius:6px}\
 .cards{display:flex;flex-wrap:wrap;gap:1rem}.card{background:#f0f2f6;border-radius:8px;padding:.8rem 1.2rem;min-width:9rem}\
 .card b{display:block;font-size:1.6rem}.muted{color:#666}.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center}\
 code,pre{background:#eef0f4;padding:.1rem .3rem;border-radius:4px;word-break:break-all;white-space:pre-wrap}pre{padding:.6rem}\
-.scroll{overflow-x:auto}.wide td:last-child{min-width:18rem}td code{word-break:break-word}a code{white-space:nowrap}.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#e3e6ec;font-size:.8rem}.bad{background:#fde8e8;color:#8a1c1c}.good{background:#e6f6ea;color:#135c26}";
+.scroll{overflow-x:auto}.wide td:last-child{min-width:18rem}.actions td:last-child{min-width:12rem}td code{word-break:break-word}a code{white-space:nowrap}.tag{display:inline-block;padding:0 .4rem;border-radius:4px;background:#e3e6ec;font-size:.8rem}.bad{background:#fde8e8;color:#8a1c1c}.good{background:#e6f6ea;color:#135c26}";
 
 /// What a signed-in page needs from the session.
 pub struct Frame<'a> {

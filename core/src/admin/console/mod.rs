@@ -8,6 +8,7 @@
 
 mod api;
 mod audit;
+mod client_form;
 mod clients;
 mod keys;
 mod layout;
@@ -142,21 +143,39 @@ async fn render(cx: &Ctx<'_>, page: &str, flash: Option<&str>) -> Result<Respons
     }
 }
 
+/// What a console action leads to.
+pub(crate) enum Next {
+    /// Back to the page, with a message.
+    Flash(String),
+    /// Back to the page with these query pairs (a detail view), with a message.
+    FlashAt(Vec<(&'static str, String)>, String),
+    /// A page shown in place: a secret shown once never goes into a URL.
+    Page(Response<Bytes>),
+}
+
 /// A POST: checks the CSRF token, runs the page's action, then shows where it leads.
 async fn act(cx: &Ctx<'_>, page: &str) -> Result<Response<Bytes>> {
     let form = Params::from_form(cx.req.headers(), cx.req.body())?;
     session::check_csrf(cx.server, &cx.session, form.get("csrf"))?;
-    let done = match page {
+    let next = match page {
         "clients" => clients::act(cx, &form).await?,
         "users" => users::act(cx, &form).await?,
-        "keys" => keys::act(cx, &form).await?,
-        "connections" => vault::act(cx, &form).await?,
+        "keys" => Next::Flash(keys::act(cx, &form).await?),
+        "connections" => Next::Flash(vault::act(cx, &form).await?),
         // The inspector answers in place (the token is never put in a URL).
         "tokens" => return tokens::act(cx, &form).await,
         _ => return Err(Error::new(ErrorCode::NotFound, "no such console action")),
     };
+    let (pairs, done) = match next {
+        Next::Page(resp) => return Ok(resp),
+        Next::Flash(done) => (Vec::new(), done),
+        Next::FlashAt(pairs, done) => (pairs, done),
+    };
     // Post/redirect/get: reloading the result page does not repeat the action.
     let mut to = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &pairs {
+        to.append_pair(k, v);
+    }
     to.append_pair("done", &done);
     Ok(redirect(&layout::url(&format!("{page}?{}", to.finish()))))
 }

@@ -139,6 +139,7 @@ pub(crate) mod test_values {
                 ..Default::default()
             },
             kind: ClientKind::Static,
+            last_used_at: None,
         }
     }
 

@@ -107,6 +107,8 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     };
     let grant_type = params.get("grant_type").unwrap_or_default().to_owned();
     let mut client_id: Option<String> = None;
+    // The client's stored last use, when it is a stored client (written back coarsely).
+    let mut last_used: Option<Option<i64>> = None;
     let mut extra_headers: Vec<(http::HeaderName, String)> = Vec::new();
     let result = async {
         if grant_type.is_empty() {
@@ -120,6 +122,9 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
         };
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
         client_id = Some(client.client_id.clone());
+        if client.kind != crate::clients::ClientKind::MetadataDocument {
+            last_used = Some(client.last_used_at);
+        }
         let policy = crate::client_policy::load(server, &client.client_id).await?;
         crate::client_policy::check_not_suspended(policy.as_ref())?;
         if !client.allows_grant(grant.as_str()) {
@@ -144,6 +149,9 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     .await;
     let mut resp = match result {
         Ok(issued) => {
+            if let (Some(id), Some(last)) = (&client_id, last_used) {
+                note_use(server, id, last).await;
+            }
             audit::record(
                 server.env(),
                 Event {
@@ -201,6 +209,20 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
         }
     }
     resp
+}
+
+/// Writes the client's last use when the stored one is older than
+/// [`crate::store::repo::clients::LAST_USED_GRANULARITY`]: at most one write per client per interval, none otherwise.
+/// A failed write is logged; it never fails the token request.
+async fn note_use(server: &Context, client_id: &str, last_used_at: Option<i64>) {
+    use crate::store::repo::clients as repo;
+    let now = server.now();
+    if !repo::use_is_news(last_used_at, now) {
+        return;
+    }
+    if let Err(e) = repo::touch(server.env().sql.as_ref(), client_id, now).await {
+        tracing::warn!(error = %e, "the client's last use was not recorded");
+    }
 }
 
 /// Runs the grant: its reads, checks and single-use transitions end in a

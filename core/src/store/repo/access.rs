@@ -160,3 +160,49 @@ pub async fn get(db: &dyn SqlStore, jti: &str) -> Result<Option<AccessRecord>, S
         })
         .transpose()
 }
+
+/// Recorded access tokens of a client and/or (through their grants) a subject, latest expiry
+/// first; with `live_at`, only those unexpired then and not revoked directly.
+pub async fn search(
+    db: &dyn SqlStore,
+    client_id: Option<&str>,
+    subject: Option<&str>,
+    live_at: Option<i64>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AccessRecord>, StoreError> {
+    let mut sql = String::from(
+        "SELECT a.jti, a.grant_id, a.client_id, a.expires_at, a.revoked_at, a.parent_jti FROM access_tokens a",
+    );
+    let mut params: Vec<crate::store::Value> = Vec::new();
+    if let Some(s) = subject {
+        sql.push_str(" JOIN grants g ON g.id = a.grant_id WHERE g.subject = ?");
+        params.push(s.into());
+    } else {
+        sql.push_str(" WHERE 1 = 1");
+    }
+    if let Some(c) = client_id {
+        sql.push_str(" AND a.client_id = ?");
+        params.push(c.into());
+    }
+    if let Some(now) = live_at {
+        sql.push_str(" AND a.expires_at > ? AND a.revoked_at IS NULL");
+        params.push(now.into());
+    }
+    sql.push_str(" ORDER BY a.expires_at DESC, a.jti LIMIT ? OFFSET ?");
+    params.push(limit.into());
+    params.push(offset.into());
+    let rows = db.query(&sql, &params).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AccessRecord {
+                jti: r.text(0)?,
+                grant_id: r.opt_text(1)?,
+                client_id: r.text(2)?,
+                expires_at: r.int(3)?,
+                revoked_at: r.opt_int(4)?,
+                parent_jti: r.opt_text(5)?,
+            })
+        })
+        .collect()
+}

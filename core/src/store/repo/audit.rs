@@ -45,6 +45,10 @@ pub struct AuditFilter {
     pub trace_id: Option<String>,
     /// Only events with `seq` below this (paging cursor).
     pub before: Option<i64>,
+    /// Only events at or after this time (UNIX seconds).
+    pub from: Option<i64>,
+    /// Only events before this time (UNIX seconds).
+    pub to: Option<i64>,
     /// Page size.
     pub limit: i64,
 }
@@ -91,6 +95,14 @@ pub async fn list(db: &dyn SqlStore, f: &AuditFilter) -> Result<Vec<AuditRow>, S
     if let Some(before) = f.before {
         sql.push_str(" AND seq < ?");
         params.push(before.into());
+    }
+    if let Some(from) = f.from {
+        sql.push_str(" AND at >= ?");
+        params.push(from.into());
+    }
+    if let Some(to) = f.to {
+        sql.push_str(" AND at < ?");
+        params.push(to.into());
     }
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
     params.push(f.limit.clamp(1, 1000).into());

@@ -17,9 +17,15 @@ pub struct ClientRow {
     pub source: String,
     /// Creation time.
     pub created_at: i64,
+    /// When it last obtained a token, to [`LAST_USED_GRANULARITY`] (none yet: `None`).
+    pub last_used_at: Option<i64>,
 }
 
-const COLS: &str = "client_id, secret_hash, metadata, source, created_at";
+/// How coarse [`ClientRow::last_used_at`] is, seconds: the token endpoint writes it at most
+/// once per this interval per client, so the hot path stays read-only almost always.
+pub const LAST_USED_GRANULARITY: i64 = 300;
+
+const COLS: &str = "client_id, secret_hash, metadata, source, created_at, last_used_at";
 
 fn from_row(r: &crate::store::Row) -> Result<ClientRow, StoreError> {
     let metadata = serde_json::from_str(&r.text(2)?)
@@ -30,6 +36,7 @@ fn from_row(r: &crate::store::Row) -> Result<ClientRow, StoreError> {
         metadata,
         source: r.text(3)?,
         created_at: r.int(4)?,
+        last_used_at: r.opt_int(5)?,
     })
 }
 
@@ -107,4 +114,51 @@ pub async fn delete(db: &dyn SqlStore, client_id: &str) -> Result<bool, StoreErr
         )
         .await?
         > 0)
+}
+
+/// Replaces a client's metadata (an administrator's edit); returns whether it existed.
+pub async fn update_metadata(
+    db: &dyn SqlStore,
+    client_id: &str,
+    metadata: &ClientMetadata,
+) -> Result<bool, StoreError> {
+    let meta = serde_json::to_string(metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(db
+        .execute(
+            "UPDATE clients SET metadata = ? WHERE client_id = ?",
+            &[meta.into(), client_id.into()],
+        )
+        .await?
+        > 0)
+}
+
+/// Replaces a client's secret hash (rotation); returns whether it existed.
+pub async fn set_secret_hash(
+    db: &dyn SqlStore,
+    client_id: &str,
+    secret_hash: &str,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .execute(
+            "UPDATE clients SET secret_hash = ? WHERE client_id = ?",
+            &[secret_hash.into(), client_id.into()],
+        )
+        .await?
+        > 0)
+}
+
+/// Whether a use at `now` should be written, given the stored `last_used_at`.
+pub fn use_is_news(last_used_at: Option<i64>, now: i64) -> bool {
+    last_used_at.is_none_or(|t| now - t >= LAST_USED_GRANULARITY)
+}
+
+/// Records that the client obtained a token at `now`; the guard keeps the column monotone
+/// when two instances write at once.
+pub async fn touch(db: &dyn SqlStore, client_id: &str, now: i64) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE clients SET last_used_at = ? WHERE client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+        &[now.into(), client_id.into(), now.into()],
+    )
+    .await
+    .map(|_| ())
 }

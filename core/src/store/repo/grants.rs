@@ -40,27 +40,65 @@ pub async fn insert(db: &dyn SqlStore, g: &GrantRow) -> Result<(), StoreError> {
     .map(|_| ())
 }
 
+const COLS: &str = "id, client_id, subject, scope, resource, created_at, revoked_at";
+
+fn from_row(r: &crate::store::Row) -> Result<GrantRow, StoreError> {
+    Ok(GrantRow {
+        id: r.text(0)?,
+        client_id: r.text(1)?,
+        subject: r.text(2)?,
+        scope: r.text(3)?,
+        resource: r.opt_text(4)?,
+        created_at: r.int(5)?,
+        revoked_at: r.opt_int(6)?,
+    })
+}
+
 /// Looks a grant up.
 pub async fn get(db: &dyn SqlStore, id: &str) -> Result<Option<GrantRow>, StoreError> {
     let rows = db
         .query(
-            "SELECT id, client_id, subject, scope, resource, created_at, revoked_at FROM grants WHERE id = ?",
+            &format!("SELECT {COLS} FROM grants WHERE id = ?"),
             &[id.into()],
         )
         .await?;
-    rows.first()
-        .map(|r| {
-            Ok(GrantRow {
-                id: r.text(0)?,
-                client_id: r.text(1)?,
-                subject: r.text(2)?,
-                scope: r.text(3)?,
-                resource: r.opt_text(4)?,
-                created_at: r.int(5)?,
-                revoked_at: r.opt_int(6)?,
-            })
-        })
-        .transpose()
+    rows.first().map(from_row).transpose()
+}
+
+/// What [`search`] looks for.
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    /// Only grants made by this subject.
+    pub subject: Option<String>,
+    /// Only grants made to this client.
+    pub client_id: Option<String>,
+    /// Only grants not revoked.
+    pub active_only: bool,
+}
+
+/// Grants matching `f`, newest first.
+pub async fn search(
+    db: &dyn SqlStore,
+    f: &GrantFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<GrantRow>, StoreError> {
+    let mut sql = format!("SELECT {COLS} FROM grants WHERE 1 = 1");
+    let mut params: Vec<crate::store::Value> = Vec::new();
+    for (col, v) in [("subject", &f.subject), ("client_id", &f.client_id)] {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {col} = ?"));
+            params.push(v.as_str().into());
+        }
+    }
+    if f.active_only {
+        sql.push_str(" AND revoked_at IS NULL");
+    }
+    sql.push_str(" ORDER BY created_at DESC, id LIMIT ? OFFSET ?");
+    params.push(limit.into());
+    params.push(offset.into());
+    let rows = db.query(&sql, &params).await?;
+    rows.iter().map(from_row).collect()
 }
 
 /// Revokes a grant and everything under it: its refresh tokens are consumed and its access

@@ -62,6 +62,46 @@ pub async fn delete(db: &dyn SqlStore, id_hash: &str) -> Result<(), StoreError> 
         .map(|_| ())
 }
 
+/// A user's live sessions at `now`, newest sign-in first (at most `limit`).
+pub async fn list_for_subject(
+    db: &dyn SqlStore,
+    subject: &str,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<SessionRow>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT id_hash, subject, auth_time, expires_at FROM sessions WHERE subject = ? AND expires_at > ? ORDER BY auth_time DESC, id_hash LIMIT ?",
+            &[subject.into(), now.into(), limit.into()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SessionRow {
+                id_hash: r.text(0)?,
+                subject: r.text(1)?,
+                auth_time: r.int(2)?,
+                expires_at: r.int(3)?,
+            })
+        })
+        .collect()
+}
+
+/// Ends one session of `subject`; returns whether it existed.
+pub async fn delete_of_subject(
+    db: &dyn SqlStore,
+    subject: &str,
+    id_hash: &str,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .execute(
+            "DELETE FROM sessions WHERE subject = ? AND id_hash = ?",
+            &[subject.into(), id_hash.into()],
+        )
+        .await?
+        > 0)
+}
+
 /// Ends every session of a user (user deleted or disabled).
 pub async fn delete_for_subject(db: &dyn SqlStore, subject: &str) -> Result<(), StoreError> {
     db.execute("DELETE FROM sessions WHERE subject = ?", &[subject.into()])
