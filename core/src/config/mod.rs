@@ -2,6 +2,7 @@
 //! environment, Workers `[vars]`, Spin variables), with the declarative seeds of resources,
 //! clients and users, and the start-up checks that refuse unsafe combinations.
 
+mod connectors;
 mod machine;
 mod providers;
 mod vars;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+pub use connectors::{ClaimNames, ConnectorInput};
 pub use machine::{MachineClientsConfig, MachineRegistration, SeedClientPolicy};
 pub use providers::ProviderInput;
 pub use vars::{setting_names, CONFIG_VAR};
@@ -74,6 +76,8 @@ pub struct Config {
     pub client_policies: Vec<SeedClientPolicy>,
     /// Upstream providers of the token vault, created or updated on start.
     pub providers: Vec<ProviderInput>,
+    /// OIDC connectors people may sign in through, created or updated on start.
+    pub connectors: Vec<ConnectorInput>,
 }
 
 impl Default for Config {
@@ -104,6 +108,7 @@ impl Default for Config {
             machine_clients: MachineClientsConfig::default(),
             client_policies: Vec::new(),
             providers: Vec::new(),
+            connectors: Vec::new(),
         }
     }
 }
@@ -188,6 +193,9 @@ pub struct LoginConfig {
     pub max_failures: u32,
     /// The throttling window, seconds.
     pub window_secs: i64,
+    /// Whether the sign-in page offers local usernames and passwords (switch off when every
+    /// person signs in through a connector).
+    pub local_passwords: bool,
 }
 
 impl Default for LoginConfig {
@@ -195,6 +203,7 @@ impl Default for LoginConfig {
         Self {
             max_failures: 5,
             window_secs: 300,
+            local_passwords: true,
         }
     }
 }

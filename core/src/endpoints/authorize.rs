@@ -317,7 +317,7 @@ async fn start(
                 .unwrap_or_else(|| s.subject.clone());
             super::consent::page(server, &view, &username)
         }
-        None => pages::login_page(
+        None => pages::login_page_with(
             &endpoint_url(server, paths::LOGIN),
             pages::SignInFor::Authorization {
                 request: &handle,
@@ -326,6 +326,7 @@ async fn start(
             &csrf,
             None,
             StatusCode::OK,
+            &super::connectors::sign_in_options(server, Some(&handle)).await?,
         ),
     };
     if let Some(c) = set_csrf {

@@ -244,6 +244,38 @@ ALTER TABLE audit_events ADD COLUMN trace_id TEXT;
 CREATE INDEX audit_events_trace ON audit_events (trace_id);
 "#,
     },
+    Migration {
+        version: 8,
+        name: "oidc connectors and external identities",
+        sql: r#"
+CREATE TABLE connectors (
+  id TEXT PRIMARY KEY,
+  config TEXT NOT NULL,
+  client_secret TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE connector_logins (
+  state_hash TEXT PRIMARY KEY,
+  connector TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  nonce_hash TEXT NOT NULL,
+  verifier TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX connector_logins_expiry ON connector_logins (expires_at);
+CREATE TABLE identities (
+  connector TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  email TEXT,
+  created_at INTEGER NOT NULL,
+  last_login_at INTEGER NOT NULL,
+  PRIMARY KEY (connector, subject)
+);
+CREATE INDEX identities_user ON identities (user_id);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

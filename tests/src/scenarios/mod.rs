@@ -15,6 +15,7 @@ pub mod console;
 pub mod discovery;
 pub mod dpop;
 pub mod exchange;
+pub mod federation;
 pub mod flow;
 pub mod hardening;
 pub mod hygiene;

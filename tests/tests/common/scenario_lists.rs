@@ -148,6 +148,7 @@ shared!(
     hardening::e2_client_name_format_characters_refused,
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
+    federation::federation_connector_admin_api,
     console::console_session_rules,
     console::admin_tokens_by_jti,
     trace_context::trace_ids_in_audit_rows,
@@ -180,6 +181,10 @@ isolated!(
     vault::vault_error_pages_in_a_browser with vault::SETTINGS,
     vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
     vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
+    federation::federation_sign_in_in_a_browser with federation::SETTINGS,
+    federation::federation_id_token_refusals_in_a_browser with federation::SETTINGS,
+    federation::federation_admission_refusals_in_a_browser with federation::SETTINGS,
+    federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
 );
 
 clocked!(
