@@ -8,6 +8,7 @@
 //! trip per-IP limits or change server-wide state are `isolated!` (a server of their own);
 //! scenarios that move the server's clock are `clocked!` (hosts with a controlled clock only).
 
+pub mod algorithms;
 pub mod authorize;
 pub mod bounded;
 pub mod client_auth;

@@ -149,6 +149,8 @@ shared!(
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
     federation::federation_connector_admin_api,
+    algorithms::j2_id_jag_rs256_ps256_eddsa_from_an_independent_library,
+    algorithms::a5_private_key_jwt_rs256_ps256_eddsa_from_an_independent_library,
     console::console_session_rules,
     console::admin_tokens_by_jti,
     trace_context::trace_ids_in_audit_rows,
@@ -185,6 +187,7 @@ isolated!(
     federation::federation_id_token_refusals_in_a_browser with federation::SETTINGS,
     federation::federation_admission_refusals_in_a_browser with federation::SETTINGS,
     federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
+    federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
 );
 
 clocked!(

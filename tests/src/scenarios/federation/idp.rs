@@ -6,7 +6,7 @@
 //! account claims and make the ID tokens of one client defective.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
@@ -21,11 +21,12 @@ pub struct Idp {
     pub issuer: String,
 }
 
-static IDP: OnceCell<(Idp, OnExit)> = OnceCell::const_new();
+/// The IdP, its node process (stopped by the guard when the test process ends) and the guard.
+static IDP: OnceCell<(Idp, std::sync::Mutex<Child>, OnExit)> = OnceCell::const_new();
 
 /// The IdP, started on first use.
 pub async fn idp() -> &'static Idp {
-    let (idp, _) = IDP
+    let (idp, _, _) = IDP
         .get_or_init(|| async {
             tokio::task::spawn_blocking(start)
                 .await
@@ -35,7 +36,7 @@ pub async fn idp() -> &'static Idp {
     idp
 }
 
-fn start() -> (Idp, OnExit) {
+fn start() -> (Idp, std::sync::Mutex<Child>, OnExit) {
     let script = crate::repo_root().join("tests/node/idp/server.mjs");
     let modules = crate::repo_root().join("tests/node/node_modules/oidc-provider");
     assert!(
@@ -57,7 +58,7 @@ fn start() -> (Idp, OnExit) {
     let v: Value = serde_json::from_str(&line)
         .unwrap_or_else(|e| panic!("the IdP printed {line:?} instead of its issuer: {e}"));
     let issuer = v["issuer"].as_str().expect("an issuer").to_owned();
-    (Idp { issuer }, guard)
+    (Idp { issuer }, std::sync::Mutex::new(child), guard)
 }
 
 impl Idp {

@@ -129,10 +129,12 @@ impl Journey {
     }
 
     /// At the IdP: its login form (any password) when asked, then its consent; returns when
-    /// the browser is back at the host. The IdP's pages import a web font, which cannot load
-    /// here: those console errors (and only those) are dropped.
-    async fn at_idp(&mut self, login: &str) {
-        let idp_origin = url::Url::parse(&idp().await.issuer).unwrap().origin();
+    /// the browser is back at the host. The IdP's development pages import a web font, which
+    /// cannot load here, and have no favicon: those console errors (and only those, about the
+    /// IdP's own resources) are dropped.
+    async fn at_idp(&mut self, login: &str) -> Vec<crate::chromium::LogEntry> {
+        let idp_issuer = idp().await.issuer.clone();
+        let idp_origin = url::Url::parse(&idp_issuer).unwrap().origin();
         let b = &mut self.browser;
         for _ in 0..4 {
             if b.url().await.origin() != idp_origin {
@@ -151,11 +153,33 @@ impl Journey {
             b.text().await
         );
         let problems = b.take_problems().await;
-        let ours: Vec<_> = problems
+        problems
             .into_iter()
-            .filter(|p| !p.message.contains("fonts.googleapis.com"))
-            .collect();
+            .filter(|p| {
+                !p.message.contains("fonts.googleapis.com") && !p.message.contains(&idp_issuer)
+            })
+            .collect()
+    }
+
+    /// [`Self::at_idp`], expecting the host's next page to have no problem.
+    async fn through_idp(&mut self, login: &str) {
+        let ours = self.at_idp(login).await;
         assert!(ours.is_empty(), "the browser reported problems: {ours:#?}");
+    }
+
+    /// [`Self::at_idp`], expecting the host's "Sign-in failed" page saying `says`: its 403
+    /// document is the only problem the browser may report.
+    async fn refused_after_idp(&mut self, login: &str, says: &str) {
+        let ours = self.at_idp(login).await;
+        let b = &mut self.browser;
+        assert_eq!(b.heading().await, "Sign-in failed", "{}", b.text().await);
+        let text = b.text().await;
+        assert!(text.contains(says), "the page says why: {text}");
+        let unexpected: Vec<_> = ours
+            .iter()
+            .filter(|p| !(p.message.contains("/callback?") && p.message.contains("status of 403")))
+            .collect();
+        assert!(unexpected.is_empty(), "problems: {unexpected:#?}");
     }
 
     /// On the host's consent page: Approve, then redeem the code; the access token's `sub`.
@@ -189,15 +213,6 @@ impl Journey {
         let tok = tokens(&r);
         let claims = verify_access_token(t, &tok.access, &self.resource).await;
         claims["sub"].as_str().expect("sub").to_owned()
-    }
-
-    /// Expects the host's "Sign-in failed" page saying `says`.
-    async fn refused(&mut self, says: &str) {
-        let b = &mut self.browser;
-        assert_eq!(b.heading().await, "Sign-in failed", "{}", b.text().await);
-        let text = b.text().await;
-        assert!(text.contains(says), "the page says why: {text}");
-        b.expect_error_document(403).await;
     }
 }
 
@@ -240,7 +255,7 @@ pub async fn federation_sign_in_in_a_browser(t: &Target) {
         )
         .await;
     let req = j.sign_in_with(t, &c).await;
-    j.at_idp(&login).await;
+    j.through_idp(&login).await;
     j.browser
         .screenshot(&crate::chromium::screenshot_path("federated-consent"))
         .await;
@@ -296,8 +311,7 @@ pub async fn federation_id_token_refusals_in_a_browser(t: &Target) {
         let c = connector(t, json!({})).await;
         idp().await.tamper(&c.idp_client_id, mode).await;
         j.sign_in_with(t, &c).await;
-        j.at_idp(&login).await;
-        j.refused(says).await;
+        j.refused_after_idp(&login, says).await;
         assert!(
             identities(t, &c.id).await.is_empty(),
             "{mode}: nobody linked"
@@ -338,15 +352,15 @@ pub async fn federation_admission_refusals_in_a_browser(t: &Target) {
             "groups_overage",
         ),
     ];
+    // One account whose claims change per case: the browser stays signed in at the IdP.
+    let login = uid("carol").to_lowercase();
     for (rules, claims, says, reason) in cases {
         let c = connector(t, rules).await;
-        let login = uid("carol").to_lowercase();
         let mut account = claims.clone();
         account["sub"] = json!(login);
         idp.account(account).await;
         j.sign_in_with(t, &c).await;
-        j.at_idp(&login).await;
-        j.refused(says).await;
+        j.refused_after_idp(&login, says).await;
         assert!(
             identities(t, &c.id).await.is_empty(),
             "{reason}: nobody linked"
@@ -383,17 +397,19 @@ pub async fn federation_no_takeover_by_email_in_a_browser(t: &Target) {
 
     let c = connector(t, json!({})).await;
     let req = j.sign_in_with(t, &c).await;
-    j.at_idp(&attacker).await;
+    j.through_idp(&attacker).await;
     let sub = j.approve_and_redeem(t, &req).await;
     assert_ne!(
         sub, victim_id,
         "the local account was not taken over by email"
     );
 
-    // The operator owns example.test for this connector: the verified email links.
+    // The operator owns example.test for this connector: the verified email links (signed
+    // out first, so the sign-in page is shown again).
+    j.browser.delete_cookie("pc_session").await;
     let owned = connector(t, json!({ "link_by_email_domains": ["example.test"] })).await;
     let req = j.sign_in_with(t, &owned).await;
-    j.at_idp(&attacker).await;
+    j.through_idp(&attacker).await;
     let sub = j.approve_and_redeem(t, &req).await;
     assert_eq!(
         sub, victim_id,
@@ -459,4 +475,48 @@ pub async fn federation_connector_admin_api(t: &Target) {
     )
     .await;
     assert_eq!(r.status, 404);
+}
+
+/// Local passwords switched off, with a connector.
+pub const NO_PASSWORDS: &[(&str, &str)] = &[
+    ("cimd__allow_loopback", "true"),
+    ("login__local_passwords", "false"),
+];
+
+/// `login.local_passwords = false`: the sign-in page offers the connector and no password form.
+pub async fn federation_local_passwords_switched_off(t: &Target) {
+    let c = connector(t, json!({})).await;
+    let resource = new_resource(t, &["mcp:tools"]).await;
+    let redirect = "http://127.0.0.1:9/callback";
+    let reg = register(
+        t,
+        json!({
+            "client_name": "No-password client", "redirect_uris": [redirect],
+            "grant_types": ["authorization_code"], "response_types": ["code"],
+            "token_endpoint_auth_method": "none", "application_type": "native",
+        }),
+    )
+    .await;
+    let client_id = reg.json()["client_id"].as_str().unwrap().to_owned();
+    let p = pkce();
+    let params = authz_params(
+        &client_id,
+        redirect,
+        &resource,
+        "mcp:tools",
+        "s",
+        &p.challenge,
+    );
+    let page = Browser::new().get(&authorize_url(t, &pairs(&params))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("Sign in with {}", c.name)),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("type=\"password\""),
+        "no password form: {}",
+        page.body
+    );
 }
