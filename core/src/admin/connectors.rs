@@ -107,6 +107,7 @@ async fn identity_view(server: &Context, i: &IdentityRow) -> Result<Value> {
         "user_id": i.user_id,
         "username": username,
         "email": i.email,
+        "groups": i.groups,
         "created_at": i.created_at,
         "last_login_at": i.last_login_at,
     }))

@@ -70,3 +70,17 @@ pub struct ConnectorInput {
     #[serde(default)]
     pub link_by_email_domains: Vec<String>,
 }
+
+/// One row of the declared table mapping IdP groups to the scopes a person may consent to at
+/// a resource (`[[group_scopes]]`). A resource named in any row is group-gated: a person gets
+/// only the scopes the rows for their groups (from their linked identities) grant there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupScopes {
+    /// The resource (RFC 8707 URI).
+    pub resource: String,
+    /// The group, as the connector's groups claim names it.
+    pub group: String,
+    /// Scopes members may consent to there.
+    pub scopes: Vec<String>,
+}

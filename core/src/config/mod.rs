@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-pub use connectors::{ClaimNames, ConnectorInput};
+pub use connectors::{ClaimNames, ConnectorInput, GroupScopes};
 pub use machine::{MachineClientsConfig, MachineRegistration, SeedClientPolicy};
 pub use providers::ProviderInput;
 pub use vars::{setting_names, CONFIG_VAR};
@@ -78,6 +78,8 @@ pub struct Config {
     pub providers: Vec<ProviderInput>,
     /// OIDC connectors people may sign in through, created or updated on start.
     pub connectors: Vec<ConnectorInput>,
+    /// Which IdP groups may consent to which scopes at which resource.
+    pub group_scopes: Vec<GroupScopes>,
 }
 
 impl Default for Config {
@@ -109,6 +111,7 @@ impl Default for Config {
             client_policies: Vec::new(),
             providers: Vec::new(),
             connectors: Vec::new(),
+            group_scopes: Vec::new(),
         }
     }
 }

@@ -283,7 +283,7 @@ async fn resolve(
     let db = ctx.env().sql.as_ref();
     let now = ctx.now();
     if let Some(linked) = repo::identity_get(db, &c.id, &id.subject).await? {
-        repo::identity_touch(db, &c.id, &id.subject, id.email.as_deref(), now).await?;
+        repo::identity_touch(db, &c.id, &id.subject, id.email.as_deref(), &id.groups, now).await?;
         let user = users::by_id(db, &linked.user_id)
             .await?
             .ok_or_else(|| Error::server("a linked identity's user is gone"))?;
@@ -302,6 +302,7 @@ async fn resolve(
         subject: id.subject.clone(),
         user_id: user.id.clone(),
         email: id.email.clone(),
+        groups: id.groups.clone(),
         created_at: now,
         last_login_at: now,
     };

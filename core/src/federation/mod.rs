@@ -7,5 +7,6 @@
 
 pub mod connector;
 pub mod connectors;
+pub mod groups;
 pub mod login;
 pub mod oidc;

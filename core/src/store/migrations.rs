@@ -269,6 +269,7 @@ CREATE TABLE identities (
   subject TEXT NOT NULL,
   user_id TEXT NOT NULL,
   email TEXT,
+  groups TEXT NOT NULL DEFAULT '[]',
   created_at INTEGER NOT NULL,
   last_login_at INTEGER NOT NULL,
   PRIMARY KEY (connector, subject)

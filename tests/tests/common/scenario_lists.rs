@@ -188,6 +188,7 @@ isolated!(
     federation::federation_admission_refusals_in_a_browser with federation::SETTINGS,
     federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
     federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
+    federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
 );
 
 clocked!(

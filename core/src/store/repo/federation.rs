@@ -186,13 +186,15 @@ pub struct IdentityRow {
     pub user_id: String,
     /// The email the IdP last asserted, if any.
     pub email: Option<String>,
+    /// The groups the IdP last asserted.
+    pub groups: Vec<String>,
     /// When it was linked.
     pub created_at: i64,
     /// The last login through it.
     pub last_login_at: i64,
 }
 
-const IDENTITY_COLS: &str = "connector, subject, user_id, email, created_at, last_login_at";
+const IDENTITY_COLS: &str = "connector, subject, user_id, email, created_at, last_login_at, groups";
 
 fn identity(r: &Row) -> Result<IdentityRow, StoreError> {
     Ok(IdentityRow {
@@ -202,7 +204,12 @@ fn identity(r: &Row) -> Result<IdentityRow, StoreError> {
         email: r.opt_text(3)?,
         created_at: r.int(4)?,
         last_login_at: r.int(5)?,
+        groups: serde_json::from_str(&r.text(6)?).unwrap_or_default(),
     })
+}
+
+fn groups_json(groups: &[String]) -> String {
+    serde_json::to_string(groups).unwrap_or_else(|_| "[]".into())
 }
 
 /// The identity `(connector, subject)`.
@@ -224,7 +231,7 @@ pub async fn identity_get(
 /// (a concurrent first login won).
 pub async fn identity_insert(db: &dyn SqlStore, i: &IdentityRow) -> Result<(), StoreError> {
     db.execute(
-        &format!("INSERT INTO identities ({IDENTITY_COLS}) VALUES (?, ?, ?, ?, ?, ?)"),
+        &format!("INSERT INTO identities ({IDENTITY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
         &[
             i.connector.as_str().into(),
             i.subject.as_str().into(),
@@ -232,23 +239,31 @@ pub async fn identity_insert(db: &dyn SqlStore, i: &IdentityRow) -> Result<(), S
             i.email.as_deref().into(),
             i.created_at.into(),
             i.last_login_at.into(),
+            groups_json(&i.groups).into(),
         ],
     )
     .await
     .map(|_| ())
 }
 
-/// Records a login through an identity (and the email the IdP asserted this time).
+/// Records a login through an identity (and the email and groups the IdP asserted this time).
 pub async fn identity_touch(
     db: &dyn SqlStore,
     connector: &str,
     subject: &str,
     email: Option<&str>,
+    groups: &[String],
     now: i64,
 ) -> Result<(), StoreError> {
     db.execute(
-        "UPDATE identities SET last_login_at = ?, email = ? WHERE connector = ? AND subject = ?",
-        &[now.into(), email.into(), connector.into(), subject.into()],
+        "UPDATE identities SET last_login_at = ?, email = ?, groups = ? WHERE connector = ? AND subject = ?",
+        &[
+            now.into(),
+            email.into(),
+            groups_json(groups).into(),
+            connector.into(),
+            subject.into(),
+        ],
     )
     .await
     .map(|_| ())

@@ -60,6 +60,7 @@ struct Journey {
     app: ClientApp,
     resource: String,
     client_id: String,
+    scope: String,
 }
 
 /// One authorization request.
@@ -71,9 +72,14 @@ struct Request {
 
 impl Journey {
     async fn start(t: &Target) -> Option<Self> {
+        let resource = new_resource(t, &["mcp:tools"]).await;
+        Self::start_at(t, resource, "mcp:tools").await
+    }
+
+    /// A journey asking for `scope` at `resource` (which exists).
+    async fn start_at(t: &Target, resource: String, scope: &str) -> Option<Self> {
         let browser = Chromium::start().await?;
         let app = ClientApp::start();
-        let resource = new_resource(t, &["mcp:tools"]).await;
         let reg = register(
             t,
             json!({
@@ -93,6 +99,7 @@ impl Journey {
             app,
             resource,
             client_id,
+            scope: scope.to_owned(),
         })
     }
 
@@ -104,7 +111,7 @@ impl Journey {
             &self.client_id,
             &self.app.redirect_uri(),
             &self.resource,
-            "mcp:tools",
+            &self.scope,
             &state,
             &p.challenge,
         );
@@ -182,8 +189,8 @@ impl Journey {
         assert!(unexpected.is_empty(), "problems: {unexpected:#?}");
     }
 
-    /// On the host's consent page: Approve, then redeem the code; the access token's `sub`.
-    async fn approve_and_redeem(&mut self, t: &Target, req: &Request) -> String {
+    /// On the host's consent page: Approve, then redeem the code; the access token's claims.
+    async fn approve_and_redeem(&mut self, t: &Target, req: &Request) -> Value {
         let b = &mut self.browser;
         let heading = b.heading().await;
         assert!(
@@ -211,8 +218,7 @@ impl Journey {
         )
         .await;
         let tok = tokens(&r);
-        let claims = verify_access_token(t, &tok.access, &self.resource).await;
-        claims["sub"].as_str().expect("sub").to_owned()
+        verify_access_token(t, &tok.access, &self.resource).await
     }
 }
 
@@ -264,7 +270,7 @@ pub async fn federation_sign_in_in_a_browser(t: &Target) {
         text.contains(&format!("{}:{login}", c.id)),
         "signed in as the federated user: {text}"
     );
-    let sub = j.approve_and_redeem(t, &req).await;
+    let sub = j.approve_and_redeem(t, &req).await["sub"].clone();
     let linked = identities(t, &c.id).await;
     assert_eq!(linked.len(), 1, "{linked:?}");
     assert_eq!(linked[0]["subject"], json!(login));
@@ -398,9 +404,11 @@ pub async fn federation_no_takeover_by_email_in_a_browser(t: &Target) {
     let c = connector(t, json!({})).await;
     let req = j.sign_in_with(t, &c).await;
     j.through_idp(&attacker).await;
-    let sub = j.approve_and_redeem(t, &req).await;
+    let sub = j.approve_and_redeem(t, &req).await["sub"].clone();
+    assert!(sub.is_string(), "{sub}");
     assert_ne!(
-        sub, victim_id,
+        sub,
+        json!(victim_id),
         "the local account was not taken over by email"
     );
 
@@ -410,9 +418,10 @@ pub async fn federation_no_takeover_by_email_in_a_browser(t: &Target) {
     let owned = connector(t, json!({ "link_by_email_domains": ["example.test"] })).await;
     let req = j.sign_in_with(t, &owned).await;
     j.through_idp(&attacker).await;
-    let sub = j.approve_and_redeem(t, &req).await;
+    let sub = j.approve_and_redeem(t, &req).await["sub"].clone();
     assert_eq!(
-        sub, victim_id,
+        sub,
+        json!(victim_id),
         "an owned domain's verified email links the account"
     );
     j.browser.finish("linking by email").await;
@@ -519,4 +528,65 @@ pub async fn federation_local_passwords_switched_off(t: &Target) {
         "no password form: {}",
         page.body
     );
+}
+
+/// The group-gated resource of [`GROUP_SCOPES`].
+const GATED: &str = "https://mcp.example.com/federated-groups/mcp";
+
+/// `[[group_scopes]]`: at [`GATED`], members of `eng` may consent to `mcp:tools` only.
+pub const GROUP_SCOPES: &[(&str, &str)] = &[
+    ("cimd__allow_loopback", "true"),
+    (
+        "group_scopes",
+        r#"[{"resource":"https://mcp.example.com/federated-groups/mcp","group":"eng","scopes":["mcp:tools"]}]"#,
+    ),
+];
+
+/// Groups map to the scopes a person may consent to at a group-gated resource: a member of
+/// `eng` asking for `mcp:tools mcp:read` is shown and granted `mcp:tools` only; a local account
+/// (no IdP groups) approving is answered `access_denied`.
+pub async fn federation_groups_map_to_scopes_in_a_browser(t: &Target) {
+    new_resource_at(t, GATED, &["mcp:tools", "mcp:read"]).await;
+    let Some(mut j) = Journey::start_at(t, GATED.to_owned(), "mcp:tools mcp:read").await else {
+        return;
+    };
+    let c = connector(t, json!({})).await;
+    let person = uid("erin").to_lowercase();
+    idp()
+        .await
+        .account(json!({ "sub": person, "groups": ["eng", "other"] }))
+        .await;
+    let req = j.sign_in_with(t, &c).await;
+    j.through_idp(&person).await;
+    let text = j.browser.text().await;
+    assert!(
+        text.contains("mcp:tools") && !text.contains("mcp:read"),
+        "the consent page lists only what the groups grant: {text}"
+    );
+    let claims = j.approve_and_redeem(t, &req).await;
+    assert_eq!(claims["scope"], json!("mcp:tools"));
+    j.browser.finish("a group-gated consent").await;
+
+    let user = new_user(t).await;
+    let b = Browser::new();
+    let p = pkce();
+    let params = authz_params(
+        &j.client_id,
+        &j.app.redirect_uri(),
+        GATED,
+        "mcp:tools",
+        "s-local",
+        &p.challenge,
+    );
+    let page = b.get(&authorize_url(t, &pairs(&params))).await;
+    let page = login(&b, t, &page, &user).await;
+    let r = consent(&b, t, &page, "approve").await;
+    let resp = AuthzResponse::from_redirect(&r);
+    assert_eq!(
+        resp.get("error"),
+        Some("access_denied"),
+        "{:?}",
+        r.location()
+    );
+    assert_eq!(resp.count("code"), 0);
 }
