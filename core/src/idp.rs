@@ -13,7 +13,9 @@
 //! [`UNKNOWN_KID_REFRESH_SECS`] per IdP, so an IdP's key rollover is picked up at once while
 //! forged `kid`s cannot make us hammer the IdP; a failed refetch keeps the set we had.
 //!
-//! Only public P-256 keys (ES256) are used; other keys in a set are ignored.
+//! Only public signing keys of the types [`crate::crypto::jws`] verifies are used (P-256 for
+//! ES256, RSA for RS256/PS256, Ed25519 for EdDSA; the key decides the algorithm); other keys
+//! in a set are ignored.
 
 use serde_json::Value;
 use url::Url;
@@ -77,8 +79,8 @@ pub enum IdpConfigError {
     /// Carries the member found.
     #[error("jwks must hold public keys only (a key has the private member '{0}')")]
     JwksPrivateMember(&'static str),
-    #[error("jwks must hold at least one EC P-256 public key (only ES256 is supported)")]
-    JwksNoP256Key,
+    #[error("jwks must hold at least one public signing key: EC P-256 (ES256), RSA of 2048 bits or more (RS256, PS256) or Ed25519 (EdDSA)")]
+    JwksNoUsableKey,
     #[error("jwks_uri must be at most {MAX_ISSUER_LEN} bytes")]
     JwksUriLength,
     #[error("jwks_uri is not an absolute URL ({0})")]
@@ -142,11 +144,8 @@ pub fn validate_jwks(jwks: &Value) -> Result<(), IdpConfigError> {
             return Err(IdpConfigError::JwksPrivateMember(m));
         }
     }
-    if !keys
-        .iter()
-        .any(|k| crate::jose::p256_public_key(k).is_some())
-    {
-        return Err(IdpConfigError::JwksNoP256Key);
+    if !keys.iter().any(crate::crypto::jws::usable_public_key) {
+        return Err(IdpConfigError::JwksNoUsableKey);
     }
     Ok(())
 }
@@ -238,10 +237,11 @@ pub async fn key_for(ctx: &Context, idp: &IdpRow, kid: Option<&str>) -> Result<V
     usable_key(&jwks, kid).ok_or(KeyError::UnknownKey)
 }
 
-/// [`jose::select_key`](crate::jose::select_key), restricted to public P-256 keys.
+/// [`jose::select_key`](crate::jose::select_key), restricted to public signing keys of the
+/// types we verify ([`crate::crypto::jws::usable_public_key`]).
 fn usable_key(jwks: &Value, kid: Option<&str>) -> Option<Value> {
     crate::jose::select_key(jwks, kid)
-        .filter(|k| crate::jose::p256_public_key(k).is_some())
+        .filter(|k| crate::crypto::jws::usable_public_key(k))
         .cloned()
 }
 

@@ -6,7 +6,7 @@
 use jwt_compact::UntrustedToken;
 use serde::de::DeserializeOwned;
 
-use crate::crypto::{b64, CryptoError, CryptoProvider, Es256Signer};
+use crate::crypto::{b64, jws, CryptoError, CryptoProvider, Es256Signer};
 
 /// Creates a compact JWS: `{"alg":"ES256","typ":typ,"kid":kid}` over `claims`.
 pub async fn sign_es256(
@@ -58,14 +58,47 @@ pub struct Parsed<'a> {
 impl<'a> Parsed<'a> {
     /// Parses a compact JWS. Only `ES256` is ever accepted (J1, J2).
     pub fn parse(s: &'a str) -> Result<Self, JwtError> {
+        let parsed = Self::parse_any(s)?;
+        if parsed.token.algorithm() != "ES256" {
+            return Err(JwtError::Algorithm);
+        }
+        Ok(parsed)
+    }
+
+    /// Parses a compact JWS whatever its `alg`: for [`Self::verify_jwk`], where the key
+    /// decides which algorithm is accepted.
+    fn parse_any(s: &'a str) -> Result<Self, JwtError> {
         if s.len() > 16 * 1024 {
             return Err(JwtError::Malformed);
         }
         let token = UntrustedToken::new(s).map_err(|_| JwtError::Malformed)?;
-        if token.algorithm() != "ES256" {
-            return Err(JwtError::Algorithm);
-        }
         Ok(Self { raw: s, token })
+    }
+
+    /// Verifies the signature with the public `jwk` under `alg` (which the key chose,
+    /// [`jws::alg_for`]) through the crypto provider, and returns the claims.
+    async fn verify_jwk<T: DeserializeOwned>(
+        &self,
+        crypto: &dyn CryptoProvider,
+        alg: jws::JwsAlg,
+        jwk: &serde_json::Value,
+    ) -> Result<T, JwtError> {
+        if alg == jws::JwsAlg::Es256 {
+            let public = p256_public_key(jwk).ok_or(JwtError::UnknownKey)?;
+            return self.verify(crypto, &public).await;
+        }
+        let input = self
+            .raw
+            .rsplit_once('.')
+            .map(|(input, _)| input)
+            .ok_or(JwtError::Malformed)?;
+        if !crypto
+            .jws_verify(alg, jwk, input.as_bytes(), self.token.signature_bytes())
+            .await
+        {
+            return Err(JwtError::Signature);
+        }
+        self.claims()
     }
 
     /// The `kid` header.
@@ -103,6 +136,11 @@ impl<'a> Parsed<'a> {
         {
             return Err(JwtError::Signature);
         }
+        self.claims()
+    }
+
+    /// The claims, once the signature has been checked.
+    fn claims<T: DeserializeOwned>(&self) -> Result<T, JwtError> {
         let claims = self
             .token
             .deserialize_claims_unchecked::<serde_json::Map<String, serde_json::Value>>()
@@ -140,40 +178,27 @@ pub fn header(token: &str) -> Result<serde_json::Map<String, serde_json::Value>,
 /// The uncompressed SEC1 point of a public P-256 JWK; `None` for anything else, including
 /// a JWK carrying private members (`d`) or a symmetric key (J3).
 pub fn p256_public_key(jwk: &serde_json::Value) -> Option<Vec<u8>> {
-    let obj = jwk.as_object()?;
-    if obj.get("kty")?.as_str()? != "EC" || obj.get("crv")?.as_str()? != "P-256" {
-        return None;
-    }
-    if obj.contains_key("d") {
-        return None;
-    }
-    let x = crate::crypto::b64_decode(obj.get("x")?.as_str()?)?;
-    let y = crate::crypto::b64_decode(obj.get("y")?.as_str()?)?;
-    if x.len() != 32 || y.len() != 32 {
-        return None;
-    }
-    let mut sec1 = Vec::with_capacity(65);
-    sec1.push(4);
-    sec1.extend_from_slice(&x);
-    sec1.extend_from_slice(&y);
-    // Reject points that are not on the curve.
-    p256::PublicKey::from_sec1_bytes(&sec1).ok()?;
-    Some(sec1)
+    jws::p256_public_key(jwk)
 }
 
-/// Verifies a JWT signed by someone else (a client assertion, an ID-JAG, a DPoP proof) with
-/// the given public JWK. The key decides the algorithm (J2): only ES256 with a P-256 key is
-/// accepted, `alg: none` in any case is refused (J1), keys referenced from the header are
-/// never used (J3, the caller picks `jwk`), and `r = 0` / `s = 0` signatures fail (J4).
-/// Returns the claims; time, audience, issuer and type checks are the caller's (J5).
+/// Verifies a JWT signed by someone else (a client assertion, an ID-JAG) with the given
+/// public JWK. The key decides the algorithm (J2, [`jws::alg_for`]): ES256 for a P-256 key,
+/// RS256 or PS256 for an RSA key of 2048 bits or more (only the one its JWK `alg` names, when
+/// it names one), EdDSA for an Ed25519 key; `alg: none` in any case and HMAC are refused
+/// (J1), keys referenced from the header are never used (J3, the caller picks `jwk`), and
+/// `r = 0` / `s = 0` ECDSA signatures fail (J4). Returns the claims; time, audience, issuer and
+/// type checks are the caller's (J5).
 pub async fn verify_with_jwk(
     crypto: &dyn CryptoProvider,
     token: &str,
     jwk: &serde_json::Value,
 ) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
-    let public = p256_public_key(jwk).ok_or(JwtError::UnknownKey)?;
-    let parsed = Parsed::parse(token)?;
-    parsed.verify(crypto, &public).await
+    if !jws::usable_public_key(jwk) {
+        return Err(JwtError::UnknownKey);
+    }
+    let parsed = Parsed::parse_any(token)?;
+    let alg = jws::alg_for(jwk, parsed.token.algorithm()).ok_or(JwtError::Algorithm)?;
+    parsed.verify_jwk(crypto, alg, jwk).await
 }
 
 /// Picks the key for `kid` (or the only key when the token names none) from a JWK Set.

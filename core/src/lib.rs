@@ -22,6 +22,7 @@ pub mod dpop;
 pub mod endpoints;
 pub mod env;
 pub mod error;
+pub mod federation;
 pub mod grant_types;
 pub mod host;
 pub mod idp;

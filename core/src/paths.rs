@@ -24,6 +24,8 @@ pub const INTROSPECT: &str = "/oauth/introspect";
 pub const CONNECT: &str = "/connect";
 /// Vault: the signed-in user's connections.
 pub const CONNECTIONS: &str = "/connections";
+/// Federation: OIDC connectors (`/oauth/connectors/{id}/start`, `…/callback`).
+pub const CONNECTORS: &str = "/oauth/connectors";
 /// JWK Set.
 pub const JWKS: &str = "/.well-known/jwks.json";
 

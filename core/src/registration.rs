@@ -75,11 +75,11 @@ pub fn metadata_from_json(value: Value) -> Result<ClientMetadata> {
             check_https_uri(field, s)?;
         }
     }
-    // Client assertions (private_key_jwt) are verified with ES256 only.
+    // Client assertions (private_key_jwt) are verified with the algorithm of the key.
     if let Some(alg) = obj.get("token_endpoint_auth_signing_alg") {
-        if alg.as_str() != Some("ES256") {
+        if !matches!(alg.as_str(), Some("ES256" | "RS256" | "PS256" | "EdDSA")) {
             return Err(bad_meta(
-                "token_endpoint_auth_signing_alg must be ES256 (the only algorithm supported)",
+                "token_endpoint_auth_signing_alg must be ES256, RS256, PS256 or EdDSA",
             ));
         }
     }
@@ -223,8 +223,8 @@ pub fn validate_metadata(meta: &mut ClientMetadata) -> Result<(), Error> {
 
 /// `jwks` and `jwks_uri` (RFC 7591 §2): never both; `jwks` a JWK Set of public keys only
 /// (S6), `jwks_uri` an https URI. A `private_key_jwt` client (RFC 7523 §2.2) needs exactly
-/// one of them, and an inline set needs a P-256 key, the only kind its assertions may be
-/// signed with (ES256).
+/// one of them, and an inline set needs a public signing key of a type its assertions may be
+/// signed with (P-256 for ES256, RSA for RS256/PS256, Ed25519 for EdDSA).
 fn check_client_keys(meta: &ClientMetadata) -> Result<()> {
     if meta.jwks.is_some() && meta.jwks_uri.is_some() {
         return Err(bad_meta("jwks and jwks_uri must not both be present"));
@@ -247,9 +247,9 @@ fn check_client_keys(meta: &ClientMetadata) -> Result<()> {
                     "token_endpoint_auth_method private_key_jwt requires jwks or jwks_uri",
                 ))
             }
-            Some(jwks) if !has_p256_key(jwks) => {
+            Some(jwks) if !has_signing_key(jwks) => {
                 return Err(bad_meta(
-                    "jwks has no P-256 public key (private_key_jwt assertions must be signed with ES256)",
+                    "jwks has no usable public signing key (private_key_jwt assertions must be signed with ES256, RS256, PS256 or EdDSA)",
                 ))
             }
             _ => {}
@@ -258,13 +258,10 @@ fn check_client_keys(meta: &ClientMetadata) -> Result<()> {
     Ok(())
 }
 
-fn has_p256_key(jwks: &Value) -> bool {
+fn has_signing_key(jwks: &Value) -> bool {
     jwks.get("keys")
         .and_then(Value::as_array)
-        .is_some_and(|keys| {
-            keys.iter()
-                .any(|k| crate::jose::p256_public_key(k).is_some())
-        })
+        .is_some_and(|keys| keys.iter().any(crate::crypto::jws::usable_public_key))
 }
 
 /// Why a `jwks` member is refused (S6). `Display` is the `invalid_client_metadata`
@@ -683,8 +680,11 @@ mod tests {
         http_uri["jwks_uri"] = json!("http://app.example.com/jwks.json");
         let mut rsa_only = base();
         rsa_only["jwks"] = json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]});
+        let mut hs256 = with_jwks.clone();
+        hs256["token_endpoint_auth_signing_alg"] = json!("HS256");
         let mut rs256 = with_jwks.clone();
         rs256["token_endpoint_auth_signing_alg"] = json!("RS256");
+        meta(rs256).unwrap();
         let mut es256 = with_jwks.clone();
         es256["token_endpoint_auth_signing_alg"] = json!("ES256");
         meta(es256).unwrap();
@@ -694,9 +694,9 @@ mod tests {
             ("neither", base()),
             ("both", both),
             ("http jwks_uri", http_uri),
-            ("no ES256 key", rsa_only),
+            ("no usable key (a 17-bit RSA modulus)", rsa_only),
             ("too many keys", too_many),
-            ("RS256 signing alg", rs256),
+            ("HS256 signing alg", hs256),
         ] {
             assert_eq!(code(body), ErrorCode::InvalidClientMetadata, "{why}");
         }

@@ -63,6 +63,32 @@ pub enum Op {
         /// Provider name.
         name: String,
     },
+    /// Declare (create or replace) an OIDC connector: the admin API's JSON body.
+    ConnectorPut {
+        /// The connector declaration (`POST /admin/connectors`).
+        body: Value,
+    },
+    /// List OIDC connectors (secrets never shown).
+    ConnectorList,
+    /// Delete an OIDC connector with its identity links.
+    ConnectorDelete {
+        /// Connector id.
+        id: String,
+    },
+    /// List external identities linked to users.
+    IdentityList {
+        /// Only this user's (username).
+        user: Option<String>,
+        /// Only this connector's.
+        connector: Option<String>,
+    },
+    /// Unlink an external identity.
+    IdentityUnlink {
+        /// Connector id.
+        connector: String,
+        /// The IdP's subject.
+        subject: String,
+    },
     /// List vault connections.
     ConnectionList {
         /// Only this user's (user id).
@@ -248,6 +274,40 @@ impl Op {
                 };
                 (Method::GET, path, None)
             }
+            Op::ConnectorPut { body } => {
+                (Method::POST, "/admin/connectors".into(), Some(body.clone()))
+            }
+            Op::ConnectorList => (Method::GET, "/admin/connectors".into(), None),
+            Op::ConnectorDelete { id } => (
+                Method::DELETE,
+                format!("/admin/connectors/{}", segment(id)),
+                None,
+            ),
+            Op::IdentityList { user, connector } => {
+                let mut q = url::form_urlencoded::Serializer::new(String::new());
+                if let Some(u) = user {
+                    q.append_pair("user", u);
+                }
+                if let Some(c) = connector {
+                    q.append_pair("connector", c);
+                }
+                let q = q.finish();
+                let path = if q.is_empty() {
+                    "/admin/identities".into()
+                } else {
+                    format!("/admin/identities?{q}")
+                };
+                (Method::GET, path, None)
+            }
+            Op::IdentityUnlink { connector, subject } => (
+                Method::DELETE,
+                format!(
+                    "/admin/identities/{}/{}",
+                    segment(connector),
+                    segment(subject)
+                ),
+                None,
+            ),
             Op::ConnectionRevoke { id } => (
                 Method::DELETE,
                 format!("/admin/connections/{}", segment(id)),
@@ -376,6 +436,50 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(s, StatusCode::NO_CONTENT);
+    }
+
+    #[tokio::test]
+    async fn connectors_and_identities_from_the_cli() {
+        let (_dir, server) = server().await;
+        let body = json!({
+            "id": "okta", "name": "Okta", "issuer": "https://acme.okta.com",
+            "client_id": "0oa1", "client_secret": "cli-connector-secret",
+        });
+        let (s, v) = run(&server, &Op::ConnectorPut { body }).await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert!(v["redirect_uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth/connectors/okta/callback"));
+        let (_, list) = run(&server, &Op::ConnectorList).await.unwrap();
+        assert!(list.to_string().contains("okta"), "{list}");
+        assert!(!list.to_string().contains("cli-connector-secret"), "{list}");
+        let (s, v) = run(
+            &server,
+            &Op::IdentityList {
+                user: None,
+                connector: Some("okta".into()),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (s, v["identities"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0))
+        );
+        let unlink = Op::IdentityUnlink {
+            connector: "okta".into(),
+            subject: "nobody".into(),
+        };
+        assert_eq!(
+            run(&server, &unlink).await.unwrap().0,
+            StatusCode::NOT_FOUND
+        );
+        let delete = Op::ConnectorDelete { id: "okta".into() };
+        assert_eq!(
+            run(&server, &delete).await.unwrap().0,
+            StatusCode::NO_CONTENT
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The `portcullis` command: `serve` runs the authorization server (public and admin
 //! listeners); `migrate` applies the schema; `maintenance` purges expired rows once;
-//! `user`, `resource`, `client`, `audit`, `key`, `rekey`, `provider` and `connection`
+//! `user`, `resource`, `client`, `audit`, `key`, `rekey`, `provider`, `connection`, `connector` and `identity`
 //! administer the database directly through the core's admin API, in-process.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -62,6 +62,50 @@ enum Command {
     /// Manage users' connections to upstream providers.
     #[command(subcommand)]
     Connection(ConnectionCmd),
+    /// Manage OIDC connectors (sign-in through an identity provider).
+    #[command(subcommand)]
+    Connector(ConnectorCmd),
+    /// Manage external identities linked to users.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+}
+
+#[derive(Subcommand)]
+enum ConnectorCmd {
+    /// Declare (create or replace) a connector from a JSON file (`-`: stdin), the body of
+    /// `POST /admin/connectors`; prints its redirect_uri to register at the IdP.
+    Add {
+        /// The JSON declaration.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List connectors (client secrets are never shown).
+    List,
+    /// Delete a connector with its identity links (the users stay).
+    Delete {
+        /// Connector id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdentityCmd {
+    /// List external identities.
+    List {
+        /// Only this user's (username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this connector's.
+        #[arg(long)]
+        connector: Option<String>,
+    },
+    /// Unlink an identity: the next login through it is a first login again.
+    Unlink {
+        /// Connector id.
+        connector: String,
+        /// The IdP's subject.
+        subject: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -336,6 +380,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Op::ConnectionList { user, provider }
         }
         Command::Connection(ConnectionCmd::Revoke { id }) => Op::ConnectionRevoke { id },
+        Command::Connector(ConnectorCmd::Add { file }) => Op::ConnectorPut {
+            body: read_json(&file)?,
+        },
+        Command::Connector(ConnectorCmd::List) => Op::ConnectorList,
+        Command::Connector(ConnectorCmd::Delete { id }) => Op::ConnectorDelete { id },
+        Command::Identity(IdentityCmd::List { user, connector }) => {
+            Op::IdentityList { user, connector }
+        }
+        Command::Identity(IdentityCmd::Unlink { connector, subject }) => {
+            Op::IdentityUnlink { connector, subject }
+        }
     };
     server::init_logging(settings.host.log_format, "warn");
     let server = server::start(&settings).await?;

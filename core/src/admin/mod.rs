@@ -8,6 +8,7 @@ mod audit;
 mod audit_export;
 mod client_policy;
 mod clients;
+mod connectors;
 mod console;
 mod grants;
 mod idps;
@@ -345,6 +346,29 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             let id = decode_segment(id)?;
             match *m {
                 Method::DELETE => vault::revoke_connection(server, req, &id).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["connectors"] => match *m {
+            Method::GET => connectors::list(server).await,
+            Method::POST => connectors::create(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["connectors", id] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::DELETE => connectors::delete(server, req, &id).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["identities"] => match *m {
+            Method::GET => connectors::list_identities(server, req).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["identities", connector, subject] => {
+            let (connector, subject) = (decode_segment(connector)?, decode_segment(subject)?);
+            match *m {
+                Method::DELETE => connectors::unlink(server, req, &connector, &subject).await,
                 _ => Err(method_not_allowed("DELETE")),
             }
         }

@@ -44,6 +44,7 @@ fn marker(server: &Context) -> Option<String> {
         && cfg.idp_policies.is_empty()
         && cfg.client_policies.is_empty()
         && cfg.providers.is_empty()
+        && cfg.connectors.is_empty()
     {
         return None;
     }
@@ -60,6 +61,11 @@ fn marker(server: &Context) -> Option<String> {
         cfg.providers
             .iter()
             .map(|p| p.client_secret.as_ref().map(|s| s.expose().to_owned()))
+            .collect::<Vec<_>>(),
+        &cfg.connectors,
+        cfg.connectors
+            .iter()
+            .map(|c| c.client_secret.as_ref().map(|s| s.expose().to_owned()))
             .collect::<Vec<_>>(),
     ))
     .ok()?;
@@ -145,6 +151,15 @@ async fn apply_all(server: &Context) -> Result<(), StartError> {
     for p in &cfg.providers {
         crate::vault::provider::validate(p, loopback).map_err(|e| init("provider", &p.name, e))?;
     }
+    unique(
+        "connectors",
+        "id",
+        cfg.connectors.iter().map(|c| c.id.as_str()),
+    )?;
+    for c in &cfg.connectors {
+        crate::federation::connector::validate(c, loopback)
+            .map_err(|e| init("connector", &c.id, e))?;
+    }
 
     for u in &cfg.users {
         seed_user(server, u).await?;
@@ -169,6 +184,11 @@ async fn apply_all(server: &Context) -> Result<(), StartError> {
         crate::vault::providers::declare(server, p, "seed")
             .await
             .map_err(|e| init("provider", &p.name, e))?;
+    }
+    for c in &cfg.connectors {
+        crate::federation::connectors::declare(server, c, "seed")
+            .await
+            .map_err(|e| init("connector", &c.id, e))?;
     }
     Ok(())
 }

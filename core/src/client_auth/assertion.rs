@@ -172,10 +172,10 @@ pub async fn verify(ctx: &Context, client: &Client, assertion: &str) -> Result<C
         return Err(refused("'typ' is not a client assertion type"));
     }
     match header.get("alg").and_then(Value::as_str) {
-        Some("ES256") => {}
+        Some("ES256" | "RS256" | "PS256" | "EdDSA") => {}
         Some(alg) => {
             return Err(refused(format!(
-                "alg '{}' is not accepted (only ES256)",
+                "alg '{}' is not accepted (ES256, RS256, PS256 or EdDSA, as the key decides)",
                 truncate(alg, 32)
             )))
         }

@@ -2,6 +2,7 @@
 //! environment, Workers `[vars]`, Spin variables), with the declarative seeds of resources,
 //! clients and users, and the start-up checks that refuse unsafe combinations.
 
+mod connectors;
 mod machine;
 mod providers;
 mod vars;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+pub use connectors::{ClaimNames, ConnectorInput, GroupScopes};
 pub use machine::{MachineClientsConfig, MachineRegistration, SeedClientPolicy};
 pub use providers::ProviderInput;
 pub use vars::{setting_names, CONFIG_VAR};
@@ -76,6 +78,10 @@ pub struct Config {
     pub client_policies: Vec<SeedClientPolicy>,
     /// Upstream providers of the token vault, created or updated on start.
     pub providers: Vec<ProviderInput>,
+    /// OIDC connectors people may sign in through, created or updated on start.
+    pub connectors: Vec<ConnectorInput>,
+    /// Which IdP groups may consent to which scopes at which resource.
+    pub group_scopes: Vec<GroupScopes>,
 }
 
 impl Default for Config {
@@ -107,6 +113,8 @@ impl Default for Config {
             machine_clients: MachineClientsConfig::default(),
             client_policies: Vec::new(),
             providers: Vec::new(),
+            connectors: Vec::new(),
+            group_scopes: Vec::new(),
         }
     }
 }
@@ -191,6 +199,9 @@ pub struct LoginConfig {
     pub max_failures: u32,
     /// The throttling window, seconds.
     pub window_secs: i64,
+    /// Whether the sign-in page offers local usernames and passwords (switch off when every
+    /// person signs in through a connector).
+    pub local_passwords: bool,
 }
 
 impl Default for LoginConfig {
@@ -198,6 +209,7 @@ impl Default for LoginConfig {
         Self {
             max_failures: 5,
             window_secs: 300,
+            local_passwords: true,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! (ring natively, WebCrypto on Workers) without touching protocol code. Hashing of stored
 //! secrets, constant-time comparison, key encryption and password hashing live here too.
 
+pub mod jws;
 pub mod kek;
 pub mod master;
 pub mod password;
@@ -42,6 +43,24 @@ pub trait CryptoProvider: MaybeSend {
     fn es256_signer(&self, scalar: &[u8; 32]) -> Result<Arc<dyn Es256Signer>, CryptoError>;
     /// Verifies an ES256 signature over `message` with an uncompressed SEC1 public key.
     async fn es256_verify(&self, public_sec1: &[u8], message: &[u8], signature: &[u8]) -> bool;
+    /// Verifies a JWS signature by another party with a public JWK under `alg` (which
+    /// [`jws::alg_for`] chose from the key). ES256 goes to [`Self::es256_verify`]; RS256,
+    /// PS256 and EdDSA default to pure Rust ([`jws::verify`]), which every runtime runs.
+    async fn jws_verify(
+        &self,
+        alg: jws::JwsAlg,
+        jwk: &serde_json::Value,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        if alg == jws::JwsAlg::Es256 {
+            return match jws::p256_public_key(jwk) {
+                Some(sec1) => self.es256_verify(&sec1, message, signature).await,
+                None => false,
+            };
+        }
+        jws::verify(alg, jwk, message, signature)
+    }
     /// AES-256-GCM encryption with a 96-bit nonce, for keys at rest ([`kek`]): returns the
     /// ciphertext with the 128-bit tag appended. The default is RustCrypto's `aes-gcm`.
     async fn aes256gcm_seal(

@@ -300,13 +300,17 @@ async fn start(
         .with_header(http::header::RETRY_AFTER, PENDING_TTL.to_string()));
     }
     let (csrf, set_csrf) = browser::csrf_token(server, headers);
+    let scopes = match &session {
+        Some(s) => super::consent::consentable(server, &s.subject, &pending).await?,
+        None => pending.scopes.clone(),
+    };
     let view = RequestView {
         request: &handle,
         csrf: &csrf,
         client_name: client.display_name(),
         client_id: &client.client_id,
         redirect_uri: &pending.redirect_uri,
-        scopes: &pending.scopes,
+        scopes: &scopes,
         resource: &pending.resource,
     };
     let mut resp = match session {
@@ -317,7 +321,7 @@ async fn start(
                 .unwrap_or_else(|| s.subject.clone());
             super::consent::page(server, &view, &username)
         }
-        None => pages::login_page(
+        None => pages::login_page_with(
             &endpoint_url(server, paths::LOGIN),
             pages::SignInFor::Authorization {
                 request: &handle,
@@ -326,6 +330,7 @@ async fn start(
             &csrf,
             None,
             StatusCode::OK,
+            &super::connectors::sign_in_options(server, Some(&handle)).await?,
         ),
     };
     if let Some(c) = set_csrf {

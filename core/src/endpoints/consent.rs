@@ -62,15 +62,16 @@ async fn show(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>>
     let username = users::by_id(server.env().sql.as_ref(), &session.subject)
         .await?
         .map(|u| u.username)
-        .unwrap_or(session.subject);
+        .unwrap_or_else(|| session.subject.clone());
     let (csrf, set_csrf) = browser::csrf_token(server, req.headers());
+    let scopes = consentable(server, &session.subject, &pending).await?;
     let view = RequestView {
         request: handle,
         csrf: &csrf,
         client_name: client.display_name(),
         client_id: &client.client_id,
         redirect_uri: &pending.redirect_uri,
-        scopes: &pending.scopes,
+        scopes: &scopes,
         resource: &pending.resource,
     };
     let mut resp = page(server, &view, &username);
@@ -96,7 +97,7 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
     let Some(session) = browser::session(server, req.headers()).await? else {
         return Ok(expired());
     };
-    let Some((_, pending)) = load_pending(server, handle).await? else {
+    let Some((_, mut pending)) = load_pending(server, handle).await? else {
         return Ok(expired());
     };
     // R7: nothing round-tripped through the browser is trusted; re-check the client record.
@@ -140,6 +141,34 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
             pending.state.as_deref(),
         ));
     }
+    // A group-gated resource: only the scopes the person's IdP groups grant there.
+    let scopes = consentable(server, &session.subject, &pending).await?;
+    if scopes.is_empty() && !pending.scopes.is_empty() {
+        audit::record(
+            server.env(),
+            Event {
+                action: "consent",
+                success: false,
+                client_id: Some(&pending.client_id),
+                subject: Some(&session.subject),
+                reason: Some("no_group_grants_these_scopes"),
+                request: rid,
+                ..Default::default()
+            },
+        )
+        .await;
+        let err = Error::new(
+            ErrorCode::AccessDenied,
+            "none of the requested scopes is granted to the user's groups at this resource",
+        );
+        return Ok(browser::error_redirect(
+            server,
+            &pending.redirect_uri,
+            &err,
+            pending.state.as_deref(),
+        ));
+    }
+    pending.scopes = scopes;
     let code = issue_code(server, &pending, &session.subject, session.auth_time).await?;
     audit::record(
         server.env(),
@@ -163,6 +192,21 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
         &[("code", &code)],
         pending.state.as_deref(),
     ))
+}
+
+/// The scopes of `pending` that `subject` may consent to: all of them, unless the resource is
+/// group-gated (`[[group_scopes]]`, [`crate::federation::groups`]).
+pub(super) async fn consentable(
+    server: &Context,
+    subject: &str,
+    pending: &PendingRequest,
+) -> Result<Vec<String>> {
+    Ok(
+        match crate::federation::groups::allowed_scopes(server, subject, &pending.resource).await? {
+            Some(allowed) => crate::federation::groups::narrow(&pending.scopes, &allowed),
+            None => pending.scopes.clone(),
+        },
+    )
 }
 
 /// Creates the grant and its authorization code; returns the code (only its hash is stored).

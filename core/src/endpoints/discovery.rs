@@ -14,6 +14,9 @@ use crate::paths::{self, endpoint_url};
 use crate::request::method_not_allowed;
 use crate::response::{error_json, preflight, public_json, with_cors};
 
+/// Algorithms client assertions may be signed with (the key decides which one applies).
+const CLIENT_ASSERTION_ALGS: [&str; 4] = ["ES256", "RS256", "PS256", "EdDSA"];
+
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 const OIDC_METADATA: &str = "/.well-known/openid-configuration";
 
@@ -55,11 +58,11 @@ pub fn metadata(server: &Context) -> Value {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", super::token::TOKEN_EXCHANGE],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
         "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "revocation_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "revocation_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "introspection_endpoint_auth_signing_alg_values_supported": ["ES256"],
+        "introspection_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
         "scopes_supported": [],
         "resource_indicators_supported": true,
         "authorization_response_iss_parameter_supported": true,

@@ -66,6 +66,13 @@ impl Purpose {
         }
     }
 
+    fn handle(&self) -> Option<&str> {
+        match self {
+            Purpose::Authorization { handle, .. } => Some(handle),
+            Purpose::Continue { .. } => None,
+        }
+    }
+
     fn client_id(&self) -> Option<&str> {
         match self {
             Purpose::Authorization { client_id, .. } => Some(client_id),
@@ -127,6 +134,13 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
     let Some(purpose) = purpose(server, &form).await? else {
         return Ok(expired());
     };
+    if !server.config().login.local_passwords {
+        return Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-in failed",
+            "Passwords are switched off on this server: sign in with your identity provider.",
+        ));
+    }
     let csrf = form.get("csrf").unwrap_or_default();
     let action = endpoint_url(server, paths::LOGIN);
     let username = form.get("username").unwrap_or_default();
@@ -188,12 +202,14 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
         .await;
         // The sign-in form again, with 200 like Keycloak's and node-oidc-provider's: the page
         // is the form, not an error, and browsers log a non-2xx document as a console error.
-        return Ok(pages::login_page(
+        let options = super::connectors::sign_in_options(server, purpose.handle()).await?;
+        return Ok(pages::login_page_with(
             &action,
             purpose.form(),
             csrf,
             Some(LOGIN_FAILED),
             StatusCode::OK,
+            &options,
         ));
     };
 

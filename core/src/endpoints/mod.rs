@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod browser;
 pub mod connect;
+pub mod connectors;
 pub mod consent;
 pub mod discovery;
 pub mod health;
@@ -70,6 +71,10 @@ pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
         paths::INTROSPECT => introspect::handle(server, req).await,
         paths::JWKS => discovery::jwks(server, &req).await,
         paths::CONNECTIONS => connect::connections(server, req).await,
+        other if other.starts_with(paths::CONNECTORS) => {
+            let rest = other[paths::CONNECTORS.len()..].to_owned();
+            connectors::handle(server, req, &rest).await
+        }
         other => match other.strip_prefix(paths::CONNECT) {
             Some(rest) if rest.starts_with('/') => {
                 let rest = rest.to_owned();

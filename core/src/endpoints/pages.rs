@@ -20,6 +20,7 @@ button{padding:.6rem 1.2rem;border-radius:6px;border:0;font-size:1rem;margin:1re
 .error{background:#fde8e8;color:#8a1c1c;padding:.7rem;border-radius:6px}\
 .warn{background:#fff5d6;color:#6b4e00;padding:.7rem;border-radius:6px}\
 .signout{margin-top:1.5rem;font-size:.9rem;color:#555}.signout button{font-size:.9rem;padding:.3rem .8rem;margin:0 0 0 .4rem}\
+a.connector{display:block;text-align:center;padding:.6rem;border:1px solid #2450d8;border-radius:6px;color:#2450d8;text-decoration:none;font-weight:600}\
 code{background:#eef0f4;padding:.1rem .3rem;border-radius:4px;word-break:break-all}ul{padding-left:1.2rem}";
 
 /// The tab icon, inline (a portcullis), so browsers do not ask for `/favicon.ico`.
@@ -113,6 +114,15 @@ pub enum SignInFor<'a> {
     },
 }
 
+/// Ways to sign in besides the password form.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    /// "Sign in with {name}" links: `(name, href)`.
+    pub connectors: Vec<(String, String)>,
+    /// Whether the password form is shown.
+    pub local_passwords: bool,
+}
+
 /// The login form (`username`, `password`), posted to `action`.
 pub fn login_page(
     action: &str,
@@ -120,6 +130,24 @@ pub fn login_page(
     csrf: &str,
     error: Option<&str>,
     status: StatusCode,
+) -> Response<Bytes> {
+    let options = SignInOptions {
+        connectors: Vec::new(),
+        local_passwords: true,
+    };
+    login_page_with(action, purpose, csrf, error, status, &options)
+}
+
+/// The login page with `options`: a "Sign in with {name}" link per connector (plain links,
+/// so the page needs no script and its CSP's `form-action` is not involved), then the
+/// password form unless local passwords are switched off.
+pub fn login_page_with(
+    action: &str,
+    purpose: SignInFor<'_>,
+    csrf: &str,
+    error: Option<&str>,
+    status: StatusCode,
+    options: &SignInOptions,
 ) -> Response<Bytes> {
     let err = error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
@@ -140,15 +168,30 @@ pub fn login_page(
             hidden("continue", path),
         ),
     };
-    let body = format!(
-        "<h1>Sign in</h1><p>{lead}</p>{err}\
-<form method=\"post\" action=\"{}\">{field}{}\
+    let connectors: String = options
+        .connectors
+        .iter()
+        .map(|(name, href)| {
+            format!(
+                "<p><a class=\"connector\" href=\"{}\">Sign in with {}</a></p>",
+                attr(href),
+                text(name)
+            )
+        })
+        .collect();
+    let form = if options.local_passwords {
+        format!(
+            "<form method=\"post\" action=\"{}\">{field}{}\
 <label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required autofocus>\
 <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button class=\"primary\" type=\"submit\">Sign in</button></form>",
-        attr(action),
-        hidden("csrf", csrf),
-    );
+            attr(action),
+            hidden("csrf", csrf),
+        )
+    } else {
+        String::new()
+    };
+    let body = format!("<h1>Sign in</h1><p>{lead}</p>{err}{connectors}{form}");
     html(status, layout("Sign in", &body))
 }
 

@@ -53,6 +53,7 @@ enum Outcome {
 fn vault_binding(column: SealedColumn, v: &SealedValue) -> Binding<'_> {
     match column {
         SealedColumn::ProviderSecret => Binding::provider_secret(&v.id),
+        SealedColumn::ConnectorSecret => Binding::connector_secret(&v.id),
         SealedColumn::ConnectionRefreshToken => Binding {
             owner: &v.owner,
             provider: &v.provider,

@@ -64,6 +64,10 @@ pub enum Kind {
     IdpConfiguration,
     /// An enterprise IdP's JWK Set.
     IdpJwks,
+    /// An OIDC connector's discovery document.
+    ConnectorConfiguration,
+    /// An OIDC connector's JWK Set.
+    ConnectorJwks,
 }
 
 impl Kind {
@@ -71,8 +75,8 @@ impl Kind {
     pub fn noun(self) -> &'static str {
         match self {
             Kind::ClientMetadata => "document",
-            Kind::ClientJwks | Kind::IdpJwks => "JWK Set",
-            Kind::IdpConfiguration => "configuration document",
+            Kind::ClientJwks | Kind::IdpJwks | Kind::ConnectorJwks => "JWK Set",
+            Kind::IdpConfiguration | Kind::ConnectorConfiguration => "configuration document",
         }
     }
 
@@ -82,6 +86,8 @@ impl Kind {
             Kind::ClientJwks => "client-jwks",
             Kind::IdpConfiguration => "idp-config",
             Kind::IdpJwks => "idp-jwks",
+            Kind::ConnectorConfiguration => "connector-config",
+            Kind::ConnectorJwks => "connector-jwks",
         }
     }
 

@@ -276,6 +276,39 @@ CREATE INDEX sessions_subject ON sessions (subject);
 CREATE INDEX access_tokens_client ON access_tokens (client_id, expires_at);
 "#,
     },
+    Migration {
+        version: 9,
+        name: "oidc connectors and external identities",
+        sql: r#"
+CREATE TABLE connectors (
+  id TEXT PRIMARY KEY,
+  config TEXT NOT NULL,
+  client_secret TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE connector_logins (
+  state_hash TEXT PRIMARY KEY,
+  connector TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  nonce_hash TEXT NOT NULL,
+  verifier TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX connector_logins_expiry ON connector_logins (expires_at);
+CREATE TABLE identities (
+  connector TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  email TEXT,
+  groups TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL,
+  last_login_at INTEGER NOT NULL,
+  PRIMARY KEY (connector, subject)
+);
+CREATE INDEX identities_user ON identities (user_id);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

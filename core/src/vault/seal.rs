@@ -35,6 +35,16 @@ impl<'a> Binding<'a> {
         }
     }
 
+    /// The binding of OIDC connector `id`'s client secret.
+    pub fn connector_secret(id: &'a str) -> Self {
+        Self {
+            owner: "",
+            provider: id,
+            connection: "connector",
+            field: "client_secret",
+        }
+    }
+
     fn key(&self, master: &[u8]) -> [u8; 32] {
         // NUL cannot occur in the parts (ids and names are URL-safe, owners are usernames
         // without control characters), so the info string is unambiguous.

@@ -10,6 +10,7 @@
 
 pub mod admin_api;
 pub mod admin_openapi;
+pub mod algorithms;
 pub mod authorize;
 pub mod bounded;
 pub mod client_auth;
@@ -18,6 +19,7 @@ pub mod console_admin;
 pub mod discovery;
 pub mod dpop;
 pub mod exchange;
+pub mod federation;
 pub mod flow;
 pub mod hardening;
 pub mod hygiene;

@@ -195,7 +195,7 @@ pub async fn a5_private_key_jwt_client_authenticates(t: &Target) {
     }
     assert_eq!(
         meta["token_endpoint_auth_signing_alg_values_supported"],
-        json!(["ES256"])
+        json!(["ES256", "RS256", "PS256", "EdDSA"])
     );
     let s = Setup::new(t).await;
     let tok = tokens(&s.token(t, &s.assertion(t), &[]).await);

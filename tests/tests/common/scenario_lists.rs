@@ -148,6 +148,9 @@ shared!(
     hardening::e2_client_name_format_characters_refused,
     hardening::deleting_a_user_or_client_revokes_their_grants,
     vault::vault_provider_admin_api,
+    federation::federation_connector_admin_api,
+    algorithms::j2_id_jag_rs256_ps256_eddsa_from_an_independent_library,
+    algorithms::a5_private_key_jwt_rs256_ps256_eddsa_from_an_independent_library,
     console::console_session_rules,
     console::admin_tokens_by_jti,
     admin_api::admin_client_edit_rotate_and_delete,
@@ -187,6 +190,12 @@ isolated!(
     vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
     metrics::metrics_count_tokens_issued_and_refused with metrics::SETTINGS,
     metrics::metrics_need_the_admin_key_or_the_metrics_token with metrics::SETTINGS,
+    federation::federation_sign_in_in_a_browser with federation::SETTINGS,
+    federation::federation_id_token_refusals_in_a_browser with federation::SETTINGS,
+    federation::federation_admission_refusals_in_a_browser with federation::SETTINGS,
+    federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
+    federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
+    federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
 );
 
 clocked!(

@@ -10,7 +10,7 @@
 //! a missing or past `exp`; a missing `iat`, one older than [`MAX_ASSERTION_AGE`] or more than
 //! [`CLOCK_SKEW`] in the future; an `nbf` more than [`CLOCK_SKEW`] ahead; missing `sub`,
 //! `jti` or `client_id`; a `client_id` other than the authenticated client; a signature that
-//! does not verify with the IdP key named by `kid` (ES256 only: J1–J4); a replayed `jti`.
+//! does not verify with the IdP key named by `kid` (the key decides ES256, RS256, PS256 or EdDSA: J1–J4); a replayed `jti`.
 //! The `jti` is reserved (atomically, in SQL) only after every other check has passed, so an
 //! assertion refused for any other reason is not spent.
 //!
@@ -240,7 +240,7 @@ fn check_request<'a>(
 }
 
 /// The trusted IdP named by the (unverified) `iss`, and the claims once the signature
-/// verifies with its key named by `kid` (ES256 only, J1–J4). The issuer decides the key, so
+/// verifies with its key named by `kid` (the key decides the algorithm, J1–J4). The issuer decides the key, so
 /// it is read before the signature is checked; nothing else is trusted until it verifies.
 async fn verify_assertion(
     ctx: &TokenRequest<'_>,
@@ -269,7 +269,7 @@ async fn verify_assertion(
         Err(KeyError::UnknownKey) => {
             return Err(refuse(
                 "unknown_key",
-                "no ES256 key of the identity provider matches the assertion's kid",
+                "no signing key of the identity provider matches the assertion's kid",
             ))
         }
         Err(KeyError::Unavailable(why)) => {
@@ -286,7 +286,10 @@ async fn verify_assertion(
     let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, &jwk)
         .await
         .map_err(|e| match e {
-            JwtError::Algorithm => refuse("algorithm", "only ES256 assertions are accepted"),
+            JwtError::Algorithm => refuse(
+                "algorithm",
+                "the assertion's alg is not the one of the identity provider's key",
+            ),
             JwtError::Claims(_) | JwtError::Malformed => {
                 refuse("malformed", "the assertion's claims are malformed")
             }

@@ -27,13 +27,15 @@ pub enum Table {
     Counters,
     /// Vault connects that were started and never came back.
     ConnectRequests,
+    /// Sign-ins through an OIDC connector that were started and never came back.
+    ConnectorLogins,
     /// Audit events (the cutoff is the retention limit, not an expiry).
     AuditEvents,
 }
 
 impl Table {
     /// Every purged table, in purge order.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::AuthRequests,
         Table::AuthCodes,
         Table::Sessions,
@@ -42,6 +44,7 @@ impl Table {
         Table::ReplayCache,
         Table::Counters,
         Table::ConnectRequests,
+        Table::ConnectorLogins,
         Table::AuditEvents,
     ];
 
@@ -56,6 +59,7 @@ impl Table {
             Table::ReplayCache => "replay_cache",
             Table::Counters => "counters",
             Table::ConnectRequests => "connect_requests",
+            Table::ConnectorLogins => "connector_logins",
             Table::AuditEvents => "audit_events",
         }
     }
@@ -71,6 +75,7 @@ impl Table {
             Table::ReplayCache => "DELETE FROM replay_cache WHERE key IN (SELECT key FROM replay_cache WHERE expires_at <= ? LIMIT ?)",
             Table::Counters => "DELETE FROM counters WHERE key IN (SELECT key FROM counters WHERE expires_at <= ? LIMIT ?)",
             Table::ConnectRequests => "DELETE FROM connect_requests WHERE state_hash IN (SELECT state_hash FROM connect_requests WHERE expires_at <= ? LIMIT ?)",
+            Table::ConnectorLogins => "DELETE FROM connector_logins WHERE state_hash IN (SELECT state_hash FROM connector_logins WHERE expires_at <= ? LIMIT ?)",
             Table::AuditEvents => "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE at < ? AND seq <= (SELECT folded_seq FROM metric_fold WHERE id = 1) ORDER BY seq LIMIT ?)",
         }
     }
@@ -104,6 +109,7 @@ pub async fn count(db: &dyn SqlStore, table: Table) -> Result<i64, StoreError> {
         Table::ReplayCache => "SELECT COUNT(*) FROM replay_cache",
         Table::Counters => "SELECT COUNT(*) FROM counters",
         Table::ConnectRequests => "SELECT COUNT(*) FROM connect_requests",
+        Table::ConnectorLogins => "SELECT COUNT(*) FROM connector_logins",
         Table::AuditEvents => "SELECT COUNT(*) FROM audit_events",
     };
     let rows = db.query(sql, &[]).await?;

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod codes;
 pub mod connections;
 pub mod counters;
+pub mod federation;
 pub mod grants;
 pub mod idps;
 pub mod keys;

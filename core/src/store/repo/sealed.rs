@@ -15,15 +15,18 @@ pub enum SealedColumn {
     ConnectionRefreshToken,
     /// `providers.client_secret`.
     ProviderSecret,
+    /// `connectors.client_secret`.
+    ConnectorSecret,
 }
 
 impl SealedColumn {
     /// Every sealed column.
-    pub const ALL: [SealedColumn; 4] = [
+    pub const ALL: [SealedColumn; 5] = [
         Self::SigningKey,
         Self::ConnectionAccessToken,
         Self::ConnectionRefreshToken,
         Self::ProviderSecret,
+        Self::ConnectorSecret,
     ];
 
     /// The name the re-encryption report uses.
@@ -33,6 +36,7 @@ impl SealedColumn {
             Self::ConnectionAccessToken => "connection_access_tokens",
             Self::ConnectionRefreshToken => "connection_refresh_tokens",
             Self::ProviderSecret => "provider_client_secrets",
+            Self::ConnectorSecret => "connector_client_secrets",
         }
     }
 
@@ -55,6 +59,7 @@ impl SealedColumn {
                 ("connections", "id", "refresh_token", "owner", "provider")
             }
             Self::ProviderSecret => ("providers", "name", "client_secret", "''", "name"),
+            Self::ConnectorSecret => ("connectors", "id", "client_secret", "''", "id"),
         }
     }
 }
