@@ -47,9 +47,10 @@ pub async fn route(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
     }
     // Metrics take the admin key or the read-only metrics token.
     if req.uri().path() == crate::metrics::PATH {
-        return crate::metrics::serve(server, &req)
-            .await
-            .unwrap_or_else(|e| error_json(&e));
+        if !crate::metrics::authorized(server, &req) {
+            return error_json(&crate::metrics::unauthorized());
+        }
+        return route_trusted(server, req).await;
     }
     if let Err(e) = check_key(server, &req) {
         if server.config().admin_api_key.is_some() {
@@ -262,6 +263,10 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
                 _ => Err(method_not_allowed("POST")),
             }
         }
+        ["metrics"] => match *m {
+            Method::GET => crate::metrics::serve(server).await,
+            _ => Err(method_not_allowed("GET")),
+        },
         ["audit"] => match *m {
             Method::GET => audit::list(server, req).await,
             _ => Err(method_not_allowed("GET")),

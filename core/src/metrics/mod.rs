@@ -9,7 +9,7 @@
 pub mod catalogue;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::admin_key::presents_key;
@@ -39,18 +39,17 @@ pub fn authorized(ctx: &Context, req: &Request<Bytes>) -> bool {
         .any(|key| presents_key(req.headers(), key))
 }
 
-/// `GET /admin/metrics`.
-pub async fn serve(ctx: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
-    if !authorized(ctx, req) {
-        return Err(Error::new(
-            ErrorCode::Unauthorized,
-            "the admin API key or the metrics token is required (Authorization: Bearer <token>)",
-        )
-        .with_header(header::WWW_AUTHENTICATE, CHALLENGE));
-    }
-    if req.method() != Method::GET {
-        return Err(crate::request::method_not_allowed("GET"));
-    }
+/// The refusal of a request without the admin key or the metrics token.
+pub fn unauthorized() -> Error {
+    Error::new(
+        ErrorCode::Unauthorized,
+        "the admin API key or the metrics token is required (Authorization: Bearer <token>)",
+    )
+    .with_header(header::WWW_AUTHENTICATE, CHALLENGE)
+}
+
+/// `GET /admin/metrics`, once [`authorized`] (or from the trusted local CLI).
+pub async fn serve(ctx: &Context) -> Result<Response<Bytes>> {
     fold(ctx, FOLD_ROWS_PER_SCRAPE).await?;
     let db = ctx.env().sql.as_ref();
     let tallies = repo::totals(db).await?;

@@ -149,10 +149,8 @@ pub async fn admin_openapi_matches_responses(t: &Target) {
 
     c.call(t, g.clone(), "/admin/openapi.json", &[], "", None)
         .await;
-    let metrics = c
-        .call(t, g.clone(), "/admin/metrics", &[], "", None)
-        .await;
-    assert!(metrics.body.contains("portcullis_tokens_issued_total"));
+    let metrics = c.call(t, g.clone(), "/admin/metrics", &[], "", None).await;
+    assert!(metrics.body.contains("portcullis_logins_total"));
     // Users.
     let name = crate::conformance::uid("oa-user");
     let pw = json!({ "username": name, "password": "correct horse battery" });
@@ -544,6 +542,27 @@ pub async fn admin_openapi_matches_responses(t: &Target) {
     .await;
     c.call(t, d.clone(), "/admin/providers/{name}", &["nope"], "", None)
         .await;
+    // Federation: connectors and identities.
+    c.call(t, g.clone(), "/admin/connectors", &[], "", None)
+        .await;
+    let bad = json!({ "id": "Not An Id!", "name": "x" });
+    let r = c
+        .call(t, p.clone(), "/admin/connectors", &[], "", Some(bad))
+        .await;
+    assert_eq!(r.status, 400, "{}", short(&r.body));
+    c.call(t, d.clone(), "/admin/connectors/{id}", &["nope"], "", None)
+        .await;
+    c.call(t, g.clone(), "/admin/identities", &[], "limit=5", None)
+        .await;
+    c.call(
+        t,
+        d.clone(),
+        "/admin/identities/{connector}/{subject}",
+        &["nope", "nobody"],
+        "",
+        None,
+    )
+    .await;
     c.call(t, d.clone(), "/admin/connections/{id}", &["nope"], "", None)
         .await;
 

@@ -257,6 +257,7 @@ pub async fn vault_connect_then_vend(t: &Target) {
     assert_eq!(tok.raw["issued_token_type"], json!(ACCESS), "{}", tok.raw);
     assert_eq!(tok.raw["token_type"], json!("Bearer"), "{}", tok.raw);
     assert!(tok.refresh.is_none(), "never a refresh token: {}", tok.raw);
+    crate_vend_gives_a_token(t, &s).await;
     assert!(
         tok.raw["expires_in"].as_i64().is_some_and(|n| n > 0),
         "{}",
@@ -650,4 +651,27 @@ pub async fn vault_error_pages_in_a_browser(t: &Target) {
     assert!(other_browser.text().await.contains("another user"));
     other_browser.expect_error_document(403).await;
     other_browser.finish("another user's connect link").await;
+}
+
+/// The resource-server crate's vend helper (`portcullis_resource_server::Vend`), as an MCP
+/// server runs it: the user's token verified for the MCP resource against this host's JWKS,
+/// then exchanged at the token endpoint it discovers, gives the upstream token.
+async fn crate_vend_gives_a_token(t: &Target, s: &Setup) {
+    use portcullis_resource_server::vend::{ClientCredentials, Vend, Vended};
+    use portcullis_resource_server::{native, Config, Decision};
+    let config = Config::new(&t.base, &s.f.resource).expect("a resource-server configuration");
+    let verifier = native::verifier(config).expect("a verifier");
+    let mut headers = http::HeaderMap::new();
+    let bearer = format!("Bearer {}", s.user_token);
+    headers.insert(http::header::AUTHORIZATION, bearer.parse().unwrap());
+    let caller = match verifier.authorize("POST", &s.f.resource, &headers).await {
+        Decision::Allow(caller) => caller,
+        Decision::Deny(d) => panic!("the user's token is refused by the crate: {d:?}"),
+    };
+    let secret = s.mcp.secret.as_deref().unwrap();
+    let vend = Vend::new(verifier, ClientCredentials::new(&s.mcp.id, secret));
+    match vend.vend(&caller, &s.upstream_api, None).await {
+        Ok(Vended::Token { access_token, .. }) => assert!(!access_token.is_empty()),
+        other => panic!("the crate's vend helper did not give a token: {other:?}"),
+    }
 }
