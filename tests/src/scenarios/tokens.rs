@@ -204,3 +204,57 @@ pub async fn v4_expired_access_token_inactive(t: &Target) {
         "the refresh token lives on"
     );
 }
+
+/// The `refresh.reuse_detected` audit events of `client_id`.
+async fn reuse_events(t: &Target, client_id: &str) -> usize {
+    let rows = admin_ok(
+        t,
+        reqwest::Method::GET,
+        &format!("/admin/audit?action=refresh.reuse_detected&client_id={client_id}"),
+        None,
+    )
+    .await;
+    rows["events"].as_array().map_or(0, Vec::len)
+}
+
+/// Revocation is not reuse: a refresh token revoked through RFC 7009 is refused with
+/// `invalid_grant` saying it was revoked, and no `refresh.reuse_detected` event is written;
+/// a rotated token presented again (F2) still is reuse, with its event (the control that
+/// shows the audit query would see one).
+pub async fn refresh_with_a_revoked_token_says_revoked_not_reused(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let rt = f.tokens(t).await.refresh.expect("refresh token");
+    let r = revoke(t, &rt, Some("refresh_token"), f.auth()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refused = refresh(t, &rt, f.auth()).await;
+    refused.assert_oauth_error(400, "invalid_grant");
+    let description = refused.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        description.contains("revoked") && !description.contains("already been used"),
+        "the refusal says the token was revoked: {description}"
+    );
+
+    let g = Fixture::confidential(t).await;
+    let rt1 = g.tokens(t).await.refresh.expect("refresh token");
+    tokens(&refresh(t, &rt1, g.auth()).await);
+    refresh(t, &rt1, g.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    let mut seen = 0;
+    for _ in 0..50 {
+        seen = reuse_events(t, &g.client.id).await;
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "F2 reuse is audited");
+    assert_eq!(
+        reuse_events(t, &f.client.id).await,
+        0,
+        "a revoked token presented again is not reuse"
+    );
+}

@@ -8,7 +8,7 @@
 // (`Target::advance_clock`) and run only on hosts whose clock the test controls (in-process).
 shared!(
     discovery::discovery_authorization_server_metadata,
-    discovery::discovery_openid_configuration,
+    discovery::discovery_metadata_identical_on_every_path_without_nulls_or_id_tokens,
     discovery::jwks_public_keys_only,
     discovery::m4_protected_resource_metadata_path_inserted,
     discovery::m4_protected_resource_metadata_shared_path_per_host,
@@ -32,6 +32,7 @@ shared!(
     tokens::v1_other_client_cannot_revoke,
     tokens::v2_revocation_scope,
     tokens::v3_wrong_hint_still_revokes,
+    tokens::refresh_with_a_revoked_token_says_revoked_not_reused,
     tokens::revocation_requires_client_auth,
     tokens::v4_introspection_requires_client_auth,
     authorize::r1_unregistered_redirect_uri_error_page,
