@@ -13,6 +13,7 @@ shared!(
     discovery::m4_protected_resource_metadata_path_inserted,
     discovery::m4_protected_resource_metadata_shared_path_per_host,
     discovery::health_and_ready,
+    mcp_conformance::official_suite_authorization_server_scenarios,
     flow::full_flow_public_client,
     flow::authorize_without_scope_grants_the_catalog_within_the_client_scope,
     flow::f1_refresh_rotation,
