@@ -40,6 +40,7 @@ shared!(
     authorize::r2_unknown_client_error_page,
     authorize::r8_error_redirects_carry_state_and_iss,
     authorize::m3_iss_exactly_once,
+    authorize::step_up_consent_lists_only_the_new_scopes,
     authorize::m1_authorize_invalid_target,
     authorize::p1_missing_code_challenge,
     authorize::p2_challenge_methods_refused,
