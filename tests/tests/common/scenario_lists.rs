@@ -55,6 +55,7 @@ shared!(
     hygiene::cors_headers,
     registration::registration_confidential_client,
     registration::registration_defaults,
+    registration::application_type_registered_echoed_and_defaulted,
     registration::g1_registration_refuses_bad_metadata,
     client_auth::a1_basic_header_edge_cases,
     client_auth::a2_credentials_in_two_places,
