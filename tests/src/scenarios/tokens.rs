@@ -250,3 +250,68 @@ pub async fn refresh_with_a_revoked_token_says_revoked_not_reused(t: &Target) {
         "a revoked token presented again is not reuse"
     );
 }
+
+/// Agent identity: every access token names the agent (client) it was issued to, with its
+/// registered name as `agent_name` and how it registered as `client_registration` (`static`
+/// for an operator's client, `dynamic` for RFC 7591); introspection reports the same.
+pub async fn access_tokens_carry_the_agent_identity(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+    let claims = verify_access_token(t, &tok.access, &f.resource).await;
+    assert_eq!(claims["client_id"], json!(f.client.id), "{claims}");
+    assert_eq!(claims["client_registration"], json!("static"), "{claims}");
+    let name = claims["agent_name"].as_str().unwrap_or_default().to_owned();
+    assert!(name.starts_with("Scenario client"), "{claims}");
+    let seen = introspect(t, &tok.access, f.auth()).await.ok_json();
+    assert_eq!(seen["agent_name"], json!(name), "{seen}");
+    assert_eq!(seen["client_registration"], json!("static"), "{seen}");
+
+    // A dynamically registered public client.
+    let redirect = "http://127.0.0.1:9/agent/callback";
+    let r = register(
+        t,
+        json!({
+            "client_name": "Research agent",
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let client_id = r.json()["client_id"].as_str().unwrap().to_owned();
+    let b = Browser::new();
+    let p = pkce();
+    let params = authz_params(
+        &client_id,
+        redirect,
+        &f.resource,
+        "mcp:tools",
+        "s",
+        &p.challenge,
+    );
+    let code = authorize(&b, t, &params, &f.user, "approve")
+        .await
+        .get("code")
+        .expect("a code")
+        .to_owned();
+    let issued = tokens(
+        &token(
+            t,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &p.verifier),
+                ("resource", &f.resource),
+            ],
+            Auth::Public(&client_id),
+        )
+        .await,
+    );
+    let claims = verify_access_token(t, &issued.access, &f.resource).await;
+    assert_eq!(claims["sub"], json!(f.user.id), "{claims}");
+    assert_eq!(claims["client_id"], json!(client_id), "{claims}");
+    assert_eq!(claims["agent_name"], json!("Research agent"), "{claims}");
+    assert_eq!(claims["client_registration"], json!("dynamic"), "{claims}");
+}

@@ -34,6 +34,7 @@ shared!(
     tokens::v2_revocation_scope,
     tokens::v3_wrong_hint_still_revokes,
     tokens::refresh_with_a_revoked_token_says_revoked_not_reused,
+    tokens::access_tokens_carry_the_agent_identity,
     tokens::revocation_requires_client_auth,
     tokens::v4_introspection_requires_client_auth,
     authorize::r1_unregistered_redirect_uri_error_page,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Issued;
 use crate::access_token::{self as issue, AccessTokenSpec};
+use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
@@ -58,8 +59,9 @@ pub struct TokenDecision {
     pub issued_token_type: Option<&'static str>,
 }
 
-/// Signs the access token, stores what must be stored, and builds the response.
-pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> {
+/// Signs the access token, stores what must be stored, and builds the response. The token
+/// names the agent it was issued to: `client`'s registered name and how it registered.
+pub async fn mint(server: &Context, client: &Client, decision: &TokenDecision) -> Result<Issued> {
     let d = decision;
     let (jwt, claims) = issue::access_token(
         server,
@@ -74,6 +76,8 @@ pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> 
             dpop_jkt: d.dpop_jkt.as_deref(),
             act: d.act.clone(),
             parent_jti: d.parent_jti.as_deref(),
+            agent_name: client.metadata.client_name.as_deref(),
+            client_registration: Some(client.kind.as_str()),
         },
     )
     .await?;
