@@ -190,26 +190,34 @@ Only approve if you started it yourself just now.</p>"
     } else {
         String::new()
     };
+    // A step-up (some requested scopes granted before, some not) lists only the new ones; a
+    // first or a repeated request lists them all.
     let (new, kept): (Vec<&String>, Vec<&String>) =
         view.scopes.iter().partition(|s| !view.granted.contains(s));
-    let scopes: String = if view.scopes.is_empty() {
-        "<li>basic access</li>".to_owned()
-    } else if new.is_empty() {
-        "<li>no new permissions</li>".to_owned()
+    let step_up = !new.is_empty() && !kept.is_empty();
+    let listed: Vec<&String> = if step_up {
+        new
     } else {
-        new.iter()
+        view.scopes.iter().collect()
+    };
+    let scopes: String = if listed.is_empty() {
+        "<li>basic access</li>".to_owned()
+    } else {
+        listed
+            .iter()
             .map(|s| format!("<li><code>{}</code></li>", text(s)))
             .collect()
     };
-    let kept = match kept.len() {
-        0 => String::new(),
-        1 => "<p>It keeps the 1 permission you already granted it.</p>".to_owned(),
-        n => format!("<p>It keeps the {n} permissions you already granted it.</p>"),
-    };
-    let with = if kept.is_empty() {
-        "with these permissions"
-    } else {
-        "with these new permissions"
+    let (with, kept) = match (step_up, kept.len()) {
+        (false, _) => ("with these permissions", String::new()),
+        (true, 1) => (
+            "with these new permissions",
+            "<p>It keeps the 1 permission you already granted it.</p>".to_owned(),
+        ),
+        (true, n) => (
+            "with these new permissions",
+            format!("<p>It keeps the {n} permissions you already granted it.</p>"),
+        ),
     };
     let body = format!(
         "<h1>Authorize {}</h1><p>Signed in as <strong>{}</strong>.</p>{id_line}\
@@ -384,7 +392,16 @@ mod tests {
         };
         let resp = consent_page(&ACTIONS, &all, "alice");
         let body = std::str::from_utf8(resp.body()).unwrap();
-        assert!(body.contains("<li>no new permissions</li>"), "{body}");
+        for s in ["a", "b", "c"] {
+            assert!(
+                body.contains(&format!("<li><code>{s}</code></li>")),
+                "{body}"
+            );
+        }
+        assert!(
+            !body.contains("already granted"),
+            "a repeated request lists all: {body}"
+        );
     }
 
     #[test]
