@@ -1,5 +1,6 @@
 //! Minting access tokens as RFC 9068 JWTs (header `typ: at+jwt`, `alg: ES256`, `kid`; claims
-//! `iss`, `sub`, `aud`, `client_id`, `scope`, `jti`, `iat`, `nbf`, `exp`) and opaque refresh
+//! `iss`, `sub`, `aud`, `client_id`, `scope`, `jti`, `iat`, `nbf`, `exp`, and the agent identity
+//! claims `agent_name` and `client_registration` documented in docs/mcp-servers.md) and opaque refresh
 //! tokens, and reading our own access tokens back (for revocation and introspection).
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,13 @@ pub struct AccessClaims {
     /// The delegation chain (RFC 8693 §4.1): the current actor, with earlier ones nested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// Agent identity: the registered `client_name` of the client (the agent) the token was
+    /// issued to, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    /// Agent identity: how that client registered (`static`, `dynamic`, `metadata_document`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_registration: Option<String>,
 }
 
 /// The `cnf` claim (RFC 7800 §3.1) with a JWK SHA-256 thumbprint (RFC 9449 §6.1).
@@ -75,6 +83,10 @@ pub struct AccessTokenSpec<'a> {
     pub act: Option<serde_json::Value>,
     /// The token this one was exchanged from (RFC 8693); revoking it revokes this one.
     pub parent_jti: Option<&'a str>,
+    /// The client's registered name (`agent_name`).
+    pub agent_name: Option<&'a str>,
+    /// How the client registered (`client_registration`).
+    pub client_registration: Option<&'a str>,
 }
 
 /// Signs a new access token; records its `jti` when it belongs to a grant.
@@ -102,6 +114,8 @@ pub async fn access_token(
             jkt: jkt.to_owned(),
         }),
         act: spec.act.clone(),
+        agent_name: spec.agent_name.map(str::to_owned),
+        client_registration: spec.client_registration.map(str::to_owned),
     };
     if spec.grant_id.is_some() || spec.parent_jti.is_some() {
         access::insert(

@@ -15,6 +15,19 @@ pub enum ClientKind {
     MetadataDocument,
 }
 
+impl ClientKind {
+    /// The `client_registration` claim of this client's access tokens: how the agent came to
+    /// be known here (`static`: created by an operator; `dynamic`: RFC 7591; `metadata_document`:
+    /// a client ID metadata document).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+}
+
 /// A client, wherever it is registered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Client {

@@ -299,6 +299,18 @@ async fn start(
         )
         .with_header(http::header::RETRY_AFTER, PENDING_TTL.to_string()));
     }
+    let granted = match &session {
+        Some(s) => {
+            crate::store::repo::grants::granted_scopes(
+                server.env().sql.as_ref(),
+                &client.client_id,
+                &s.subject,
+                &pending.resource,
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
     let (csrf, set_csrf) = browser::csrf_token(server, headers);
     let scopes = match &session {
         Some(s) => super::consent::consentable(server, &s.subject, &pending).await?,
@@ -311,6 +323,7 @@ async fn start(
         client_id: &client.client_id,
         redirect_uri: &pending.redirect_uri,
         scopes: &scopes,
+        granted: &granted,
         resource: &pending.resource,
     };
     let mut resp = match session {

@@ -59,6 +59,13 @@ async fn show(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>>
     let client = crate::client_lookup::resolve(server, &pending.client_id)
         .await?
         .ok_or_else(|| Error::invalid_request("the application is no longer registered"))?;
+    let granted = grants::granted_scopes(
+        server.env().sql.as_ref(),
+        &client.client_id,
+        &session.subject,
+        &pending.resource,
+    )
+    .await?;
     let username = users::by_id(server.env().sql.as_ref(), &session.subject)
         .await?
         .map(|u| u.username)
@@ -72,6 +79,7 @@ async fn show(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>>
         client_id: &client.client_id,
         redirect_uri: &pending.redirect_uri,
         scopes: &scopes,
+        granted: &granted,
         resource: &pending.resource,
     };
     let mut resp = page(server, &view, &username);

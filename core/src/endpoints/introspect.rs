@@ -98,6 +98,13 @@ async fn introspect(server: &Context, client: &Client, token: &str) -> Result<Va
         if let Some(act) = claims.act {
             body["act"] = act;
         }
+        // The agent the token was issued to (docs/mcp-servers.md, "Agent identity").
+        if let Some(name) = &claims.agent_name {
+            body["agent_name"] = json!(name);
+        }
+        if let Some(kind) = &claims.client_registration {
+            body["client_registration"] = json!(kind);
+        }
         // The DPoP key the token is bound to (RFC 9449 §6.2).
         if let Some(cnf) = &claims.cnf {
             body["cnf"] = json!({ "jkt": cnf.jkt });

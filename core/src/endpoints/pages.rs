@@ -90,6 +90,9 @@ pub struct RequestView<'a> {
     pub redirect_uri: &'a str,
     /// Requested scopes.
     pub scopes: &'a [String],
+    /// Scopes the user already granted this client for this resource (grants not revoked):
+    /// a step-up consent lists only the requested scopes not among them.
+    pub granted: &'a [String],
     /// The resource (audience).
     pub resource: &'a str,
 }
@@ -230,17 +233,38 @@ Only approve if you started it yourself just now.</p>"
     } else {
         String::new()
     };
-    let scopes = if view.scopes.is_empty() {
+    // A step-up (some requested scopes granted before, some not) lists only the new ones; a
+    // first or a repeated request lists them all.
+    let (new, kept): (Vec<&String>, Vec<&String>) =
+        view.scopes.iter().partition(|s| !view.granted.contains(s));
+    let step_up = !new.is_empty() && !kept.is_empty();
+    let listed: Vec<&String> = if step_up {
+        new
+    } else {
+        view.scopes.iter().collect()
+    };
+    let scopes: String = if listed.is_empty() {
         "<li>basic access</li>".to_owned()
     } else {
-        view.scopes
+        listed
             .iter()
             .map(|s| format!("<li><code>{}</code></li>", text(s)))
             .collect()
     };
+    let (with, kept) = match (step_up, kept.len()) {
+        (false, _) => ("with these permissions", String::new()),
+        (true, 1) => (
+            "with these new permissions",
+            "<p>It keeps the 1 permission you already granted it.</p>".to_owned(),
+        ),
+        (true, n) => (
+            "with these new permissions",
+            format!("<p>It keeps the {n} permissions you already granted it.</p>"),
+        ),
+    };
     let body = format!(
         "<h1>Authorize {}</h1><p>Signed in as <strong>{}</strong>.</p>{id_line}\
-<p><strong>{}</strong> wants access to <code>{}</code> with these permissions:</p><ul>{scopes}</ul>\
+<p><strong>{}</strong> wants access to <code>{}</code> {with}:</p><ul>{scopes}</ul>{kept}\
 <p>After you decide, you will be sent to <strong>{}</strong>.</p>{warning}\
 <form method=\"post\" action=\"{}\">{}{}\
 <button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
@@ -356,6 +380,7 @@ mod tests {
             client_id: "App",
             redirect_uri: "https://app.example/cb",
             scopes: &[],
+            granted: &[],
             resource: "https://mcp.example/mcp",
         };
         let resp = consent_page(&ACTIONS, &view, "alice");
@@ -382,6 +407,47 @@ mod tests {
     }
 
     #[test]
+    fn step_up_consent_lists_only_new_scopes() {
+        let scopes = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let granted = ["a".to_owned(), "c".to_owned()];
+        let view = RequestView {
+            request: "r",
+            csrf: "c",
+            client_name: "App",
+            client_id: "App",
+            redirect_uri: "https://app.example/cb",
+            scopes: &scopes,
+            granted: &granted,
+            resource: "https://mcp.example/mcp",
+        };
+        let resp = consent_page(&ACTIONS, &view, "alice");
+        let body = std::str::from_utf8(resp.body()).unwrap();
+        assert!(body.contains("<li><code>b</code></li>"), "{body}");
+        assert!(!body.contains("<code>a</code>") && !body.contains("<code>c</code>"));
+        assert!(body.contains("these new permissions"), "{body}");
+        assert!(
+            body.contains("keeps the 2 permissions you already granted"),
+            "{body}"
+        );
+        let all = RequestView {
+            granted: &scopes,
+            ..view
+        };
+        let resp = consent_page(&ACTIONS, &all, "alice");
+        let body = std::str::from_utf8(resp.body()).unwrap();
+        for s in ["a", "b", "c"] {
+            assert!(
+                body.contains(&format!("<li><code>{s}</code></li>")),
+                "{body}"
+            );
+        }
+        assert!(
+            !body.contains("already granted"),
+            "a repeated request lists all: {body}"
+        );
+    }
+
+    #[test]
     fn values_are_escaped() {
         let view = RequestView {
             request: "r\"><script>",
@@ -390,6 +456,7 @@ mod tests {
             client_id: "id",
             redirect_uri: "https://app.example/cb",
             scopes: &["a<b".to_owned()],
+            granted: &[],
             resource: "https://mcp.example/mcp",
         };
         let resp = consent_page(&ACTIONS, &view, "alice");
@@ -408,6 +475,7 @@ mod tests {
             client_id: "App",
             redirect_uri: "http://127.0.0.1:3000/cb",
             scopes: &[],
+            granted: &[],
             resource: "https://mcp.example/mcp",
         };
         let resp = login_page(

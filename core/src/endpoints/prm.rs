@@ -12,17 +12,21 @@ use crate::request::method_not_allowed;
 use crate::response::{error_json, preflight, public_json};
 use crate::store::repo::resources::{self, ResourceRow};
 
-/// The metadata document for `resource`.
+/// The metadata document for `resource`; an absent `resource_name` is omitted, never `null`
+/// (RFC 9728 §2: optional members are left out; MCP clients' schemas reject `null`).
 pub fn document(server: &Context, resource: &ResourceRow) -> Value {
-    json!({
+    let mut doc = json!({
         "resource": resource.uri,
         "authorization_servers": [server.issuer()],
         "scopes_supported": resource.scopes,
         "bearer_methods_supported": ["header"],
         "resource_signing_alg_values_supported": ["ES256"],
         "dpop_signing_alg_values_supported": ["ES256"],
-        "resource_name": resource.name,
-    })
+    });
+    if let Some(name) = &resource.name {
+        doc["resource_name"] = json!(name);
+    }
+    doc
 }
 
 /// Serves the document whose resource path is `rest` (`""` for an origin-only resource).

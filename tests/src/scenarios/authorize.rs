@@ -272,3 +272,75 @@ pub async fn step_up_beyond_the_self_registered_scope(t: &Target) {
     let r = b.get(&authorize_url(t, &pairs(&params))).await;
     AuthzResponse::from_redirect(&r).assert_error(t, redirect, "s2", "invalid_scope");
 }
+
+/// Step-up consent shows only what is new: after the user granted `SCOPES[0]`, a request for
+/// every scope lists only the others and says the granted one is kept; once the grant is
+/// revoked, the next consent lists every scope again.
+pub async fn step_up_consent_lists_only_the_new_scopes(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let b = Browser::new();
+    let p = pkce();
+    let first = authz_params(
+        &f.client.id,
+        &f.client.redirect_uri,
+        &f.resource,
+        SCOPES[0],
+        "s1",
+        &p.challenge,
+    );
+    let code = authorize(&b, t, &first, &f.user, "approve")
+        .await
+        .get("code")
+        .expect("a code for the first scope")
+        .to_owned();
+    let tok = f.redeem(t, &code, &p.verifier).await;
+
+    let wider = SCOPES.join(" ");
+    let all = authz_params(
+        &f.client.id,
+        &f.client.redirect_uri,
+        &f.resource,
+        &wider,
+        "s2",
+        &p.challenge,
+    );
+    let page = b
+        .follow_local(t, b.get(&authorize_url(t, &pairs(&all))).await)
+        .await;
+    assert!(is_consent_page(&page), "{}", short(&page.body));
+    assert!(
+        !page.body.contains(&format!("<code>{}</code>", SCOPES[0])),
+        "the granted scope is not asked again: {}",
+        page.body
+    );
+    for s in &SCOPES[1..] {
+        assert!(
+            page.body.contains(&format!("<code>{s}</code>")),
+            "the new scope {s} is listed: {}",
+            page.body
+        );
+    }
+    assert!(
+        page.body.contains("1 permission you already granted"),
+        "{}",
+        page.body
+    );
+
+    // Revoked grants count for nothing: every scope is asked again.
+    let rt = tok.refresh.expect("refresh token");
+    assert_eq!(
+        revoke(t, &rt, Some("refresh_token"), f.auth()).await.status,
+        200
+    );
+    let page = b
+        .follow_local(t, b.get(&authorize_url(t, &pairs(&all))).await)
+        .await;
+    for s in SCOPES {
+        assert!(
+            page.body.contains(&format!("<code>{s}</code>")),
+            "{s} is asked again after revocation: {}",
+            page.body
+        );
+    }
+    assert!(!page.body.contains("already granted"), "{}", page.body);
+}

@@ -1,5 +1,5 @@
-//! Discovery scenarios: authorization server metadata (RFC 8414 §2–3), OpenID Connect
-//! discovery, the JWK Set (RFC 7517, RFC 9068 §4), protected resource metadata at the
+//! Discovery scenarios: authorization server metadata (RFC 8414 §2–3, MCP 2026-07-28
+//! discovery: one document on every path, no `null`, no ID-token members), the JWK Set (RFC 7517, RFC 9068 §4), protected resource metadata at the
 //! path-inserted URL (RFC 9728 §3, M4), the liveness and readiness probes, and an issuer with
 //! a path (RFC 8414 §3.1, for hosts that can start one).
 
@@ -92,17 +92,97 @@ pub async fn discovery_authorization_server_metadata(t: &Target) {
     assert_common_metadata(t, &doc);
 }
 
-/// OpenID Connect discovery carries the same endpoints and the fields OIDC requires.
-pub async fn discovery_openid_configuration(t: &Target) {
-    let r = send(http().get(t.url("/.well-known/openid-configuration"))).await;
-    let doc = r.ok_json();
-    assert_common_metadata(t, &doc);
-    for k in [
-        "subject_types_supported",
-        "id_token_signing_alg_values_supported",
-    ] {
-        assert!(doc[k].is_array(), "OIDC discovery requires {k}: {doc}");
+/// Every `null` in `doc`, as JSON paths: RFC 8414 §2 and RFC 9728 §2 leave an absent
+/// optional member out, and MCP clients' schemas (the TypeScript SDK's zod ones) reject `null`.
+pub fn null_members(doc: &Value, at: &str) -> Vec<String> {
+    match doc {
+        Value::Null => vec![at.to_owned()],
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| null_members(v, &format!("{at}[{i}]")))
+            .collect(),
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| null_members(v, &format!("{at}.{k}")))
+            .collect(),
+        _ => Vec::new(),
     }
+}
+
+/// MCP 2026-07-28 discovery: one metadata document, identical at the RFC 8414 path-inserted
+/// and path-appended URLs, with no `null` member, a `scopes_supported` that lists the scopes
+/// registered resources offer, and nothing about ID tokens (none are issued). Portcullis is
+/// not an OpenID Provider: `/.well-known/openid-configuration` is not served.
+pub async fn discovery_metadata_identical_on_every_path_without_nulls_or_id_tokens(t: &Target) {
+    new_resource(t, &["disc:read", "disc:write"]).await;
+    let path = t.base_url().path().trim_end_matches('/').to_owned();
+    let origin = t.origin();
+    let inserted = send(http().get(format!(
+        "{origin}/.well-known/oauth-authorization-server{path}"
+    )))
+    .await
+    .ok_json();
+    let appended = send(http().get(t.url("/.well-known/oauth-authorization-server")))
+        .await
+        .ok_json();
+    assert_eq!(
+        inserted, appended,
+        "the same document on every metadata path"
+    );
+    assert_eq!(
+        null_members(&inserted, "$"),
+        Vec::<String>::new(),
+        "no null members: {inserted}"
+    );
+    let scopes = inserted["scopes_supported"]
+        .as_array()
+        .unwrap_or_else(|| panic!("scopes_supported is listed: {inserted}"));
+    for s in ["disc:read", "disc:write"] {
+        assert!(
+            scopes.contains(&json!(s)),
+            "scopes_supported lists the registered resource's {s}: {inserted}"
+        );
+    }
+    for k in [
+        "id_token_signing_alg_values_supported",
+        "subject_types_supported",
+        "userinfo_endpoint",
+    ] {
+        assert!(
+            inserted.get(k).is_none(),
+            "no ID tokens, no {k}: {inserted}"
+        );
+    }
+    for url in [
+        format!("{origin}/.well-known/openid-configuration{path}"),
+        t.url("/.well-known/openid-configuration"),
+    ] {
+        let r = send(http().get(&url)).await;
+        assert_eq!(r.status, 404, "not an OpenID Provider: {url} {}", r.body);
+    }
+
+    // Protected resource metadata of a resource registered without a name: no `resource_name`.
+    let unnamed = format!("{origin}/{}/mcp", crate::conformance::uid("unnamed"));
+    admin_ok(
+        t,
+        reqwest::Method::POST,
+        "/admin/resources",
+        Some(json!({"uri": unnamed, "scopes": ["disc:read"]})),
+    )
+    .await;
+    let rpath = url::Url::parse(&unnamed).unwrap().path().to_owned();
+    let prm = send(http().get(format!(
+        "{origin}/.well-known/oauth-protected-resource{rpath}"
+    )))
+    .await
+    .ok_json();
+    assert_eq!(prm["resource"], json!(unnamed));
+    assert!(
+        prm.get("resource_name").is_none(),
+        "absent, not null: {prm}"
+    );
+    assert_eq!(null_members(&prm, "$"), Vec::<String>::new(), "{prm}");
 }
 
 /// The JWK Set publishes only public members, each key with `kid`, `alg` and `use`.
@@ -235,7 +315,7 @@ pub async fn health_and_ready(t: &Target) {
 }
 
 /// RFC 8414 §3.1 for an issuer with a path (the target's base has one, e.g. `/tenant`): the
-/// metadata is served at the path-inserted and the path-appended well-known URLs, with
+/// RFC 8414 metadata is served at the path-inserted and the path-appended well-known URLs, with
 /// endpoints under the issuer's path; the origin's own well-known URL and endpoints outside
 /// the path answer 404. Run by hosts that can start with such an issuer (not in the lists).
 pub async fn issuer_with_a_path_serves_inserted_and_appended_metadata_and_prefixed_endpoints(
@@ -249,9 +329,7 @@ pub async fn issuer_with_a_path_serves_inserted_and_appended_metadata_and_prefix
     let origin = t.origin();
     for url in [
         format!("{origin}/.well-known/oauth-authorization-server{path}"),
-        format!("{origin}/.well-known/openid-configuration{path}"),
         t.url("/.well-known/oauth-authorization-server"),
-        t.url("/.well-known/openid-configuration"),
     ] {
         let doc = send(http().get(&url)).await.ok_json();
         assert_eq!(doc["issuer"], json!(t.base), "{url}");

@@ -138,3 +138,38 @@ pub async fn g1_registration_refuses_bad_metadata(t: &Target) {
         .await
         .assert_oauth_error(400, "invalid_redirect_uri");
 }
+
+/// MCP 2026-07-28 (SEP-837): clients state `application_type` at registration. `native`
+/// with a loopback or a reverse-domain private-use redirect URI and `web` with an HTTPS one
+/// are registered and echoed; `web` with a private-use scheme is refused
+/// (`invalid_redirect_uri`); without it, a private-use redirect URI makes the client `native`
+/// and anything else `web` (OpenID Connect Registration §2's default).
+pub async fn application_type_registered_echoed_and_defaulted(t: &Target) {
+    let cases = [
+        (Some("native"), "http://127.0.0.1/callback", "native"),
+        (Some("native"), "com.example.mcp:/oauth/cb", "native"),
+        (Some("web"), "https://app.example/cb", "web"),
+        (Some("web"), "http://localhost:8123/cb", "web"),
+        (None, "com.example.mcp:/oauth/cb", "native"),
+        (None, "https://app.example/cb", "web"),
+    ];
+    for (given, redirect, expected) in cases {
+        let mut meta = json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none"});
+        if let Some(kind) = given {
+            meta["application_type"] = json!(kind);
+        }
+        let r = register(t, meta.clone()).await;
+        assert_eq!(r.status, 201, "{meta}: {}", r.body);
+        assert_eq!(r.json()["application_type"], json!(expected), "{meta}");
+    }
+    register(
+        t,
+        json!({
+            "redirect_uris": ["com.example.mcp:/oauth/cb"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "web",
+        }),
+    )
+    .await
+    .assert_oauth_error(400, "invalid_redirect_uri");
+}

@@ -204,3 +204,114 @@ pub async fn v4_expired_access_token_inactive(t: &Target) {
         "the refresh token lives on"
     );
 }
+
+/// Revocation is not reuse: a refresh token revoked through RFC 7009 is refused with
+/// `invalid_grant` saying it was revoked, and no `refresh.reuse_detected` event is written;
+/// a rotated token presented again (F2) still is reuse, with its event (the control that
+/// shows the audit query would see one).
+pub async fn refresh_with_a_revoked_token_says_revoked_not_reused(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let rt = f.tokens(t).await.refresh.expect("refresh token");
+    let r = revoke(t, &rt, Some("refresh_token"), f.auth()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refused = refresh(t, &rt, f.auth()).await;
+    refused.assert_oauth_error(400, "invalid_grant");
+    let description = refused.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        description.contains("revoked") && !description.contains("already been used"),
+        "the refusal says the token was revoked: {description}"
+    );
+
+    let g = Fixture::confidential(t).await;
+    let rt1 = g.tokens(t).await.refresh.expect("refresh token");
+    tokens(&refresh(t, &rt1, g.auth()).await);
+    refresh(t, &rt1, g.auth())
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+    let mut seen = 0;
+    for _ in 0..50 {
+        seen = audit_events(t, "refresh.reuse_detected", &g.client.id)
+            .await
+            .len();
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "F2 reuse is audited");
+    assert_eq!(
+        audit_events(t, "refresh.reuse_detected", &f.client.id)
+            .await
+            .len(),
+        0,
+        "a revoked token presented again is not reuse"
+    );
+}
+
+/// Agent identity: every access token names the agent (client) it was issued to, with its
+/// registered name as `agent_name` and how it registered as `client_registration` (`static`
+/// for an operator's client, `dynamic` for RFC 7591); introspection reports the same.
+pub async fn access_tokens_carry_the_agent_identity(t: &Target) {
+    let f = Fixture::confidential(t).await;
+    let tok = f.tokens(t).await;
+    let claims = verify_access_token(t, &tok.access, &f.resource).await;
+    assert_eq!(claims["client_id"], json!(f.client.id), "{claims}");
+    assert_eq!(claims["client_registration"], json!("static"), "{claims}");
+    let name = claims["agent_name"].as_str().unwrap_or_default().to_owned();
+    assert!(name.starts_with("Scenario client"), "{claims}");
+    let seen = introspect(t, &tok.access, f.auth()).await.ok_json();
+    assert_eq!(seen["agent_name"], json!(name), "{seen}");
+    assert_eq!(seen["client_registration"], json!("static"), "{seen}");
+
+    // A dynamically registered public client.
+    let redirect = "http://127.0.0.1:9/agent/callback";
+    let r = register(
+        t,
+        json!({
+            "client_name": "Research agent",
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+        }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let client_id = r.json()["client_id"].as_str().unwrap().to_owned();
+    let b = Browser::new();
+    let p = pkce();
+    let params = authz_params(
+        &client_id,
+        redirect,
+        &f.resource,
+        "mcp:tools",
+        "s",
+        &p.challenge,
+    );
+    let code = authorize(&b, t, &params, &f.user, "approve")
+        .await
+        .get("code")
+        .expect("a code")
+        .to_owned();
+    let issued = tokens(
+        &token(
+            t,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &p.verifier),
+                ("resource", &f.resource),
+            ],
+            Auth::Public(&client_id),
+        )
+        .await,
+    );
+    let claims = verify_access_token(t, &issued.access, &f.resource).await;
+    assert_eq!(claims["sub"], json!(f.user.id), "{claims}");
+    assert_eq!(claims["client_id"], json!(client_id), "{claims}");
+    assert_eq!(claims["agent_name"], json!("Research agent"), "{claims}");
+    assert_eq!(claims["client_registration"], json!("dynamic"), "{claims}");
+}

@@ -140,7 +140,7 @@ async fn run(ctx: &TokenRequest<'_>) -> Result<Issued> {
         access_ttl: server.config().access_token_ttl,
         now: server.now(),
     })?;
-    let issued = mint(server, &decision).await?;
+    let issued = mint(server, client, &decision).await?;
     audit::record(
         server.env(),
         Event {
@@ -539,6 +539,8 @@ mod tests {
             auth_time: None,
             cnf: None,
             act,
+            agent_name: None,
+            client_registration: None,
         }
     }
 

@@ -71,7 +71,7 @@ struct Facts {
 pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let mut facts = Facts::default();
     let result = match grant(ctx, &mut facts).await {
-        Ok(decision) => mint(ctx.server, &decision)
+        Ok(decision) => mint(ctx.server, ctx.client, &decision)
             .await
             .map_err(|e| ("issue_failed", e)),
         Err(refusal) => Err(refusal),

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Issued;
 use crate::access_token::{self as issue, AccessTokenSpec};
+use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
@@ -62,8 +63,9 @@ pub struct TokenDecision {
     pub not_after: Option<i64>,
 }
 
-/// Signs the access token, stores what must be stored, and builds the response.
-pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> {
+/// Signs the access token, stores what must be stored, and builds the response. The token
+/// names the agent it was issued to: `client`'s registered name and how it registered.
+pub async fn mint(server: &Context, client: &Client, decision: &TokenDecision) -> Result<Issued> {
     let d = decision;
     let (jwt, claims) = issue::access_token(
         server,
@@ -79,6 +81,8 @@ pub async fn mint(server: &Context, decision: &TokenDecision) -> Result<Issued> 
             dpop_jkt: d.dpop_jkt.as_deref(),
             act: d.act.clone(),
             parent_jti: d.parent_jti.as_deref(),
+            agent_name: client.metadata.client_name.as_deref(),
+            client_registration: Some(client.kind.as_str()),
         },
     )
     .await?;

@@ -236,7 +236,7 @@ async fn dispatch(ctx: &TokenRequest<'_>, grant: GrantType) -> Result<Issued> {
         GrantType::TokenExchange => return exchange::exchange(ctx).await,
         GrantType::JwtBearer => return jwt_bearer::exchange(ctx).await,
     };
-    mint::mint(ctx.server, &decision).await
+    mint::mint(ctx.server, ctx.client, &decision).await
 }
 
 #[cfg(test)]

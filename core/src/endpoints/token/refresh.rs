@@ -1,6 +1,7 @@
 //! The refresh token grant (RFC 6749 §6, OAuth 2.1 §4.3, RFC 9700 §4.14.2): rotation on every
 //! use (F1) by one atomic transition (F3); a consumed token presented again revokes its whole
-//! family (F2); another client's token is refused without touching it (F5); scope only
+//! family (F2), but a token consumed by its grant's revocation (RFC 7009, the admin API, a
+//! signed-out user) is reported as revoked, not as reuse; another client's token is refused without touching it (F5); scope only
 //! narrows (F4); the resource is re-validated and expiry enforced (F6). Storage failures are
 //! 503, never `invalid_grant` or a revocation (F7).
 
@@ -29,8 +30,8 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
             "the refresh token was issued to another client",
         ));
     }
-    if row.consumed_at.is_some() {
-        return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
+    if let Some(consumed_at) = row.consumed_at {
+        return Err(consumed(server, &row, consumed_at, ctx.rid).await);
     }
     if now >= row.expires_at {
         return Err(Error::invalid_grant("the refresh token has expired"));
@@ -71,8 +72,9 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
         server.config().access_token_ttl,
     )?;
     if !refresh::consume(db, &hash, &client.client_id, now).await? {
-        // Someone else consumed it between our read and now (F3): reuse.
-        return Err(reuse(server, &row.grant_id, &row.client_id, ctx.rid).await);
+        // Someone else consumed it between our read and now (F3): reuse, unless a revocation
+        // did.
+        return Err(consumed(server, &row, now, ctx.rid).await);
     }
     Ok(decision)
 }
@@ -127,6 +129,43 @@ pub fn decide(
     })
 }
 
+/// Why a presented refresh token is already consumed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Consumed {
+    /// Its grant was revoked (RFC 7009 revocation, the admin API, sign-out everywhere) when
+    /// or before the token was consumed: the revocation consumed it.
+    Revoked,
+    /// It was rotated (or raced) and is presented again (F2).
+    Reused,
+}
+
+/// Decides between revocation and reuse: revoking a grant consumes its live refresh tokens
+/// at the revocation's instant, so a token consumed at or after `grant_revoked_at` was
+/// consumed by the revocation; one consumed earlier was rotated, and presenting it is reuse.
+pub fn classify(consumed_at: i64, grant_revoked_at: Option<i64>) -> Consumed {
+    match grant_revoked_at {
+        Some(revoked) if consumed_at >= revoked => Consumed::Revoked,
+        _ => Consumed::Reused,
+    }
+}
+
+/// The error for a consumed refresh token: `invalid_grant` saying it was revoked, or F2 reuse.
+async fn consumed(
+    server: &Context,
+    row: &RefreshRow,
+    consumed_at: i64,
+    rid: Option<&crate::request::RequestId>,
+) -> Error {
+    let grant = match grants::get(server.env().sql.as_ref(), &row.grant_id).await {
+        Ok(g) => g,
+        Err(e) => return e.into(),
+    };
+    match classify(consumed_at, grant.and_then(|g| g.revoked_at)) {
+        Consumed::Revoked => Error::invalid_grant("the refresh token has been revoked"),
+        Consumed::Reused => reuse(server, &row.grant_id, &row.client_id, rid).await,
+    }
+}
+
 /// F2: reuse of a consumed refresh token revokes the family.
 async fn reuse(
     server: &Context,
@@ -170,6 +209,14 @@ mod tests {
             consumed_at: None,
             created_at: 1_000,
         }
+    }
+
+    #[test]
+    fn consumed_by_revocation_is_not_reuse() {
+        assert_eq!(classify(5_000, Some(5_000)), Consumed::Revoked);
+        assert_eq!(classify(5_001, Some(5_000)), Consumed::Revoked);
+        assert_eq!(classify(4_999, Some(5_000)), Consumed::Reused);
+        assert_eq!(classify(5_000, None), Consumed::Reused);
     }
 
     #[test]

@@ -101,6 +101,32 @@ pub async fn search(
     rows.iter().map(from_row).collect()
 }
 
+/// The scopes `subject` granted `client_id` for `resource` in grants not revoked (what a
+/// step-up consent does not need to ask again), sorted, without repeats.
+pub async fn granted_scopes(
+    db: &dyn SqlStore,
+    client_id: &str,
+    subject: &str,
+    resource: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = db
+        .query(
+            "SELECT scope FROM grants WHERE client_id = ? AND subject = ? AND resource = ? AND revoked_at IS NULL",
+            &[client_id.into(), subject.into(), resource.into()],
+        )
+        .await?;
+    let mut scopes = std::collections::BTreeSet::new();
+    for r in &rows {
+        scopes.extend(
+            r.text(0)?
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    Ok(scopes.into_iter().collect())
+}
+
 /// Revokes a grant and everything under it: its refresh tokens are consumed and its access
 /// tokens marked revoked, in one transaction. Idempotent.
 pub async fn revoke(db: &dyn SqlStore, id: &str, now: i64) -> Result<(), StoreError> {
