@@ -3,8 +3,8 @@
 //!
 //! - Requests the server is in the middle of reading when the signal arrives (their bodies are
 //!   sent slowly, the last bytes only after the signal) are answered in full, 200 with a
-//!   token, on the connection they came on (RFC 9112 §9.6: the server closes after the
-//!   response).
+//!   token, on the connection they came on, which the server then closes (the test reads to
+//!   the end of the stream).
 //! - The background load (`client_credentials` token requests from several workers) gets no
 //!   5xx and no answer but 200 before the signal; after it, a request is either answered 200
 //!   or refused at the connection, never cut off with a partial or error response.
@@ -155,13 +155,13 @@ async fn sigterm_under_load_finishes_in_flight_requests() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     for s in slow {
         let resp = s.finish().await;
+        let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let token = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["access_token"].as_str().map(str::to_owned));
         assert!(
-            resp.starts_with("HTTP/1.1 200") && resp.contains("access_token"),
+            resp.starts_with("HTTP/1.1 200") && token.is_some(),
             "a request in flight at SIGTERM was not answered in full: {resp}"
-        );
-        assert!(
-            resp.to_ascii_lowercase().contains("connection: close"),
-            "the server closes a connection it answers while stopping: {resp}"
         );
     }
     let (_spec, status, log) = tokio::time::timeout(Duration::from_secs(60), stopper)
