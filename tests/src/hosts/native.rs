@@ -199,6 +199,30 @@ impl Server {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Sends `signal` (`KILL`, `TERM`, as `kill -s` names them) to the server, waits until it
+    /// has exited and returns how it was started (to start it again), its exit status and its
+    /// log.
+    pub fn stop_with(self, signal: &str) -> (Spec, std::process::ExitStatus, String) {
+        let Server {
+            spec,
+            log,
+            _child,
+            _stop,
+            _dir,
+            ..
+        } = self;
+        _stop.cancel();
+        let mut child = _child.into_inner().unwrap_or_else(|e| e.into_inner());
+        let sent = Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "kill -s {signal} failed");
+        let status = child.wait().expect("waiting for the server");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        (spec, status, text)
+    }
 }
 
 /// Starts a server and waits (at most [`START_TIMEOUT`]) until `/health` answers 200.
