@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
                 ..Default::default()
             },
             kind: ClientKind::Static,
+            last_used_at: None,
         };
         if let Err(e) = check(&client, &presented) {
             assert_client_error(&e);
