@@ -58,8 +58,8 @@ pub enum Reply {
     Changed(u64),
     /// Rows returned by `query`.
     Rows(Vec<Vec<Value>>),
-    /// `batch` committed.
-    Committed,
+    /// `batch` committed; the rows each statement changed.
+    Committed(Vec<u64>),
 }
 
 /// A failed call: the [`StoreError`] kind and its message.
@@ -115,7 +115,7 @@ pub async fn run(store: &dyn SqlStore, call: Call) -> Result<Reply, StoreError> 
         Call::Batch { statements } => {
             let statements: Vec<(String, Vec<Value>)> =
                 statements.into_iter().map(|s| (s.sql, s.params)).collect();
-            store.batch(&statements).await.map(|()| Reply::Committed)
+            store.batch(&statements).await.map(Reply::Committed)
         }
     }
 }
@@ -204,8 +204,8 @@ mod tests {
         assert_eq!(text, r#"{"rows":[[-3,null]]}"#);
         assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), reply);
         assert_eq!(
-            serde_json::from_str::<Reply>(r#""committed""#).unwrap(),
-            Reply::Committed
+            serde_json::from_str::<Reply>(r#"{"committed":[1,0]}"#).unwrap(),
+            Reply::Committed(vec![1, 0])
         );
     }
 

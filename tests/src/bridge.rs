@@ -93,7 +93,7 @@ impl SqlStore for BridgeStore {
         }
     }
 
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
         let call = Call::Batch {
             statements: statements
                 .iter()
@@ -104,7 +104,7 @@ impl SqlStore for BridgeStore {
                 .collect(),
         };
         match self.call(&call).await? {
-            Reply::Committed => Ok(()),
+            Reply::Committed(changed) => Ok(changed),
             other => Err(unexpected(other)),
         }
     }

@@ -37,15 +37,21 @@ async fn issuer_with_a_path_serves_inserted_and_appended_metadata_and_prefixed_e
     portcullis_tests::scenarios::discovery::issuer_with_a_path_serves_inserted_and_appended_metadata_and_prefixed_endpoints(&host.target).await;
 }
 
-/// A store that fails every call while `down` is set (the outage this host can inject).
+/// A store that fails every call while `down` is set (the outage this host can inject), or
+/// with `only`, just the calls whose SQL contains it (a batch: any of its statements).
 struct Outage {
     inner: Arc<dyn SqlStore>,
     down: Arc<AtomicBool>,
+    only: Option<&'static str>,
 }
 
 impl Outage {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
+    fn check<'a>(&self, mut sql: impl Iterator<Item = &'a str>) -> Result<(), StoreError> {
+        let hit = match self.only {
+            None => true,
+            Some(needle) => sql.any(|s| s.contains(needle)),
+        };
+        if hit && self.down.load(Ordering::SeqCst) {
             Err(StoreError::Unavailable("injected outage".into()))
         } else {
             Ok(())
@@ -56,15 +62,15 @@ impl Outage {
 #[async_trait]
 impl SqlStore for Outage {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        self.check()?;
+        self.check(std::iter::once(sql))?;
         self.inner.execute(sql, params).await
     }
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        self.check()?;
+        self.check(std::iter::once(sql))?;
         self.inner.query(sql, params).await
     }
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
-        self.check()?;
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
+        self.check(statements.iter().map(|(sql, _)| sql.as_str()))?;
         self.inner.batch(statements).await
     }
 }
@@ -80,6 +86,7 @@ async fn f7_storage_failure_is_503_not_invalid_grant_and_revokes_nothing() {
             Arc::new(Outage {
                 inner,
                 down: switch,
+                only: None,
             })
         })),
         ..Options::default()
@@ -98,6 +105,48 @@ async fn f7_storage_failure_is_503_not_invalid_grant_and_revokes_nothing() {
         is_active(t, &tok.access, f.auth()).await,
         "nothing was revoked"
     );
+}
+
+/// F7 between the grant's steps: a failure after the access token is signed (storing its row,
+/// or the rotation itself) is 503, and the same refresh token then works once, as the only
+/// live token of its family: no reuse, nothing revoked.
+#[tokio::test]
+async fn f7_failure_between_signing_and_storing_keeps_the_old_token() {
+    for needle in ["INSERT INTO access_tokens", "successor"] {
+        let down = Arc::new(AtomicBool::new(false));
+        let switch = down.clone();
+        let host = InProcessHost::start_with(Options {
+            store: Some(Box::new(move |inner| {
+                Arc::new(Outage {
+                    inner,
+                    down: switch,
+                    only: Some(needle),
+                })
+            })),
+            ..Options::default()
+        })
+        .await;
+        let t = &host.target;
+        let f = Fixture::confidential(t).await;
+        let tok = f.tokens(t).await;
+        let rt = tok.refresh.clone().expect("a refresh token");
+        down.store(true, Ordering::SeqCst);
+        refresh(t, &rt, f.auth())
+            .await
+            .assert_oauth_error(503, "temporarily_unavailable");
+        down.store(false, Ordering::SeqCst);
+        let next = tokens(&refresh(t, &rt, f.auth()).await);
+        assert!(
+            is_active(t, &tok.access, f.auth()).await,
+            "{needle}: the retry was taken for reuse"
+        );
+        // The rotation happened once: the old token is now consumed, the new one works.
+        let again = refresh(t, &rt, f.auth()).await;
+        again.assert_oauth_error(400, "invalid_grant");
+        let rotated = next.refresh.expect("a rotated refresh token");
+        let r = refresh(t, &rotated, f.auth()).await;
+        r.assert_oauth_error(400, "invalid_grant");
+    }
 }
 
 /// A machine client's token from `t` (the client and resource exist in the shared store).

@@ -119,18 +119,24 @@ impl SqlStore for D1Store {
         rows.into_iter().map(to_row).collect()
     }
 
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
         if statements.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let prepared = statements
             .iter()
             .map(|(sql, params)| self.prepare(sql, params))
             .collect::<Result<Vec<_>, _>>()?;
         let results = self.db.batch(prepared).await.map_err(map_err)?;
-        match results.iter().find_map(|r| r.error()) {
-            Some(e) => Err(StoreError::Unavailable(format!("D1: {e}"))),
-            None => Ok(()),
+        if let Some(e) = results.iter().find_map(|r| r.error()) {
+            return Err(StoreError::Unavailable(format!("D1: {e}")));
         }
+        results
+            .iter()
+            .map(|r| {
+                let meta = r.meta().map_err(map_err)?;
+                Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
+            })
+            .collect()
     }
 }

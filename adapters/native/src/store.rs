@@ -75,16 +75,19 @@ impl SqlStore for PostgresStore {
         rows.iter().map(pg_row).collect()
     }
 
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut changed = Vec::with_capacity(statements.len());
         for (sql, params) in statements {
             let sql = pg_placeholders(sql);
-            pg_query(&sql, params)
+            let done = pg_query(&sql, params)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+            changed.push(done.rows_affected());
         }
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed)
     }
 
     fn dialect(&self) -> Dialect {

@@ -91,19 +91,21 @@ impl SqlStore for SpinSqlite {
         run(&conn, sql, params).await
     }
 
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
         let conn = self.conn.lock().await;
         run(&conn, "BEGIN IMMEDIATE", &[]).await?;
+        let mut changed = Vec::with_capacity(statements.len());
         for (sql, params) in statements {
             if let Err(e) = run(&conn, sql, params).await {
                 let _ = run(&conn, "ROLLBACK", &[]).await;
                 return Err(e);
             }
+            changed.push(conn.changes().await);
         }
         if let Err(e) = run(&conn, "COMMIT", &[]).await {
             let _ = run(&conn, "ROLLBACK", &[]).await;
             return Err(e);
         }
-        Ok(())
+        Ok(changed)
     }
 }

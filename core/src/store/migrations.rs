@@ -309,6 +309,13 @@ CREATE TABLE identities (
 CREATE INDEX identities_user ON identities (user_id);
 "#,
     },
+    Migration {
+        version: 13,
+        name: "refresh token successor: rotation as one transaction (F7)",
+        sql: r#"
+ALTER TABLE refresh_tokens ADD COLUMN successor TEXT;
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.
@@ -359,7 +366,7 @@ pub async fn migrate(store: &dyn SqlStore, now: i64) -> Result<i64, StoreError> 
             vec![m.version.into(), m.name.into(), now.into()],
         ));
         match store.batch(&locked(statements)).await {
-            Ok(()) => current = current.max(m.version),
+            Ok(_) => current = current.max(m.version),
             Err(e) => {
                 // Another instance applied it first (it held the lock while we waited).
                 if applied_versions(store).await?.contains(&m.version) {

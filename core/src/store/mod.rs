@@ -175,8 +175,10 @@ pub trait SqlStore: MaybeSend {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     /// Runs a query (or a statement with `RETURNING`) and returns its rows.
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
-    /// Runs statements in one transaction: all of them or none.
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError>;
+    /// Runs statements in one transaction: all of them or none. Returns the number of rows
+    /// each statement changed, in order (so a conditional statement's effect is known
+    /// without a second read after the commit).
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError>;
     /// Which dialect quirks apply (DDL types only; DML is shared).
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite

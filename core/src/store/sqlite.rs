@@ -196,15 +196,17 @@ impl SqlStore for SqliteStore {
         run_query(&self.writer(), sql, params)
     }
 
-    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+    async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
         let mut conn = self.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
-        for (sql, params) in statements {
-            run_execute(&tx, sql, params)?;
-        }
-        tx.commit().map_err(map_err)
+        let changed = statements
+            .iter()
+            .map(|(sql, params)| run_execute(&tx, sql, params))
+            .collect::<Result<Vec<u64>, _>>()?;
+        tx.commit().map_err(map_err)?;
+        Ok(changed)
     }
 
     fn dialect(&self) -> Dialect {

@@ -5,7 +5,7 @@ use portcullis_core::crypto::token_hash;
 use portcullis_core::store::repo::{access, auth_requests, grants, refresh};
 
 use super::{
-    assert_exactly_one_winner, grant_row, race, refresh_row, setup, uid, Store, NOW, RACERS,
+    assert_exactly_one_winner, grant_row, race, refresh_row, rotate, setup, uid, Store, NOW, RACERS,
 };
 
 /// Revoking a grant consumes its refresh family and revokes its access tokens (C2, F2, V2),
@@ -27,9 +27,7 @@ pub async fn grants_revoke_ends_family(store: Store) {
     for r in [&used, &live, &outside] {
         refresh::insert(db, r).await.unwrap();
     }
-    assert!(refresh::consume(db, &used.token_hash, &client, NOW)
-        .await
-        .unwrap());
+    assert!(rotate(db, &used, &client, NOW).await.unwrap());
     let (jti1, jti2, jti_out) = (uid("jti"), uid("jti"), uid("jti"));
     access::insert(db, &jti1, Some(&g.id), &client, NOW + 900, None)
         .await
@@ -50,9 +48,7 @@ pub async fn grants_revoke_ends_family(store: Store) {
         refresh::live_in_family(db, &g.id, NOW + 10).await.unwrap(),
         0
     );
-    assert!(!refresh::consume(db, &live.token_hash, &client, NOW + 11)
-        .await
-        .unwrap());
+    assert!(!rotate(db, &live, &client, NOW + 11).await.unwrap());
     assert_eq!(
         refresh::get(db, &used.token_hash)
             .await

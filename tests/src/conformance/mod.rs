@@ -183,6 +183,18 @@ fn refresh_row(raw: &str, grant_id: &str, client_id: &str, expires_at: i64) -> r
     }
 }
 
+/// Rotates `row` for `client_id` at `now` to a fresh successor in its family: whether this
+/// call consumed it (and stored the successor).
+async fn rotate(
+    db: &dyn SqlStore,
+    row: &refresh::RefreshRow,
+    client_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let next = refresh_row(&uid("rt"), &row.grant_id, client_id, row.expires_at);
+    refresh::rotate(db, &row.token_hash, now, &next, None).await
+}
+
 fn grant_row(id: &str, client_id: &str) -> grants::GrantRow {
     grants::GrantRow {
         id: id.into(),

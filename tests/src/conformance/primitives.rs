@@ -156,8 +156,18 @@ pub async fn conflicts_and_atomic_batches(store: Store) {
     let count = format!("SELECT COUNT(*) FROM {t}");
     let rows = store.query(&count, &[]).await.unwrap();
     assert_eq!(rows[0].int(0).unwrap(), 1, "a failed batch leaves nothing");
-    let ok = vec![(one.clone(), vec!["c".into()]), (one, vec!["d".into()])];
-    store.batch(&ok).await.unwrap();
+    let ok = vec![
+        (one.clone(), vec!["c".into()]),
+        (one, vec!["d".into()]),
+        // Changes nothing: "zz" does not exist. Its count is 0.
+        (
+            format!("UPDATE {t} SET k = ? WHERE k = ?"),
+            vec!["y".into(), "zz".into()],
+        ),
+        (format!("UPDATE {t} SET k = k"), vec![]),
+    ];
+    let changed = store.batch(&ok).await.unwrap();
+    assert_eq!(changed, vec![1, 1, 0, 3], "rows changed by each statement");
     let rows = store.query(&count, &[]).await.unwrap();
     assert_eq!(
         rows[0].int(0).unwrap(),

@@ -6,7 +6,7 @@ use portcullis_core::store::repo::{auth_requests, codes, refresh, sessions};
 use portcullis_core::store::{StoreError, Value};
 
 use super::{
-    assert_exactly_one_winner, code_row, race, refresh_row, setup, uid, Store, NOW, RACERS,
+    assert_exactly_one_winner, code_row, race, refresh_row, rotate, setup, uid, Store, NOW, RACERS,
 };
 
 /// A code is stored, read back unchanged, and redeemed exactly once.
@@ -193,13 +193,9 @@ pub async fn refresh_insert_get_consume(store: Store) {
         Some(row.clone())
     );
     assert_eq!(refresh::live_in_family(db, &grant, NOW).await.unwrap(), 1);
-    assert!(refresh::consume(db, &row.token_hash, &client, NOW)
-        .await
-        .unwrap());
+    assert!(rotate(db, &row, &client, NOW).await.unwrap());
     assert!(
-        !refresh::consume(db, &row.token_hash, &client, NOW)
-            .await
-            .unwrap(),
+        !rotate(db, &row, &client, NOW).await.unwrap(),
         "a consumed refresh token must not be consumed again"
     );
     assert_eq!(
@@ -210,10 +206,7 @@ pub async fn refresh_insert_get_consume(store: Store) {
             .consumed_at,
         Some(NOW)
     );
-    assert_eq!(refresh::live_in_family(db, &grant, NOW).await.unwrap(), 0);
     // Rotation: the successor is the only live member of the family.
-    let next = refresh_row(&uid("rt"), &grant, &client, NOW + 3600);
-    refresh::insert(db, &next).await.unwrap();
     assert_eq!(refresh::live_in_family(db, &grant, NOW).await.unwrap(), 1);
     assert!(refresh::get(db, &token_hash("no-such-token"))
         .await
@@ -228,9 +221,7 @@ pub async fn refresh_expired_not_consumable(store: Store) {
     let grant = uid("grant");
     let row = refresh_row(&uid("rt"), &grant, "c", NOW);
     refresh::insert(db, &row).await.unwrap();
-    assert!(!refresh::consume(db, &row.token_hash, "c", NOW)
-        .await
-        .unwrap());
+    assert!(!rotate(db, &row, "c", NOW).await.unwrap());
     assert_eq!(refresh::live_in_family(db, &grant, NOW).await.unwrap(), 0);
     assert_eq!(
         refresh::get(db, &row.token_hash)
@@ -250,8 +241,8 @@ pub async fn f3_concurrent_refresh_consume(store: Store) {
     refresh::insert(store.as_ref(), &row).await.unwrap();
     let results = race(RACERS, |_| {
         let store = store.clone();
-        let hash = row.token_hash.clone();
-        async move { refresh::consume(store.as_ref(), &hash, "f3-client", NOW).await }
+        let row = row.clone();
+        async move { rotate(store.as_ref(), &row, "f3-client", NOW).await }
     })
     .await;
     assert_exactly_one_winner("F3 refresh rotation", &results);
@@ -259,7 +250,8 @@ pub async fn f3_concurrent_refresh_consume(store: Store) {
         refresh::live_in_family(store.as_ref(), &grant, NOW)
             .await
             .unwrap(),
-        0
+        1,
+        "exactly one successor is stored: the losers store nothing"
     );
 }
 
@@ -269,9 +261,7 @@ pub async fn f5_wrong_client_consume_refused(store: Store) {
     let db = store.as_ref();
     let row = refresh_row(&uid("rt"), &uid("grant"), "owner", NOW + 3600);
     refresh::insert(db, &row).await.unwrap();
-    assert!(!refresh::consume(db, &row.token_hash, "intruder", NOW)
-        .await
-        .unwrap());
+    assert!(!rotate(db, &row, "intruder", NOW).await.unwrap());
     assert_eq!(
         refresh::get(db, &row.token_hash)
             .await
@@ -281,7 +271,5 @@ pub async fn f5_wrong_client_consume_refused(store: Store) {
         None,
         "a refused consume leaves the token live"
     );
-    assert!(refresh::consume(db, &row.token_hash, "owner", NOW)
-        .await
-        .unwrap());
+    assert!(rotate(db, &row, "owner", NOW).await.unwrap());
 }

@@ -27,6 +27,27 @@ pub enum RefreshPolicy {
         /// DPoP key thumbprint the refresh token is bound to.
         jkt: Option<String>,
     },
+    /// A refresh token rotation: the token hashed `replaces` is consumed and a new one in
+    /// the decision's grant stored, in one transaction, after the access token is signed
+    /// (so a failure anywhere leaves the old token live: F7).
+    Rotate {
+        /// [`crate::crypto::token_hash`] of the refresh token being rotated.
+        replaces: String,
+        /// Absolute expiry (the family's).
+        expires_at: i64,
+        /// DPoP key thumbprint the refresh token is bound to.
+        jkt: Option<String>,
+    },
+}
+
+/// What [`mint_or_lose`] did.
+#[derive(Debug)]
+pub enum Minted {
+    /// The tokens, with everything that must be stored stored.
+    Issued(Issued),
+    /// The decision rotated a refresh token that another request consumed first (F3):
+    /// nothing was handed out and no refresh token was stored.
+    RotationLost,
 }
 
 /// What a grant decided to issue. Built by each grant's plain decision function from the
@@ -66,6 +87,20 @@ pub struct TokenDecision {
 /// Signs the access token, stores what must be stored, and builds the response. The token
 /// names the agent it was issued to: `client`'s registered name and how it registered.
 pub async fn mint(server: &Context, client: &Client, decision: &TokenDecision) -> Result<Issued> {
+    match mint_or_lose(server, client, decision).await? {
+        Minted::Issued(issued) => Ok(issued),
+        Minted::RotationLost => Err(Error::invalid_grant(
+            "the refresh token has already been used",
+        )),
+    }
+}
+
+/// [`mint`], telling a lost rotation race apart so the refresh grant can treat it as reuse.
+pub async fn mint_or_lose(
+    server: &Context,
+    client: &Client,
+    decision: &TokenDecision,
+) -> Result<Minted> {
     let d = decision;
     let (jwt, claims) = issue::access_token(
         server,
@@ -107,13 +142,40 @@ pub async fn mint(server: &Context, client: &Client, decision: &TokenDecision) -
             .await?;
             Some(rt)
         }
+        (
+            RefreshPolicy::Rotate {
+                replaces,
+                expires_at,
+                jkt,
+            },
+            Some(grant_id),
+        ) => {
+            let rt = issue::refresh_token(server);
+            let now = server.now();
+            let row = RefreshRow {
+                token_hash: token_hash(&rt),
+                grant_id: grant_id.clone(),
+                client_id: d.client_id.clone(),
+                subject: d.subject.clone(),
+                scope: d.scope.clone(),
+                resource: Some(d.resource.clone()),
+                expires_at: *expires_at,
+                consumed_at: None,
+                created_at: now,
+            };
+            let db = server.env().sql.as_ref();
+            if !refresh::rotate(db, replaces, now, &row, jkt.as_deref()).await? {
+                return Ok(Minted::RotationLost);
+            }
+            Some(rt)
+        }
         // A refresh token outside a grant could never be revoked with it.
-        (RefreshPolicy::Issue { .. }, None) => {
+        (RefreshPolicy::Issue { .. } | RefreshPolicy::Rotate { .. }, None) => {
             return Err(Error::server("a refresh token was decided without a grant"))
         }
         (RefreshPolicy::None, _) => None,
     };
-    Ok(Issued {
+    Ok(Minted::Issued(Issued {
         access_token: jwt,
         token_type: Issued::token_type_for(d.dpop_jkt.as_deref()),
         expires_in: claims.exp - claims.iat,
@@ -123,7 +185,7 @@ pub async fn mint(server: &Context, client: &Client, decision: &TokenDecision) -
         subject: claims.sub,
         jti: claims.jti,
         resource: d.resource.clone(),
-    })
+    }))
 }
 
 /// Plain values for the grants' decision tests.

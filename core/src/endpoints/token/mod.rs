@@ -227,11 +227,12 @@ async fn note_use(server: &Context, client_id: &str, last_used_at: Option<i64>) 
 
 /// Runs the grant: its reads, checks and single-use transitions end in a
 /// [`mint::TokenDecision`], which [`mint::mint`] turns into tokens. Token exchange and the JWT
-/// bearer grant mint inside their handlers, because their audit events report the result.
+/// bearer grant mint inside their handlers, because their audit events report the result;
+/// the refresh grant does, because a rotation lost to a concurrent request is reuse (F3).
 async fn dispatch(ctx: &TokenRequest<'_>, grant: GrantType) -> Result<Issued> {
     let decision = match grant {
         GrantType::AuthorizationCode => authorization_code::exchange(ctx).await?,
-        GrantType::RefreshToken => refresh::exchange(ctx).await?,
+        GrantType::RefreshToken => return refresh::exchange(ctx).await,
         GrantType::ClientCredentials => client_credentials::exchange(ctx).await?,
         GrantType::TokenExchange => return exchange::exchange(ctx).await,
         GrantType::JwtBearer => return jwt_bearer::exchange(ctx).await,

@@ -1,12 +1,13 @@
 //! The refresh token grant (RFC 6749 §6, OAuth 2.1 §4.3, RFC 9700 §4.14.2): rotation on every
-//! use (F1) by one atomic transition (F3); a consumed token presented again revokes its whole
+//! use (F1) by one transaction that consumes the old token and stores its successor, after
+//! the access token is signed (F3, F7); a consumed token presented again revokes its whole
 //! family (F2), but a token consumed by its grant's revocation (RFC 7009, the admin API, a
 //! signed-out user) is reported as revoked, not as reuse; another client's token is refused without touching it (F5); scope only
 //! narrows (F4); the resource is re-validated and expiry enforced (F6). Storage failures are
 //! 503, never `invalid_grant` or a revocation (F7).
 
-use super::mint::{RefreshPolicy, TokenDecision};
-use super::TokenRequest;
+use super::mint::{self, Minted, RefreshPolicy, TokenDecision};
+use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
 use crate::context::Context;
 use crate::crypto::token_hash;
@@ -15,8 +16,9 @@ use crate::store::repo::refresh::RefreshRow;
 use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::{grants, refresh, resources};
 
-/// Rotates a refresh token (one atomic consume) and decides the tokens it yields.
-pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
+/// Decides the tokens a refresh token yields and issues them, rotating the refresh token in
+/// the same transaction that stores its successor.
+pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     let (server, client, params) = (ctx.server, ctx.client, ctx.params);
     let db = server.env().sql.as_ref();
     let now = server.now();
@@ -71,12 +73,12 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
         ctx.dpop_jkt,
         server.config().access_token_ttl,
     )?;
-    if !refresh::consume(db, &hash, &client.client_id, now).await? {
+    match mint::mint_or_lose(server, client, &decision).await? {
+        Minted::Issued(issued) => Ok(issued),
         // Someone else consumed it between our read and now (F3): reuse, unless a revocation
         // did.
-        return Err(consumed(server, &row, now, ctx.rid).await);
+        Minted::RotationLost => Err(consumed(server, &row, now, ctx.rid).await),
     }
-    Ok(decision)
 }
 
 /// The tokens a refresh yields (F1, F4): the row's user and grant, the requested scope when
@@ -116,7 +118,8 @@ pub fn decide(
         client_id: row.client_id.clone(),
         lifetime: access_ttl,
         dpop_jkt: dpop_jkt.map(str::to_owned),
-        refresh: RefreshPolicy::Issue {
+        refresh: RefreshPolicy::Rotate {
+            replaces: row.token_hash.clone(),
             expires_at: row.expires_at,
             jkt: bound_jkt.map(str::to_owned),
         },
@@ -233,7 +236,8 @@ mod tests {
         assert_eq!(d.dpop_jkt.as_deref(), Some("old"));
         assert_eq!(
             d.refresh,
-            RefreshPolicy::Issue {
+            RefreshPolicy::Rotate {
+                replaces: row().token_hash,
                 expires_at: 9_000,
                 jkt: Some("old".into())
             }

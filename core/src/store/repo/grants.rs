@@ -147,6 +147,7 @@ pub async fn revoke(db: &dyn SqlStore, id: &str, now: i64) -> Result<(), StoreEr
         ),
     ])
     .await
+    .map(drop)
 }
 
 /// Revokes every grant of a subject or of a client (`column` is `subject` or `client_id`),
@@ -174,6 +175,7 @@ async fn revoke_where(
         ),
     ])
     .await
+    .map(drop)
 }
 
 /// Revokes every grant made by the user `subject`.

@@ -1,6 +1,6 @@
 //! Every query the server runs, as typed functions over [`SqlStore`](super::SqlStore).
-//! Security-relevant transitions are single conditional statements (DESIGN.md rule 4):
-//! [`codes::redeem`], [`refresh::consume`], [`auth_requests::consume`].
+//! Security-relevant transitions are single conditional statements or one transaction (DESIGN.md rule 4):
+//! [`codes::redeem`], [`refresh::rotate`], [`auth_requests::consume`].
 
 pub mod access;
 pub mod audit;

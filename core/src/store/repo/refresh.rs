@@ -1,6 +1,8 @@
 //! Refresh tokens (OAuth 2.1 §4.3, RFC 9700 §4.14): opaque, stored as hashes, rotated on
-//! every use by one conditional `UPDATE … RETURNING`; a consumed token presented again
-//! reveals reuse and the caller revokes the family (F1–F3).
+//! every use by one transaction that consumes the old token (a conditional `UPDATE` naming
+//! its successor) and stores the new one only if that consumption was this request's; a
+//! consumed token presented again reveals reuse and the caller revokes the family (F1–F3).
+//! A storage failure leaves the old token live, so its retry is never taken for reuse (F7).
 
 use crate::store::{Row, SqlStore, StoreError};
 
@@ -98,21 +100,52 @@ pub async fn get_bound(
         .transpose()
 }
 
-/// Consumes the token if, and only if, it is live, unexpired and belongs to `client_id`.
-/// Exactly one of any number of concurrent callers gets `true` (F3).
-pub async fn consume(
+/// Rotates `old_hash` to `new` in one transaction: the old token is consumed if, and only
+/// if, it is live, unexpired and belongs to `new.client_id`, naming `new` as its successor;
+/// `new` is stored only if this call consumed it. Exactly one of any number of concurrent
+/// callers gets `true` (F3); the others store nothing. A storage error changes nothing, so
+/// the old token still works once storage is back (F7).
+pub async fn rotate(
     db: &dyn SqlStore,
-    token_hash: &str,
-    client_id: &str,
+    old_hash: &str,
     now: i64,
+    new: &RefreshRow,
+    dpop_jkt: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let rows = db
-        .query(
-            "UPDATE refresh_tokens SET consumed_at = ? WHERE token_hash = ? AND client_id = ? AND consumed_at IS NULL AND expires_at > ? RETURNING token_hash",
-            &[now.into(), token_hash.into(), client_id.into(), now.into()],
-        )
+    let changed = db
+        .batch(&[
+            (
+                "UPDATE refresh_tokens SET consumed_at = ?, successor = ? WHERE token_hash = ? AND client_id = ? AND consumed_at IS NULL AND expires_at > ?".to_owned(),
+                vec![
+                    now.into(),
+                    new.token_hash.as_str().into(),
+                    old_hash.into(),
+                    new.client_id.as_str().into(),
+                    now.into(),
+                ],
+            ),
+            (
+                format!(
+                    "INSERT INTO refresh_tokens ({COLS}, dpop_jkt) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = ? AND successor = ?)"
+                ),
+                vec![
+                    new.token_hash.as_str().into(),
+                    new.grant_id.as_str().into(),
+                    new.client_id.as_str().into(),
+                    new.subject.as_str().into(),
+                    new.scope.as_str().into(),
+                    new.resource.clone().into(),
+                    new.expires_at.into(),
+                    new.consumed_at.into(),
+                    new.created_at.into(),
+                    dpop_jkt.map(str::to_owned).into(),
+                    old_hash.into(),
+                    new.token_hash.as_str().into(),
+                ],
+            ),
+        ])
         .await?;
-    Ok(!rows.is_empty())
+    Ok(changed.first() == Some(&1))
 }
 
 /// Live (unconsumed, unexpired) tokens of a family: at most one after any sequence of
