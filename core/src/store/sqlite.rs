@@ -54,8 +54,10 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let writer = Connection::open_with_flags(path, flags).map_err(map_err)?;
-        configure(&writer, true)?;
+        let writer = Connection::open_with_flags(path, flags)
+            .map_err(map_err)
+            .and_then(|c| configure(&c, true).map(|()| c))
+            .map_err(|e| explain_open_failure(path, e))?;
         let readers = (0..READERS)
             .map(|_| {
                 let c = Connection::open_with_flags(path, flags).map_err(map_err)?;
@@ -98,6 +100,38 @@ impl SqliteStore {
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         Some(self.readers[i].lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A failed open names the usual operator mistake: a file, or a directory for the WAL
+/// files, that cannot be written (a read-only volume, wrong ownership). SQLite itself only
+/// says "unable to open database file" or "attempt to write a readonly database".
+fn explain_open_failure(path: &str, e: StoreError) -> StoreError {
+    let file = std::path::Path::new(path);
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let probe = dir.join(format!(".portcullis-write-probe-{}", std::process::id()));
+    let not_writable = match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(file)
+                .err()
+                .filter(|e| e.kind() != std::io::ErrorKind::NotFound)
+        }
+        Err(e) => Some(e),
+    };
+    match not_writable {
+        Some(io) => StoreError::Unavailable(format!(
+            "{e}: the database file or its directory ({}) is not writable ({io}); SQLite needs \
+             to write the file and create its -wal and -shm files next to it (is the volume \
+             read-only, or owned by another user?)",
+            dir.display()
+        )),
+        None => e,
     }
 }
 
