@@ -1,12 +1,14 @@
 //! The native crypto provider (DESIGN.md rule 8): ES256 (RFC 7518 §3.4) on `ring`, several
 //! times faster than the portable RustCrypto default, behind the core's [`CryptoProvider`].
-//! Password hashing and verification (argon2id, the core's implementation) run on tokio's
-//! blocking pool, at most a few at a time, so that logins never stall the async workers that
-//! serve every other request (L5).
+//! Password hashing and verification (argon2id, the core's implementation) run on a fixed
+//! pool of threads ([`Argon2Pool`], one per core), so that logins never stall the async
+//! workers that serve every other request (L5) and the memory they need stays bounded.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::argon2_pool::Argon2Pool;
 use p256::pkcs8::EncodePrivateKey;
 use portcullis_core::crypto::{password, CryptoError, CryptoProvider, Es256Signer};
 use ring::rand::SystemRandom;
@@ -14,12 +16,23 @@ use ring::signature::{
     EcdsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 
-/// ES256 on `ring`; argon2 on the blocking pool.
+thread_local! {
+    /// The argon2 working memory of an [`Argon2Pool`] thread, kept from one hash to the next
+    /// (so resident memory holds one hash's worth per thread, however many logins pass).
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<password::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_argon2_memory<T>(f: impl FnOnce(&mut Vec<password::Block>) -> T) -> T {
+    ARGON2_MEMORY.with_borrow_mut(f)
+}
+
+/// ES256 on `ring`; argon2 on its own threads.
 #[derive(Debug, Clone)]
 pub struct RingCrypto {
     rng: SystemRandom,
-    /// Concurrent argon2 computations (each takes about 19 MiB): twice the cores.
-    argon2_slots: Arc<tokio::sync::Semaphore>,
+    /// Threads for argon2 (each computation takes about 19 MiB): one per core.
+    argon2: Arc<Argon2Pool>,
 }
 
 impl RingCrypto {
@@ -28,23 +41,19 @@ impl RingCrypto {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             rng: SystemRandom::new(),
-            argon2_slots: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
+            argon2: Arc::new(Argon2Pool::new(cores)),
         }
     }
 
-    /// Runs `work` on tokio's blocking pool once an argon2 slot is free.
+    /// Runs `work` on the argon2 threads.
     async fn off_workers<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CryptoError> {
-        let _slot = self
-            .argon2_slots
-            .acquire()
+        self.argon2
+            .run(work)
             .await
-            .map_err(|_| CryptoError("password hashing is shut down".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| CryptoError("password hashing task failed".into()))
+            .ok_or_else(|| CryptoError("password hashing failed".into()))
     }
 }
 
@@ -104,15 +113,19 @@ impl CryptoProvider for RingCrypto {
 
     async fn password_hash(&self, password: &str, salt: [u8; 16]) -> Result<String, CryptoError> {
         let password = password.to_owned();
-        self.off_workers(move || password::hash_with_salt(&password, &salt))
-            .await?
+        self.off_workers(move || {
+            with_argon2_memory(|memory| password::hash_with_salt_in(&password, &salt, memory))
+        })
+        .await?
     }
 
     async fn password_verify(&self, password: &str, stored: &str) -> bool {
         let (password, stored) = (password.to_owned(), stored.to_owned());
-        self.off_workers(move || password::verify(&password, &stored))
-            .await
-            .unwrap_or(false)
+        self.off_workers(move || {
+            with_argon2_memory(|memory| password::verify_in(&password, &stored, memory))
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 

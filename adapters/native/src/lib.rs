@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin_cli;
+pub mod argon2_pool;
 pub mod config;
 pub mod crypto_ring;
 pub mod fetcher;

@@ -1,8 +1,10 @@
 //! Process metrics of the native host, appended to the core's counters at `/metrics` and
 //! `/admin/metrics` on the admin listener: the HTTP server request duration histogram of the
 //! OpenTelemetry HTTP conventions (`http_server_request_duration_seconds`, labelled with the
-//! method, the route template ([`portcullis_core::host::route`]) and the status code). These
-//! are this process's own; the core's `portcullis_*` counters are cluster-wide.
+//! method, the route template ([`portcullis_core::host::route`]) and the status code), and on
+//! Linux the process collector (`process_resident_memory_bytes`, CPU seconds, open file
+//! descriptors). These are this process's own; the core's `portcullis_*` counters are
+//! cluster-wide.
 
 use portcullis_core::host::AccessLog;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, Registry, TextEncoder};
@@ -42,6 +44,14 @@ impl HttpMetrics {
         registry
             .register(Box::new(duration.clone()))
             .expect("one registration of a fresh metric");
+        // The process's resident memory, CPU time and file descriptors (Linux /proc; on other
+        // systems the collector reports nothing).
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("one registration of the process collector");
         Self { registry, duration }
     }
 

@@ -1,10 +1,14 @@
 //! User password hashing with argon2id (RFC 9106), PHC string format. Protocol code hashes
 //! and verifies through the [`super::CryptoProvider`] methods `password_hash` and
 //! `password_verify` (default: these functions, inline), so that a host with threads runs
-//! this CPU- and memory-heavy work off its async workers (natively: `spawn_blocking`).
+//! this CPU- and memory-heavy work off its async workers (natively: a fixed pool of threads
+//! that each reuse one working memory through [`hash_with_salt_in`] and [`verify_in`]).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// One argon2 memory block (1 KiB); a hash with the default parameters needs 19,456 of them.
+pub use argon2::Block;
 
 use super::CryptoError;
 use crate::runtime::Rng;
@@ -30,6 +34,86 @@ pub fn hash_with_salt(password: &str, salt: &[u8; 16]) -> Result<String, CryptoE
         .map_err(|e| CryptoError(e.to_string()))
 }
 
+/// [`hash_with_salt`] computed in `memory` (grown to the size the parameters need and kept
+/// by the caller for the next hash), so that a host can bound how much memory hashing holds.
+/// Produces exactly the same PHC string.
+pub fn hash_with_salt_in(
+    password: &str,
+    salt: &[u8; 16],
+    memory: &mut Vec<Block>,
+) -> Result<String, CryptoError> {
+    let err = |e: &dyn std::fmt::Display| CryptoError(e.to_string());
+    let salt_string = SaltString::encode_b64(salt).map_err(|e| err(&e))?;
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = compute_in(
+        &argon2,
+        &params,
+        password,
+        salt,
+        Params::DEFAULT_OUTPUT_LEN,
+        memory,
+    )?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(|e| err(&e))?,
+        salt: Some(salt_string.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// [`verify`] computed in `memory` (see [`hash_with_salt_in`]).
+pub fn verify_in(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
+    let mut check = || -> Option<bool> {
+        let stored = PasswordHash::new(stored).ok()?;
+        let algorithm = Algorithm::try_from(stored.algorithm).ok()?;
+        let version = stored
+            .version
+            .map_or(Ok(Version::default()), Version::try_from)
+            .ok()?;
+        let params = Params::try_from(&stored).ok()?;
+        let (salt, expected) = (stored.salt?, stored.hash?);
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes).ok()?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let output = compute_in(
+            &argon2,
+            &params,
+            password,
+            salt_bytes,
+            expected.len(),
+            memory,
+        )
+        .ok()?;
+        // `Output` compares in constant time.
+        Some(output == expected)
+    };
+    check().unwrap_or(false)
+}
+
+/// The raw argon2 output of `len` bytes, computed in `memory`.
+fn compute_in(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &str,
+    salt: &[u8],
+    len: usize,
+    memory: &mut Vec<Block>,
+) -> Result<Output, CryptoError> {
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    Output::init_with(len, |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..blocks])
+            .map_err(|_| argon2::password_hash::Error::Password)
+    })
+    .map_err(|e| CryptoError(e.to_string()))
+}
+
 /// Checks `password` against a stored PHC hash (constant time inside argon2).
 pub fn verify(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
@@ -49,6 +133,26 @@ pub const DUMMY_HASH: &str =
 mod tests {
     use super::*;
     use crate::runtime::SeededRng;
+
+    /// The memory-reusing variants give the same PHC string and the same verdicts, with one
+    /// buffer across calls.
+    #[test]
+    fn in_memory_variants_match() {
+        let salt = new_salt(&SeededRng::new(5));
+        let mut memory = Vec::new();
+        let h = hash_with_salt_in("correct horse", &salt, &mut memory).unwrap();
+        assert_eq!(h, hash_with_salt("correct horse", &salt).unwrap());
+        assert!(verify_in("correct horse", &h, &mut memory));
+        assert!(!verify_in("wrong", &h, &mut memory));
+        assert!(!verify_in("x", "not a hash", &mut memory));
+        assert!(verify_in(
+            "correct horse",
+            &hash_with_salt("correct horse", &salt).unwrap(),
+            &mut memory
+        ));
+        assert!(!verify_in("nobody", DUMMY_HASH, &mut memory));
+        assert_eq!(memory.len(), Params::default().block_count());
+    }
 
     #[test]
     fn hash_and_verify() {

@@ -111,6 +111,10 @@ pub async fn metrics_count_tokens_issued_and_refused(t: &Target) {
         assert!(routes.contains(&"/oauth/token"), "{routes:?}");
         assert!(routes.contains(&"/admin/clients"), "{routes:?}");
         assert!(!routes.iter().any(|r| r.contains(&c.id)), "{routes:?}");
+        // The process collector: resident memory and CPU time of this process.
+        for name in ["process_resident_memory_bytes", "process_cpu_seconds_total"] {
+            assert!(counter(&native, name, &[]) > 0.0, "{name} missing or zero");
+        }
     }
 }
 
