@@ -309,6 +309,13 @@ CREATE TABLE identities (
 CREATE INDEX identities_user ON identities (user_id);
 "#,
     },
+    Migration {
+        version: 10,
+        name: "jwt bearer policy rules: groups, authentication age, acr",
+        sql: r#"
+ALTER TABLE idp_policies ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.
