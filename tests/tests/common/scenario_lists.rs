@@ -208,6 +208,8 @@ isolated!(
     federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
     federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
     federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
+    federation::federation_refresh_rereads_groups_in_a_browser
+        with federation::GROUP_SCOPES_REFRESH,
 );
 
 clocked!(
