@@ -210,6 +210,8 @@ isolated!(
     federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
     federation::federation_refresh_rereads_groups_in_a_browser
         with federation::GROUP_SCOPES_REFRESH,
+    federation::federation_vault_sign_in_with_a_connector_in_a_browser
+        with federation::SETTINGS,
 );
 
 clocked!(

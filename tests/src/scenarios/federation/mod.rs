@@ -8,8 +8,10 @@
 
 pub mod idp;
 mod refresh;
+mod vault_sign_in;
 
 pub use refresh::*;
+pub use vault_sign_in::*;
 
 use serde_json::{json, Value};
 
