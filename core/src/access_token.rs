@@ -142,7 +142,7 @@ pub fn refresh_token(ctx: &Context) -> String {
 }
 
 /// Verifies one of our access tokens: signature with a published key, `typ`, issuer and
-/// time window (60 s skew, J5). Returns `None` for anything that is not a valid token of
+/// time window (within `jwt_clock_skew_seconds`, J5). Returns `None` for anything that is not a valid token of
 /// ours (revocation is checked separately).
 pub async fn verify_access_token(ctx: &Context, token: &str) -> Result<Option<AccessClaims>> {
     let Ok(parsed) = Parsed::parse(token) else {
@@ -164,8 +164,8 @@ pub async fn verify_access_token(ctx: &Context, token: &str) -> Result<Option<Ac
         return Ok(None);
     };
     let now = ctx.now();
-    const SKEW: i64 = 60;
-    if claims.iss != ctx.issuer() || claims.exp <= now - SKEW || claims.nbf > now + SKEW {
+    let skew = ctx.config().jwt_clock_skew_seconds;
+    if claims.iss != ctx.issuer() || claims.exp <= now - skew || claims.nbf > now + skew {
         return Ok(None);
     }
     Ok(Some(claims))

@@ -26,6 +26,7 @@ pub mod federation;
 pub mod grant_types;
 pub mod host;
 pub mod idp;
+pub mod idp_policy;
 pub mod jose;
 pub mod keys;
 pub mod maintenance;

@@ -362,6 +362,7 @@ async fn authorize(
                 access_token: Some(token),
                 now: ctx.now(),
                 max_age: ctx.config().dpop.proof_max_age_secs,
+                skew: ctx.config().jwt_clock_skew_seconds,
                 nonce: policy.map(|(k, l)| (k, *l)),
             };
             let checked = proof::check(ctx.env().crypto.as_ref(), proof, &expected)

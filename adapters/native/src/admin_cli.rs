@@ -75,6 +75,33 @@ pub enum Op {
         /// Connector id.
         id: String,
     },
+    /// Declare (create or replace) a trusted enterprise IdP: the admin API's JSON body.
+    IdpPut {
+        /// The IdP declaration (`POST /admin/idps`).
+        body: Value,
+    },
+    /// List trusted IdPs.
+    IdpList,
+    /// Delete a trusted IdP with its policies and subject mappings.
+    IdpDelete {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// Declare (create or replace) a JWT bearer policy with its rules: the admin API's body.
+    IdpPolicyPut {
+        /// The policy (`POST /admin/idp-policies`).
+        body: Value,
+    },
+    /// List JWT bearer policies.
+    IdpPolicyList {
+        /// Only this IdP's.
+        issuer: Option<String>,
+    },
+    /// Delete a JWT bearer policy.
+    IdpPolicyDelete {
+        /// Policy id.
+        id: String,
+    },
     /// List external identities linked to users.
     IdentityList {
         /// Only this user's (username).
@@ -283,6 +310,31 @@ impl Op {
                 format!("/admin/connectors/{}", segment(id)),
                 None,
             ),
+            Op::IdpPut { body } => (Method::POST, "/admin/idps".into(), Some(body.clone())),
+            Op::IdpList => (Method::GET, "/admin/idps".into(), None),
+            Op::IdpDelete { issuer } => (
+                Method::DELETE,
+                format!("/admin/idps?issuer={}", segment(issuer)),
+                None,
+            ),
+            Op::IdpPolicyPut { body } => (
+                Method::POST,
+                "/admin/idp-policies".into(),
+                Some(body.clone()),
+            ),
+            Op::IdpPolicyList { issuer } => match issuer {
+                Some(i) => (
+                    Method::GET,
+                    format!("/admin/idp-policies?issuer={}", segment(i)),
+                    None,
+                ),
+                None => (Method::GET, "/admin/idp-policies".into(), None),
+            },
+            Op::IdpPolicyDelete { id } => (
+                Method::DELETE,
+                format!("/admin/idp-policies/{}", segment(id)),
+                None,
+            ),
             Op::IdentityList { user, connector } => {
                 let mut q = url::form_urlencoded::Serializer::new(String::new());
                 if let Some(u) = user {
@@ -476,6 +528,61 @@ mod tests {
             StatusCode::NOT_FOUND
         );
         let delete = Op::ConnectorDelete { id: "okta".into() };
+        assert_eq!(
+            run(&server, &delete).await.unwrap().0,
+            StatusCode::NO_CONTENT
+        );
+    }
+
+    #[tokio::test]
+    async fn idps_and_policies_with_rules_from_the_cli() {
+        let (_dir, server) = server().await;
+        let issuer = "https://acme.okta.com";
+        let (s, v) = run(
+            &server,
+            &Op::IdpPut {
+                body: json!({ "issuer": issuer }),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, _) = run(
+            &server,
+            &Op::ResourceAdd {
+                uri: "https://mcp.example.com/mcp".into(),
+                scopes: vec!["tools:read".into(), "tools:write".into()],
+                name: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s.is_success());
+        let rule = json!({ "scopes": ["tools:write"], "groups": ["ops"],
+                           "max_auth_age": 300, "acr_values": ["urn:mfa"] });
+        let body = json!({
+            "issuer": issuer, "client_id": "agent", "resource": "https://mcp.example.com/mcp",
+            "scopes": ["tools:read", "tools:write"], "rules": [rule],
+        });
+        let (s, v) = run(&server, &Op::IdpPolicyPut { body }).await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["rules"][0]["groups_from"], json!("assertion"), "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let list = Op::IdpPolicyList {
+            issuer: Some(issuer.into()),
+        };
+        let (_, v) = run(&server, &list).await.unwrap();
+        assert_eq!(v["policies"][0]["rules"][0]["max_auth_age"], json!(300));
+        let (_, idps) = run(&server, &Op::IdpList).await.unwrap();
+        assert!(idps.to_string().contains(issuer), "{idps}");
+        let delete = Op::IdpPolicyDelete { id };
+        assert_eq!(
+            run(&server, &delete).await.unwrap().0,
+            StatusCode::NO_CONTENT
+        );
+        let delete = Op::IdpDelete {
+            issuer: issuer.into(),
+        };
         assert_eq!(
             run(&server, &delete).await.unwrap().0,
             StatusCode::NO_CONTENT

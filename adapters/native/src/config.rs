@@ -329,6 +329,38 @@ mod tests {
     }
 
     #[test]
+    fn clock_skew_and_policy_rules_from_the_file() {
+        let file = r#"
+            jwt_clock_skew_seconds = 30
+            [[idp_policies]]
+            issuer = "https://acme.okta.com/oauth2/aus1"
+            client_id = "agent-platform"
+            resource = "https://mcp.example.com/mcp"
+            scopes = ["mcp:read", "mcp:write"]
+            [[idp_policies.rules]]
+            scopes = ["mcp:write"]
+            groups = ["mcp-writers"]
+            max_auth_age = 900
+            acr_values = ["urn:okta:loa:2fa:any", "phr"]
+        "#;
+        let s = load_from(Some(file), &env(&[])).unwrap();
+        assert_eq!(s.core.jwt_clock_skew_seconds, 30);
+        let rule = &s.core.idp_policies[0].rules[0];
+        assert_eq!(rule.groups, ["mcp-writers"]);
+        assert_eq!(rule.max_auth_age, Some(900));
+        let env_skew = load_from(
+            Some(file),
+            &env(&[("PORTCULLIS_JWT_CLOCK_SKEW_SECONDS", "10")]),
+        )
+        .unwrap();
+        assert_eq!(env_skew.core.jwt_clock_skew_seconds, 10);
+        // Out of range: refused when the server starts (Config::validate), naming the setting.
+        let out = load_from(None, &env(&[("PORTCULLIS_JWT_CLOCK_SKEW_SECONDS", "301")])).unwrap();
+        let err = out.core.validate().unwrap_err();
+        assert_eq!(err.setting, "jwt_clock_skew_seconds", "{err}");
+    }
+
+    #[test]
     fn file_then_env_overrides() {
         let file = r#"
             issuer = "https://auth.example.com"

@@ -1,6 +1,7 @@
 //! The `portcullis` command: `serve` runs the authorization server (public and admin
 //! listeners); `migrate` applies the schema; `maintenance` purges expired rows once;
-//! `user`, `resource`, `client`, `audit`, `key`, `rekey`, `provider`, `connection`, `connector` and `identity`
+//! `user`, `resource`, `client`, `audit`, `key`, `rekey`, `provider`, `connection`, `connector`,
+//! `identity` and `idp`
 //! administer the database directly through the core's admin API, in-process.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -68,6 +69,45 @@ enum Command {
     /// Manage external identities linked to users.
     #[command(subcommand)]
     Identity(IdentityCmd),
+    /// Manage trusted enterprise IdPs (ID-JAG issuers) and their JWT bearer policies.
+    #[command(subcommand)]
+    Idp(IdpCmd),
+}
+
+#[derive(Subcommand)]
+enum IdpCmd {
+    /// Declare (create or replace) a trusted IdP from a JSON file (`-`: stdin), the body of
+    /// `POST /admin/idps`.
+    Add {
+        /// The JSON declaration.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List trusted IdPs.
+    List,
+    /// Delete a trusted IdP with its policies and subject mappings.
+    Delete {
+        /// Its issuer.
+        issuer: String,
+    },
+    /// Declare (create or replace) a JWT bearer policy, with its rules (groups, max_auth_age,
+    /// acr_values), from a JSON file (`-`: stdin), the body of `POST /admin/idp-policies`.
+    PolicyAdd {
+        /// The JSON declaration.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List JWT bearer policies.
+    Policies {
+        /// Only this IdP's.
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Delete a JWT bearer policy.
+    PolicyDelete {
+        /// Policy id.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -391,6 +431,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Identity(IdentityCmd::Unlink { connector, subject }) => {
             Op::IdentityUnlink { connector, subject }
         }
+        Command::Idp(IdpCmd::Add { file }) => Op::IdpPut {
+            body: read_json(&file)?,
+        },
+        Command::Idp(IdpCmd::List) => Op::IdpList,
+        Command::Idp(IdpCmd::Delete { issuer }) => Op::IdpDelete { issuer },
+        Command::Idp(IdpCmd::PolicyAdd { file }) => Op::IdpPolicyPut {
+            body: read_json(&file)?,
+        },
+        Command::Idp(IdpCmd::Policies { issuer }) => Op::IdpPolicyList { issuer },
+        Command::Idp(IdpCmd::PolicyDelete { id }) => Op::IdpPolicyDelete { id },
     };
     server::init_logging(settings.host.log_format, "warn");
     let server = server::start(&settings).await?;

@@ -1,7 +1,7 @@
 //! Admin API: trusted enterprise IdPs for the JWT bearer grant (RFC 7523 §2.1 with ID-JAG,
 //! draft-ietf-oauth-identity-assertion-authz-grant): the registry (`/admin/idps`), the
 //! policies deciding which IdP / client / resource combinations get tokens and with which
-//! scopes at most (`/admin/idp-policies`), and explicit subject mappings
+//! scopes at most, under which conditions (`/admin/idp-policies`, [`crate::idp_policy`]), and explicit subject mappings
 //! (`/admin/idp-subjects`). Also applies the `idps` and `idp_policies` configuration seeds.
 
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::error::StartError;
 use crate::error::{Error, ErrorCode, Result};
 use crate::idp;
+use crate::idp_policy::{self, Rule};
 use crate::request::json_body;
 use crate::store::repo::idps::{self as repo, IdpRow, PolicyRow, SubjectRow};
 use crate::store::repo::resources as resource_repo;
@@ -46,6 +47,8 @@ struct NewPolicy {
     client_id: String,
     resource: String,
     scopes: Vec<String>,
+    #[serde(default)]
+    rules: Vec<Rule>,
 }
 
 #[derive(Deserialize)]
@@ -128,24 +131,27 @@ fn validate_client_ref(client_id: &str) -> Result<()> {
 }
 
 /// A validated policy row (a new id; an existing policy for the same issuer, client and
-/// resource keeps its own when stored).
+/// resource keeps its own when stored); its rules are checked by [`idp_policy::validate`].
 pub(crate) fn prepare_policy(
     server: &Context,
     issuer: &str,
     client_id: &str,
     resource: &str,
     scopes: &[String],
+    rules: &[Rule],
 ) -> Result<PolicyRow> {
     idp::validate_issuer(issuer).map_err(bad)?;
     validate_client_ref(client_id)?;
     resources::validate_uri(resource)?;
     let scopes = resources::validate_scopes(scopes)?;
+    idp_policy::validate(rules, &scopes).map_err(bad)?;
     Ok(PolicyRow {
         id: crate::runtime::random_token(server.env().rng.as_ref(), 12),
         issuer: issuer.to_owned(),
         client_id: client_id.to_owned(),
         resource: resource.to_owned(),
         scopes,
+        rules: rules.to_vec(),
         created_at: server.now(),
     })
 }
@@ -254,6 +260,7 @@ fn policy_view(p: &PolicyRow) -> Value {
         "client_id": p.client_id,
         "resource": p.resource,
         "scopes": p.scopes,
+        "rules": p.rules,
         "created_at": p.created_at,
     })
 }
@@ -273,6 +280,7 @@ pub(super) async fn create_policy(
         &body.client_id,
         &body.resource,
         &body.scopes,
+        &body.rules,
     )?;
     let db = server.env().sql.as_ref();
     if repo::get(db, &row.issuer).await?.is_none() {
@@ -485,14 +493,20 @@ pub(crate) fn prepare_seeds(server: &Context) -> std::result::Result<Seeds, Star
     }
     let mut policies = Vec::with_capacity(cfg.idp_policies.len());
     for p in &cfg.idp_policies {
-        let row = prepare_policy(server, &p.issuer, &p.client_id, &p.resource, &p.scopes).map_err(
-            |e| {
-                StartError::Init(format!(
-                    "seed idp_policy '{}' / '{}' / '{}': {}",
-                    p.issuer, p.client_id, p.resource, e.description
-                ))
-            },
-        )?;
+        let row = prepare_policy(
+            server,
+            &p.issuer,
+            &p.client_id,
+            &p.resource,
+            &p.scopes,
+            &p.rules,
+        )
+        .map_err(|e| {
+            StartError::Init(format!(
+                "seed idp_policy '{}' / '{}' / '{}': {}",
+                p.issuer, p.client_id, p.resource, e.description
+            ))
+        })?;
         policies.push(row);
     }
     Ok(Seeds { idps, policies })

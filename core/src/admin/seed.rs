@@ -598,6 +598,7 @@ mod tests {
             client_id: "backend".into(),
             resource: "https://mcp.example.com/mcp".into(),
             scopes: vec!["tools:read".into()],
+            rules: Vec::new(),
         });
         cfg
     }
@@ -607,10 +608,24 @@ mod tests {
         run(async {
             let db = Arc::new(TestSql::memory());
             start(&db, with_idp(), 0).await.unwrap();
-            start(&db, with_idp(), 3600).await.unwrap();
+            let mut stepped_up = with_idp();
+            let rule = crate::idp_policy::Rule {
+                groups: vec!["ops".into()],
+                max_auth_age: Some(600),
+                acr_values: vec!["urn:mfa".into()],
+                ..Default::default()
+            };
+            stepped_up.idp_policies[0].rules = vec![rule.clone()];
+            start(&db, stepped_up, 3600).await.unwrap();
             let sql: &dyn crate::store::SqlStore = db.as_ref();
             assert_eq!(repo::idps::list(sql).await.unwrap().len(), 1);
-            assert_eq!(repo::idps::list_policies(sql, None).await.unwrap().len(), 1);
+            let policies = repo::idps::list_policies(sql, None).await.unwrap();
+            assert_eq!(policies.len(), 1);
+            assert_eq!(
+                policies[0].rules,
+                [rule],
+                "seeded rules replace the old ones"
+            );
 
             let cases: Vec<(Edit, &str)> = vec![
                 (
@@ -622,6 +637,20 @@ mod tests {
                     "more than once",
                 ),
                 (Box::new(|c| c.idp_policies[0].scopes.clear()), ""),
+                (
+                    Box::new(|c| {
+                        c.idp_policies[0].rules = vec![crate::idp_policy::Rule {
+                            scopes: vec!["tools:write".into()],
+                            groups: vec!["ops".into()],
+                            ..Default::default()
+                        }]
+                    }),
+                    "rule 0: scope 'tools:write' is not one of the policy's scopes",
+                ),
+                (
+                    Box::new(|c| c.idp_policies[0].rules = vec![Default::default()]),
+                    "rule 0: needs at least one condition",
+                ),
             ];
             for (edit, want) in cases {
                 let mut cfg = with_idp();

@@ -19,8 +19,6 @@ use crate::text::truncate;
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Clock skew tolerated on `iat` and `nbf` (J5).
-pub const MAX_SKEW_SECS: i64 = 60;
 /// Longest accepted assertion lifetime (`exp` this far ahead at most), which also bounds how
 /// long a `jti` is remembered.
 pub const MAX_LIFETIME_SECS: i64 = 3600;
@@ -96,13 +94,15 @@ fn int_claim(
 /// Checks the claims of a signature-verified assertion (A5, J5): `iss` and `sub` are the
 /// client id; `aud` (a string, or an array) names one of `audiences` (our issuer or token
 /// endpoint); `exp` is present, in the future and at most [`MAX_LIFETIME_SECS`] ahead;
-/// `iat` and `nbf`, when present, are not in the future beyond [`MAX_SKEW_SECS`] and `iat`
-/// is not older than [`MAX_LIFETIME_SECS`]; `jti` is a non-empty string.
+/// `iat` and `nbf`, when present, are not in the future beyond `skew` (the
+/// `jwt_clock_skew_seconds` setting) and `iat` is not older than [`MAX_LIFETIME_SECS`];
+/// `jti` is a non-empty string.
 pub fn check_claims(
     claims: &Map<String, Value>,
     client_id: &str,
     audiences: &[&str],
     now: i64,
+    skew: i64,
 ) -> std::result::Result<Checked, ClaimsError> {
     for name in ["iss", "sub"] {
         match claims.get(name) {
@@ -129,15 +129,15 @@ pub fn check_claims(
         return Err(ClaimsError::ExpTooFar);
     }
     if let Some(iat) = int_claim(claims, "iat")? {
-        if iat > now + MAX_SKEW_SECS {
+        if iat > now + skew {
             return Err(ClaimsError::IatInFuture);
         }
-        if iat < now - MAX_LIFETIME_SECS - MAX_SKEW_SECS {
+        if iat < now - MAX_LIFETIME_SECS - skew {
             return Err(ClaimsError::IatTooOld);
         }
     }
     if let Some(nbf) = int_claim(claims, "nbf")? {
-        if nbf > now + MAX_SKEW_SECS {
+        if nbf > now + skew {
             return Err(ClaimsError::NotYetValid);
         }
     }
@@ -204,6 +204,7 @@ pub async fn verify(ctx: &Context, client: &Client, assertion: &str) -> Result<C
         &client.client_id,
         &[ctx.issuer(), &token_endpoint],
         now,
+        ctx.config().jwt_clock_skew_seconds,
     )
     .map_err(|e| refused(e.to_string()))?;
     let replay_key = format!("client-assertion:{}:{}", client.client_id, checked.jti);
@@ -223,6 +224,8 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
     const ISS: &str = "https://as.example.com";
     const TOKEN: &str = "https://as.example.com/oauth/token";
+    /// The default `jwt_clock_skew_seconds`.
+    const MAX_SKEW_SECS: i64 = 60;
 
     fn claims(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -233,7 +236,8 @@ mod tests {
     }
 
     fn check(v: Value) -> std::result::Result<Checked, String> {
-        check_claims(&claims(v), "app", &[ISS, TOKEN], NOW).map_err(|e| e.to_string())
+        check_claims(&claims(v), "app", &[ISS, TOKEN], NOW, MAX_SKEW_SECS)
+            .map_err(|e| e.to_string())
     }
 
     fn with(name: &str, value: Value) -> Value {
@@ -317,6 +321,19 @@ mod tests {
         .is_err());
         assert!(check(with("nbf", json!(NOW + MAX_SKEW_SECS + 1))).is_err());
         assert!(check(with("iat", json!("now"))).is_err());
+    }
+
+    #[test]
+    fn j5_skew_is_the_configured_one() {
+        let ahead = claims(with("iat", json!(NOW + 45)));
+        let at = |skew| check_claims(&ahead, "app", &[ISS, TOKEN], NOW, skew);
+        at(60).unwrap();
+        assert_eq!(at(10).unwrap_err(), ClaimsError::IatInFuture);
+        let nbf = claims(with("nbf", json!(NOW + 1)));
+        assert_eq!(
+            check_claims(&nbf, "app", &[ISS, TOKEN], NOW, 0).unwrap_err(),
+            ClaimsError::NotYetValid
+        );
     }
 
     #[test]

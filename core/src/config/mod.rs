@@ -62,6 +62,9 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Seconds a new signing key is published in the JWKS before it signs (0: at once).
     pub key_prepublish_secs: i64,
+    /// Clock skew tolerated by every JWT check (our access tokens, client assertions, ID-JAG
+    /// assertions, connector ID tokens, DPoP proofs), seconds: [`JWT_CLOCK_SKEW_RANGE`].
+    pub jwt_clock_skew_seconds: i64,
     /// Trusted enterprise IdPs for the JWT bearer / ID-JAG grant, created or updated on start.
     pub idps: Vec<SeedIdp>,
     /// Which IdP / client / resource / scope combinations the JWT bearer grant allows.
@@ -105,6 +108,7 @@ impl Default for Config {
             token_exchange: TokenExchangeConfig::default(),
             storage: StorageConfig::default(),
             key_prepublish_secs: 0,
+            jwt_clock_skew_seconds: 60,
             idps: Vec::new(),
             idp_policies: Vec::new(),
             users: Vec::new(),
@@ -314,6 +318,9 @@ pub struct SeedIdpPolicy {
     pub resource: String,
     /// The largest scope set granted.
     pub scopes: Vec<String>,
+    /// Conditions on its scopes: groups, authentication age, `acr` ([`crate::idp_policy`]).
+    #[serde(default)]
+    pub rules: Vec<crate::idp_policy::Rule>,
 }
 
 /// A user declared in configuration.
@@ -379,6 +386,9 @@ pub struct SeedClient {
     #[serde(default)]
     pub jwks_uri: Option<String>,
 }
+
+/// The accepted values of `jwt_clock_skew_seconds` (J5: a bounded skew).
+pub const JWT_CLOCK_SKEW_RANGE: std::ops::RangeInclusive<i64> = 0..=300;
 
 /// A refused configuration, naming the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -553,6 +563,16 @@ impl Config {
                 return Err(cfg_err(name, format!("must be between 1 and {max}")));
             }
         }
+        if !JWT_CLOCK_SKEW_RANGE.contains(&self.jwt_clock_skew_seconds) {
+            return Err(cfg_err(
+                "jwt_clock_skew_seconds",
+                format!(
+                    "must be between {} and {} seconds",
+                    JWT_CLOCK_SKEW_RANGE.start(),
+                    JWT_CLOCK_SKEW_RANGE.end()
+                ),
+            ));
+        }
         if self.cimd.allow_loopback && !loopback {
             return Err(cfg_err(
                 "cimd.allow_loopback",
@@ -587,6 +607,26 @@ mod tests {
         assert_eq!(cfg.validate().unwrap_err().setting, "master_key");
         cfg.master_key = Some(Secret::new("0123456789abcdef0123"));
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn jwt_clock_skew_is_bounded() {
+        for ok in [0, 60, 300] {
+            let cfg = Config {
+                jwt_clock_skew_seconds: ok,
+                ..Config::default()
+            };
+            cfg.validate().unwrap();
+        }
+        for bad in [-1, 301, i64::MAX] {
+            let cfg = Config {
+                jwt_clock_skew_seconds: bad,
+                ..Config::default()
+            };
+            let err = cfg.validate().unwrap_err();
+            assert_eq!(err.setting, "jwt_clock_skew_seconds");
+            assert!(err.to_string().contains("between 0 and 300"), "{err}");
+        }
     }
 
     #[test]

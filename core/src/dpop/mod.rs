@@ -135,6 +135,7 @@ pub async fn check_token_request(
             access_token: None,
             now: ctx.now(),
             max_age: ctx.config().dpop.proof_max_age_secs,
+            skew: ctx.config().jwt_clock_skew_seconds,
             nonce: policy.as_ref().map(|(k, l)| (k, *l)),
         };
         let checked = proof::check(ctx.env().crypto.as_ref(), proof, &expected).await?;

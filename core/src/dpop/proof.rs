@@ -18,8 +18,6 @@ use crate::jose;
 pub const PROOF_TYP: &str = "dpop+jwt";
 /// Signature algorithms accepted for proofs (advertised as `dpop_signing_alg_values_supported`).
 pub const ALGS: &[&str] = &["ES256"];
-/// How far in the future a proof's `iat` may be (clock skew).
-pub const FUTURE_SKEW_SECS: i64 = 60;
 /// Longest `DPoP` header accepted.
 const MAX_PROOF_LEN: usize = 8 * 1024;
 /// Longest `jti` accepted (it becomes part of a storage key).
@@ -117,6 +115,8 @@ pub struct Expected<'a> {
     pub now: i64,
     /// Largest accepted age of `iat`, seconds.
     pub max_age: i64,
+    /// How far in the future `iat` may be (the `jwt_clock_skew_seconds` setting), seconds.
+    pub skew: i64,
     /// When nonces are required: the key that checks them and their lifetime.
     pub nonce: Option<(&'a NonceKey, i64)>,
 }
@@ -237,7 +237,7 @@ pub async fn check(
             ),
         ));
     }
-    if iat.saturating_sub(expected.now) > FUTURE_SKEW_SECS {
+    if iat.saturating_sub(expected.now) > expected.skew {
         return Err(Rejection::new(
             InFuture,
             "the DPoP proof iat is in the future",

@@ -28,6 +28,7 @@ fn expected() -> Expected<'static> {
         access_token: None,
         now: NOW,
         max_age: 300,
+        skew: 60,
         nonce: None,
     }
 }
@@ -232,6 +233,16 @@ fn d1_iat_in_future_refused() {
     assert!(check(&RustCrypto, &p.proof("POST", URL, NOW + 60), &expected()).is_ok());
     assert_eq!(
         reason(&p.proof("POST", URL, NOW + 61), &expected()),
+        Reason::InFuture
+    );
+    // The window is the configured jwt_clock_skew_seconds.
+    let tight = Expected {
+        skew: 10,
+        ..expected()
+    };
+    assert!(check(&RustCrypto, &p.proof("POST", URL, NOW + 10), &tight).is_ok());
+    assert_eq!(
+        reason(&p.proof("POST", URL, NOW + 11), &tight),
         Reason::InFuture
     );
 }

@@ -59,22 +59,26 @@ fn unknown() -> Response<Bytes> {
     )
 }
 
-/// The sign-in form that comes back to `path` and from there goes on to `then` (another
-/// origin, which the page's CSP must name for the form's redirect chain to reach it), if any.
-fn sign_in(
+/// The sign-in page that comes back to `path` and from there goes on to `then` (another
+/// origin, which the page's CSP must name for the form's redirect chain to reach it), if any:
+/// a "Sign in with {name}" link per connector (coming back to `path` too), and the password
+/// form unless switched off.
+async fn sign_in(
     server: &Context,
     req: &Request<Bytes>,
     path: &str,
     what: &str,
     then: Option<&str>,
-) -> Response<Bytes> {
+) -> Result<Response<Bytes>> {
     let (csrf, set_csrf) = browser::csrf_token(server, req.headers());
-    let mut resp = pages::login_page(
+    let options = super::connectors::continue_options(server, path).await?;
+    let mut resp = pages::login_page_with(
         &endpoint_url(server, paths::LOGIN),
         SignInFor::Continue { path, what },
         &csrf,
         None,
         StatusCode::OK,
+        &options,
     );
     if let Some(then) = then {
         pages::allow_form_redirect_to(&mut resp, then);
@@ -82,7 +86,7 @@ fn sign_in(
     if let Some(c) = set_csrf {
         add_cookie(&mut resp, &c);
     }
-    resp
+    Ok(resp)
 }
 
 fn path_and_query(req: &Request<Bytes>) -> String {
@@ -99,13 +103,7 @@ async fn start(server: &Context, req: &Request<Bytes>, name: &str) -> Result<Res
     let Some(session) = browser::session(server, req.headers()).await? else {
         let what = format!("connect your {} account", provider.name);
         let then = provider.authorization_endpoint.as_str();
-        return Ok(sign_in(
-            server,
-            req,
-            &path_and_query(req),
-            &what,
-            Some(then),
-        ));
+        return sign_in(server, req, &path_and_query(req), &what, Some(then)).await;
     };
     let query = Params::from_query(req.uri())?;
     if let Some(bound) = query.get("for") {
@@ -183,13 +181,14 @@ pub async fn connections(server: &Context, req: Request<Bytes>) -> Response<Byte
 
 async fn list(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>> {
     let Some(session) = browser::session(server, req.headers()).await? else {
-        return Ok(sign_in(
+        return sign_in(
             server,
             req,
             &path_and_query(req),
             "manage your connected accounts",
             None,
-        ));
+        )
+        .await;
     };
     let db = server.env().sql.as_ref();
     let rows = connections::list(db, Some(&session.subject), None, 200).await?;

@@ -3,7 +3,9 @@
 //! IdP (OIDC Core §3.1.2.1); the IdP sends them back to `GET /oauth/connectors/{id}/callback`
 //! (the connector's redirect URI), which finishes the login ([`crate::federation::login`]),
 //! starts the session, binds the pending authorization request to it (H5) and continues to
-//! consent, exactly as a password sign-in does. The `state` is also kept in a cookie of the
+//! consent, exactly as a password sign-in does. The vault's sign-in page (a connect link, the
+//! connections page) offers the same links with `?continue=<page>` instead: the login then
+//! starts the session and goes back to that page. The `state` is also kept in a cookie of the
 //! browser that started the login, so a callback opened in another browser (login CSRF) is
 //! refused; an `iss` in the callback (RFC 9207) must be the connector's.
 
@@ -31,13 +33,30 @@ const LOGIN_COOKIE: &str = "pc_connector";
 /// The sign-in page's options for the pending request `handle`: a link per connector, and
 /// the password form unless `login.local_passwords` is off.
 pub async fn sign_in_options(server: &Context, handle: Option<&str>) -> Result<SignInOptions> {
-    let connectors = match handle {
-        Some(handle) => connectors::buttons(server)
+    match handle {
+        Some(handle) => options(server, ("request", handle)).await,
+        None => options(server, ("", "")).await,
+    }
+}
+
+/// The sign-in options of a page of this server that needs a session (the vault's connect
+/// page, the connections page): a link per connector that comes back to `path` (a target
+/// [`super::login::continue_target`] accepts), and the password form unless switched off.
+pub async fn continue_options(server: &Context, path: &str) -> Result<SignInOptions> {
+    options(server, ("continue", path)).await
+}
+
+/// The options, each connector link carrying `target` (none when its name is empty).
+async fn options(server: &Context, target: (&str, &str)) -> Result<SignInOptions> {
+    let connectors = if target.0.is_empty() {
+        Vec::new()
+    } else {
+        connectors::buttons(server)
             .await?
             .into_iter()
             .map(|(id, name)| {
                 let query = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("request", handle)
+                    .append_pair(target.0, target.1)
                     .finish();
                 let href = format!(
                     "{}{}/{id}/start?{query}",
@@ -46,13 +65,46 @@ pub async fn sign_in_options(server: &Context, handle: Option<&str>) -> Result<S
                 );
                 (name, href)
             })
-            .collect(),
-        None => Vec::new(),
+            .collect()
     };
     Ok(SignInOptions {
         connectors,
         local_passwords: server.config().login.local_passwords,
     })
+}
+
+/// Where a connector login goes once finished: on to consent for a pending authorization
+/// request, or back to a page of this server. Kept (as the login's "handle") in the pending
+/// login's `request_hash` and in the login cookie; a page is `c:` + base64url(path), which no
+/// request handle (base64url only) can look like.
+enum Then {
+    Consent(String),
+    Page(String),
+}
+
+impl Then {
+    fn handle(&self) -> String {
+        match self {
+            Then::Consent(handle) => handle.clone(),
+            Then::Page(path) => format!("c:{}", crate::crypto::b64(path.as_bytes())),
+        }
+    }
+
+    /// The target a handle names, if it is (still) an acceptable one.
+    fn from_handle(server: &Context, handle: &str) -> Option<Self> {
+        match handle.strip_prefix("c:") {
+            Some(encoded) => {
+                let path = String::from_utf8(crate::crypto::b64_decode(encoded)?).ok()?;
+                continue_page(server, &path).map(Then::Page)
+            }
+            None => Some(Then::Consent(handle.to_owned())),
+        }
+    }
+}
+
+/// `path` when it is a page a sign-in may continue to (the vault's pages).
+fn continue_page(server: &Context, path: &str) -> Option<String> {
+    super::login::continue_target(&super::issuer_path(server), path).map(|_| path.to_owned())
 }
 
 /// `/oauth/connectors/{id}/start` and `/oauth/connectors/{id}/callback` (`rest` is what
@@ -96,11 +148,21 @@ fn expired() -> Response<Bytes> {
 
 async fn start(server: &Context, req: &Request<Bytes>, c: &Connector) -> Result<Response<Bytes>> {
     let query = Params::from_query(req.uri())?;
-    let handle = query.get("request").unwrap_or_default();
-    if load_pending(server, handle).await?.is_none() {
-        return Ok(expired());
-    }
-    match login::start(server, c, handle).await {
+    let then = match query.get("continue") {
+        Some(path) => match continue_page(server, path) {
+            Some(path) => Then::Page(path),
+            None => return Ok(expired()),
+        },
+        None => {
+            let handle = query.get("request").unwrap_or_default();
+            if load_pending(server, handle).await?.is_none() {
+                return Ok(expired());
+            }
+            Then::Consent(handle.to_owned())
+        }
+    };
+    let handle = then.handle();
+    match login::start(server, c, &handle).await {
         Ok((url, state)) => {
             let mut resp = redirect(url.as_str());
             let value = format!("{state}.{handle}");
@@ -153,8 +215,13 @@ async fn callback(
     ) {
         return Ok(expired());
     }
-    let Some((_, pending)) = load_pending(server, &handle).await? else {
-        return Ok(expired());
+    let pending = match Then::from_handle(server, &handle) {
+        Some(Then::Consent(_)) => match load_pending(server, &handle).await? {
+            Some((_, pending)) => Some(pending),
+            None => return Ok(expired()),
+        },
+        Some(Then::Page(_)) => None,
+        None => return Ok(expired()),
     };
     let now = server.now();
     let session_id = crate::runtime::random_token(server.env().rng.as_ref(), 32);
@@ -170,7 +237,9 @@ async fn callback(
         },
     )
     .await?;
-    if !auth_requests::bind_session(db, &token_hash(&handle), &session_hash).await? {
+    if pending.is_some()
+        && !auth_requests::bind_session(db, &token_hash(&handle), &session_hash).await?
+    {
         return Ok(expired());
     }
     audit::record(
@@ -178,7 +247,7 @@ async fn callback(
         Event {
             action: "login",
             success: true,
-            client_id: Some(&pending.client_id),
+            client_id: pending.as_ref().map(|p| p.client_id.as_str()),
             subject: Some(&finished.user.id),
             request: crate::request::request_id(req),
             detail: Some(serde_json::json!({
@@ -189,13 +258,21 @@ async fn callback(
         },
     )
     .await;
-    let next = format!(
-        "{}?{}",
-        endpoint_url(server, paths::CONSENT),
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("request", &handle)
-            .finish()
-    );
+    let next = match Then::from_handle(server, &handle) {
+        Some(Then::Page(path)) => {
+            let origin = url::Url::parse(server.issuer())
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            format!("{origin}{path}")
+        }
+        _ => format!(
+            "{}?{}",
+            endpoint_url(server, paths::CONSENT),
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("request", &handle)
+                .finish()
+        ),
+    };
     let mut resp = redirect(&next);
     add_cookie(
         &mut resp,

@@ -149,7 +149,7 @@ pub async fn finish(
             client_id: &c.client_id,
             nonce_hash: &pending.nonce_hash,
             now: ctx.now(),
-            skew: oidc::CLOCK_SKEW_SECS,
+            skew: ctx.config().jwt_clock_skew_seconds,
         },
     )?;
     if c.userinfo {

@@ -21,9 +21,6 @@ use crate::vault::provider::AuthMethod;
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// Largest ID token accepted, bytes.
 pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
-/// Clock skew allowed on `exp` and `iat`, seconds. The configurable skew setting of issue 13
-/// (another part of that work) replaces this constant when it lands.
-pub const CLOCK_SKEW_SECS: i64 = crate::client_auth::assertion::MAX_SKEW_SECS;
 
 /// What the IdP's discovery document tells us.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -310,6 +310,13 @@ CREATE INDEX identities_user ON identities (user_id);
 "#,
     },
     Migration {
+        version: 10,
+        name: "jwt bearer policy rules: groups, authentication age, acr",
+        sql: r#"
+ALTER TABLE idp_policies ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+"#,
+    },
+    Migration {
         version: 13,
         name: "refresh token successor: rotation as one transaction (F7)",
         sql: r#"

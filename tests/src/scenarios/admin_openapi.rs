@@ -540,6 +540,90 @@ pub async fn admin_openapi_matches_responses(t: &Target) {
         None,
     )
     .await;
+    // A JWT bearer policy with rules (groups, step-up), its replacement, a refused rule, the
+    // list and the deletion.
+    let idp = format!(
+        "https://idp.example.com/{}",
+        crate::conformance::uid("oa-idp")
+    );
+    let r = c
+        .call(
+            t,
+            p.clone(),
+            "/admin/idps",
+            &[],
+            "",
+            Some(json!({ "issuer": idp })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", short(&r.body));
+    let policy_resource = format!("https://{}.example/mcp", crate::conformance::uid("oa"));
+    let res = json!({ "uri": policy_resource, "scopes": ["mcp:tools", "mcp:admin"] });
+    c.call(t, p.clone(), "/admin/resources", &[], "", Some(res))
+        .await;
+    let rule = json!({
+        "scopes": ["mcp:admin"], "groups": ["ops"], "groups_from": "identity",
+        "max_auth_age": 300, "acr_values": ["urn:mfa"],
+    });
+    let policy = |rules: Value| {
+        json!({
+            "issuer": idp, "client_id": "oa-agent", "resource": policy_resource,
+            "scopes": ["mcp:tools", "mcp:admin"], "rules": rules,
+        })
+    };
+    let r = c
+        .call(
+            t,
+            p.clone(),
+            "/admin/idp-policies",
+            &[],
+            "",
+            Some(policy(json!([rule]))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", short(&r.body));
+    let created = r.json();
+    assert_eq!(created["rules"], json!([rule]), "{created}");
+    let r = c
+        .call(
+            t,
+            p.clone(),
+            "/admin/idp-policies",
+            &[],
+            "",
+            Some(policy(json!([]))),
+        )
+        .await;
+    assert_eq!(r.status, 200, "replaced: {}", short(&r.body));
+    assert_eq!(r.ok_json()["rules"], json!([]));
+    let r = c
+        .call(
+            t,
+            p.clone(),
+            "/admin/idp-policies",
+            &[],
+            "",
+            Some(policy(
+                json!([{ "scopes": ["mcp:other"], "groups": ["ops"] }]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", short(&r.body));
+    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    c.call(
+        t,
+        g.clone(),
+        "/admin/idp-policies",
+        &[],
+        &format!("issuer={}", enc(&idp)),
+        None,
+    )
+    .await;
+    let id = created["id"].as_str().expect("the policy's id").to_owned();
+    let r = c
+        .call(t, d.clone(), "/admin/idp-policies/{id}", &[&id], "", None)
+        .await;
+    assert_eq!(r.status, 204, "{}", short(&r.body));
     c.call(t, d.clone(), "/admin/providers/{name}", &["nope"], "", None)
         .await;
     // Federation: connectors and identities.

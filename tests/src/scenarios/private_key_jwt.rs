@@ -569,11 +569,30 @@ pub async fn j5_client_assertion_time_and_type_enforced(t: &Target) {
             .sign_with(&claims(t, &s.client), |h| h.typ = Some(typ.into()));
         assert_invalid_client(&s.token(t, &jwt, &[]).await, typ);
     }
-    // Within the skew is fine.
+    // Within the skew (the default jwt_clock_skew_seconds, 60) is fine.
     let mut c = claims(t, &s.client);
-    c["iat"] = json!(now() + 30);
-    c["nbf"] = json!(now() + 30);
+    c["iat"] = json!(now() + 45);
+    c["nbf"] = json!(now() + 45);
     tokens(&s.token(t, &s.key.sign(&c), &[]).await);
+}
+
+/// J5 with `jwt_clock_skew_seconds = 10` (run with [`super::jwt_bearer::SKEW_10`]): a client
+/// assertion issued 45 seconds ahead, accepted with the default skew (60 s, see
+/// [`j5_client_assertion_time_and_type_enforced`]), is `invalid_client`; 5 seconds ahead is
+/// accepted.
+pub async fn j5_client_assertion_skew_is_the_setting(t: &Target) {
+    let s = Setup::new(t).await;
+    for (ahead, accepted) in [(45, false), (5, true)] {
+        let mut c = claims(t, &s.client);
+        c["iat"] = json!(now() + ahead);
+        let r = s.token(t, &s.key.sign(&c), &[]).await;
+        if accepted {
+            tokens(&r);
+        } else {
+            assert_invalid_client(&r, "iat 45 s ahead with a 10 s skew");
+            assert!(r.body.contains("'iat' is in the future"), "{}", r.body);
+        }
+    }
 }
 
 /// RFC 7591 registration of a `private_key_jwt` client with inline `jwks`: no secret is

@@ -79,6 +79,11 @@ shared!(
     jwt_bearer::x5_id_jag_client_must_be_the_authenticated_one,
     jwt_bearer::x5_id_jag_signature_refused,
     jwt_bearer::x5_id_jag_replay_refused,
+    jwt_bearer::j5_clock_skew_default_accepts_45_seconds_ahead,
+    jwt_bearer::id_jag_policy_groups_from_the_assertion,
+    jwt_bearer::id_jag_policy_step_up_auth_time_and_acr,
+    jwt_bearer::id_jag_policy_identity_groups_need_a_mapped_identity,
+    jwt_bearer::id_jag_policy_rules_validated_and_listed,
     private_key_jwt::a5_private_key_jwt_client_authenticates,
     private_key_jwt::a5_client_assertion_replay_refused,
     private_key_jwt::a5_client_assertion_aud_and_exp,
@@ -193,6 +198,8 @@ isolated!(
     vault::vault_error_pages_in_a_browser with vault::SETTINGS,
     vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
     vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
+    jwt_bearer::j5_clock_skew_setting_10_refuses_45_seconds_ahead with jwt_bearer::SKEW_10,
+    private_key_jwt::j5_client_assertion_skew_is_the_setting with jwt_bearer::SKEW_10,
     metrics::metrics_count_tokens_issued_and_refused with metrics::SETTINGS,
     metrics::metrics_need_the_admin_key_or_the_metrics_token with metrics::SETTINGS,
     federation::federation_sign_in_in_a_browser with federation::SETTINGS,
@@ -201,6 +208,10 @@ isolated!(
     federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
     federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
     federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
+    federation::federation_refresh_rereads_groups_in_a_browser
+        with federation::GROUP_SCOPES_REFRESH,
+    federation::federation_vault_sign_in_with_a_connector_in_a_browser
+        with federation::SETTINGS,
 );
 
 clocked!(

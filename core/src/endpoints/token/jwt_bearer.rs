@@ -7,9 +7,9 @@
 //! SECURITY-CHECKLIST X5 (each refused on its own, as `invalid_grant` unless said otherwise):
 //! an issuer that is not a trusted IdP; a `typ` other than exactly `oauth-id-jag+jwt`
 //! (RFC 8725 §3.11); an `aud` that is not our issuer (a string, or an array containing it);
-//! a missing or past `exp`; a missing `iat`, one older than [`MAX_ASSERTION_AGE`] or more than
-//! [`CLOCK_SKEW`] in the future; an `nbf` more than [`CLOCK_SKEW`] ahead; missing `sub`,
-//! `jti` or `client_id`; a `client_id` other than the authenticated client; a signature that
+//! a missing or past `exp`; a missing `iat`, one older than [`MAX_ASSERTION_AGE`] or more
+//! than the clock skew (`jwt_clock_skew_seconds`) in the future; an `nbf` more than the skew
+//! ahead; missing `sub`, `jti` or `client_id`; a `client_id` other than the authenticated client; a signature that
 //! does not verify with the IdP key named by `kid` (the key decides ES256, RS256, PS256 or EdDSA: J1–J4); a replayed `jti`.
 //! The `jti` is reserved (atomically, in SQL) only after every other check has passed, so an
 //! assertion refused for any other reason is not spent.
@@ -19,12 +19,14 @@
 //! (`idp_policies`) must allow this IdP, client and resource (403 `access_denied` otherwise);
 //! the scope is the requested scope (checked against the catalog and the client's ceiling as
 //! for every grant), narrowed to the assertion's `scope` and the policy's scopes, and must not
-//! end up empty (`invalid_scope`). The subject is the explicit mapping of the IdP's `sub`, or
-//! the automatic [`idp::automatic_subject`]. The access token lives at most until the
+//! end up empty (`invalid_scope`); the policies' rules (groups, `auth_time`, `acr`) then
+//! withhold scopes or refuse the grant ([`super::id_jag_policy`]). The subject is the
+//! explicit mapping of the IdP's `sub`, or the automatic [`idp::automatic_subject`]. The access token lives at most until the
 //! assertion expires, and is bound to the DPoP key when a proof came with the request.
 
 use serde_json::{Map, Value};
 
+use super::id_jag_policy;
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
@@ -46,8 +48,6 @@ pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
 pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 /// Oldest accepted assertion (`now - iat`), seconds.
 pub const MAX_ASSERTION_AGE: i64 = 300;
-/// Tolerated clock difference for `iat` and `nbf` in the future, seconds (J5).
-pub const CLOCK_SKEW: i64 = 60;
 /// Largest accepted assertion, bytes.
 pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
 /// Longest accepted `sub`, `jti` or `client_id` claim, bytes.
@@ -64,6 +64,8 @@ struct Facts {
     assertion_jti: Option<String>,
     subject: Option<String>,
     resource: Option<String>,
+    /// The policy rule that refused the grant (policy, rule, scope, condition).
+    policy: Option<Value>,
 }
 
 /// Exchanges an ID-JAG for an access token, and audits the grant or denial
@@ -96,6 +98,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
                 "resource": facts.resource,
                 "scope": scope,
                 "description": description,
+                "policy": facts.policy,
             })),
             label: None,
         },
@@ -124,7 +127,8 @@ async fn grant(
     let (assertion, header) = check_request(client, params)?;
     let (trusted, claims) = verify_assertion(ctx, assertion, &header, facts).await?;
     let now = server.now();
-    let checked = check_claims(&claims, server.issuer(), &client.client_id, now)?;
+    let skew = server.config().jwt_clock_skew_seconds;
+    let checked = check_claims(&claims, server.issuer(), &client.client_id, now, skew)?;
     facts.external_subject = Some(checked.sub.to_owned());
     facts.assertion_jti = Some(checked.jti.to_owned());
 
@@ -143,10 +147,17 @@ async fn grant(
         .await
         .map_err(store)?;
     facts.subject = Some(subject.clone());
+    let explicit = params.get("scope").is_some();
+    let scopes = id_jag_policy::apply(server, &policies, scopes, &claims, &subject, explicit)
+        .await
+        .map_err(|r| {
+            facts.policy = Some(r.detail);
+            (r.reason, r.error)
+        })?;
 
     // Every other check passed: spend the jti (single use until the assertion can no longer
     // be accepted anyway).
-    let spent_until = checked.exp.min(checked.iat + MAX_ASSERTION_AGE) + CLOCK_SKEW;
+    let spent_until = checked.exp.min(checked.iat + MAX_ASSERTION_AGE) + skew;
     let key = format!("idjag:{}:{}", trusted.issuer, checked.jti);
     if !replay::reserve(db, &key, spent_until, now)
         .await
@@ -405,13 +416,14 @@ struct Checked<'a> {
     auth_time: Option<i64>,
 }
 
-/// X5 / J5 claim checks on the verified claims: audience (`issuer`), time window at `now`,
-/// required claims, and the authenticated client.
+/// X5 / J5 claim checks on the verified claims: audience (`issuer`), time window at `now`
+/// with `skew` (`jwt_clock_skew_seconds`), required claims, and the authenticated client.
 fn check_claims<'a>(
     claims: &'a Value,
     issuer: &str,
     client_id: &str,
     now: i64,
+    skew: i64,
 ) -> std::result::Result<Checked<'a>, Refusal> {
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == issuer,
@@ -433,7 +445,7 @@ fn check_claims<'a>(
     let Some(iat) = claims.get("iat").and_then(Value::as_i64) else {
         return Err(refuse("missing_claim", "the assertion has no 'iat' claim"));
     };
-    if iat > now + CLOCK_SKEW {
+    if iat > now + skew {
         return Err(refuse(
             "issued_in_future",
             "the assertion's iat is in the future",
@@ -447,7 +459,7 @@ fn check_claims<'a>(
     }
     if let Some(nbf) = claims.get("nbf") {
         match nbf.as_i64() {
-            Some(nbf) if nbf <= now + CLOCK_SKEW => {}
+            Some(nbf) if nbf <= now + skew => {}
             Some(_) => return Err(refuse("not_yet_valid", "the assertion is not valid yet")),
             None => return Err(refuse("malformed", "the assertion's nbf is not a number")),
         }
@@ -518,6 +530,8 @@ mod tests {
 
     const AS: &str = "https://as.example";
     const NOW: i64 = 10_000;
+    /// The default `jwt_clock_skew_seconds`.
+    const CLOCK_SKEW: i64 = 60;
 
     fn assertion_claims() -> Value {
         json!({
@@ -537,6 +551,7 @@ mod tests {
             client_id: "c1".into(),
             resource: "https://mcp.example/mcp".into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            rules: Vec::new(),
             created_at: 0,
         }
     }
@@ -569,7 +584,7 @@ mod tests {
     #[test]
     fn x5_claim_checks() {
         let c = assertion_claims();
-        let ok = check_claims(&c, AS, "c1", NOW).unwrap();
+        let ok = check_claims(&c, AS, "c1", NOW, CLOCK_SKEW).unwrap();
         assert_eq!((ok.sub, ok.jti, ok.exp), ("ext-1", "a1", NOW + 120));
         assert_eq!(ok.auth_time, Some(NOW - 30));
         let with = |k: &str, v: Value| {
@@ -594,13 +609,13 @@ mod tests {
         ];
         for (claims, want) in &cases {
             assert_eq!(
-                reason(check_claims(claims, AS, "c1", NOW)),
+                reason(check_claims(claims, AS, "c1", NOW, CLOCK_SKEW)),
                 *want,
                 "{claims}"
             );
         }
         let listed = with("aud", json!(["https://other", AS]));
-        assert!(check_claims(&listed, AS, "c1", NOW).is_ok());
+        assert!(check_claims(&listed, AS, "c1", NOW, CLOCK_SKEW).is_ok());
         // The edges are accepted: expiring in one second, exactly the maximum age, exactly
         // the allowed skew.
         for (k, v) in [
@@ -610,7 +625,10 @@ mod tests {
             ("nbf", NOW + CLOCK_SKEW),
         ] {
             let edge = with(k, json!(v));
-            assert!(check_claims(&edge, AS, "c1", NOW).is_ok(), "{k} {v}");
+            assert!(
+                check_claims(&edge, AS, "c1", NOW, CLOCK_SKEW).is_ok(),
+                "{k} {v}"
+            );
         }
     }
 
@@ -685,7 +703,7 @@ mod tests {
         let c = client("private_key_jwt", &[]);
         let r = resource("https://mcp.example/mcp", &["a"]);
         let claims = assertion_claims();
-        let checked = check_claims(&claims, AS, "c1", NOW).unwrap();
+        let checked = check_claims(&claims, AS, "c1", NOW, CLOCK_SKEW).unwrap();
         let scopes = vec!["a".to_owned()];
         let d = decide("u1".into(), &r, &scopes, &c, &checked, Some("k"), 900, NOW);
         assert_eq!(d.lifetime, 120);

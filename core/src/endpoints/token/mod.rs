@@ -6,6 +6,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod exchange;
 pub mod grant_type;
+mod id_jag_policy;
 pub mod jwt_bearer;
 pub mod mint;
 pub mod refresh;

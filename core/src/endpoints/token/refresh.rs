@@ -4,7 +4,11 @@
 //! family (F2), but a token consumed by its grant's revocation (RFC 7009, the admin API, a
 //! signed-out user) is reported as revoked, not as reuse; another client's token is refused without touching it (F5); scope only
 //! narrows (F4); the resource is re-validated and expiry enforced (F6). Storage failures are
-//! 503, never `invalid_grant` or a revocation (F7).
+//! 503, never `invalid_grant` or a revocation (F7). At a group-gated resource
+//! (`[[group_scopes]]`, [`crate::federation::groups`]) the scope is re-checked against the
+//! groups the user's connector identities last stored, as Dex re-reads an identity on refresh:
+//! a user who left a group (at their next sign-in) or whose identity an admin unlinked gets
+//! the narrower scope, or `invalid_grant` when nothing is left.
 
 use super::mint::{self, Minted, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
@@ -65,11 +69,14 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
             "the resource is no longer registered",
         ));
     };
+    let by_groups =
+        crate::federation::groups::allowed_scopes(server, &row.subject, &resource.uri).await?;
     let decision = decide(
         &row,
         bound_jkt.as_deref(),
         params.get("scope"),
         &resource,
+        by_groups.as_deref(),
         ctx.dpop_jkt,
         server.config().access_token_ttl,
     )?;
@@ -83,13 +90,16 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
 
 /// The tokens a refresh yields (F1, F4): the row's user and grant, the requested scope when
 /// it keeps or narrows the row's (`invalid_scope` otherwise) without scopes the resource no
-/// longer offers, an access token bound to the proof's key, and a rotated refresh token that
-/// keeps the family's expiry and the binding of the one it replaces.
+/// longer offers nor, at a group-gated resource, scopes the user's current groups no longer
+/// allow (`by_groups`; `invalid_grant` when none is left), an access token bound to the
+/// proof's key, and a rotated refresh token that keeps the family's expiry and the binding of
+/// the one it replaces.
 pub fn decide(
     row: &RefreshRow,
     bound_jkt: Option<&str>,
     requested_scope: Option<&str>,
     resource: &ResourceRow,
+    by_groups: Option<&[String]>,
     dpop_jkt: Option<&str>,
     access_ttl: i64,
 ) -> Result<TokenDecision> {
@@ -111,6 +121,18 @@ pub fn decide(
         .into_iter()
         .filter(|s| resource.scopes.contains(s))
         .collect();
+    let scopes = match by_groups {
+        Some(allowed) => {
+            let kept = crate::federation::groups::narrow(&scopes, allowed);
+            if kept.is_empty() {
+                return Err(Error::invalid_grant(
+                    "the user's groups no longer allow any of the granted scopes",
+                ));
+            }
+            kept
+        }
+        None => scopes,
+    };
     Ok(TokenDecision {
         subject: row.subject.clone(),
         resource: resource.uri.clone(),
@@ -225,7 +247,7 @@ mod tests {
     #[test]
     fn f1_rotation_keeps_family_expiry_binding_and_grant() {
         let r = resource("https://mcp.example/mcp", &["a", "b"]);
-        let d = decide(&row(), Some("old"), None, &r, Some("old"), 900).unwrap();
+        let d = decide(&row(), Some("old"), None, &r, None, Some("old"), 900).unwrap();
         assert_eq!(d.subject, "u1");
         assert_eq!(d.resource, "https://mcp.example/mcp");
         assert_eq!(d.scope, "a b");
@@ -247,17 +269,29 @@ mod tests {
     #[test]
     fn f4_scope_only_narrows() {
         let r = resource("https://mcp.example/mcp", &["a", "b", "c"]);
-        let d = decide(&row(), None, Some("b"), &r, None, 900).unwrap();
+        let d = decide(&row(), None, Some("b"), &r, None, None, 900).unwrap();
         assert_eq!(d.scope, "b");
         assert_eq!(d.dpop_jkt, None);
-        let err = decide(&row(), None, Some("a c"), &r, None, 900).unwrap_err();
+        let err = decide(&row(), None, Some("a c"), &r, None, None, 900).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidScope);
     }
 
     #[test]
     fn scopes_dropped_from_the_catalog_are_not_kept() {
         let r = resource("https://mcp.example/mcp", &["b"]);
-        let d = decide(&row(), None, None, &r, None, 900).unwrap();
+        let d = decide(&row(), None, None, &r, None, None, 900).unwrap();
         assert_eq!(d.scope, "b");
+    }
+
+    #[test]
+    fn group_gated_scopes_follow_the_current_groups() {
+        let r = resource("https://mcp.example/mcp", &["a", "b"]);
+        let only_b = vec!["b".to_owned()];
+        let d = decide(&row(), None, None, &r, Some(&only_b), None, 900).unwrap();
+        assert_eq!(d.scope, "b", "a group left: narrowed");
+        let err = decide(&row(), None, None, &r, Some(&[]), None, 900).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant, "no group left: refused");
+        let err = decide(&row(), None, Some("a"), &r, Some(&only_b), None, 900).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidGrant);
     }
 }

@@ -3,6 +3,7 @@
 //! subject mappings (`idp_subjects`) and the policies that say which IdP / client / resource
 //! combinations may get tokens and with which scopes at most (`idp_policies`).
 
+use crate::idp_policy::Rule;
 use crate::store::{Row, SqlStore, StoreError, Value};
 
 /// A trusted IdP.
@@ -190,7 +191,8 @@ pub async fn delete_subject(
 }
 
 /// A JWT bearer policy: `client_id` may get tokens for `resource` on the strength of
-/// `issuer`'s assertions, with at most `scopes`.
+/// `issuer`'s assertions, with at most `scopes`, each scope only when the `rules` guarding
+/// it hold ([`crate::idp_policy`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PolicyRow {
     /// Identifier.
@@ -203,13 +205,18 @@ pub struct PolicyRow {
     pub resource: String,
     /// The largest scope set granted.
     pub scopes: Vec<String>,
+    /// The conditions on its scopes (groups, authentication age, `acr`).
+    pub rules: Vec<Rule>,
     /// Creation time.
     pub created_at: i64,
 }
 
-const POLICY_COLS: &str = "id, issuer, client_id, resource, scopes, created_at";
+const POLICY_COLS: &str = "id, issuer, client_id, resource, scopes, created_at, rules";
 
 fn policy_from_row(r: &Row) -> Result<PolicyRow, StoreError> {
+    // Rules that do not parse (never written so) fail closed: the policy cannot be used.
+    let rules = serde_json::from_str(&r.text(6)?)
+        .map_err(|e| StoreError::Corrupt(format!("idp_policies.rules: {e}")))?;
     Ok(PolicyRow {
         id: r.text(0)?,
         issuer: r.text(1)?,
@@ -217,18 +224,26 @@ fn policy_from_row(r: &Row) -> Result<PolicyRow, StoreError> {
         resource: r.text(3)?,
         scopes: r.text(4)?.split_whitespace().map(str::to_owned).collect(),
         created_at: r.int(5)?,
+        rules,
     })
 }
 
-/// Stores a policy. When one for the same issuer, client and resource exists, its scopes are
-/// replaced and its id kept. Returns the stored policy.
+fn rules_json(rules: &[Rule]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".into())
+}
+
+/// Stores a policy. When one for the same issuer, client and resource exists, its scopes and
+/// rules are replaced and its id kept. Returns the stored policy.
 pub async fn upsert_policy(db: &dyn SqlStore, p: &PolicyRow) -> Result<PolicyRow, StoreError> {
     let scopes = p.scopes.join(" ");
+    let rules = rules_json(&p.rules);
     let n = db
         .execute(
-            "UPDATE idp_policies SET scopes = ? WHERE issuer = ? AND client_id = ? AND resource = ?",
+            "UPDATE idp_policies SET scopes = ?, rules = ? \
+             WHERE issuer = ? AND client_id = ? AND resource = ?",
             &[
                 scopes.as_str().into(),
+                rules.as_str().into(),
                 p.issuer.as_str().into(),
                 p.client_id.as_str().into(),
                 p.resource.as_str().into(),
@@ -237,7 +252,7 @@ pub async fn upsert_policy(db: &dyn SqlStore, p: &PolicyRow) -> Result<PolicyRow
         .await?;
     if n == 0 {
         db.execute(
-            &format!("INSERT INTO idp_policies ({POLICY_COLS}) VALUES (?, ?, ?, ?, ?, ?)"),
+            &format!("INSERT INTO idp_policies ({POLICY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
             &[
                 p.id.as_str().into(),
                 p.issuer.as_str().into(),
@@ -245,6 +260,7 @@ pub async fn upsert_policy(db: &dyn SqlStore, p: &PolicyRow) -> Result<PolicyRow
                 p.resource.as_str().into(),
                 scopes.into(),
                 p.created_at.into(),
+                rules.into(),
             ],
         )
         .await?;
@@ -324,6 +340,7 @@ mod tests {
             client_id: "c".into(),
             resource: "https://mcp.example/a".into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            rules: Vec::new(),
             created_at: 5,
         }
     }
@@ -347,11 +364,16 @@ mod tests {
             assert_eq!(list(&db).await.unwrap().len(), 1);
 
             upsert_policy(&db, &policy("p1", &["a"])).await.unwrap();
-            let again = upsert_policy(&db, &policy("p2", &["a", "b"]))
-                .await
-                .unwrap();
+            let mut p2 = policy("p2", &["a", "b"]);
+            p2.rules = vec![Rule {
+                groups: vec!["ops".into()],
+                max_auth_age: Some(300),
+                ..Rule::default()
+            }];
+            let again = upsert_policy(&db, &p2).await.unwrap();
             assert_eq!(again.id, "p1", "same triple: updated in place");
             assert_eq!(again.scopes, ["a", "b"]);
+            assert_eq!(again.rules, p2.rules, "rules stored and replaced");
             put_subject(
                 &db,
                 &SubjectRow {

@@ -7,6 +7,11 @@
 //! identities.
 
 pub mod idp;
+mod refresh;
+mod vault_sign_in;
+
+pub use refresh::*;
+pub use vault_sign_in::*;
 
 use serde_json::{json, Value};
 
@@ -191,6 +196,12 @@ impl Journey {
 
     /// On the host's consent page: Approve, then redeem the code; the access token's claims.
     async fn approve_and_redeem(&mut self, t: &Target, req: &Request) -> Value {
+        let tok = self.approve_and_redeem_tokens(t, req).await;
+        verify_access_token(t, &tok.access, &self.resource).await
+    }
+
+    /// On the host's consent page: Approve, then redeem the code; the token response.
+    async fn approve_and_redeem_tokens(&mut self, t: &Target, req: &Request) -> Tokens {
         let b = &mut self.browser;
         let heading = b.heading().await;
         assert!(
@@ -217,8 +228,7 @@ impl Journey {
             Auth::Public(&self.client_id),
         )
         .await;
-        let tok = tokens(&r);
-        verify_access_token(t, &tok.access, &self.resource).await
+        tokens(&r)
     }
 }
 

@@ -7,9 +7,13 @@
 //! [`x5`], the admin API for IdPs and policies in [`admin`].
 
 mod admin;
+mod policy;
+mod skew;
 mod x5;
 
 pub use admin::*;
+pub use policy::*;
+pub use skew::*;
 pub use x5::*;
 
 use base64::Engine;
