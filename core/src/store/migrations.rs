@@ -309,6 +309,29 @@ CREATE TABLE identities (
 CREATE INDEX identities_user ON identities (user_id);
 "#,
     },
+    Migration {
+        version: 12,
+        name: "workload identity federation issuers and rules",
+        sql: r#"
+CREATE TABLE workload_issuers (
+  issuer TEXT PRIMARY KEY,
+  jwks_uri TEXT,
+  jwks TEXT,
+  audiences TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE workload_rules (
+  id TEXT PRIMARY KEY,
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX workload_rules_key ON workload_rules (issuer, subject, resource);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

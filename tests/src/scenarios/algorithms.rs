@@ -18,14 +18,14 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What `sign.mjs` returns.
-struct Signed {
-    jwk: Value,
-    private_jwk: Value,
-    tokens: Vec<String>,
+pub(crate) struct Signed {
+    pub(crate) jwk: Value,
+    pub(crate) private_jwk: Value,
+    pub(crate) tokens: Vec<String>,
 }
 
 /// Runs `tests/node/idp/sign.mjs` with `input` (see the script).
-async fn node_sign(input: Value) -> Signed {
+pub(crate) async fn node_sign(input: Value) -> Signed {
     let out = tokio::task::spawn_blocking(move || {
         let script = crate::repo_root().join("tests/node/idp/sign.mjs");
         let mut child = Command::new("node")
@@ -59,11 +59,11 @@ async fn node_sign(input: Value) -> Signed {
     }
 }
 
-fn token_spec(header: Value, claims: Value) -> Value {
+pub(crate) fn token_spec(header: Value, claims: Value) -> Value {
     json!({ "header": header, "claims": claims })
 }
 
-fn hmac_forgery(claims: Value) -> Value {
+pub(crate) fn hmac_forgery(claims: Value) -> Value {
     json!({ "header": {}, "claims": claims, "hmac_with_public_key": true })
 }
 

@@ -35,6 +35,7 @@ pub mod support;
 pub mod tokens;
 pub mod trace_context;
 pub mod vault;
+pub mod workload;
 
 /// A running server.
 #[derive(Debug, Clone)]

@@ -162,6 +162,11 @@ shared!(
     admin_api::admin_user_sessions_grants_and_token_search,
     trace_context::trace_ids_in_audit_rows,
     authorize::step_up_beyond_the_self_registered_scope,
+    workload::workload_identity_github_actions_without_client_secret,
+    workload::workload_identity_kubernetes_and_spiffe_rules,
+    workload::workload_identity_violations_refused,
+    workload::workload_identity_resource_scope_and_client_credentials,
+    workload::admin_workload_issuers_and_rules_validate_and_cascade,
 );
 
 nonce_required!(
@@ -201,6 +206,7 @@ isolated!(
     federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
     federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
     federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
+    workload::workload_identity_keys_by_discovery with workload::SETTINGS,
 );
 
 clocked!(
