@@ -311,8 +311,9 @@ CREATE INDEX identities_user ON identities (user_id);
     },
     Migration {
         version: 12,
-        name: "workload identity federation issuers and rules",
+        name: "workload identity federation issuers and rules, the agent of on-behalf-of grants",
         sql: r#"
+ALTER TABLE grants ADD COLUMN actor TEXT;
 CREATE TABLE workload_issuers (
   issuer TEXT PRIMARY KEY,
   jwks_uri TEXT,

@@ -133,6 +133,7 @@ shared!(
     exchange::exchange_grant_advertised,
     pages::browser_sign_in_consent_and_redeem,
     pages::browser_second_authorization_without_password,
+    pages::browser_consent_names_the_agent,
     pages::browser_consent_deny,
     pages::browser_sign_out,
     pages::browser_wrong_password_then_sign_in,
@@ -167,6 +168,10 @@ shared!(
     workload::workload_identity_violations_refused,
     workload::workload_identity_resource_scope_and_client_credentials,
     workload::admin_workload_issuers_and_rules_validate_and_cascade,
+    on_behalf_of::on_behalf_of_agent_acts_for_the_user,
+    on_behalf_of::on_behalf_of_composes_with_token_exchange,
+    on_behalf_of::on_behalf_of_refusals,
+    on_behalf_of::on_behalf_of_within_the_delegation_depth_limit with exchange::ONE_ACTOR,
 );
 
 nonce_required!(
@@ -225,4 +230,5 @@ clocked!(
     exchange::x1_exchange_expired_subject_refused,
     exchange::exchange_lifetime_capped_by_the_subject_token,
     jwt_bearer::x5_id_jag_replay_refused_later,
+    on_behalf_of::on_behalf_of_expired_actor_token_refused,
 );

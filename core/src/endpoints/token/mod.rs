@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod grant_type;
 pub mod jwt_bearer;
 pub mod mint;
+pub mod on_behalf_of;
 pub mod refresh;
 pub mod workload;
 

@@ -63,7 +63,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
             "the resource is no longer registered",
         ));
     };
-    let decision = decide(
+    let mut decision = decide(
         &row,
         bound_jkt.as_deref(),
         params.get("scope"),
@@ -71,6 +71,10 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
         ctx.dpop_jkt,
         server.config().access_token_ttl,
     )?;
+    // On-behalf-of: the agent the user consented to stays in `act` (never dropped).
+    decision.act = grants::actor(db, &row.grant_id)
+        .await?
+        .map(|agent| super::on_behalf_of::act(&agent));
     if !refresh::consume(db, &hash, &client.client_id, now).await? {
         // Someone else consumed it between our read and now (F3): reuse, unless a revocation
         // did.
