@@ -119,7 +119,17 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
             && crate::redirect::matches(&c.metadata.redirect_uris, &pending.redirect_uri)
     });
     // The agent the user is about to let act for them must still be registered.
-    let still_valid = still_valid && agent_of(server, &pending).await.is_ok();
+    match agent_of(server, &pending).await {
+        Ok(_) => {}
+        Err(e) if e.code == ErrorCode::InvalidRequest => {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Authorization request refused",
+                "The agent this request names is no longer registered.",
+            ))
+        }
+        Err(e) => return Err(e),
+    }
     if !still_valid {
         return Ok(error_page(
             StatusCode::BAD_REQUEST,

@@ -244,6 +244,7 @@ pub async fn on_behalf_of_composes_with_token_exchange(t: &Target) {
 }
 
 /// Each refusal on its own; none burns the code, which the agent's token then redeems once.
+/// An agent removed before the user decides gets no code.
 pub async fn on_behalf_of_refusals(t: &Target) {
     let s = Setup::new(t).await;
     // An unknown agent at authorize: an error for the client (it is not operator-trusted, so
@@ -343,6 +344,23 @@ pub async fn on_behalf_of_refusals(t: &Target) {
         200,
         "the code survived the refusals: {}",
         short(&ok.body)
+    );
+
+    // An agent removed between the request and the decision: no code.
+    let gone = new_client(t, "client_secret_basic", &["client_credentials"]).await;
+    let (b, _, _, page) = s.consent_page(t, &gone.id).await;
+    let path = format!(
+        "/admin/clients/{}",
+        form_urlencoded::byte_serialize(gone.id.as_bytes()).collect::<String>()
+    );
+    let deleted = admin(t, reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let r = consent(&b, t, &page, "approve").await;
+    assert_eq!(r.status, 400, "{}", short(&r.body));
+    assert!(
+        r.body.contains("no longer registered"),
+        "{}",
+        short(&r.body)
     );
 
     // A code issued without requested_actor takes no actor_token.
