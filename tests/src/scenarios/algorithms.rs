@@ -18,14 +18,17 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What `sign.mjs` returns.
-pub(crate) struct Signed {
-    pub(crate) jwk: Value,
-    pub(crate) private_jwk: Value,
-    pub(crate) tokens: Vec<String>,
+pub struct Signed {
+    /// The public JWK, with its `kid`.
+    pub jwk: Value,
+    /// The private JWK (to sign more tokens with the same key later).
+    pub private_jwk: Value,
+    /// The signed tokens, in the order asked for.
+    pub tokens: Vec<String>,
 }
 
 /// Runs `tests/node/idp/sign.mjs` with `input` (see the script).
-pub(crate) async fn node_sign(input: Value) -> Signed {
+pub async fn node_sign(input: Value) -> Signed {
     let out = tokio::task::spawn_blocking(move || {
         let script = crate::repo_root().join("tests/node/idp/sign.mjs");
         let mut child = Command::new("node")
@@ -59,7 +62,7 @@ pub(crate) async fn node_sign(input: Value) -> Signed {
     }
 }
 
-pub(crate) fn token_spec(header: Value, claims: Value) -> Value {
+pub fn token_spec(header: Value, claims: Value) -> Value {
     json!({ "header": header, "claims": claims })
 }
 
