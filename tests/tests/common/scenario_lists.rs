@@ -168,6 +168,7 @@ shared!(
     workload::workload_identity_violations_refused,
     workload::workload_identity_resource_scope_and_client_credentials,
     workload::admin_workload_issuers_and_rules_validate_and_cascade,
+    workload::workload_identity_token_is_dpop_bound_with_a_proof,
     on_behalf_of::on_behalf_of_agent_acts_for_the_user,
     on_behalf_of::on_behalf_of_composes_with_token_exchange,
     on_behalf_of::on_behalf_of_refusals,

@@ -248,3 +248,33 @@ pub async fn workload_identity_kubernetes_and_spiffe_rules(t: &Target) {
     let claims = verify_access_token(t, &tokens(&r).access, &resource).await;
     assert_eq!(claims["client_id"], json!(broad.id));
 }
+
+/// A DPoP proof sent with the workload grant binds the token to its key (`token_type: DPoP`,
+/// `cnf.jkt`), as for every grant (RFC 9449 §5).
+pub async fn workload_identity_token_is_dpop_bound_with_a_proof(t: &Target) {
+    let gh = Issuer::github().await;
+    gh.trust(t, &[]).await;
+    let resource = new_resource(t, &SCOPES).await;
+    let client = agent_client(t).await;
+    allow(
+        t,
+        &gh.issuer,
+        "repo:acme/*",
+        &resource,
+        &client.id,
+        &["mcp:tools"],
+    )
+    .await;
+    let jwt = gh.sign(&gh.claims(t, "repo:acme/agent")).await;
+    let key = super::dpop::Key::new();
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", jwt.as_str()),
+        ("resource", resource.as_str()),
+    ];
+    let r = super::dpop::dpop_token(t, &form, Auth::Nothing, &[&key.proof(t)]).await;
+    let v = r.ok_json();
+    assert_eq!(v["token_type"], json!("DPoP"), "{v}");
+    let at = v["access_token"].as_str().expect("access_token");
+    assert_eq!(jwt_claims(at)["cnf"], json!({ "jkt": key.jkt() }));
+}
