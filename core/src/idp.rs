@@ -196,7 +196,12 @@ pub fn automatic_subject(issuer: &str, external_subject: &str) -> String {
 
 /// Forgets the cached documents of `issuer` (after its registration changed).
 pub async fn forget(ctx: &Context, issuer: &str) {
-    for kind in [Kind::IdpJwks, Kind::IdpConfiguration] {
+    forget_kinds(ctx, issuer, [Kind::IdpJwks, Kind::IdpConfiguration]).await;
+}
+
+/// Forgets the cached documents of `issuer` of these kinds.
+pub async fn forget_kinds(ctx: &Context, issuer: &str, kinds: [Kind; 2]) {
+    for kind in kinds {
         let key = crate::remote::cache_key(kind, issuer);
         if let Err(e) = ctx.env().kv.delete(&key).await {
             tracing::warn!(error = %e, "IdP key cache entry could not be removed");
@@ -204,25 +209,57 @@ pub async fn forget(ctx: &Context, issuer: &str) {
     }
 }
 
+/// Where an issuer's signing keys come from, and the cache kinds its documents are kept
+/// under (so that trusted IdPs and workload issuers with the same issuer never share them).
+pub struct KeySource<'a> {
+    /// The issuer identifier (the cache key, and the discovery base).
+    pub issuer: &'a str,
+    /// Its JWK Set inline (JSON text).
+    pub jwks: Option<&'a str>,
+    /// Where its JWK Set is published.
+    pub jwks_uri: Option<&'a str>,
+    /// The cache kind of its discovery document.
+    pub configuration: Kind,
+    /// The cache kind of its JWK Set.
+    pub set: Kind,
+}
+
 /// The public JWK of `idp` for `kid` (or its only key when `kid` is absent).
 pub async fn key_for(ctx: &Context, idp: &IdpRow, kid: Option<&str>) -> Result<Value, KeyError> {
-    if let Some(text) = &idp.jwks {
+    let source = KeySource {
+        issuer: &idp.issuer,
+        jwks: idp.jwks.as_deref(),
+        jwks_uri: idp.jwks_uri.as_deref(),
+        configuration: Kind::IdpConfiguration,
+        set: Kind::IdpJwks,
+    };
+    source_key(ctx, &source, kid).await
+}
+
+/// The public JWK of `source` for `kid` (or its only key when `kid` is absent): from the
+/// inline set, the `jwks_uri`, or OpenID Connect discovery, in that order.
+pub async fn source_key(
+    ctx: &Context,
+    source: &KeySource<'_>,
+    kid: Option<&str>,
+) -> Result<Value, KeyError> {
+    if let Some(text) = source.jwks {
         let jwks: Value = serde_json::from_str(text)
             .map_err(|_| KeyError::Unavailable(KeysUnavailable::StoredJwksInvalid))?;
         return usable_key(&jwks, kid).ok_or(KeyError::UnknownKey);
     }
     let remote = Remote::of(ctx);
-    let url = match &idp.jwks_uri {
+    let url = match source.jwks_uri {
         Some(uri) => jwks_url(uri).map_err(KeysUnavailable::JwksUri),
-        None => discover_jwks_uri(&remote, &idp.issuer)
+        None => discover_jwks_uri(&remote, source.issuer, source.configuration)
             .await
             .map_err(KeysUnavailable::Discovery),
     }
     .map_err(KeyError::Unavailable)?;
     let doc = Doc {
-        kind: Kind::IdpJwks,
+        kind: source.set,
         url: &url,
-        cache_id: &idp.issuer,
+        cache_id: source.issuer,
         max_bytes: MAX_DOCUMENT_BYTES,
     };
     let jwks = remote
@@ -309,14 +346,18 @@ fn validate_remote_jwks(resp: &FetchResponse) -> Result<Value, IdpDocumentError>
 
 /// OpenID Connect Discovery 1.0 §4: the `jwks_uri` of the issuer's configuration document,
 /// whose `issuer` must equal the IdP's (§4.3).
-async fn discover_jwks_uri(remote: &Remote<'_>, issuer: &str) -> Result<Url, DiscoveryError> {
+async fn discover_jwks_uri(
+    remote: &Remote<'_>,
+    issuer: &str,
+    kind: Kind,
+) -> Result<Url, DiscoveryError> {
     let config_url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
     let url = Url::parse(&config_url).map_err(DiscoveryError::Url)?;
     let doc = Doc {
-        kind: Kind::IdpConfiguration,
+        kind,
         url: &url,
         cache_id: issuer,
         max_bytes: MAX_DOCUMENT_BYTES,

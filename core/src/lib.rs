@@ -50,6 +50,7 @@ pub mod store;
 pub mod text;
 pub mod throttle;
 pub mod vault;
+pub mod workload;
 
 pub use bytes::Bytes;
 pub use config::Config;

@@ -10,7 +10,8 @@
 //! - a refresh token rotated on B and replayed on A revokes the family (F2);
 //! - a client registered on A authenticates on B;
 //! - a key rotated on A is in B's JWKS at once, and tokens from either instance verify against
-//!   either instance's JWKS.
+//!   either instance's JWKS;
+//! - a workload JWT sent to both at once is accepted once (its `jti` is reserved in the database).
 //!
 //! Each check runs on PostgreSQL (`TEST_POSTGRES_URL`; skipped when unset, like the PostgreSQL
 //! conformance suite) and on one SQLite file opened by both processes (WAL).
@@ -508,6 +509,73 @@ async fn keys_rotated_on_a_are_seen_by_b(p: &Pair) {
     }
 }
 
+/// Workload identity federation across instances: an issuer trusted and a rule added on A;
+/// the same workload JWT sent to A and B at once is accepted exactly once (its `jti` is
+/// reserved in the shared database), and the loser, like any later replay on either
+/// instance, gets `invalid_grant`.
+async fn workload_jwt_accepted_once_across_instances(p: &Pair) {
+    use portcullis_tests::scenarios::algorithms::{node_sign, token_spec};
+    let resource = new_resource(p.ta(), &SCOPES).await;
+    let c = new_client(p.ta(), "client_secret_basic", &["client_credentials"]).await;
+    let issuer = format!(
+        "https://token.actions.example.com/{}",
+        portcullis_tests::conformance::uid("multi")
+    );
+    let now = p.ta().now();
+    let claims = json!({
+        "iss": issuer, "sub": "repo:acme/agent:ref:refs/heads/main",
+        "aud": format!("{}/oauth/token", p.issuer()),
+        "jti": portcullis_tests::conformance::uid("jti"), "iat": now, "exp": now + 300,
+    });
+    let signed = node_sign(json!({
+        "alg": "RS256", "kid": "k1", "tokens": [token_spec(json!({ "typ": "JWT" }), claims)],
+    }))
+    .await;
+    admin_ok(
+        p.ta(),
+        Method::POST,
+        "/admin/workload-issuers",
+        Some(json!({ "issuer": issuer, "jwks": { "keys": [signed.jwk] } })),
+    )
+    .await;
+    admin_ok(
+        p.ta(),
+        Method::POST,
+        "/admin/workload-rules",
+        Some(json!({
+            "issuer": issuer, "subject": "repo:acme/agent:*", "resource": resource,
+            "client_id": c.id, "scopes": ["mcp:tools"],
+        })),
+    )
+    .await;
+    let jwt = signed.tokens[0].clone();
+    let form = |t: &Target| {
+        let t = t.clone();
+        let (jwt, resource) = (jwt.clone(), resource.clone());
+        async move {
+            token(
+                &t,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", &jwt),
+                    ("resource", &resource),
+                ],
+                Auth::Nothing,
+            )
+            .await
+        }
+    };
+    let (on_a, on_b) = tokio::join!(form(p.ta()), form(p.tb()));
+    let mut statuses = [on_a.status, on_b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 400], "{} / {}", on_a.body, on_b.body);
+    let loser = if on_a.status == 400 { &on_a } else { &on_b };
+    loser.assert_oauth_error(400, "invalid_grant");
+    for t in p.both() {
+        form(t).await.assert_oauth_error(400, "invalid_grant");
+    }
+}
+
 /// The checks, each on PostgreSQL and on SQLite.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -538,6 +606,7 @@ on_both_backends!(
     refresh_rotated_on_b_replayed_on_a_revokes_family,
     client_registered_on_a_authenticates_on_b,
     keys_rotated_on_a_are_seen_by_b,
+    workload_jwt_accepted_once_across_instances,
 );
 
 /// Replicas started at the same moment on an empty database (a fresh deployment scaled to two)

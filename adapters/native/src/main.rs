@@ -1,7 +1,7 @@
 //! The `portcullis` command: `serve` runs the authorization server (public and admin
 //! listeners); `migrate` applies the schema; `maintenance` purges expired rows once;
 //! `user`, `resource`, `client`, `audit`, `key`, `rekey`, `provider`, `connection`, `connector`,
-//! `identity` and `idp`
+//! `identity`, `idp` and `workload`
 //! administer the database directly through the core's admin API, in-process.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -72,6 +72,9 @@ enum Command {
     /// Manage trusted enterprise IdPs (ID-JAG issuers) and their JWT bearer policies.
     #[command(subcommand)]
     Idp(IdpCmd),
+    /// Manage workload identity federation: trusted workload issuers and their rules.
+    #[command(subcommand)]
+    Workload(WorkloadCmd),
 }
 
 #[derive(Subcommand)]
@@ -106,6 +109,58 @@ enum IdpCmd {
     /// Delete a JWT bearer policy.
     PolicyDelete {
         /// Policy id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkloadCmd {
+    /// Trust a workload issuer (GitHub Actions, a Kubernetes cluster, a SPIFFE trust
+    /// domain), or replace its keys and audiences.
+    Trust {
+        /// The issuer (`iss` of its JWTs).
+        issuer: String,
+        /// Where its JWK Set is (default: OpenID Connect discovery from the issuer).
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        /// An accepted `aud` (repeatable; default: this server's token endpoint URL).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+    },
+    /// List trusted workload issuers.
+    Issuers,
+    /// Stop trusting a workload issuer (its rules are removed too).
+    Untrust {
+        /// The issuer.
+        issuer: String,
+    },
+    /// Let workloads whose `sub` matches a pattern get tokens for a resource as a client.
+    Allow {
+        /// The workload issuer.
+        #[arg(long)]
+        issuer: String,
+        /// The subject pattern (`*` stands for any run of characters).
+        #[arg(long)]
+        subject: String,
+        /// The resource URI.
+        #[arg(long)]
+        resource: String,
+        /// The client the tokens are issued to.
+        #[arg(long = "client")]
+        client_id: String,
+        /// A scope granted at most (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List workload rules.
+    Rules {
+        /// Only this issuer's.
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Delete a workload rule.
+    Forbid {
+        /// Rule id.
         id: String,
     },
 }
@@ -441,6 +496,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Idp(IdpCmd::Policies { issuer }) => Op::IdpPolicyList { issuer },
         Command::Idp(IdpCmd::PolicyDelete { id }) => Op::IdpPolicyDelete { id },
+        Command::Workload(WorkloadCmd::Trust {
+            issuer,
+            jwks_uri,
+            audiences,
+        }) => Op::WorkloadIssuerPut {
+            issuer,
+            jwks_uri,
+            audiences,
+        },
+        Command::Workload(WorkloadCmd::Issuers) => Op::WorkloadIssuerList,
+        Command::Workload(WorkloadCmd::Untrust { issuer }) => Op::WorkloadIssuerDelete { issuer },
+        Command::Workload(WorkloadCmd::Allow {
+            issuer,
+            subject,
+            resource,
+            client_id,
+            scopes,
+        }) => Op::WorkloadRulePut {
+            issuer,
+            subject,
+            resource,
+            client_id,
+            scopes,
+        },
+        Command::Workload(WorkloadCmd::Rules { issuer }) => Op::WorkloadRuleList { issuer },
+        Command::Workload(WorkloadCmd::Forbid { id }) => Op::WorkloadRuleDelete { id },
     };
     server::init_logging(settings.host.log_format, "warn");
     let server = server::start(&settings).await?;

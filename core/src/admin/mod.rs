@@ -20,6 +20,7 @@ mod tests;
 mod tokens;
 mod users;
 mod vault;
+mod workloads;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -328,6 +329,24 @@ async fn dispatch(server: &Context, req: &Request<Bytes>) -> Result<Response<Byt
             let id = decode_segment(id)?;
             match *m {
                 Method::DELETE => idps::delete_policy(server, req, &id).await,
+                _ => Err(method_not_allowed("DELETE")),
+            }
+        }
+        ["workload-issuers"] => match *m {
+            Method::GET => workloads::list_issuers(server).await,
+            Method::POST => workloads::create_issuer(server, req).await,
+            Method::DELETE => workloads::delete_issuer(server, req).await,
+            _ => Err(method_not_allowed("GET, POST, DELETE")),
+        },
+        ["workload-rules"] => match *m {
+            Method::GET => workloads::list_rules(server, req).await,
+            Method::POST => workloads::create_rule(server, req).await,
+            _ => Err(method_not_allowed("GET, POST")),
+        },
+        ["workload-rules", id] => {
+            let id = decode_segment(id)?;
+            match *m {
+                Method::DELETE => workloads::delete_rule(server, req, &id).await,
                 _ => Err(method_not_allowed("DELETE")),
             }
         }

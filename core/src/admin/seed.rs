@@ -42,6 +42,8 @@ fn marker(server: &Context) -> Option<String> {
         && cfg.clients.is_empty()
         && cfg.idps.is_empty()
         && cfg.idp_policies.is_empty()
+        && cfg.workload_issuers.is_empty()
+        && cfg.workload_rules.is_empty()
         && cfg.client_policies.is_empty()
         && cfg.providers.is_empty()
         && cfg.connectors.is_empty()
@@ -67,6 +69,7 @@ fn marker(server: &Context) -> Option<String> {
             .iter()
             .map(|c| c.client_secret.as_ref().map(|s| s.expose().to_owned()))
             .collect::<Vec<_>>(),
+        (&cfg.workload_issuers, &cfg.workload_rules),
     ))
     .ok()?;
     let key = crate::crypto::kek::derive_key(cfg.master_key_bytes(), "seed-marker");
@@ -132,6 +135,7 @@ async fn apply_all(server: &Context) -> Result<(), StartError> {
         .map(|c| prepare_client(server, c))
         .collect::<Result<Vec<_>, _>>()?;
     let idp_seeds = super::idps::prepare_seeds(server)?;
+    let workload_seeds = super::workloads::prepare_seeds(server)?;
     unique(
         "client_policies",
         "client_id",
@@ -177,6 +181,7 @@ async fn apply_all(server: &Context) -> Result<(), StartError> {
         }
     }
     super::idps::write_seeds(server, &idp_seeds).await?;
+    super::workloads::write_seeds(server, &workload_seeds).await?;
     for p in &policies {
         crate::store::repo::client_policies::put(db, p).await?;
     }
@@ -654,6 +659,69 @@ mod tests {
             ];
             for (edit, want) in cases {
                 let mut cfg = with_idp();
+                edit(&mut cfg);
+                let err = start(&Arc::new(TestSql::memory()), cfg, 0)
+                    .await
+                    .err()
+                    .expect("start refused")
+                    .to_string();
+                assert!(err.contains(want), "{err:?} should contain {want:?}");
+            }
+        });
+    }
+
+    /// [`seeded`] with a GitHub-Actions-like workload issuer (discovery) and a rule.
+    fn with_workloads() -> Config {
+        let mut cfg = seeded("correct horse");
+        cfg.workload_issuers
+            .push(crate::config::SeedWorkloadIssuer {
+                issuer: "https://token.actions.githubusercontent.com".into(),
+                jwks_uri: None,
+                jwks: None,
+                audiences: vec!["portcullis".into()],
+            });
+        cfg.workload_rules.push(crate::config::SeedWorkloadRule {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:acme/agent:*".into(),
+            resource: "https://mcp.example.com/mcp".into(),
+            client_id: "backend".into(),
+            scopes: vec!["tools:read".into()],
+        });
+        cfg
+    }
+
+    #[test]
+    fn workload_seeds_are_idempotent_and_validated() {
+        run(async {
+            let db = Arc::new(TestSql::memory());
+            start(&db, with_workloads(), 0).await.unwrap();
+            start(&db, with_workloads(), 3600).await.unwrap();
+            let sql: &dyn crate::store::SqlStore = db.as_ref();
+            assert_eq!(repo::workloads::list_issuers(sql).await.unwrap().len(), 1);
+            assert_eq!(
+                repo::workloads::list_rules(sql, None).await.unwrap().len(),
+                1
+            );
+            let cases: Vec<(Edit, &str)> = vec![
+                (
+                    Box::new(|c| c.workload_rules[0].subject = "*".into()),
+                    "seed workload_rule",
+                ),
+                (
+                    Box::new(|c| c.workload_rules[0].client_id = "nobody".into()),
+                    "no client 'nobody'",
+                ),
+                (
+                    Box::new(|c| c.workload_rules[0].issuer = "https://other.example.com".into()),
+                    "not among workload_issuers",
+                ),
+                (
+                    Box::new(|c| c.workload_issuers[0].issuer = "spiffe://example.org".into()),
+                    "give jwks or jwks_uri",
+                ),
+            ];
+            for (edit, want) in cases {
+                let mut cfg = with_workloads();
                 edit(&mut cfg);
                 let err = start(&Arc::new(TestSql::memory()), cfg, 0)
                     .await

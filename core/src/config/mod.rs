@@ -69,6 +69,10 @@ pub struct Config {
     pub idps: Vec<SeedIdp>,
     /// Which IdP / client / resource / scope combinations the JWT bearer grant allows.
     pub idp_policies: Vec<SeedIdpPolicy>,
+    /// Trusted workload issuers (workload identity federation), created or updated on start.
+    pub workload_issuers: Vec<SeedWorkloadIssuer>,
+    /// Which workloads of which issuer get tokens for which resource, client and scopes.
+    pub workload_rules: Vec<SeedWorkloadRule>,
     /// Users created on start if missing.
     pub users: Vec<SeedUser>,
     /// Resources (MCP servers) created or updated on start.
@@ -111,6 +115,8 @@ impl Default for Config {
             jwt_clock_skew_seconds: 60,
             idps: Vec::new(),
             idp_policies: Vec::new(),
+            workload_issuers: Vec::new(),
+            workload_rules: Vec::new(),
             users: Vec::new(),
             resources: Vec::new(),
             clients: Vec::new(),
@@ -303,6 +309,40 @@ pub struct SeedIdp {
     /// Its JWKS inline, instead of a URI.
     #[serde(default)]
     pub jwks: Option<serde_json::Value>,
+}
+
+/// A trusted workload issuer (workload identity federation).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedWorkloadIssuer {
+    /// The issuer identifier (`iss` of its workload JWTs): an https URL or `spiffe://<trust domain>`.
+    pub issuer: String,
+    /// Where its JWKS is (else OpenID Connect discovery from the issuer).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Its JWKS inline, instead of a URI.
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    /// The `aud` values accepted from it (default: the token endpoint URL).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+/// A workload rule: workloads of `issuer` whose `sub` matches `subject` (`*` for any run
+/// of characters) get tokens for `resource` as `client_id`, with at most `scopes`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedWorkloadRule {
+    /// The workload issuer.
+    pub issuer: String,
+    /// The subject pattern.
+    pub subject: String,
+    /// The resource URI.
+    pub resource: String,
+    /// The client the tokens are issued to.
+    pub client_id: String,
+    /// The largest scope set granted.
+    pub scopes: Vec<String>,
 }
 
 /// A JWT bearer policy: which client may get tokens for which resource and scopes on the

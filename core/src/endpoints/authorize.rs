@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::browser::{self, add_cookie};
 use super::pages::{self, error_page, RequestView};
+use super::token::on_behalf_of;
 use crate::client_lookup;
 use crate::clients::Client;
 use crate::context::Context;
@@ -44,6 +45,10 @@ pub struct PendingRequest {
     /// Whether the request named `redirect_uri` (then the token request must too, R9).
     #[serde(default = "sent_by_default")]
     pub redirect_uri_sent: bool,
+    /// The agent the user is asked to let act for them (`requested_actor`, on-behalf-of):
+    /// a registered client's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_actor: Option<String>,
 }
 
 /// Requests stored before this field existed are treated strictly.
@@ -231,6 +236,15 @@ async fn validate(server: &Context, p: &Params) -> Result<(PendingRequest, Clien
             "dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 9449 §10)",
         )));
     }
+    let requested_actor = match p.get(on_behalf_of::REQUESTED_ACTOR) {
+        Some(a) => Some(
+            on_behalf_of::requested_agent(server, a)
+                .await
+                .map_err(fail)?
+                .client_id,
+        ),
+        None => None,
+    };
     if p.get("prompt") == Some("none") {
         return Err(fail(Error::new(
             ErrorCode::AccessDenied,
@@ -248,6 +262,7 @@ async fn validate(server: &Context, p: &Params) -> Result<(PendingRequest, Clien
             code_challenge_method: "S256".into(),
             dpop_jkt,
             redirect_uri_sent,
+            requested_actor,
         },
         client,
     ))
@@ -316,6 +331,7 @@ async fn start(
         Some(s) => super::consent::consentable(server, &s.subject, &pending).await?,
         None => pending.scopes.clone(),
     };
+    let agent = super::consent::agent_of(server, &pending).await?;
     let view = RequestView {
         request: &handle,
         csrf: &csrf,
@@ -325,6 +341,9 @@ async fn start(
         scopes: &scopes,
         granted: &granted,
         resource: &pending.resource,
+        agent: agent
+            .as_ref()
+            .map(|a| (a.display_name(), a.client_id.as_str())),
     };
     let mut resp = match session {
         Some(s) => {

@@ -72,6 +72,7 @@ async fn show(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>>
         .unwrap_or_else(|| session.subject.clone());
     let (csrf, set_csrf) = browser::csrf_token(server, req.headers());
     let scopes = consentable(server, &session.subject, &pending).await?;
+    let agent = agent_of(server, &pending).await?;
     let view = RequestView {
         request: handle,
         csrf: &csrf,
@@ -81,6 +82,9 @@ async fn show(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>>
         scopes: &scopes,
         granted: &granted,
         resource: &pending.resource,
+        agent: agent
+            .as_ref()
+            .map(|a| (a.display_name(), a.client_id.as_str())),
     };
     let mut resp = page(server, &view, &username);
     if let Some(c) = set_csrf {
@@ -114,6 +118,18 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
         c.allows_grant("authorization_code")
             && crate::redirect::matches(&c.metadata.redirect_uris, &pending.redirect_uri)
     });
+    // The agent the user is about to let act for them must still be registered.
+    match agent_of(server, &pending).await {
+        Ok(_) => {}
+        Err(e) if e.code == ErrorCode::InvalidRequest => {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Authorization request refused",
+                "The agent this request names is no longer registered.",
+            ))
+        }
+        Err(e) => return Err(e),
+    }
     if !still_valid {
         return Ok(error_page(
             StatusCode::BAD_REQUEST,
@@ -189,6 +205,7 @@ async fn decide(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes
             detail: Some(serde_json::json!({
                 "scope": crate::scope::join(&pending.scopes),
                 "resource": pending.resource,
+                "actor": pending.requested_actor,
             })),
             ..Default::default()
         },
@@ -217,6 +234,20 @@ pub(super) async fn consentable(
     )
 }
 
+/// The agent a pending request names (`requested_actor`, on-behalf-of), looked up again: an
+/// agent removed since the request is an error.
+pub(super) async fn agent_of(
+    server: &Context,
+    pending: &PendingRequest,
+) -> Result<Option<crate::clients::Client>> {
+    match &pending.requested_actor {
+        Some(a) => Ok(Some(
+            super::token::on_behalf_of::requested_agent(server, a).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Creates the grant and its authorization code; returns the code (only its hash is stored).
 async fn issue_code(
     server: &Context,
@@ -242,6 +273,9 @@ async fn issue_code(
         },
     )
     .await?;
+    if let Some(agent) = &p.requested_actor {
+        grants::set_actor(db, &grant_id, agent).await?;
+    }
     let code = crate::runtime::random_token(rng, 32);
     codes::insert_bound(
         db,

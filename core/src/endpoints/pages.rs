@@ -95,6 +95,9 @@ pub struct RequestView<'a> {
     pub granted: &'a [String],
     /// The resource (audience).
     pub resource: &'a str,
+    /// The agent that will act for the user (on-behalf-of `requested_actor`): its display
+    /// name and client id.
+    pub agent: Option<(&'a str, &'a str)>,
 }
 
 /// What a sign-in leads to: a pending authorization request (its handle), or a page of this
@@ -262,8 +265,19 @@ Only approve if you started it yourself just now.</p>"
             format!("<p>It keeps the {n} permissions you already granted it.</p>"),
         ),
     };
+    // On-behalf-of: the agent the user lets act for them, named with its client id.
+    let agent = match view.agent {
+        Some((name, id)) => format!(
+            "<p class=\"warn\">The agent <strong>{}</strong> (<code>{}</code>) will act on your behalf, \
+through {}.</p>",
+            text(name),
+            text(id),
+            text(view.client_name)
+        ),
+        None => String::new(),
+    };
     let body = format!(
-        "<h1>Authorize {}</h1><p>Signed in as <strong>{}</strong>.</p>{id_line}\
+        "<h1>Authorize {}</h1><p>Signed in as <strong>{}</strong>.</p>{id_line}{agent}\
 <p><strong>{}</strong> wants access to <code>{}</code> {with}:</p><ul>{scopes}</ul>{kept}\
 <p>After you decide, you will be sent to <strong>{}</strong>.</p>{warning}\
 <form method=\"post\" action=\"{}\">{}{}\
@@ -382,6 +396,7 @@ mod tests {
             scopes: &[],
             granted: &[],
             resource: "https://mcp.example/mcp",
+            agent: None,
         };
         let resp = consent_page(&ACTIONS, &view, "alice");
         let csp = resp.headers()["content-security-policy"].to_str().unwrap();
@@ -419,6 +434,7 @@ mod tests {
             scopes: &scopes,
             granted: &granted,
             resource: "https://mcp.example/mcp",
+            agent: None,
         };
         let resp = consent_page(&ACTIONS, &view, "alice");
         let body = std::str::from_utf8(resp.body()).unwrap();
@@ -458,6 +474,7 @@ mod tests {
             scopes: &["a<b".to_owned()],
             granted: &[],
             resource: "https://mcp.example/mcp",
+            agent: None,
         };
         let resp = consent_page(&ACTIONS, &view, "alice");
         let body = std::str::from_utf8(resp.body()).unwrap();
@@ -477,6 +494,7 @@ mod tests {
             scopes: &[],
             granted: &[],
             resource: "https://mcp.example/mcp",
+            agent: None,
         };
         let resp = login_page(
             "/oauth/login",
@@ -499,5 +517,35 @@ mod tests {
         let consent = consent_page(&ACTIONS, &view, "alice");
         let body = std::str::from_utf8(consent.body()).unwrap();
         assert!(body.contains("loopback"));
+    }
+
+    #[test]
+    fn consent_names_the_agent_acting_on_behalf_of_the_user_escaped() {
+        let scopes = ["a".to_owned()];
+        let view = RequestView {
+            request: "r",
+            csrf: "c",
+            client_name: "Chat App",
+            client_id: "chat",
+            redirect_uri: "https://app.example/cb",
+            scopes: &scopes,
+            granted: &[],
+            resource: "https://mcp.example/mcp",
+            agent: Some(("<b>Travel agent</b>", "agent-1")),
+        };
+        let resp = consent_page(&ACTIONS, &view, "alice");
+        let body = std::str::from_utf8(resp.body()).unwrap();
+        assert!(
+            body.contains("&lt;b&gt;Travel agent&lt;/b&gt;</strong> (<code>agent-1</code>) will act on your behalf"),
+            "{body}"
+        );
+        assert!(!body.contains("<b>Travel"), "{body}");
+        let plain = RequestView {
+            agent: None,
+            ..view
+        };
+        let resp = consent_page(&ACTIONS, &plain, "alice");
+        let body = std::str::from_utf8(resp.body()).unwrap();
+        assert!(!body.contains("on your behalf"), "{body}");
     }
 }

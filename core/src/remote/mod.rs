@@ -64,6 +64,10 @@ pub enum Kind {
     IdpConfiguration,
     /// An enterprise IdP's JWK Set.
     IdpJwks,
+    /// A workload issuer's OpenID Connect discovery document.
+    WorkloadConfiguration,
+    /// A workload issuer's JWK Set.
+    WorkloadJwks,
     /// An OIDC connector's discovery document.
     ConnectorConfiguration,
     /// An OIDC connector's JWK Set.
@@ -75,8 +79,12 @@ impl Kind {
     pub fn noun(self) -> &'static str {
         match self {
             Kind::ClientMetadata => "document",
-            Kind::ClientJwks | Kind::IdpJwks | Kind::ConnectorJwks => "JWK Set",
-            Kind::IdpConfiguration | Kind::ConnectorConfiguration => "configuration document",
+            Kind::ClientJwks | Kind::IdpJwks | Kind::WorkloadJwks | Kind::ConnectorJwks => {
+                "JWK Set"
+            }
+            Kind::IdpConfiguration | Kind::WorkloadConfiguration | Kind::ConnectorConfiguration => {
+                "configuration document"
+            }
         }
     }
 
@@ -86,6 +94,8 @@ impl Kind {
             Kind::ClientJwks => "client-jwks",
             Kind::IdpConfiguration => "idp-config",
             Kind::IdpJwks => "idp-jwks",
+            Kind::WorkloadConfiguration => "workload-config",
+            Kind::WorkloadJwks => "workload-jwks",
             Kind::ConnectorConfiguration => "connector-config",
             Kind::ConnectorJwks => "connector-jwks",
         }

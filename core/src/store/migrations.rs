@@ -317,6 +317,30 @@ ALTER TABLE idp_policies ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
 "#,
     },
     Migration {
+        version: 12,
+        name: "workload identity federation issuers and rules, the agent of on-behalf-of grants",
+        sql: r#"
+ALTER TABLE grants ADD COLUMN actor TEXT;
+CREATE TABLE workload_issuers (
+  issuer TEXT PRIMARY KEY,
+  jwks_uri TEXT,
+  jwks TEXT,
+  audiences TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE workload_rules (
+  id TEXT PRIMARY KEY,
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX workload_rules_key ON workload_rules (issuer, subject, resource);
+"#,
+    },
+    Migration {
         version: 13,
         name: "refresh token successor: rotation as one transaction (F7)",
         sql: r#"

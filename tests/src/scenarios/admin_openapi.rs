@@ -626,6 +626,48 @@ pub async fn admin_openapi_matches_responses(t: &Target) {
     assert_eq!(r.status, 204, "{}", short(&r.body));
     c.call(t, d.clone(), "/admin/providers/{name}", &["nope"], "", None)
         .await;
+    // Workload identity federation: an issuer created, updated and removed; rules refused.
+    let workload_issuer = format!(
+        "https://workloads.example.com/{}",
+        crate::conformance::uid("oa")
+    );
+    let issuer_body = json!({ "issuer": workload_issuer, "audiences": ["portcullis"] });
+    for _ in 0..2 {
+        c.call(
+            t,
+            p.clone(),
+            "/admin/workload-issuers",
+            &[],
+            "",
+            Some(issuer_body.clone()),
+        )
+        .await;
+    }
+    c.call(t, g.clone(), "/admin/workload-issuers", &[], "", None)
+        .await;
+    c.call(t, g.clone(), "/admin/workload-rules", &[], "", None)
+        .await;
+    for path in ["/admin/workload-issuers", "/admin/workload-rules"] {
+        c.call(t, p.clone(), path, &[], "", Some(json!({ "bogus": 1 })))
+            .await;
+    }
+    let q = format!(
+        "issuer={}",
+        url::form_urlencoded::byte_serialize(workload_issuer.as_bytes()).collect::<String>()
+    );
+    c.call(t, d.clone(), "/admin/workload-issuers", &[], &q, None)
+        .await;
+    c.call(t, d.clone(), "/admin/workload-issuers", &[], &q, None)
+        .await;
+    c.call(
+        t,
+        d.clone(),
+        "/admin/workload-rules/{id}",
+        &["nope"],
+        "",
+        None,
+    )
+    .await;
     // Federation: connectors and identities.
     c.call(t, g.clone(), "/admin/connectors", &[], "", None)
         .await;

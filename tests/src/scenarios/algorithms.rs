@@ -18,14 +18,17 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What `sign.mjs` returns.
-struct Signed {
-    jwk: Value,
-    private_jwk: Value,
-    tokens: Vec<String>,
+pub struct Signed {
+    /// The public JWK, with its `kid`.
+    pub jwk: Value,
+    /// The private JWK (to sign more tokens with the same key later).
+    pub private_jwk: Value,
+    /// The signed tokens, in the order asked for.
+    pub tokens: Vec<String>,
 }
 
 /// Runs `tests/node/idp/sign.mjs` with `input` (see the script).
-async fn node_sign(input: Value) -> Signed {
+pub async fn node_sign(input: Value) -> Signed {
     let out = tokio::task::spawn_blocking(move || {
         let script = crate::repo_root().join("tests/node/idp/sign.mjs");
         let mut child = Command::new("node")
@@ -59,11 +62,11 @@ async fn node_sign(input: Value) -> Signed {
     }
 }
 
-fn token_spec(header: Value, claims: Value) -> Value {
+pub fn token_spec(header: Value, claims: Value) -> Value {
     json!({ "header": header, "claims": claims })
 }
 
-fn hmac_forgery(claims: Value) -> Value {
+pub(crate) fn hmac_forgery(claims: Value) -> Value {
     json!({ "header": {}, "claims": claims, "hmac_with_public_key": true })
 }
 

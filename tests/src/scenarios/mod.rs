@@ -27,6 +27,7 @@ pub mod jwt_bearer;
 pub mod key_schedule;
 pub mod mcp_conformance;
 pub mod metrics;
+pub mod on_behalf_of;
 pub mod pages;
 pub mod private_key_jwt;
 pub mod registration;
@@ -35,6 +36,7 @@ pub mod support;
 pub mod tokens;
 pub mod trace_context;
 pub mod vault;
+pub mod workload;
 
 /// A running server.
 #[derive(Debug, Clone)]

@@ -200,6 +200,67 @@ pub async fn browser_sign_in_consent_and_redeem(t: &Target) {
     j.browser.finish("a full authorization").await;
 }
 
+/// On-behalf-of in a real browser: the authorization names an agent (`requested_actor`); the
+/// consent page says which agent will act for the person and through which client; after
+/// Approve the code is redeemed with the agent's own token, and the access token's `act` is
+/// the agent. Writes the consent page's screenshot (`consent-agent`).
+pub async fn browser_consent_names_the_agent(t: &Target) {
+    let Some(mut j) = Journey::start(t).await else {
+        return;
+    };
+    let agent = new_client(t, "client_secret_basic", &["client_credentials"]).await;
+    let mut req = j.request(t);
+    req.url = format!(
+        "{}&requested_actor={}",
+        req.url,
+        form_urlencoded::byte_serialize(agent.id.as_bytes()).collect::<String>()
+    );
+    j.open_sign_in(&req).await;
+    j.sign_in().await;
+    let text = j.browser.text().await;
+    assert!(
+        text.contains("will act on your behalf, through Browser MCP client")
+            && text.contains(&agent.id),
+        "the consent page names the agent: {text}"
+    );
+    j.browser
+        .screenshot(&screenshot_path("consent-agent"))
+        .await;
+    let resp = j.decide(t, "approve", &req).await;
+    let code = resp.get("code").expect("a code").to_owned();
+    let secret = agent.secret.as_deref().expect("a secret");
+    let agent_token = tokens(
+        &token(
+            t,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", &j.resource),
+            ],
+            Auth::Basic(&agent.id, secret),
+        )
+        .await,
+    )
+    .access;
+    let redirect_uri = j.app.redirect_uri();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("code_verifier", req.verifier.as_str()),
+        ("resource", j.resource.as_str()),
+        ("actor_token", agent_token.as_str()),
+        (
+            "actor_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+    ];
+    let r = token(t, &form, Auth::Public(&j.client_id)).await;
+    let claims = verify_access_token(t, &tokens(&r).access, &j.resource).await;
+    assert_eq!(claims["sub"], json!(j.user.id));
+    assert_eq!(claims["act"]["sub"], json!(agent.id));
+    j.browser.finish("an on-behalf-of authorization").await;
+}
+
 /// A second authorization in the same browser goes straight to consent (the session cookie
 /// is sent), without a password prompt.
 pub async fn browser_second_authorization_without_password(t: &Target) {

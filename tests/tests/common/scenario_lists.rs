@@ -138,6 +138,7 @@ shared!(
     exchange::exchange_grant_advertised,
     pages::browser_sign_in_consent_and_redeem,
     pages::browser_second_authorization_without_password,
+    pages::browser_consent_names_the_agent,
     pages::browser_consent_deny,
     pages::browser_sign_out,
     pages::browser_wrong_password_then_sign_in,
@@ -167,6 +168,16 @@ shared!(
     admin_api::admin_user_sessions_grants_and_token_search,
     trace_context::trace_ids_in_audit_rows,
     authorize::step_up_beyond_the_self_registered_scope,
+    workload::workload_identity_github_actions_without_client_secret,
+    workload::workload_identity_kubernetes_and_spiffe_rules,
+    workload::workload_identity_violations_refused,
+    workload::workload_identity_resource_scope_and_client_credentials,
+    workload::admin_workload_issuers_and_rules_validate_and_cascade,
+    workload::workload_identity_token_is_dpop_bound_with_a_proof,
+    on_behalf_of::on_behalf_of_agent_acts_for_the_user,
+    on_behalf_of::on_behalf_of_composes_with_token_exchange,
+    on_behalf_of::on_behalf_of_refusals,
+    on_behalf_of::on_behalf_of_within_the_delegation_depth_limit with exchange::ONE_ACTOR,
 );
 
 nonce_required!(
@@ -212,6 +223,7 @@ isolated!(
         with federation::GROUP_SCOPES_REFRESH,
     federation::federation_vault_sign_in_with_a_connector_in_a_browser
         with federation::SETTINGS,
+    workload::workload_identity_keys_by_discovery with workload::SETTINGS,
 );
 
 clocked!(
@@ -230,4 +242,5 @@ clocked!(
     exchange::x1_exchange_expired_subject_refused,
     exchange::exchange_lifetime_capped_by_the_subject_token,
     jwt_bearer::x5_id_jag_replay_refused_later,
+    on_behalf_of::on_behalf_of_expired_actor_token_refused,
 );

@@ -1,7 +1,9 @@
 //! The authorization code grant at the token endpoint (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3,
 //! RFC 7636 §4.6). Checks that must not burn the code (client, redirect URI, resource: C3,
 //! C5, R6) come before redemption; a PKCE failure burns it (P4); redemption is one atomic
-//! transition (C1), and a replayed code revokes everything issued from it (C2).
+//! transition (C1), and a replayed code revokes everything issued from it (C2). A code the
+//! user approved for an agent (on-behalf-of, [`super::on_behalf_of`]) needs that agent's
+//! `actor_token`, also checked before redemption; its tokens carry `act`.
 
 use super::mint::{RefreshPolicy, TokenDecision};
 use super::TokenRequest;
@@ -73,6 +75,10 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
         ctx.rid,
     )
     .await?;
+    // On-behalf-of: a code the user approved for an agent is redeemed with that agent's own
+    // token (checked before redemption: a refused actor does not burn the code).
+    let bound_actor = grants::actor(db, &row.grant_id).await?;
+    let act = super::on_behalf_of::check_actor(ctx, bound_actor.as_deref()).await?;
     if let Err(e) = crate::pkce::verify(
         row.code_challenge.as_deref(),
         row.code_challenge_method.as_deref(),
@@ -93,14 +99,16 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<TokenDecision> {
         return Err(Error::invalid_grant("the grant has been revoked"));
     }
     let config = server.config();
-    Ok(decide(
+    let mut decision = decide(
         row,
         client,
         ctx.dpop_jkt,
         now,
         config.access_token_ttl,
         config.refresh_token_ttl,
-    ))
+    );
+    decision.act = act;
+    Ok(decision)
 }
 
 /// The tokens a redeemed code yields: an access token for the code's user, scope and

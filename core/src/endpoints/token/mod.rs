@@ -9,7 +9,9 @@ pub mod grant_type;
 mod id_jag_policy;
 pub mod jwt_bearer;
 pub mod mint;
+pub mod on_behalf_of;
 pub mod refresh;
+pub mod workload;
 
 pub use grant_type::GrantType;
 
@@ -121,6 +123,13 @@ pub async fn handle(server: &Context, req: Request<Bytes>) -> Response<Bytes> {
                 format!("supported grant types: {}", GRANT_TYPES.join(", ")),
             ));
         };
+        if grant == GrantType::JwtBearer && workload::is_workload_request(req.headers(), &params) {
+            // Workload identity federation: no client authentication; the rule decides.
+            let granted = workload::exchange(server, &req, &params, rid).await?;
+            client_id = Some(granted.client_id);
+            extra_headers = granted.headers;
+            return Ok(granted.issued);
+        }
         let client = crate::client_auth::authenticate(server, req.headers(), &params).await?;
         client_id = Some(client.client_id.clone());
         if client.kind != crate::clients::ClientKind::MetadataDocument {

@@ -71,7 +71,7 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     };
     let by_groups =
         crate::federation::groups::allowed_scopes(server, &row.subject, &resource.uri).await?;
-    let decision = decide(
+    let mut decision = decide(
         &row,
         bound_jkt.as_deref(),
         params.get("scope"),
@@ -80,6 +80,10 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
         ctx.dpop_jkt,
         server.config().access_token_ttl,
     )?;
+    // On-behalf-of: the agent the user consented to stays in `act` (never dropped).
+    decision.act = grants::actor(db, &row.grant_id)
+        .await?
+        .map(|agent| super::on_behalf_of::act(&agent));
     match mint::mint_or_lose(server, client, &decision).await? {
         Minted::Issued(issued) => Ok(issued),
         // Someone else consumed it between our read and now (F3): reuse, unless a revocation

@@ -65,6 +65,25 @@ pub async fn get(db: &dyn SqlStore, id: &str) -> Result<Option<GrantRow>, StoreE
     rows.first().map(from_row).transpose()
 }
 
+/// Records the agent a grant was made for (on-behalf-of, `requested_actor`), before any code
+/// of the grant exists.
+pub async fn set_actor(db: &dyn SqlStore, id: &str, actor: &str) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE grants SET actor = ? WHERE id = ?",
+        &[actor.into(), id.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The agent a grant was made for, if any.
+pub async fn actor(db: &dyn SqlStore, id: &str) -> Result<Option<String>, StoreError> {
+    let rows = db
+        .query("SELECT actor FROM grants WHERE id = ?", &[id.into()])
+        .await?;
+    Ok(rows.first().map(|r| r.opt_text(0)).transpose()?.flatten())
+}
+
 /// What [`search`] looks for.
 #[derive(Debug, Clone, Default)]
 pub struct GrantFilter {

@@ -23,3 +23,4 @@ pub mod resources;
 pub mod sealed;
 pub mod sessions;
 pub mod users;
+pub mod workloads;
