@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 const NOW: i64 = 1_800_000_000;
 
 fn claims_checks(claims: &Map<String, Value>) {
-    let _ = assertion::check_claims(claims, "c1", &["https://as.example"], NOW);
+    let _ = assertion::check_claims(claims, "c1", &["https://as.example"], NOW, 60);
 }
 
 fuzz_target!(|data: &[u8]| {
