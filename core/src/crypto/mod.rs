@@ -5,6 +5,7 @@
 
 pub mod jws;
 pub mod kek;
+pub mod kms;
 pub mod master;
 pub mod password;
 pub mod rustcrypto;

@@ -309,6 +309,19 @@ CREATE TABLE identities (
 CREATE INDEX identities_user ON identities (user_id);
 "#,
     },
+    Migration {
+        version: 11,
+        name: "data keys wrapped by an external kms",
+        sql: r#"
+CREATE TABLE kms_data_keys (
+  id TEXT PRIMARY KEY,
+  kms_key TEXT NOT NULL,
+  wrapped TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX kms_data_keys_key ON kms_data_keys (kms_key, created_at);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

@@ -201,6 +201,9 @@ isolated!(
     federation::federation_no_takeover_by_email_in_a_browser with federation::SETTINGS,
     federation::federation_local_passwords_switched_off with federation::NO_PASSWORDS,
     federation::federation_groups_map_to_scopes_in_a_browser with federation::GROUP_SCOPES,
+    kms::kms_vault_transit_signs_and_seals with kms::SETTINGS,
+    kms::kms_vault_transit_rotation_new_kid_old_tokens_verify with kms::ROTATION,
+    kms::kms_vault_transit_refusal_is_503_without_detail with kms::REFUSAL,
 );
 
 clocked!(
