@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::crypto::kms::Kms;
 use crate::crypto::master::MasterKeyRing;
 use crate::env::Env;
 use crate::keys::KeyRing;
+use crate::kms::Kms;
 
 /// The started server's state, as the protocol modules see it.
 pub struct Context {
@@ -65,7 +65,7 @@ impl Context {
     }
 
     /// The ring that seals secrets at rest (vault tokens, client secrets): the master key
-    /// ring, or the KMS-wrapped data keys ([`crate::crypto::kms`]). A KMS failure is 503.
+    /// ring, or the KMS-wrapped data keys ([`crate::kms`]). A KMS failure is 503.
     pub async fn sealing_keys(&self) -> crate::error::Result<Arc<MasterKeyRing>> {
         Ok(self.kms.sealing_keys(&self.env).await?)
     }

@@ -14,7 +14,7 @@
 //! its interval; one instance wins the right to create it through an atomic reservation in
 //! the replay cache, so instances sharing a store do not create one successor each.
 //!
-//! With an external KMS (`kms.kind = "vault_transit"`, [`crate::crypto::kms`]) the key ring
+//! With an external KMS (`kms.kind = "vault_transit"`, [`crate::kms`]) the key ring
 //! generates nothing: the KMS key's versions are the published keys and its latest version
 //! signs; rotation happens in the KMS. Keys generated here before the switch stay published
 //! until they are removed, so tokens they signed keep verifying.
@@ -25,11 +25,12 @@ use serde_json::{json, Value as Json};
 
 use crate::config::Config;
 use crate::crypto::kek::Kek;
-use crate::crypto::kms::vault_transit::{VaultSigner, VaultTransit};
-use crate::crypto::kms::KmsError;
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
-use crate::crypto::{b64, b64_decode, sha256, CryptoError, Es256Signer};
+use crate::crypto::{b64_decode, CryptoError, Es256Signer};
+pub use crate::crypto::{public_jwk, thumbprint};
 use crate::env::Env;
+use crate::kms::vault_transit::{VaultSigner, VaultTransit};
+use crate::kms::KmsError;
 use crate::store::repo::keys::{self as repo, KeyRow, ScheduledKey};
 use crate::store::StoreError;
 
@@ -349,11 +350,16 @@ impl KeyRing {
         Ok(self.store_cache(cached))
     }
 
-    /// Makes sure an active key exists and is loaded (called on start); with a KMS, that its
-    /// signing key can be read and is an ES256 key.
+    /// Makes sure an active key exists and is loaded (called on start). With a KMS, reads
+    /// its signing key; a KMS that cannot be read now is logged and does not stop the start
+    /// (discovery, pages and the JWKS from the shared cache keep working; what needs the KMS
+    /// answers 503 until it can be read).
     pub async fn ensure_active(&self, env: &Env) -> Result<(), KeyError> {
         if let Some(vault) = &self.vault {
-            return vault.key_set(env).await.map(|_| ()).map_err(KeyError::from);
+            if let Err(e) = vault.key_set(env).await {
+                tracing::error!(error = %e, "kms: the signing key cannot be read; token requests answer 503 until it can");
+            }
+            return Ok(());
         }
         self.load(env).await.map(|_| ())
     }
@@ -615,12 +621,6 @@ impl KeyRing {
     }
 }
 
-/// The public JWK (without `kid`) of an uncompressed SEC1 P-256 key.
-pub fn public_jwk(sec1: &[u8]) -> Json {
-    let (x, y) = sec1[1..].split_at(32);
-    json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) })
-}
-
 fn with_kid(mut jwk: Json, kid: &str) -> Json {
     if let Some(o) = jwk.as_object_mut() {
         o.insert("kid".into(), kid.into());
@@ -628,17 +628,6 @@ fn with_kid(mut jwk: Json, kid: &str) -> Json {
         o.insert("use".into(), "sig".into());
     }
     jwk
-}
-
-/// RFC 7638 thumbprint of an EC public JWK (members in lexicographic order, no spaces).
-pub fn thumbprint(jwk: &Json) -> String {
-    let canonical = format!(
-        r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-        jwk["crv"].as_str().unwrap_or(""),
-        jwk["x"].as_str().unwrap_or(""),
-        jwk["y"].as_str().unwrap_or("")
-    );
-    b64(sha256(canonical.as_bytes()))
 }
 
 fn sec1_from_jwk(jwk: &str) -> Option<Vec<u8>> {

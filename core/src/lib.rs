@@ -28,6 +28,7 @@ pub mod host;
 pub mod idp;
 pub mod jose;
 pub mod keys;
+pub mod kms;
 pub mod maintenance;
 pub mod metrics;
 pub mod paths;

@@ -1,6 +1,6 @@
 //! The `kms` settings: where access-token signing keys and the data keys that seal secrets at
 //! rest are kept. `local` (the default) is the master key, as before; `vault_transit` is
-//! HashiCorp Vault's Transit secrets engine ([`crate::crypto::kms::vault_transit`]). A
+//! HashiCorp Vault's Transit secrets engine ([`crate::kms::vault_transit`]). A
 //! half-configured `kms` table refuses to start, naming the setting.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! Data keys wrapped by an external KMS ([`crate::crypto::kms`]): the wrapped form only (the
+//! Data keys wrapped by an external KMS ([`crate::kms`]): the wrapped form only (the
 //! KMS unwraps it; the plaintext never reaches storage), named by the id of the key it wraps
 //! (`k{id}`, as sealed values name it) and by the KMS key that wrapped it.
 

@@ -55,7 +55,7 @@ fn key_versions_are_published_newest_first_from_the_minimum_version() {
     );
     assert_eq!(
         signing.kid,
-        crate::keys::thumbprint(&crate::keys::public_jwk(&s2))
+        crate::crypto::thumbprint(&crate::crypto::public_jwk(&s2))
     );
     assert!(jwk.get("d").is_none(), "public only");
     assert_eq!(set.by_kid(&set.keys[1].kid).unwrap().version, 1);

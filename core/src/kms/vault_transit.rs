@@ -15,9 +15,10 @@
 //! malformed answer) is a [`KmsError`], logged with its reason and never shown to clients,
 //! who get 503 `temporarily_unavailable`.
 //!
-//! What is cached: the public key set, for [`KEYS_CACHE_SECS`] (and refetched at most every
-//! [`REFETCH_SECS`] when a token names an unknown `kid`). Unwrapped data keys are held by
-//! [`super::SealingKeys`].
+//! What is cached: the public key set, for [`KEYS_CACHE_SECS`] in memory and in the shared
+//! cache (KV), where the last set read is also the fallback while Vault cannot be read
+//! ([`SHARED_KEYS_SECS`]); refetched at most every [`REFETCH_SECS`] when a token names an
+//! unknown `kid`. Unwrapped data keys are held in memory only ([`super::data_keys`]).
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -37,6 +38,10 @@ use crate::secret::Secret;
 /// How long the key set read from Vault is used before it is read again: a rotation in Vault
 /// signs and is published within this time on every instance.
 pub const KEYS_CACHE_SECS: i64 = 10;
+
+/// How long the key set stays in the shared cache (KV) as the fallback while Vault cannot be
+/// read (it is fresh for [`KEYS_CACHE_SECS`] only).
+pub const SHARED_KEYS_SECS: i64 = 7 * 24 * 3600;
 
 /// Least time between two reads of the key set forced by an unknown `kid`.
 pub const REFETCH_SECS: i64 = 5;
@@ -162,8 +167,8 @@ pub fn parse_key_set(data: &Json) -> Result<KeySet, String> {
             .ok_or_else(|| format!("version {version} has no public_key"))?;
         let sec1 = sec1_from_pem(pem)
             .ok_or_else(|| format!("version {version}'s public key is not P-256"))?;
-        let jwk = crate::keys::public_jwk(&sec1);
-        let kid = crate::keys::thumbprint(&jwk);
+        let jwk = crate::crypto::public_jwk(&sec1);
+        let kid = crate::crypto::thumbprint(&jwk);
         let mut jwk = jwk;
         jwk["kid"] = kid.clone().into();
         jwk["alg"] = "ES256".into();
@@ -280,16 +285,28 @@ impl VaultTransit {
     /// still needs Vault) and Vault is asked again after [`KEYS_CACHE_SECS`].
     pub async fn key_set(&self, env: &Env) -> Result<Arc<KeySet>, KmsError> {
         let now = env.clock.now();
-        let stale = {
+        let fresh = |at: i64| now >= at && now - at < KEYS_CACHE_SECS;
+        let mut stale = {
             let cached = self.keys.read().unwrap_or_else(|e| e.into_inner());
             match cached.as_ref() {
-                Some(c) if now - c.fetched_at < KEYS_CACHE_SECS && now >= c.fetched_at => {
-                    return Ok(c.set.clone())
-                }
+                Some(c) if fresh(c.fetched_at) => return Ok(c.set.clone()),
                 Some(c) => Some(c.set.clone()),
                 None => None,
             }
         };
+        // The shared cache: an instance that starts per request (Spin) or per isolate reads
+        // the public keys other instances read, and still has them while Vault is down.
+        if let Some((at, set)) = self.shared_key_set(env).await {
+            let set = Arc::new(set);
+            if fresh(at) {
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(CachedSet {
+                    fetched_at: at,
+                    set: set.clone(),
+                });
+                return Ok(set);
+            }
+            stale = stale.or(Some(set));
+        }
         match (self.fetch_key_set(env).await, stale) {
             (Ok(set), _) => Ok(set),
             (Err(_), Some(set)) => {
@@ -321,6 +338,24 @@ impl VaultTransit {
         self.fetch_key_set(env).await
     }
 
+    /// The shared cache's key: the signing key's identity (address, mount, name), hashed.
+    fn shared_key(&self) -> String {
+        let id = format!("{}\0{}\0{}", self.address, self.mount, self.signing_key);
+        format!("kms-keys:{}", crate::crypto::token_hash(&id))
+    }
+
+    /// The key set in the shared cache (KV) with when it was read from Vault.
+    async fn shared_key_set(&self, env: &Env) -> Option<(i64, KeySet)> {
+        let raw = env
+            .kv
+            .get(&self.shared_key(), env.clock.now())
+            .await
+            .ok()??;
+        let v: Json = serde_json::from_slice(&raw).ok()?;
+        let set = parse_key_set(&v["data"]).ok()?;
+        Some((v["fetched_at"].as_i64()?, set))
+    }
+
     async fn fetch_key_set(&self, env: &Env) -> Result<Arc<KeySet>, KmsError> {
         let path = format!("keys/{}", self.signing_key);
         let data = self.call(env, "read key", &path, None).await?;
@@ -329,10 +364,25 @@ impl VaultTransit {
             KmsError::Unavailable(format!("vault transit signing key: {detail}"))
         })?;
         let set = Arc::new(set);
+        let now = env.clock.now();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(CachedSet {
-            fetched_at: env.clock.now(),
+            fetched_at: now,
             set: set.clone(),
         });
+        // Public keys only: `keys` holds PEM public keys and creation times.
+        let shared = json!({ "fetched_at": now, "data": {
+            "type": data["type"],
+            "min_decryption_version": data["min_decryption_version"],
+            "keys": data["keys"],
+        }});
+        let kept = now + SHARED_KEYS_SECS;
+        if let Err(e) = env
+            .kv
+            .put(&self.shared_key(), shared.to_string().into_bytes(), kept)
+            .await
+        {
+            tracing::warn!(error = %e, "vault transit: the key set could not be cached");
+        }
         Ok(set)
     }
 
