@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::jose::{self, Parsed};
+use crate::jose::Parsed;
 use crate::store::repo::access;
 
 /// The `typ` header of our access tokens (RFC 9068 §2.1).
@@ -130,9 +130,7 @@ pub async fn access_token(
     }
     let key = ctx.keys().active(ctx.env()).await?;
     let value = serde_json::to_value(&claims).map_err(|e| Error::server(e.to_string()))?;
-    let jwt = jose::sign_es256(key.signer.as_ref(), &key.kid, ACCESS_TOKEN_TYP, &value)
-        .await
-        .map_err(|_| Error::server("the access token could not be signed"))?;
+    let jwt = key.sign_jws(ACCESS_TOKEN_TYP, &value).await?;
     Ok((jwt, claims))
 }
 

@@ -13,6 +13,11 @@
 //! [`JWKS_MAX_AGE_SECS`] (or `key_prepublish_secs`, if longer) before the active key reaches
 //! its interval; one instance wins the right to create it through an atomic reservation in
 //! the replay cache, so instances sharing a store do not create one successor each.
+//!
+//! With an external KMS (`kms.kind = "vault_transit"`, [`crate::kms`]) the key ring
+//! generates nothing: the KMS key's versions are the published keys and its latest version
+//! signs; rotation happens in the KMS. Keys generated here before the switch stay published
+//! until they are removed, so tokens they signed keep verifying.
 
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -21,8 +26,11 @@ use serde_json::{json, Value as Json};
 use crate::config::Config;
 use crate::crypto::kek::Kek;
 use crate::crypto::rustcrypto::{generate_scalar, public_key_sec1};
-use crate::crypto::{b64, b64_decode, sha256, CryptoError, Es256Signer};
+use crate::crypto::{b64_decode, CryptoError, Es256Signer};
+pub use crate::crypto::{public_jwk, thumbprint};
 use crate::env::Env;
+use crate::kms::vault_transit::{VaultSigner, VaultTransit};
+use crate::kms::KmsError;
 use crate::store::repo::keys::{self as repo, KeyRow, ScheduledKey};
 use crate::store::StoreError;
 
@@ -56,6 +64,12 @@ pub enum KeyError {
     /// Key material could not be used (wrong master key, corrupt row).
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The external KMS failed (logged where it happened).
+    #[error(transparent)]
+    Kms(#[from] KmsError),
+    /// The operation is not available with the key custody in force.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl From<KeyError> for crate::error::Error {
@@ -63,6 +77,8 @@ impl From<KeyError> for crate::error::Error {
         match e {
             KeyError::Store(s) => s.into(),
             KeyError::Crypto(_) => crate::error::Error::server("signing key unavailable"),
+            KeyError::Kms(k) => k.into(),
+            KeyError::Unsupported(why) => crate::error::Error::invalid_request(why),
         }
     }
 }
@@ -129,6 +145,24 @@ pub struct ActiveKey {
     pub created_at: i64,
     /// When it started signing.
     pub activates_at: i64,
+    /// Whether an external KMS signs (a failure there is 503, not 500).
+    pub external: bool,
+}
+
+impl ActiveKey {
+    /// Signs `claims` as a compact JWS with this key (ES256, `kid`, `typ`). A KMS that fails
+    /// gives 503 `temporarily_unavailable` (logged by the KMS client); a local failure 500.
+    pub async fn sign_jws(&self, typ: &str, claims: &Json) -> crate::error::Result<String> {
+        crate::jose::sign_es256(self.signer.as_ref(), &self.kid, typ, claims)
+            .await
+            .map_err(|_| {
+                if self.external {
+                    KmsError::public()
+                } else {
+                    crate::error::Error::server("the access token could not be signed")
+                }
+            })
+    }
 }
 
 /// A published key as cached: its times, its public key and, for keys that sign now or
@@ -186,6 +220,7 @@ impl Cached {
             signer,
             created_at: k.created_at,
             activates_at: k.activates_at,
+            external: false,
         })
     }
 }
@@ -196,6 +231,8 @@ pub const KEK_PURPOSE: &str = "signing-keys";
 /// The key ring. One per server; safe to share.
 pub struct KeyRing {
     kek: Kek,
+    /// The external KMS that holds the signing key, if any.
+    vault: Option<Arc<VaultTransit>>,
     cache: RwLock<Option<Arc<Cached>>>,
     rotation_interval: i64,
     prepublish: i64,
@@ -207,10 +244,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// A key ring sealing keys under the configured master key.
-    pub fn new(cfg: &Config) -> Self {
+    /// A key ring sealing keys under the configured master key, or publishing and signing
+    /// with the `vault` Transit key when one is given.
+    pub fn new(cfg: &Config, vault: Option<Arc<VaultTransit>>) -> Self {
         Self {
             kek: Kek::derive(&cfg.master_key_ring(), KEK_PURPOSE),
+            vault,
             cache: RwLock::new(None),
             rotation_interval: cfg.key_rotation_interval.max(0),
             prepublish: cfg.key_prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS),
@@ -311,14 +350,60 @@ impl KeyRing {
         Ok(self.store_cache(cached))
     }
 
-    /// Makes sure an active key exists and is loaded (called on start).
+    /// Makes sure an active key exists and is loaded (called on start). With a KMS, reads
+    /// its signing key; a KMS that cannot be read now is logged and does not stop the start
+    /// (discovery, pages and the JWKS from the shared cache keep working; what needs the KMS
+    /// answers 503 until it can be read).
     pub async fn ensure_active(&self, env: &Env) -> Result<(), KeyError> {
+        if let Some(vault) = &self.vault {
+            if let Err(e) = vault.key_set(env).await {
+                tracing::error!(error = %e, "kms: the signing key cannot be read; token requests answer 503 until it can");
+            }
+            return Ok(());
+        }
         self.load(env).await.map(|_| ())
+    }
+
+    /// The KMS's latest key version as the active key.
+    async fn active_external(
+        &self,
+        env: &Env,
+        vault: &Arc<VaultTransit>,
+    ) -> Result<ActiveKey, KeyError> {
+        let set = vault.key_set(env).await?;
+        let key = set
+            .signing()
+            .ok_or_else(|| KmsError::Unavailable("the KMS key has no version".into()))?;
+        Ok(ActiveKey {
+            kid: key.kid.clone(),
+            signer: Arc::new(VaultSigner {
+                vault: vault.clone(),
+                env: env.clone(),
+                version: key.version,
+                sec1: key.sec1.clone(),
+            }),
+            created_at: 0,
+            activates_at: 0,
+            external: true,
+        })
+    }
+
+    /// Public keys generated here that are still published (with a KMS: those from before
+    /// the switch).
+    async fn stored_public(&self, env: &Env) -> Result<Vec<(String, Vec<u8>)>, KeyError> {
+        let rows = repo::published(env.sql.as_ref(), env.clock.now()).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|k| sec1_from_jwk(&k.public_jwk).map(|p| (k.kid.clone(), p)))
+            .collect())
     }
 
     /// The key that signs now. When the active key nears the end of its rotation interval
     /// and no successor is pending, schedules one first.
     pub async fn active(&self, env: &Env) -> Result<ActiveKey, KeyError> {
+        if let Some(vault) = &self.vault {
+            return self.active_external(env, vault).await;
+        }
         let now = env.clock.now();
         let mut cached = match self.cached() {
             Some(c) if now - c.loaded_at < CACHE_SECS && c.signer_at(now).is_some() => c,
@@ -409,6 +494,14 @@ impl KeyRing {
     /// The public key with `kid` (pending, active or retired but still published),
     /// re-reading storage once when it is unknown.
     pub async fn public_key(&self, env: &Env, kid: &str) -> Result<Option<Vec<u8>>, KeyError> {
+        if let Some(vault) = &self.vault {
+            let set = vault.key_set_with(env, kid).await?;
+            if let Some(k) = set.by_kid(kid) {
+                return Ok(Some(k.sec1.clone()));
+            }
+            let stored = self.stored_public(env).await?;
+            return Ok(stored.into_iter().find(|(k, _)| k == kid).map(|(_, p)| p));
+        }
         let find = |c: &Cached| {
             c.keys
                 .iter()
@@ -425,19 +518,51 @@ impl KeyRing {
     /// The published JWK Set, read from storage (so every instance publishes every key,
     /// including pre-published ones, as soon as it is stored).
     pub async fn jwks(&self, env: &Env) -> Result<Json, KeyError> {
+        let mut keys: Vec<Json> = match &self.vault {
+            Some(vault) => vault
+                .key_set(env)
+                .await?
+                .keys
+                .iter()
+                .map(|k| k.jwk.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         let rows = repo::published(env.sql.as_ref(), env.clock.now()).await?;
-        let keys: Vec<Json> = rows
-            .iter()
-            .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
-            .collect();
+        keys.extend(
+            rows.iter()
+                .filter_map(|k| serde_json::from_str(&k.public_jwk).ok()),
+        );
         Ok(json!({ "keys": keys }))
     }
 
     /// Every published key with its status.
     pub async fn list(&self, env: &Env) -> Result<Vec<KeyInfo>, KeyError> {
         let now = env.clock.now();
+        let mut out = Vec::new();
+        if let Some(vault) = &self.vault {
+            let set = vault.key_set(env).await?;
+            for (i, k) in set.keys.iter().enumerate() {
+                out.push(KeyInfo {
+                    kid: k.kid.clone(),
+                    alg: "ES256".into(),
+                    created_at: 0,
+                    activates_at: 0,
+                    retired_at: None,
+                    remove_after: None,
+                    status: if i == 0 { "active" } else { "retired" },
+                });
+            }
+        }
         let rows = repo::published_scheduled(env.sql.as_ref(), now).await?;
-        Ok(rows.iter().map(|k| KeyInfo::at(k, now)).collect())
+        out.extend(rows.iter().map(|k| {
+            let mut info = KeyInfo::at(k, now);
+            if self.vault.is_some() {
+                info.status = "retired";
+            }
+            info
+        }));
+        Ok(out)
     }
 
     /// Rotates with the configured pre-publication (`key_prepublish_secs`).
@@ -448,6 +573,13 @@ impl KeyRing {
     /// Adds a new key that is published now and signs `prepublish_secs` from now (0: at
     /// once; at most [`MAX_PREPUBLISH_SECS`]); the keys it replaces retire at that moment.
     pub async fn rotate_with(&self, env: &Env, prepublish_secs: i64) -> Result<KeyInfo, KeyError> {
+        if self.vault.is_some() {
+            return Err(KeyError::Unsupported(
+                "the signing key is kept in Vault Transit (kms.kind): rotate it there \
+                 (vault write -f transit/keys/NAME/rotate); the new version signs and is \
+                 published within seconds",
+            ));
+        }
         let activates_at = env.clock.now() + prepublish_secs.clamp(0, MAX_PREPUBLISH_SECS);
         self.rotate_at(env, activates_at, false).await
     }
@@ -489,12 +621,6 @@ impl KeyRing {
     }
 }
 
-/// The public JWK (without `kid`) of an uncompressed SEC1 P-256 key.
-pub fn public_jwk(sec1: &[u8]) -> Json {
-    let (x, y) = sec1[1..].split_at(32);
-    json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) })
-}
-
 fn with_kid(mut jwk: Json, kid: &str) -> Json {
     if let Some(o) = jwk.as_object_mut() {
         o.insert("kid".into(), kid.into());
@@ -502,17 +628,6 @@ fn with_kid(mut jwk: Json, kid: &str) -> Json {
         o.insert("use".into(), "sig".into());
     }
     jwk
-}
-
-/// RFC 7638 thumbprint of an EC public JWK (members in lexicographic order, no spaces).
-pub fn thumbprint(jwk: &Json) -> String {
-    let canonical = format!(
-        r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-        jwk["crv"].as_str().unwrap_or(""),
-        jwk["x"].as_str().unwrap_or(""),
-        jwk["y"].as_str().unwrap_or("")
-    );
-    b64(sha256(canonical.as_bytes()))
 }
 
 fn sec1_from_jwk(jwk: &str) -> Option<Vec<u8>> {

@@ -29,6 +29,7 @@ pub mod idp;
 pub mod idp_policy;
 pub mod jose;
 pub mod keys;
+pub mod kms;
 pub mod maintenance;
 pub mod metrics;
 pub mod paths;

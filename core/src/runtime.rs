@@ -217,6 +217,38 @@ pub trait Fetcher: MaybeSend {
             url.host_str().unwrap_or("")
         )))
     }
+
+    /// Sends a request to an operator-configured service ([`ConfiguredRequest`]): no
+    /// redirects, no cookies, the time and size limits, but no SSRF address policy (the
+    /// destination is configuration). Fetchers without it keep this default, which refuses.
+    async fn send_configured(
+        &self,
+        req: ConfiguredRequest<'_>,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        let _ = max_bytes;
+        Err(FetchError::Forbidden(format!(
+            "this fetcher does not call configured services ({})",
+            req.url.host_str().unwrap_or("")
+        )))
+    }
+}
+
+/// A request to a service the operator configured (the KMS: HashiCorp Vault), which
+/// [`Fetcher::send_configured`] sends. Its destination is trusted configuration, not input,
+/// so the SSRF address policy does not apply (a Vault usually sits on a private network);
+/// every other rule does: no redirects, no cookies or inbound headers, the time and size
+/// limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfiguredRequest<'a> {
+    /// `GET` or `POST`.
+    pub method: &'a str,
+    /// The destination.
+    pub url: &'a url::Url,
+    /// Extra headers (e.g. `X-Vault-Token`).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// A JSON body (sent with `Content-Type: application/json`), for a POST.
+    pub json: Option<&'a str>,
 }
 
 /// A fetcher that refuses everything (for runtimes or tests without outbound HTTP).

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use portcullis_core::host::outbound::{self, ResponseBody};
-use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::runtime::{ConfiguredRequest, FetchError, FetchResponse, Fetcher};
 use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 /// `fetch` behind the core's [`Fetcher`] seam.
@@ -34,11 +34,13 @@ impl WorkersFetcher {
         }
     }
 
-    /// Sends a GET (no `form`) or a form POST with extra `headers`, under the shared rules.
+    /// Sends a GET (no `body`) or a POST of `body` (its content type, its text) with extra
+    /// `extra` headers, under the shared rules.
     async fn fetch(
         &self,
         url: &url::Url,
-        form: Option<(&[(String, String)], &str)>,
+        extra: &[(&str, &str)],
+        body: Option<(&str, &str)>,
         max_bytes: usize,
     ) -> Result<FetchResponse, FetchError> {
         let headers = Headers::new();
@@ -46,14 +48,14 @@ impl WorkersFetcher {
         headers
             .set("user-agent", outbound::USER_AGENT)
             .map_err(transport)?;
+        for (name, value) in extra {
+            headers.set(name, value).map_err(transport)?;
+        }
         let mut init = RequestInit::new();
         init.with_method(Method::Get);
-        if let Some((extra, body)) = form {
-            for (name, value) in extra {
-                headers.set(name, value).map_err(transport)?;
-            }
+        if let Some((content_type, body)) = body {
             headers
-                .set("content-type", "application/x-www-form-urlencoded")
+                .set("content-type", content_type)
                 .map_err(transport)?;
             init.with_method(Method::Post)
                 .with_body(Some(wasm_bindgen::JsValue::from_str(body)));
@@ -96,7 +98,7 @@ impl WorkersFetcher {
 impl Fetcher for WorkersFetcher {
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
         outbound::check_destination(url, self.allow_loopback)?;
-        self.fetch(url, None, max_bytes).await
+        self.fetch(url, &[], None, max_bytes).await
     }
 
     async fn post_form(
@@ -107,6 +109,27 @@ impl Fetcher for WorkersFetcher {
         max_bytes: usize,
     ) -> Result<FetchResponse, FetchError> {
         outbound::check_destination(url, self.allow_loopback)?;
-        self.fetch(url, Some((headers, body)), max_bytes).await
+        let extra: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let form = ("application/x-www-form-urlencoded", body);
+        self.fetch(url, &extra, Some(form), max_bytes).await
+    }
+
+    async fn send_configured(
+        &self,
+        r: ConfiguredRequest<'_>,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        // The destination is operator configuration (the KMS), not input: no SSRF check.
+        if !matches!(r.url.scheme(), "https" | "http") {
+            return Err(FetchError::Forbidden(format!("scheme {}", r.url.scheme())));
+        }
+        let body = match (r.method, r.json) {
+            ("POST", json) => Some(("application/json", json.unwrap_or("{}"))),
+            _ => None,
+        };
+        self.fetch(r.url, r.headers, body, max_bytes).await
     }
 }

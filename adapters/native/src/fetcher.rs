@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_core::host::outbound::{self, ResponseBody};
-use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::runtime::{ConfiguredRequest, FetchError, FetchResponse, Fetcher};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT,
@@ -56,6 +56,9 @@ impl FetcherConfig {
 #[derive(Clone)]
 pub struct HttpFetcher {
     client: reqwest::Client,
+    /// The same client rules without the address policy, for operator-configured services
+    /// ([`Fetcher::send_configured`]: the KMS).
+    configured: reqwest::Client,
     policy: IpPolicy,
 }
 
@@ -104,26 +107,35 @@ impl HttpFetcher {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(outbound::ACCEPT));
         headers.insert(USER_AGENT, HeaderValue::from_static(outbound::USER_AGENT));
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .no_proxy()
-            .default_headers(headers)
-            .connect_timeout(cfg.timeout)
-            .timeout(cfg.timeout)
-            .pool_max_idle_per_host(0)
-            .dns_resolver(Arc::new(PolicyResolver(policy.clone())));
-        if let Some(path) = &cfg.extra_ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("cimd.extra_ca_file {path}: {e}"))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow::anyhow!("cimd.extra_ca_file {path}: {e}"))?
-            {
-                builder = builder.add_root_certificate(cert);
+        let base = || {
+            let mut builder = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
+                .no_proxy()
+                .default_headers(headers.clone())
+                .connect_timeout(cfg.timeout)
+                .timeout(cfg.timeout)
+                .pool_max_idle_per_host(0);
+            if let Some(path) = &cfg.extra_ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cimd.extra_ca_file {path}: {e}"))?;
+                for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| anyhow::anyhow!("cimd.extra_ca_file {path}: {e}"))?
+                {
+                    builder = builder.add_root_certificate(cert);
+                }
             }
-        }
-        let client = builder.build()?;
-        Ok(Self { client, policy })
+            anyhow::Ok(builder)
+        };
+        let client = base()?
+            .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
+            .build()?;
+        let configured = base()?.build()?;
+        Ok(Self {
+            client,
+            configured,
+            policy,
+        })
     }
 }
 
@@ -192,6 +204,29 @@ impl Fetcher for HttpFetcher {
             .body(body.to_owned());
         for (name, value) in headers {
             req = req.header(name.as_str(), value.as_str());
+        }
+        self.send(req, max_bytes).await
+    }
+
+    async fn send_configured(
+        &self,
+        r: ConfiguredRequest<'_>,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        if !matches!(r.url.scheme(), "https" | "http") {
+            return Err(FetchError::Forbidden(format!("scheme {}", r.url.scheme())));
+        }
+        let mut req = match r.method {
+            "POST" => self.configured.post(r.url.as_str()),
+            _ => self.configured.get(r.url.as_str()),
+        };
+        if let Some(json) = r.json {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(json.to_owned());
+        }
+        for (name, value) in r.headers {
+            req = req.header(*name, *value);
         }
         self.send(req, max_bytes).await
     }

@@ -307,3 +307,59 @@ async fn s3_default_constructor_applies_the_core_policy() {
     .unwrap();
     assert_eq!(loopback.get(&url, 1024).await.unwrap().status, 200);
 }
+
+/// Calls to an operator-configured service (the KMS): the address policy that refuses every
+/// address for documents does not apply, the headers and the JSON body are sent, redirects
+/// are not followed and the time and size limits hold.
+#[tokio::test]
+async fn configured_service_calls_skip_the_address_policy_but_keep_the_limits() {
+    let server = RawServer::start(responder).await;
+    let refusing = fetcher(false);
+    let doc = server.url("127.0.0.1", "/doc");
+    assert!(
+        refusing.get(&doc, 1024).await.is_err(),
+        "documents obey the policy"
+    );
+    let call = |url: &url::Url, max| {
+        let url = url.clone();
+        let f = refusing.clone();
+        async move {
+            f.send_configured(
+                ConfiguredRequest {
+                    method: "POST",
+                    url: &url,
+                    headers: &[("x-vault-token", "hvs.test-token")],
+                    json: Some(r#"{"input":"aGk="}"#),
+                },
+                max,
+            )
+            .await
+        }
+    };
+    let resp = call(&doc, 1024).await.unwrap();
+    assert_eq!(resp.status, 200);
+    let req = server.requests().pop().unwrap();
+    let lower = req.to_ascii_lowercase();
+    assert!(lower.starts_with("post /doc "), "{req}");
+    assert!(lower.contains("x-vault-token: hvs.test-token\r\n"), "{req}");
+    assert!(
+        lower.contains("content-type: application/json\r\n"),
+        "{req}"
+    );
+    let redirect = call(&server.url("127.0.0.1", "/redirect"), 1024)
+        .await
+        .unwrap();
+    assert_eq!(redirect.status, 302, "not followed");
+    assert_eq!(
+        call(&server.url("127.0.0.1", "/big-declared"), 1024)
+            .await
+            .unwrap_err(),
+        FetchError::TooLarge
+    );
+    assert_eq!(
+        call(&server.url("127.0.0.1", "/hang"), 1024)
+            .await
+            .unwrap_err(),
+        FetchError::Timeout
+    );
+}

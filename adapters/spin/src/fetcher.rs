@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::future::{select, Either};
 use http_body_util::{BodyExt, Full};
 use portcullis_core::host::outbound::{self, ResponseBody};
-use portcullis_core::runtime::{FetchError, FetchResponse, Fetcher};
+use portcullis_core::runtime::{ConfiguredRequest, FetchError, FetchResponse, Fetcher};
 use spin_sdk::http::send;
 use spin_sdk::wasip3::http::types::ErrorCode;
 
@@ -53,26 +53,27 @@ fn header(resp: &http::HeaderMap, name: http::header::HeaderName) -> Option<Stri
         .map(str::to_owned)
 }
 
-/// Sends a GET (no `form`) or a form POST with extra headers, reading at most `max_bytes`.
+/// Sends a GET (no `body`) or a POST of `body` (its content type, its text) with extra
+/// headers, reading at most `max_bytes`.
 async fn fetch(
     url: &url::Url,
-    form: Option<(&[(String, String)], &str)>,
+    extra: &[(&str, &str)],
+    body: Option<(&str, &str)>,
     max_bytes: usize,
 ) -> Result<FetchResponse, FetchError> {
     let mut builder = http::Request::builder()
         .uri(url.as_str())
         .header(http::header::ACCEPT, outbound::ACCEPT)
         .header(http::header::USER_AGENT, outbound::USER_AGENT);
-    let body = match form {
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    let body = match body {
         None => Bytes::new(),
-        Some((headers, body)) => {
-            builder = builder.method(http::Method::POST).header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            );
-            for (name, value) in headers {
-                builder = builder.header(name.as_str(), value.as_str());
-            }
+        Some((content_type, body)) => {
+            builder = builder
+                .method(http::Method::POST)
+                .header(http::header::CONTENT_TYPE, content_type);
             Bytes::copy_from_slice(body.as_bytes())
         }
     };
@@ -97,20 +98,29 @@ async fn fetch(
 }
 
 impl SpinFetcher {
-    /// [`fetch`] under the shared rules and the outbound timeout.
+    /// [`fetch`] under the shared rules (the URL-level SSRF check unless `configured`: a
+    /// destination from the operator's configuration) and the outbound timeout.
     async fn send(
         &self,
         url: &url::Url,
-        form: Option<(&[(String, String)], &str)>,
+        extra: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+        configured: bool,
         max_bytes: usize,
     ) -> Result<FetchResponse, FetchError> {
-        outbound::check_destination(url, self.allow_loopback)?;
+        if configured {
+            if !matches!(url.scheme(), "https" | "http") {
+                return Err(FetchError::Forbidden(format!("scheme {}", url.scheme())));
+            }
+        } else {
+            outbound::check_destination(url, self.allow_loopback)?;
+        }
         let timeout = async {
             let nanos = outbound::TIMEOUT_MS * 1_000_000;
             spin_sdk::wasip3::clocks::monotonic_clock::wait_for(nanos).await;
             Err(FetchError::Timeout)
         };
-        let fetch = fetch(url, form, max_bytes);
+        let fetch = fetch(url, extra, body, max_bytes);
         futures::pin_mut!(timeout, fetch);
         match select(fetch, timeout).await {
             Either::Left((r, _)) | Either::Right((r, _)) => r,
@@ -121,7 +131,7 @@ impl SpinFetcher {
 #[async_trait(?Send)]
 impl Fetcher for SpinFetcher {
     async fn get(&self, url: &url::Url, max_bytes: usize) -> Result<FetchResponse, FetchError> {
-        self.send(url, None, max_bytes).await
+        self.send(url, &[], None, false, max_bytes).await
     }
 
     async fn post_form(
@@ -131,6 +141,23 @@ impl Fetcher for SpinFetcher {
         body: &str,
         max_bytes: usize,
     ) -> Result<FetchResponse, FetchError> {
-        self.send(url, Some((headers, body)), max_bytes).await
+        let extra: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let form = ("application/x-www-form-urlencoded", body);
+        self.send(url, &extra, Some(form), false, max_bytes).await
+    }
+
+    async fn send_configured(
+        &self,
+        r: ConfiguredRequest<'_>,
+        max_bytes: usize,
+    ) -> Result<FetchResponse, FetchError> {
+        let body = match (r.method, r.json) {
+            ("POST", json) => Some(("application/json", json.unwrap_or("{}"))),
+            _ => None,
+        };
+        self.send(r.url, r.headers, body, true, max_bytes).await
     }
 }

@@ -3,6 +3,7 @@
 //! clients and users, and the start-up checks that refuse unsafe combinations.
 
 mod connectors;
+mod kms;
 mod machine;
 mod providers;
 mod vars;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::secret::Secret;
 
 pub use connectors::{ClaimNames, ConnectorInput, GroupScopes};
+pub use kms::{KmsConfig, KmsKind};
 pub use machine::{MachineClientsConfig, MachineRegistration, SeedClientPolicy};
 pub use providers::ProviderInput;
 pub use vars::{setting_names, CONFIG_VAR};
@@ -89,6 +91,8 @@ pub struct Config {
     pub connectors: Vec<ConnectorInput>,
     /// Which IdP groups may consent to which scopes at which resource.
     pub group_scopes: Vec<GroupScopes>,
+    /// Where signing keys and the data keys sealing secrets are kept (docs/kms.md).
+    pub kms: KmsConfig,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             providers: Vec::new(),
             connectors: Vec::new(),
             group_scopes: Vec::new(),
+            kms: KmsConfig::default(),
         }
     }
 }
@@ -541,6 +546,7 @@ impl Config {
                 return Err(cfg_err("master_key", "must be at least 16 characters"));
             }
         }
+        self.kms.validate()?;
         if !(1..=600).contains(&self.code_ttl) {
             return Err(cfg_err("code_ttl", "must be between 1 and 600 seconds"));
         }

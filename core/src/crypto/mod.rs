@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
+use serde_json::{json, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::runtime::MaybeSend;
@@ -106,6 +107,23 @@ pub fn b64_decode(data: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(data)
         .ok()
+}
+
+/// The public JWK (without `kid`) of an uncompressed SEC1 P-256 key.
+pub fn public_jwk(sec1: &[u8]) -> Json {
+    let (x, y) = sec1[1..].split_at(32);
+    json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) })
+}
+
+/// RFC 7638 thumbprint of an EC public JWK (members in lexicographic order, no spaces).
+pub fn thumbprint(jwk: &Json) -> String {
+    let canonical = format!(
+        r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["crv"].as_str().unwrap_or(""),
+        jwk["x"].as_str().unwrap_or(""),
+        jwk["y"].as_str().unwrap_or("")
+    );
+    b64(sha256(canonical.as_bytes()))
 }
 
 /// SHA-256 of `data`.

@@ -43,8 +43,9 @@ pub async fn declare(
         .as_ref()
         .map(Secret::expose)
         .unwrap_or_default();
+    let keys = ctx.sealing_keys().await.map_err(DeclareError::Other)?;
     let sealed = seal::seal(
-        ctx.master_keys(),
+        &keys,
         ctx.env().rng.as_ref(),
         Binding::connector_secret(&connector.id),
         secret,
@@ -74,11 +75,12 @@ pub fn public_input(row: &ConnectorRow) -> Option<ConnectorInput> {
     serde_json::from_str(&row.config).ok()
 }
 
-fn from_row(ctx: &Context, row: &ConnectorRow) -> Result<Connector> {
+async fn from_row(ctx: &Context, row: &ConnectorRow) -> Result<Connector> {
     let mut input = public_input(row)
         .ok_or_else(|| Error::server(format!("connector '{}' is stored unreadably", row.id)))?;
+    let keys = ctx.sealing_keys_for(&row.client_secret).await?;
     let secret = seal::open(
-        ctx.master_keys(),
+        &keys,
         Binding::connector_secret(&row.id),
         &row.client_secret,
     )
@@ -94,7 +96,7 @@ pub async fn load(ctx: &Context, id: &str) -> Result<Option<Connector>> {
         return Ok(None);
     }
     match repo::get_connector(ctx.env().sql.as_ref(), id).await? {
-        Some(row) => from_row(ctx, &row).map(Some),
+        Some(row) => from_row(ctx, &row).await.map(Some),
         None => Ok(None),
     }
 }

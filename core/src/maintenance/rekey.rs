@@ -13,7 +13,6 @@ use crate::context::Context;
 use crate::crypto::kek::Kek;
 use crate::crypto::master::{key_label, MasterKeyRing};
 use crate::store::repo::sealed::{self, SealedColumn, SealedValue};
-use crate::store::StoreError;
 use crate::vault::seal::{self as vault_seal, Binding};
 
 /// What a re-encryption did, per sealed column.
@@ -69,14 +68,21 @@ fn vault_binding(column: SealedColumn, v: &SealedValue) -> Binding<'_> {
     }
 }
 
-/// The value re-sealed under the current key, if it needs it and can be opened.
+/// The value re-sealed under the current key, if it needs it and can be opened: signing keys
+/// under the master key ring (`master`, with `kek` derived from it), everything else under
+/// the sealing ring (`sealing`: the same ring with the local KMS, the KMS-wrapped data keys
+/// first otherwise).
 async fn reseal(
     ctx: &Context,
-    ring: &MasterKeyRing,
+    (master, sealing): (&MasterKeyRing, &MasterKeyRing),
     kek: &Kek,
     column: SealedColumn,
     v: &SealedValue,
 ) -> Outcome {
+    let ring = match column {
+        SealedColumn::SigningKey => master,
+        _ => sealing,
+    };
     if ring.is_current(&v.value) {
         return Outcome::Current;
     }
@@ -107,19 +113,21 @@ async fn reseal(
     }
 }
 
-/// Re-seals every sealed value under the current master key.
-pub async fn run(ctx: &Context) -> Result<RekeyReport, StoreError> {
-    let ring = ctx.master_keys();
-    let kek = Kek::derive(ring, crate::keys::KEK_PURPOSE);
+/// Re-seals every sealed value under the current master key (signing keys) or the current
+/// sealing key (secrets; the KMS-wrapped data key when a KMS holds the keys).
+pub async fn run(ctx: &Context) -> Result<RekeyReport, crate::error::Error> {
+    let master = ctx.master_keys();
+    let sealing = ctx.sealing_keys().await?;
+    let kek = Kek::derive(master, crate::keys::KEK_PURPOSE);
     let db = ctx.env().sql.as_ref();
     let mut report = RekeyReport {
-        current_key: key_label(ring.current().0),
+        current_key: key_label(sealing.current().0),
         ..RekeyReport::default()
     };
     for column in SealedColumn::ALL {
         let (mut resealed, mut current, mut unreadable) = (0, 0, 0);
         for v in sealed::values(db, column).await? {
-            match reseal(ctx, ring, &kek, column, &v).await {
+            match reseal(ctx, (master, &sealing), &kek, column, &v).await {
                 Outcome::Current => current += 1,
                 Outcome::Unreadable => unreadable += 1,
                 Outcome::Resealed(new) => {

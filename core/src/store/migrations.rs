@@ -317,6 +317,19 @@ ALTER TABLE idp_policies ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
 "#,
     },
     Migration {
+        version: 11,
+        name: "data keys wrapped by an external kms",
+        sql: r#"
+CREATE TABLE kms_data_keys (
+  id TEXT PRIMARY KEY,
+  kms_key TEXT NOT NULL,
+  wrapped TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX kms_data_keys_key ON kms_data_keys (kms_key, created_at);
+"#,
+    },
+    Migration {
         version: 12,
         name: "workload identity federation issuers and rules, the agent of on-behalf-of grants",
         sql: r#"

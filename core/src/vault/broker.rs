@@ -200,7 +200,7 @@ pub async fn finish_connect(
         created_at: now,
         updated_at: now,
     };
-    seal_into(ctx, &mut row, &tokens);
+    seal_into(ctx, &mut row, &tokens).await?;
     repo::connect(db, &row).await.map_err(Error::from)?;
     audit_event(
         ctx,
@@ -218,8 +218,9 @@ pub async fn finish_connect(
     Ok(row)
 }
 
-fn seal_into(ctx: &Context, row: &mut ConnectionRow, tokens: &UpstreamTokens) {
-    let keys = ctx.master_keys();
+async fn seal_into(ctx: &Context, row: &mut ConnectionRow, tokens: &UpstreamTokens) -> Result<()> {
+    let keys = ctx.sealing_keys().await?;
+    let keys = keys.as_ref();
     let rng = ctx.env().rng.as_ref();
     row.access_token = seal::seal(
         keys,
@@ -231,6 +232,7 @@ fn seal_into(ctx: &Context, row: &mut ConnectionRow, tokens: &UpstreamTokens) {
         .refresh_token
         .as_deref()
         .map(|r| seal::seal(keys, rng, token_binding(row, "refresh_token"), r));
+    Ok(())
 }
 
 /// Who an audited vault event concerns.
@@ -347,7 +349,7 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
             claimed_until: row.claimed_until,
         };
         match freshness(timing, now, deferred) {
-            Freshness::Fresh => return open_vended(ctx, &row, now),
+            Freshness::Fresh => return open_vended(ctx, &row, now).await,
             Freshness::Reauthorize => {
                 let why = match state {
                     ConnectionState::Active => {
@@ -361,7 +363,7 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
                 return Err(interaction_required(ctx, &provider.name, owner, why));
             }
             Freshness::Wait if usable_despite_failed_refresh(row.expires_at, now) => {
-                return open_vended(ctx, &row, now);
+                return open_vended(ctx, &row, now).await;
             }
             Freshness::Wait => {
                 if waits >= MAX_WAITS {
@@ -387,13 +389,10 @@ pub async fn current_token(ctx: &Context, provider: &Provider, owner: &str) -> R
     }
 }
 
-fn open_vended(ctx: &Context, row: &ConnectionRow, now: i64) -> Result<Vended> {
-    let access_token = seal::open(
-        ctx.master_keys(),
-        token_binding(row, "access_token"),
-        &row.access_token,
-    )
-    .map_err(unreadable)?;
+async fn open_vended(ctx: &Context, row: &ConnectionRow, now: i64) -> Result<Vended> {
+    let keys = ctx.sealing_keys_for(&row.access_token).await?;
+    let access_token = seal::open(&keys, token_binding(row, "access_token"), &row.access_token)
+        .map_err(unreadable)?;
     Ok(Vended {
         access_token,
         expires_in: row.expires_at.map(|at| (at - now).max(0)),
@@ -423,16 +422,13 @@ async fn refresh(
             "the connection has no refresh token",
         ));
     };
-    let rt = seal::open(
-        ctx.master_keys(),
-        token_binding(&row, "refresh_token"),
-        sealed_rt,
-    )
-    .map_err(unreadable)?;
+    let keys = ctx.sealing_keys_for(sealed_rt).await?;
+    let rt =
+        seal::open(&keys, token_binding(&row, "refresh_token"), sealed_rt).map_err(unreadable)?;
     match call(ctx, provider, Grant::Refresh { refresh_token: &rt }).await {
         Ok(tokens) => {
             let mut next = row.clone();
-            seal_into(ctx, &mut next, &tokens);
+            seal_into(ctx, &mut next, &tokens).await?;
             let expires_at = tokens.expires_in.map(|s| now + s);
             let scope = tokens
                 .scope
@@ -501,7 +497,7 @@ async fn refresh(
             )
             .await;
             if usable_despite_failed_refresh(row.expires_at, now) {
-                return open_vended(ctx, &row, now);
+                return open_vended(ctx, &row, now).await;
             }
             Err(Error::new(
                 ErrorCode::TemporarilyUnavailable,

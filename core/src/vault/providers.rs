@@ -28,8 +28,9 @@ pub async fn declare(
         .as_ref()
         .map(Secret::expose)
         .unwrap_or_default();
+    let keys = ctx.sealing_keys().await.map_err(DeclareError::Other)?;
     let sealed = seal::seal(
-        ctx.master_keys(),
+        &keys,
         ctx.env().rng.as_ref(),
         Binding::provider_secret(&provider.name),
         secret,
@@ -76,11 +77,12 @@ pub fn public_input(row: &ProviderRow) -> Option<ProviderInput> {
     serde_json::from_str(&row.config).ok()
 }
 
-fn from_row(ctx: &Context, row: &ProviderRow) -> Result<Provider> {
+async fn from_row(ctx: &Context, row: &ProviderRow) -> Result<Provider> {
     let mut input = public_input(row)
         .ok_or_else(|| Error::server(format!("provider '{}' is stored unreadably", row.name)))?;
+    let keys = ctx.sealing_keys_for(&row.client_secret).await?;
     let secret = seal::open(
-        ctx.master_keys(),
+        &keys,
         Binding::provider_secret(&row.name),
         &row.client_secret,
     )
@@ -93,7 +95,7 @@ fn from_row(ctx: &Context, row: &ProviderRow) -> Result<Provider> {
 /// The provider named `name`.
 pub async fn load(ctx: &Context, name: &str) -> Result<Option<Provider>> {
     match repo::get(ctx.env().sql.as_ref(), name).await? {
-        Some(row) => from_row(ctx, &row).map(Some),
+        Some(row) => from_row(ctx, &row).await.map(Some),
         None => Ok(None),
     }
 }
@@ -102,7 +104,7 @@ pub async fn load(ctx: &Context, name: &str) -> Result<Option<Provider>> {
 /// for every token exchange that names a `resource`.
 pub async fn for_resource(ctx: &Context, resource: &str) -> Result<Option<Provider>> {
     match repo::by_resource(ctx.env().sql.as_ref(), resource).await? {
-        Some(row) => from_row(ctx, &row).map(Some),
+        Some(row) => from_row(ctx, &row).await.map(Some),
         None => Ok(None),
     }
 }

@@ -25,6 +25,7 @@ pub mod hardening;
 pub mod hygiene;
 pub mod jwt_bearer;
 pub mod key_schedule;
+pub mod kms;
 pub mod mcp_conformance;
 pub mod metrics;
 pub mod on_behalf_of;

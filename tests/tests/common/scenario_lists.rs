@@ -224,6 +224,9 @@ isolated!(
     federation::federation_vault_sign_in_with_a_connector_in_a_browser
         with federation::SETTINGS,
     workload::workload_identity_keys_by_discovery with workload::SETTINGS,
+    kms::kms_vault_transit_signs_and_seals with kms::SETTINGS,
+    kms::kms_vault_transit_rotation_new_kid_old_tokens_verify with kms::ROTATION,
+    kms::kms_vault_transit_refusal_is_503_without_detail with kms::REFUSAL,
 );
 
 clocked!(

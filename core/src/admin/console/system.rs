@@ -82,6 +82,7 @@ pub async fn page(cx: &Ctx<'_>) -> Result<Response<Bytes>> {
                 "not configured"
             }),
         ],
+        vec!["Key custody (kms.kind)".into(), t(cx.server.kms().kind())],
         vec![
             "Master key".into(),
             t(if cx.server.config().master_key.is_some() {

@@ -14,6 +14,7 @@ pub mod federation;
 pub mod grants;
 pub mod idps;
 pub mod keys;
+pub mod kms;
 pub mod maintenance;
 pub mod metrics;
 pub mod providers;
