@@ -26,19 +26,19 @@
 
 use serde_json::{Map, Value};
 
+use super::assertion_grant::{refuse, store, verify_with_key, Refusal};
 use super::id_jag_policy;
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
 use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::error::{Error, ErrorCode, Result};
-use crate::idp::{self, KeyError};
-use crate::jose::{self, JwtError};
+use crate::idp;
+use crate::jose;
 use crate::request::Params;
 use crate::store::repo::idps::{IdpRow, PolicyRow};
 use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::{idps, replay};
-use crate::store::StoreError;
 use crate::text::truncate;
 
 /// The `typ` header of an ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §3).
@@ -54,8 +54,6 @@ pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
 const MAX_CLAIM_LEN: usize = 1024;
 
 /// Why a grant was refused (a short audit reason) and the error sent to the client.
-type Refusal = (&'static str, Error);
-
 /// What the audit event reports about the assertion.
 #[derive(Default)]
 struct Facts {
@@ -105,14 +103,6 @@ pub async fn exchange(ctx: &TokenRequest<'_>) -> Result<Issued> {
     )
     .await;
     result.map_err(|(_, err)| err)
-}
-
-fn refuse(reason: &'static str, description: impl Into<String>) -> Refusal {
-    (reason, Error::invalid_grant(description))
-}
-
-fn store(e: StoreError) -> Refusal {
-    ("storage", e.into())
 }
 
 /// The grant's steps: the request, the assertion's signature, its claims, the resource, the
@@ -275,41 +265,9 @@ async fn verify_assertion(
         ));
     };
     let kid = header.get("kid").and_then(Value::as_str);
-    let jwk = match idp::key_for(server, &trusted, kid).await {
-        Ok(jwk) => jwk,
-        Err(KeyError::UnknownKey) => {
-            return Err(refuse(
-                "unknown_key",
-                "no signing key of the identity provider matches the assertion's kid",
-            ))
-        }
-        Err(KeyError::Unavailable(why)) => {
-            return Err(refuse(
-                "keys_unavailable",
-                format!(
-                    "the identity provider's keys could not be obtained: {}",
-                    truncate(&why.to_string(), 200)
-                ),
-            ))
-        }
-        Err(KeyError::Store(e)) => return Err(store(e)),
-    };
-    let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, &jwk)
-        .await
-        .map_err(|e| match e {
-            JwtError::Algorithm => refuse(
-                "algorithm",
-                "the assertion's alg is not the one of the identity provider's key",
-            ),
-            JwtError::Claims(_) | JwtError::Malformed => {
-                refuse("malformed", "the assertion's claims are malformed")
-            }
-            _ => refuse("bad_signature", "the assertion's signature does not verify"),
-        })?;
-    let claims = Value::Object(claims);
-    if claims.get("iss").and_then(Value::as_str) != Some(trusted.issuer.as_str()) {
-        return Err(refuse("malformed", "the assertion's issuer changed"));
-    }
+    let key = idp::key_for(server, &trusted, kid).await;
+    let claims =
+        verify_with_key(server, assertion, key, &trusted.issuer, "identity provider").await?;
     Ok((trusted, claims))
 }
 

@@ -2,6 +2,7 @@
 //! authentication, the DPoP proof (RFC 9449 §5), dispatch by `grant_type`, JSON answers with
 //! `Cache-Control: no-store` (H1) and an audit event for every token issued or denied.
 
+mod assertion_grant;
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod exchange;

@@ -35,19 +35,18 @@ use bytes::Bytes;
 use http::Request;
 use serde_json::{Map, Value};
 
+use super::assertion_grant::{refuse, store, verify_with_key, Refusal};
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::Issued;
 use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::idp::KeyError;
-use crate::jose::{self, JwtError};
+use crate::jose;
 use crate::request::{Params, RequestId};
 use crate::store::repo::replay;
 use crate::store::repo::resources::ResourceRow;
 use crate::store::repo::workloads::{self, IssuerRow, RuleRow};
-use crate::store::StoreError;
 use crate::text::truncate;
 use crate::workload;
 
@@ -62,8 +61,6 @@ pub const MAX_LIFETIME: i64 = 24 * 3600;
 const MAX_CLAIM_LEN: usize = 1024;
 
 /// Why a grant was refused (a short audit reason) and the error sent to the client.
-type Refusal = (&'static str, Error);
-
 /// A granted workload token, with what the token endpoint reports about it.
 pub struct Granted {
     /// The tokens.
@@ -135,14 +132,6 @@ pub async fn exchange(
     )
     .await;
     result.map_err(|(_, err)| err)
-}
-
-fn refuse(reason: &'static str, description: impl Into<String>) -> Refusal {
-    (reason, Error::invalid_grant(description))
-}
-
-fn store(e: StoreError) -> Refusal {
-    ("storage", e.into())
 }
 
 async fn grant(
@@ -268,41 +257,8 @@ async fn verify(
         ));
     };
     let kid = header.get("kid").and_then(Value::as_str);
-    let jwk = match workload::key_for(server, &issuer, kid).await {
-        Ok(jwk) => jwk,
-        Err(KeyError::UnknownKey) => {
-            return Err(refuse(
-                "unknown_key",
-                "no signing key of the workload issuer matches the assertion's kid",
-            ))
-        }
-        Err(KeyError::Unavailable(why)) => {
-            return Err(refuse(
-                "keys_unavailable",
-                format!(
-                    "the workload issuer's keys could not be obtained: {}",
-                    truncate(&why.to_string(), 200)
-                ),
-            ))
-        }
-        Err(KeyError::Store(e)) => return Err(store(e)),
-    };
-    let claims = jose::verify_with_jwk(server.env().crypto.as_ref(), assertion, &jwk)
-        .await
-        .map_err(|e| match e {
-            JwtError::Algorithm => refuse(
-                "algorithm",
-                "the assertion's alg is not the one of the workload issuer's key",
-            ),
-            JwtError::Claims(_) | JwtError::Malformed => {
-                refuse("malformed", "the assertion's claims are malformed")
-            }
-            _ => refuse("bad_signature", "the assertion's signature does not verify"),
-        })?;
-    let claims = Value::Object(claims);
-    if claims.get("iss").and_then(Value::as_str) != Some(issuer.issuer.as_str()) {
-        return Err(refuse("malformed", "the assertion's issuer changed"));
-    }
+    let key = workload::key_for(server, &issuer, kid).await;
+    let claims = verify_with_key(server, assertion, key, &issuer.issuer, "workload issuer").await?;
     Ok((issuer, claims))
 }
 
