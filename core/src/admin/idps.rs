@@ -9,24 +9,22 @@ use http::Request;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, page, query, record, resources};
+use super::trusted_issuers::{
+    bad, check_id, check_resource_scopes, jwks_view, key_material, MAX_ID_LEN,
+};
+use super::{deleted, ok, page, query, record, resources, upserted};
 use crate::context::Context;
+use crate::error::Result;
 use crate::error::StartError;
-use crate::error::{Error, ErrorCode, Result};
 use crate::idp;
 use crate::idp_policy::{self, Rule};
 use crate::request::json_body;
 use crate::store::repo::idps::{self as repo, IdpRow, PolicyRow, SubjectRow};
-use crate::store::repo::resources as resource_repo;
 use crate::store::StoreError;
 use crate::text::truncate;
 
-/// Largest inline JWK Set, bytes of JSON.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Most entries in `allowed_audiences`.
 const MAX_AUDIENCES: usize = 64;
-/// Longest client id or subject, bytes.
-const MAX_ID_LEN: usize = 2048;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,10 +60,6 @@ struct NewSubject {
     username: Option<String>,
 }
 
-fn bad(why: impl std::fmt::Display) -> Error {
-    Error::invalid_request(why.to_string())
-}
-
 /// A validated IdP row: a well-formed issuer, and keys from exactly one of inline `jwks`
 /// (public keys, at least one P-256), a `jwks_uri` allowed by the fetch policy (S1), or
 /// neither (OpenID Connect discovery from the issuer).
@@ -77,22 +71,7 @@ pub(crate) fn prepare_idp(
     allowed_audiences: &[String],
 ) -> Result<IdpRow> {
     idp::validate_issuer(issuer).map_err(bad)?;
-    let jwks = match (jwks, jwks_uri) {
-        (Some(_), Some(_)) => return Err(bad("give either jwks or jwks_uri, not both")),
-        (Some(set), None) => {
-            idp::validate_jwks(set).map_err(bad)?;
-            let text = set.to_string();
-            if text.len() > MAX_JWKS_BYTES {
-                return Err(bad(format!("jwks exceeds {MAX_JWKS_BYTES} bytes")));
-            }
-            Some(text)
-        }
-        (None, Some(uri)) => {
-            idp::validate_jwks_uri(server, uri).map_err(bad)?;
-            None
-        }
-        (None, None) => None,
-    };
+    let jwks = key_material(server, jwks_uri, jwks)?;
     if allowed_audiences.len() > MAX_AUDIENCES {
         return Err(bad(format!(
             "allowed_audiences may hold at most {MAX_AUDIENCES} resources"
@@ -114,22 +93,6 @@ pub(crate) fn prepare_idp(
     })
 }
 
-/// Checks a client id named by a policy: 1 to 2048 bytes without whitespace or control
-/// characters (it may be a client ID metadata document URL).
-fn validate_client_ref(client_id: &str) -> Result<()> {
-    if client_id.is_empty()
-        || client_id.len() > MAX_ID_LEN
-        || client_id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad(format!(
-            "client_id must be 1 to {MAX_ID_LEN} bytes without whitespace"
-        )));
-    }
-    Ok(())
-}
-
 /// A validated policy row (a new id; an existing policy for the same issuer, client and
 /// resource keeps its own when stored); its rules are checked by [`idp_policy::validate`].
 pub(crate) fn prepare_policy(
@@ -141,7 +104,7 @@ pub(crate) fn prepare_policy(
     rules: &[Rule],
 ) -> Result<PolicyRow> {
     idp::validate_issuer(issuer).map_err(bad)?;
-    validate_client_ref(client_id)?;
+    check_id("client_id", client_id)?;
     resources::validate_uri(resource)?;
     let scopes = resources::validate_scopes(scopes)?;
     idp_policy::validate(rules, &scopes).map_err(bad)?;
@@ -157,18 +120,14 @@ pub(crate) fn prepare_policy(
 }
 
 fn key_source(r: &IdpRow) -> &'static str {
-    match (&r.jwks, &r.jwks_uri) {
-        (Some(_), _) => "inline",
-        (None, Some(_)) => "jwks_uri",
-        (None, None) => "discovery",
-    }
+    super::trusted_issuers::key_source(r.jwks.as_deref(), r.jwks_uri.as_deref())
 }
 
 fn idp_view(r: &IdpRow) -> Value {
     json!({
         "issuer": r.issuer,
         "jwks_uri": r.jwks_uri,
-        "jwks": r.jwks.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        "jwks": jwks_view(r.jwks.as_deref()),
         "key_source": key_source(r),
         "allowed_audiences": r.allowed_audiences,
         "created_at": r.created_at,
@@ -198,25 +157,9 @@ pub(super) async fn create(
     repo::upsert(db, &row).await?;
     idp::forget(server, &row.issuer).await;
     let stored = repo::get(db, &row.issuer).await?.unwrap_or(row);
-    let action = if existed {
-        "admin.idp.updated"
-    } else {
-        "admin.idp.created"
-    };
-    record(
-        server,
-        req,
-        action,
-        None,
-        None,
-        json!({ "issuer": stored.issuer, "key_source": key_source(&stored) }),
-    )
-    .await;
-    Ok(if existed {
-        ok(idp_view(&stored))
-    } else {
-        created(idp_view(&stored))
-    })
+    let detail = json!({ "issuer": stored.issuer, "key_source": key_source(&stored) });
+    let view = idp_view(&stored);
+    Ok(upserted(server, req, "admin.idp", !existed, None, detail, view).await)
 }
 
 /// `GET /admin/idps`.
@@ -234,23 +177,13 @@ pub(super) async fn delete(
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
     let issuer = params.require("issuer")?;
-    if !repo::delete(server.env().sql.as_ref(), issuer).await? {
-        return Err(Error::new(
-            ErrorCode::NotFound,
-            format!("no trusted IdP '{}'", truncate(issuer, 256)),
-        ));
+    let removed = repo::delete(server.env().sql.as_ref(), issuer).await?;
+    if removed {
+        idp::forget(server, issuer).await;
     }
-    idp::forget(server, issuer).await;
-    record(
-        server,
-        req,
-        "admin.idp.deleted",
-        None,
-        None,
-        json!({ "issuer": issuer }),
-    )
-    .await;
-    Ok(no_content())
+    let missing = || format!("no trusted IdP '{}'", truncate(issuer, 256));
+    let detail = json!({ "issuer": issuer });
+    deleted(server, req, removed, missing, "admin.idp.deleted", detail).await
 }
 
 fn policy_view(p: &PolicyRow) -> Value {
@@ -289,38 +222,21 @@ pub(super) async fn create_policy(
             truncate(&row.issuer, 256)
         )));
     }
-    let Some(resource) = resource_repo::get(db, &row.resource).await? else {
-        return Err(bad(format!(
-            "no resource '{}' is registered",
-            truncate(&row.resource, 256)
-        )));
-    };
-    if let Some(s) = row.scopes.iter().find(|s| !resource.scopes.contains(s)) {
-        return Err(bad(format!(
-            "scope '{}' is not in the resource's catalog",
-            truncate(s, 64)
-        )));
-    }
+    check_resource_scopes(db, &row.resource, &row.scopes).await?;
     let stored = repo::upsert_policy(db, &row).await?;
     let is_new = stored.id == row.id;
-    record(
+    let client = Some(stored.client_id.as_str());
+    let view = policy_view(&stored);
+    Ok(upserted(
         server,
         req,
-        if is_new {
-            "admin.idp_policy.created"
-        } else {
-            "admin.idp_policy.updated"
-        },
-        Some(&stored.client_id),
-        None,
-        policy_view(&stored),
+        "admin.idp_policy",
+        is_new,
+        client,
+        view.clone(),
+        view,
     )
-    .await;
-    Ok(if is_new {
-        created(policy_view(&stored))
-    } else {
-        ok(policy_view(&stored))
-    })
+    .await)
 }
 
 /// `GET /admin/idp-policies[?issuer=...]`.
@@ -341,22 +257,18 @@ pub(super) async fn delete_policy(
     req: &Request<Bytes>,
     id: &str,
 ) -> Result<http::Response<Bytes>> {
-    if !repo::delete_policy(server.env().sql.as_ref(), id).await? {
-        return Err(Error::new(
-            ErrorCode::NotFound,
-            format!("no IdP policy '{}'", truncate(id, 64)),
-        ));
-    }
-    record(
+    let removed = repo::delete_policy(server.env().sql.as_ref(), id).await?;
+    let missing = || format!("no IdP policy '{}'", truncate(id, 64));
+    let detail = json!({ "id": id });
+    deleted(
         server,
         req,
+        removed,
+        missing,
         "admin.idp_policy.deleted",
-        None,
-        None,
-        json!({ "id": id }),
+        detail,
     )
-    .await;
-    Ok(no_content())
+    .await
 }
 
 fn subject_view(s: &SubjectRow) -> Value {
@@ -445,22 +357,18 @@ pub(super) async fn delete_subject(
     let params = query(req)?;
     let issuer = params.require("issuer")?;
     let external = params.require("external_subject")?;
-    if !repo::delete_subject(server.env().sql.as_ref(), issuer, external).await? {
-        return Err(Error::new(
-            ErrorCode::NotFound,
-            "no such subject mapping".to_owned(),
-        ));
-    }
-    record(
+    let removed = repo::delete_subject(server.env().sql.as_ref(), issuer, external).await?;
+    let missing = || "no such subject mapping".to_owned();
+    let detail = json!({ "issuer": issuer, "external_subject": external });
+    deleted(
         server,
         req,
+        removed,
+        missing,
         "admin.idp_subject.deleted",
-        None,
-        None,
-        json!({ "issuer": issuer, "external_subject": external }),
+        detail,
     )
-    .await;
-    Ok(no_content())
+    .await
 }
 
 /// The validated `idps` and `idp_policies` seeds.

@@ -18,6 +18,7 @@ pub mod seed;
 #[cfg(test)]
 mod tests;
 mod tokens;
+mod trusted_issuers;
 mod users;
 mod vault;
 mod workloads;
@@ -452,6 +453,43 @@ async fn record(
         },
     )
     .await;
+}
+
+/// The answer to an upsert: the audit event `{kind}.created` (201) when the row is new,
+/// `{kind}.updated` (200) when it replaced one, with the stored row's `view` as the body.
+async fn upserted(
+    server: &Context,
+    req: &Request<Bytes>,
+    kind: &str,
+    is_new: bool,
+    client_id: Option<&str>,
+    detail: serde_json::Value,
+    view: serde_json::Value,
+) -> Response<Bytes> {
+    let action = format!("{kind}.{}", if is_new { "created" } else { "updated" });
+    record(server, req, &action, client_id, None, detail).await;
+    if is_new {
+        created(view)
+    } else {
+        ok(view)
+    }
+}
+
+/// The answer to a delete: 404 with `missing` when nothing was removed, else the audit event
+/// `action` and 204.
+async fn deleted(
+    server: &Context,
+    req: &Request<Bytes>,
+    removed: bool,
+    missing: impl FnOnce() -> String,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<Response<Bytes>> {
+    if !removed {
+        return Err(Error::new(ErrorCode::NotFound, missing()));
+    }
+    record(server, req, action, None, None, detail).await;
+    Ok(no_content())
 }
 
 /// `200 OK` with a JSON body.

@@ -9,22 +9,18 @@ use http::Request;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{created, no_content, ok, query, record, resources};
+use super::trusted_issuers::{bad, check_id, check_resource_scopes, jwks_view, key_material};
+use super::{deleted, ok, query, resources, upserted};
 use crate::context::Context;
-use crate::error::{Error, ErrorCode, Result, StartError};
+use crate::error::{Result, StartError};
 use crate::request::json_body;
 use crate::store::repo::clients as client_repo;
-use crate::store::repo::resources as resource_repo;
 use crate::store::repo::workloads::{self as repo, IssuerRow, RuleRow};
 use crate::text::truncate;
 use crate::workload;
 
-/// Largest inline JWK Set, bytes of JSON.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Most accepted audiences per issuer.
 const MAX_AUDIENCES: usize = 16;
-/// Longest audience or client id, bytes.
-const MAX_ID_LEN: usize = 2048;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,10 +44,6 @@ struct NewRule {
     scopes: Vec<String>,
 }
 
-fn bad(why: impl std::fmt::Display) -> Error {
-    Error::invalid_request(why.to_string())
-}
-
 /// A validated issuer row: a well-formed issuer (https, or a SPIFFE trust domain with keys),
 /// keys from at most one of inline `jwks` and a `jwks_uri` the fetch policy allows (S1),
 /// and at most [`MAX_AUDIENCES`] distinct audiences without whitespace.
@@ -63,22 +55,7 @@ pub(crate) fn prepare_issuer(
     audiences: &[String],
 ) -> Result<IssuerRow> {
     workload::validate_issuer(issuer, jwks.is_some() || jwks_uri.is_some()).map_err(bad)?;
-    let jwks = match (jwks, jwks_uri) {
-        (Some(_), Some(_)) => return Err(bad("give either jwks or jwks_uri, not both")),
-        (Some(set), None) => {
-            crate::idp::validate_jwks(set).map_err(bad)?;
-            let text = set.to_string();
-            if text.len() > MAX_JWKS_BYTES {
-                return Err(bad(format!("jwks exceeds {MAX_JWKS_BYTES} bytes")));
-            }
-            Some(text)
-        }
-        (None, Some(uri)) => {
-            crate::idp::validate_jwks_uri(server, uri).map_err(bad)?;
-            None
-        }
-        (None, None) => None,
-    };
+    let jwks = key_material(server, jwks_uri, jwks)?;
     if audiences.len() > MAX_AUDIENCES {
         return Err(bad(format!(
             "audiences may hold at most {MAX_AUDIENCES} values"
@@ -98,18 +75,6 @@ pub(crate) fn prepare_issuer(
         audiences: unique,
         created_at: server.now(),
     })
-}
-
-fn check_id(name: &str, value: &str) -> Result<()> {
-    if value.is_empty()
-        || value.len() > MAX_ID_LEN
-        || value.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(bad(format!(
-            "{name} must be 1 to {MAX_ID_LEN} bytes without whitespace"
-        )));
-    }
-    Ok(())
 }
 
 /// A validated rule row with a new id (an existing rule for the same issuer, subject and
@@ -147,18 +112,7 @@ async fn check_rule_refs(server: &Context, row: &RuleRow) -> Result<()> {
             truncate(&row.issuer, 256)
         )));
     }
-    let Some(resource) = resource_repo::get(db, &row.resource).await? else {
-        return Err(bad(format!(
-            "no resource '{}' is registered",
-            truncate(&row.resource, 256)
-        )));
-    };
-    if let Some(s) = row.scopes.iter().find(|s| !resource.scopes.contains(s)) {
-        return Err(bad(format!(
-            "scope '{}' is not in the resource's catalog",
-            truncate(s, 64)
-        )));
-    }
+    check_resource_scopes(db, &row.resource, &row.scopes).await?;
     if client_repo::get(db, &row.client_id).await?.is_none() {
         return Err(bad(format!(
             "no client '{}' is registered",
@@ -169,18 +123,14 @@ async fn check_rule_refs(server: &Context, row: &RuleRow) -> Result<()> {
 }
 
 fn key_source(r: &IssuerRow) -> &'static str {
-    match (&r.jwks, &r.jwks_uri) {
-        (Some(_), _) => "inline",
-        (None, Some(_)) => "jwks_uri",
-        (None, None) => "discovery",
-    }
+    super::trusted_issuers::key_source(r.jwks.as_deref(), r.jwks_uri.as_deref())
 }
 
 fn issuer_view(server: &Context, r: &IssuerRow) -> Value {
     json!({
         "issuer": r.issuer,
         "jwks_uri": r.jwks_uri,
-        "jwks": r.jwks.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        "jwks": jwks_view(r.jwks.as_deref()),
         "key_source": key_source(r),
         "audiences": r.audiences,
         "accepted_audiences": workload::accepted_audiences(server, r),
@@ -219,21 +169,18 @@ pub(super) async fn create_issuer(
     repo::upsert_issuer(db, &row).await?;
     workload::forget(server, &row.issuer).await;
     let stored = repo::get_issuer(db, &row.issuer).await?.unwrap_or(row);
-    record(
+    let detail = json!({ "issuer": stored.issuer, "key_source": key_source(&stored) });
+    let view = issuer_view(server, &stored);
+    Ok(upserted(
         server,
         req,
-        if existed {
-            "admin.workload_issuer.updated"
-        } else {
-            "admin.workload_issuer.created"
-        },
+        "admin.workload_issuer",
+        !existed,
         None,
-        None,
-        json!({ "issuer": stored.issuer, "key_source": key_source(&stored) }),
+        detail,
+        view,
     )
-    .await;
-    let view = issuer_view(server, &stored);
-    Ok(if existed { ok(view) } else { created(view) })
+    .await)
 }
 
 /// `GET /admin/workload-issuers`.
@@ -250,23 +197,21 @@ pub(super) async fn delete_issuer(
 ) -> Result<http::Response<Bytes>> {
     let params = query(req)?;
     let issuer = params.require("issuer")?;
-    if !repo::delete_issuer(server.env().sql.as_ref(), issuer).await? {
-        return Err(Error::new(
-            ErrorCode::NotFound,
-            format!("no workload issuer '{}'", truncate(issuer, 256)),
-        ));
+    let removed = repo::delete_issuer(server.env().sql.as_ref(), issuer).await?;
+    if removed {
+        workload::forget(server, issuer).await;
     }
-    workload::forget(server, issuer).await;
-    record(
+    let missing = || format!("no workload issuer '{}'", truncate(issuer, 256));
+    let detail = json!({ "issuer": issuer });
+    deleted(
         server,
         req,
+        removed,
+        missing,
         "admin.workload_issuer.deleted",
-        None,
-        None,
-        json!({ "issuer": issuer }),
+        detail,
     )
-    .await;
-    Ok(no_content())
+    .await
 }
 
 /// `POST /admin/workload-rules`: workloads of `issuer` whose `sub` matches `subject` get
@@ -288,24 +233,18 @@ pub(super) async fn create_rule(
     check_rule_refs(server, &row).await?;
     let stored = repo::upsert_rule(server.env().sql.as_ref(), &row).await?;
     let is_new = stored.id == row.id;
-    record(
+    let client = Some(stored.client_id.as_str());
+    let view = rule_view(&stored);
+    Ok(upserted(
         server,
         req,
-        if is_new {
-            "admin.workload_rule.created"
-        } else {
-            "admin.workload_rule.updated"
-        },
-        Some(&stored.client_id),
-        None,
-        rule_view(&stored),
+        "admin.workload_rule",
+        is_new,
+        client,
+        view.clone(),
+        view,
     )
-    .await;
-    Ok(if is_new {
-        created(rule_view(&stored))
-    } else {
-        ok(rule_view(&stored))
-    })
+    .await)
 }
 
 /// `GET /admin/workload-rules[?issuer=...]`.
@@ -326,22 +265,18 @@ pub(super) async fn delete_rule(
     req: &Request<Bytes>,
     id: &str,
 ) -> Result<http::Response<Bytes>> {
-    if !repo::delete_rule(server.env().sql.as_ref(), id).await? {
-        return Err(Error::new(
-            ErrorCode::NotFound,
-            format!("no workload rule '{}'", truncate(id, 64)),
-        ));
-    }
-    record(
+    let removed = repo::delete_rule(server.env().sql.as_ref(), id).await?;
+    let missing = || format!("no workload rule '{}'", truncate(id, 64));
+    let detail = json!({ "id": id });
+    deleted(
         server,
         req,
+        removed,
+        missing,
         "admin.workload_rule.deleted",
-        None,
-        None,
-        json!({ "id": id }),
+        detail,
     )
-    .await;
-    Ok(no_content())
+    .await
 }
 
 /// The validated `workload_issuers` and `workload_rules` seeds.
