@@ -58,9 +58,14 @@ if refresh:
         "jti": "lower(hex(randomblob(16)))", "grant_id": "'growth-g-' || {n}",
         "expires_at": f"{now} + 3600", "revoked_at": "NULL"})
 if audit:
+    # Times rise with seq, as the server writes them: the oldest tenth is past retention.
+    start, span = now - 8640000, 8640000 - 120
     clone("audit_events", "1", audit, {
-        "seq": "NULL", "at": f"{now} - abs(random()) % 8640000",
+        "seq": "NULL", "at": f"{start} + {{n}} * {span} / {audit}",
         "request_id": "lower(hex(randomblob(8)))", "trace_id": "lower(hex(randomblob(16)))"})
+    # A server that has run for 100 days has folded its history into the metric counters
+    # (at each scrape and purge); only rows written from now on are still to fold.
+    db.execute("UPDATE metric_fold SET folded_seq = (SELECT MAX(seq) FROM audit_events) WHERE id = 1")
 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 db.close()
 print(f"seed_growth: {refresh} refresh families and {audit} audit events in {time.time() - t0:.0f}s",

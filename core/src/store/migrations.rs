@@ -360,6 +360,13 @@ CREATE UNIQUE INDEX workload_rules_key ON workload_rules (issuer, subject, resou
 ALTER TABLE refresh_tokens ADD COLUMN successor TEXT;
 "#,
     },
+    Migration {
+        version: 14,
+        name: "grants by client, subject and resource (the consent lookup)",
+        sql: r#"
+CREATE INDEX grants_client_subject ON grants (client_id, subject, resource);
+"#,
+    },
 ];
 
 /// Adapts SQLite DDL to `dialect`.

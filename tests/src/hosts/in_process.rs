@@ -174,6 +174,13 @@ impl InProcessHost {
         spawned.run().await
     }
 
+    /// The path of the host's SQLite database file.
+    pub fn database_path(&self) -> &str {
+        self.database_url
+            .strip_prefix("sqlite://")
+            .unwrap_or(&self.database_url)
+    }
+
     /// Another instance of the same deployment: the same database file, clock, issuer and
     /// keys; listeners, RNG and caches of its own (`target.base` is its own public URL).
     pub async fn sibling(&self) -> Self {
