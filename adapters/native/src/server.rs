@@ -172,22 +172,33 @@ pub async fn serve(
 
 /// Purges expired rows every `storage.purge_interval_secs` (B1, B2) until `stop` completes.
 /// A purge that has started finishes (it is bounded); storage failures are logged and the
-/// next tick tries again.
+/// next tick tries again. A purge that ran out of its statement budget with dead rows left
+/// (a backlog: a busy deployment, a lowered retention) runs again after [`CATCH_UP`] instead
+/// of a whole interval, so the purge keeps up with any write rate; each of its deletes still
+/// lets waiting requests take the writer first.
 async fn purge_periodically(server: Portcullis, stop: impl Future<Output = ()>) {
     let every = Duration::from_secs(server.config().storage.purge_interval_secs.max(1) as u64);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
+    let mut wait = every;
     loop {
         tokio::select! {
             () = &mut stop => return,
-            _ = ticks.tick() => {}
+            () = tokio::time::sleep(wait) => {}
         }
-        if let Err(e) = portcullis_core::maintenance::run(&server).await {
-            tracing::warn!(error = %e, "storage purge failed");
-        }
+        wait = match portcullis_core::maintenance::run(&server).await {
+            Ok(report) if !report.complete => CATCH_UP.min(every),
+            Ok(_) => every,
+            Err(e) => {
+                tracing::warn!(error = %e, "storage purge failed");
+                every
+            }
+        };
     }
 }
+
+/// The pause before the next purge while a backlog of dead rows is left.
+const CATCH_UP: Duration =
+    Duration::from_secs(portcullis_core::maintenance::CATCH_UP_SECS.unsigned_abs());
 
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

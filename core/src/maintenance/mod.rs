@@ -18,6 +18,10 @@ use crate::store::{SqlStore, StoreError};
 /// Seconds in a day.
 const DAY: i64 = 24 * 3600;
 
+/// Seconds before the next purge while a purge leaves dead rows behind (a backlog), instead
+/// of `storage.purge_interval_secs`.
+pub const CATCH_UP_SECS: i64 = 1;
+
 /// The cache key remembering when the last amortised purge started.
 const LAST_RUN_KEY: &str = "maintenance:last_run";
 
@@ -94,6 +98,10 @@ pub async fn purge(db: &dyn SqlStore, plan: &Plan) -> Result<Report, StoreError>
         if let Some(cutoff) = plan.cutoff(table) {
             let mut statements = 0;
             loop {
+                // Between two deletes the writer is free: requests waiting for it go first
+                // (one delete holds it for milliseconds on a large table, a whole purge for
+                // far longer).
+                yield_now().await;
                 let n = repo::delete_batch(db, table, cutoff, plan.batch_size).await?;
                 deleted += n;
                 statements += 1;
@@ -109,6 +117,22 @@ pub async fn purge(db: &dyn SqlStore, plan: &Plan) -> Result<Report, StoreError>
         report.deleted.insert(table.name(), deleted);
     }
     Ok(report)
+}
+
+/// Returns to the host's scheduler once, so that other tasks run before the caller goes on
+/// (runtime-agnostic: the future wakes itself and is ready on its second poll).
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Most folds of audit rows into the metric counters one run makes before purging
@@ -170,7 +194,24 @@ pub async fn run_if_due(ctx: &Context) -> Option<Report> {
         return None;
     }
     match run(ctx).await {
-        Ok(report) => Some(report),
+        Ok(report) => {
+            if !report.complete {
+                // A backlog is left: the next purge is due after the catch-up pause, not a
+                // whole interval (as on the native host).
+                let sooner = now.saturating_sub(interval).saturating_add(CATCH_UP_SECS);
+                if let Err(e) = kv
+                    .put(
+                        LAST_RUN_KEY,
+                        sooner.to_string().into_bytes(),
+                        remember_until,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "purge schedule unavailable");
+                }
+            }
+            Some(report)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "storage purge failed");
             None

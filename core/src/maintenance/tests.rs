@@ -150,3 +150,40 @@ fn run_if_due_purges_once_per_interval() {
         assert_eq!(r.deleted["replay_cache"], 1);
     });
 }
+
+#[test]
+fn run_if_due_catches_up_on_a_backlog_after_one_second() {
+    run_async(async {
+        let sql = Arc::new(TestSql::memory());
+        let (env, clock) = test_env_on(sql.clone());
+        let mut cfg = Config::default();
+        cfg.storage.purge_batch_size = 2;
+        cfg.storage.purge_max_statements = 1;
+        let ctx = Portcullis::start(env, cfg).await.unwrap();
+        let db = sql.as_ref();
+        for k in ["a", "b", "c", "d", "e"] {
+            replay::reserve(db, k, TEST_NOW + 1, TEST_NOW)
+                .await
+                .unwrap();
+        }
+        clock.advance(5);
+        // Five dead rows, two per purge: the backlog is worked off a second apart.
+        let r = run_if_due(&ctx).await.expect("first purge runs");
+        assert_eq!((r.deleted["replay_cache"], r.complete), (2, false));
+        assert!(
+            run_if_due(&ctx).await.is_none(),
+            "not within the same second"
+        );
+        clock.advance(CATCH_UP_SECS);
+        let r = run_if_due(&ctx)
+            .await
+            .expect("due again after the catch-up pause");
+        assert_eq!((r.deleted["replay_cache"], r.complete), (2, false));
+        clock.advance(CATCH_UP_SECS);
+        let r = run_if_due(&ctx).await.expect("due again");
+        assert_eq!((r.deleted["replay_cache"], r.complete), (1, true));
+        // Nothing left: back to the whole interval.
+        clock.advance(CATCH_UP_SECS);
+        assert!(run_if_due(&ctx).await.is_none(), "a whole interval again");
+    });
+}
