@@ -36,9 +36,12 @@ thread_local! {
     static SERVER: RefCell<Option<Portcullis>> = const { RefCell::new(None) };
 }
 
+/// The request is taken as the runtime's own `web_sys::Request`: the `worker` crate's
+/// `Request` converts `request.cf` on every request, about 5% of the isolate's time per
+/// token in the profile (BENCHMARKS.md), and Portcullis never reads it.
 #[event(fetch)]
 async fn fetch(
-    req: worker::Request,
+    req: web_sys::Request,
     env: worker::Env,
     _ctx: Context,
 ) -> worker::Result<worker::Response> {
@@ -129,13 +132,13 @@ async fn start(env: &worker::Env) -> Result<Portcullis, StartFailure> {
 
 /// The request head: method, the absolute URL (the host layer takes `Host` from it) and the
 /// headers. JavaScript header values are byte strings: each character is one byte.
-fn head(req: &worker::Request) -> Parts {
-    let method = Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(Method::GET);
-    let url = req.url().map_or_else(|_| req.path(), |u| u.to_string());
+fn head(req: &web_sys::Request) -> Parts {
+    let method = Method::from_bytes(req.method().as_bytes()).unwrap_or(Method::GET);
+    let url = req.url();
     let mut head = http::Request::new(()).into_parts().0;
     head.method = method;
     head.uri = url.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
-    for (name, value) in req.headers().entries() {
+    for (name, value) in Headers(req.headers()).entries() {
         let bytes: Vec<u8> = value
             .chars()
             .map(|c| u8::try_from(c).unwrap_or(b'?'))
@@ -151,10 +154,10 @@ fn head(req: &worker::Request) -> Parts {
 }
 
 /// Streams the body in under the core's limit.
-async fn read_body(mut req: worker::Request, head: &Parts) -> Result<Bytes, BodyError> {
+async fn read_body(req: web_sys::Request, head: &Parts) -> Result<Bytes, BodyError> {
     let mut buf = RequestBody::new(&head.headers)?;
-    if req.inner().body().is_some() {
-        let mut stream = req.stream().map_err(|_| BodyError::Unreadable)?;
+    if let Some(body) = req.body() {
+        let mut stream = worker::ByteStream::from(body);
         while let Some(chunk) = stream.next().await {
             buf.push(&chunk.map_err(|_| BodyError::Unreadable)?)?;
         }
