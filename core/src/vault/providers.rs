@@ -23,29 +23,22 @@ pub async fn declare(
     source: &str,
 ) -> std::result::Result<Provider, DeclareError> {
     let provider = validate(input, allow_loopback(ctx)).map_err(DeclareError::Invalid)?;
-    let secret = provider
-        .client_secret
-        .as_ref()
-        .map(Secret::expose)
-        .unwrap_or_default();
-    let keys = ctx.sealing_keys().await.map_err(DeclareError::Other)?;
-    let sealed = seal::seal(
-        &keys,
-        ctx.env().rng.as_ref(),
+    let sealed = seal::seal_declaration(
+        ctx,
+        input,
+        |public| public.client_secret = None,
+        provider.client_secret.as_ref(),
         Binding::provider_secret(&provider.name),
-        secret,
-    );
-    let mut public = input.clone();
-    public.client_secret = None;
-    let config = serde_json::to_string(&public)
-        .map_err(|e| DeclareError::Other(Error::server(e.to_string())))?;
+    )
+    .await
+    .map_err(DeclareError::Other)?;
     repo::put(
         ctx.env().sql.as_ref(),
         &ProviderRow {
             name: provider.name.clone(),
             resource: provider.resource.clone(),
-            config,
-            client_secret: sealed,
+            config: sealed.config,
+            client_secret: sealed.client_secret,
             source: source.to_owned(),
             created_at: ctx.now(),
         },

@@ -119,6 +119,39 @@ pub fn open(ring: &MasterKeyRing, binding: Binding<'_>, sealed: &str) -> Result<
     Err(SealError::Tampered)
 }
 
+/// What a declared upstream client (a vault provider, an OIDC connector) stores: its
+/// declaration as JSON with the client secret left out, and the secret sealed apart under the
+/// current sealing key, bound to the row by `binding` (an empty secret when it has none).
+pub struct SealedDeclaration {
+    /// The declaration without its secret.
+    pub config: String,
+    /// The sealed client secret.
+    pub client_secret: String,
+}
+
+/// Seals `secret` and serialises `input` after `without_secret` cleared its secret field.
+pub async fn seal_declaration<T: Clone + serde::Serialize>(
+    ctx: &crate::context::Context,
+    input: &T,
+    without_secret: impl FnOnce(&mut T),
+    secret: Option<&crate::secret::Secret>,
+    binding: Binding<'_>,
+) -> crate::error::Result<SealedDeclaration> {
+    let keys = ctx.sealing_keys().await?;
+    let plaintext = secret
+        .map(crate::secret::Secret::expose)
+        .unwrap_or_default();
+    let client_secret = seal(&keys, ctx.env().rng.as_ref(), binding, plaintext);
+    let mut public = input.clone();
+    without_secret(&mut public);
+    let config =
+        serde_json::to_string(&public).map_err(|e| crate::error::Error::server(e.to_string()))?;
+    Ok(SealedDeclaration {
+        config,
+        client_secret,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
