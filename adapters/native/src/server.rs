@@ -173,8 +173,8 @@ pub async fn serve(
 /// Purges expired rows every `storage.purge_interval_secs` (B1, B2) until `stop` completes.
 /// A purge that has started finishes (it is bounded); storage failures are logged and the
 /// next tick tries again. A purge that ran out of its statement budget with dead rows left
-/// (a backlog: a busy deployment, a lowered retention) runs again after [`CATCH_UP`] instead
-/// of a whole interval, so the purge keeps up with any write rate; each of its deletes still
+/// (a backlog: a busy deployment, a lowered retention) runs again after a second instead
+/// of a whole interval (`maintenance::next_purge_in`), so the purge keeps up with any write rate; each of its deletes still
 /// lets waiting requests take the writer first.
 async fn purge_periodically(server: Portcullis, stop: impl Future<Output = ()>) {
     let every = Duration::from_secs(server.config().storage.purge_interval_secs.max(1) as u64);
@@ -185,20 +185,15 @@ async fn purge_periodically(server: Portcullis, stop: impl Future<Output = ()>) 
             () = &mut stop => return,
             () = tokio::time::sleep(wait) => {}
         }
-        wait = match portcullis_core::maintenance::run(&server).await {
-            Ok(report) if !report.complete => CATCH_UP.min(every),
-            Ok(_) => every,
-            Err(e) => {
-                tracing::warn!(error = %e, "storage purge failed");
-                every
-            }
-        };
+        let report = portcullis_core::maintenance::run(&server)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "storage purge failed"))
+            .ok();
+        let secs =
+            portcullis_core::maintenance::next_purge_in(report.as_ref(), every.as_secs() as i64);
+        wait = Duration::from_secs(secs.unsigned_abs());
     }
 }
-
-/// The pause before the next purge while a backlog of dead rows is left.
-const CATCH_UP: Duration =
-    Duration::from_secs(portcullis_core::maintenance::CATCH_UP_SECS.unsigned_abs());
 
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {

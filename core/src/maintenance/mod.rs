@@ -119,6 +119,16 @@ pub async fn purge(db: &dyn SqlStore, plan: &Plan) -> Result<Report, StoreError>
     Ok(report)
 }
 
+/// Seconds until the next purge after one that ended with `report`: the catch-up pause
+/// ([`CATCH_UP_SECS`]) while it left dead rows behind, else the whole `interval`. The one
+/// schedule decision for every host that schedules purges (the native task, [`run_if_due`]).
+pub fn next_purge_in(report: Option<&Report>, interval: i64) -> i64 {
+    match report {
+        Some(r) if !r.complete => CATCH_UP_SECS.min(interval),
+        _ => interval,
+    }
+}
+
 /// Returns to the host's scheduler once, so that other tasks run before the caller goes on
 /// (runtime-agnostic: the future wakes itself and is ready on its second poll).
 async fn yield_now() {
@@ -195,10 +205,10 @@ pub async fn run_if_due(ctx: &Context) -> Option<Report> {
     }
     match run(ctx).await {
         Ok(report) => {
-            if !report.complete {
-                // A backlog is left: the next purge is due after the catch-up pause, not a
-                // whole interval (as on the native host).
-                let sooner = now.saturating_sub(interval).saturating_add(CATCH_UP_SECS);
+            let wait = next_purge_in(Some(&report), interval);
+            if wait < interval {
+                // A backlog is left: due again after `wait`, not a whole interval.
+                let sooner = now.saturating_sub(interval).saturating_add(wait);
                 if let Err(e) = kv
                     .put(
                         LAST_RUN_KEY,

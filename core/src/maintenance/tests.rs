@@ -187,3 +187,20 @@ fn run_if_due_catches_up_on_a_backlog_after_one_second() {
         assert!(run_if_due(&ctx).await.is_none(), "a whole interval again");
     });
 }
+
+#[test]
+fn the_next_purge_is_sooner_only_after_a_backlog() {
+    let done = Report {
+        complete: true,
+        ..Report::default()
+    };
+    let backlog = Report::default();
+    assert_eq!(next_purge_in(Some(&done), 600), 600);
+    assert_eq!(next_purge_in(Some(&backlog), 600), CATCH_UP_SECS);
+    assert_eq!(
+        next_purge_in(None, 600),
+        600,
+        "a failed purge waits a whole interval"
+    );
+    assert_eq!(next_purge_in(Some(&backlog), 1), 1);
+}
