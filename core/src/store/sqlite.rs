@@ -2,10 +2,10 @@
 //! serves from and what the core's own unit tests run on (cargo feature `sqlite`, never built
 //! for wasm32). Statements run inline on the calling task: on a WAL-mode file they take
 //! microseconds, far less than handing each one to a worker thread and back, which dominated
-//! the native server's CPU time. One writer connection (writes queue on its mutex instead of
-//! spinning in SQLite's busy handler) and a few reader connections; `batch` is one
-//! `BEGIN IMMEDIATE` transaction. Column values follow the shared rule of [`Value::from_real`]
-//! and [`Value::from_blob`].
+//! the native server's CPU time. Reads run inline on a few reader connections; every write
+//! goes to the one writer connection on its own thread, which commits the writes of
+//! concurrent callers together (group commit, `sqlite_writer.rs`); `batch` is all or nothing.
+//! Column values follow the shared rule of [`Value::from_real`] and [`Value::from_blob`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -13,9 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, ToSql};
 
 use super::{Dialect, Row, SqlStore, StoreError, Value};
+
+#[path = "sqlite_writer.rs"]
+mod writer;
+use writer::Writer;
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,7 +30,7 @@ const STATEMENT_CACHE: usize = 256;
 
 /// SQLite through rusqlite.
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Writer,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -66,7 +70,7 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Self {
-            writer: Mutex::new(writer),
+            writer: Writer::start(writer)?,
             readers,
             next: AtomicUsize::new(0),
         })
@@ -78,14 +82,10 @@ impl SqliteStore {
         let conn = Connection::open_in_memory().map_err(map_err)?;
         configure(&conn, false)?;
         Ok(Self {
-            writer: Mutex::new(conn),
+            writer: Writer::start(conn)?,
             readers: Vec::new(),
             next: AtomicUsize::new(0),
         })
-    }
-
-    fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A free reader if one is idle, else the next in turn; `None` without readers.
@@ -218,7 +218,7 @@ fn is_read_only(conn: &Connection, sql: &str) -> Result<bool, StoreError> {
 #[async_trait]
 impl SqlStore for SqliteStore {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        run_execute(&self.writer(), sql, params)
+        self.writer.execute(sql, params).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
@@ -227,20 +227,11 @@ impl SqlStore for SqliteStore {
                 return run_query(&reader, sql, params);
             }
         }
-        run_query(&self.writer(), sql, params)
+        self.writer.query(sql, params).await
     }
 
     async fn batch(&self, statements: &[(String, Vec<Value>)]) -> Result<Vec<u64>, StoreError> {
-        let mut conn = self.writer();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
-        let changed = statements
-            .iter()
-            .map(|(sql, params)| run_execute(&tx, sql, params))
-            .collect::<Result<Vec<u64>, _>>()?;
-        tx.commit().map_err(map_err)?;
-        Ok(changed)
+        self.writer.batch(statements).await
     }
 
     fn dialect(&self) -> Dialect {

@@ -46,6 +46,9 @@ pub struct Chromium {
     client: Option<Client>,
     driver: Child,
     log: Vec<LogEntry>,
+    /// chromedriver's and Chromium's `TMPDIR`, where Chromium puts its throwaway profile: it is
+    /// killed, so it never removes the profile itself (6 MiB a session); dropped after the kill.
+    _tmp: tempfile::TempDir,
 }
 
 /// Paths of Debian's packages (`chromium`, `chromium-driver`), or `CHROMIUM` / `CHROMEDRIVER`.
@@ -111,8 +114,13 @@ impl Chromium {
         use std::os::unix::process::CommandExt;
         // Port 0: chromedriver binds an ephemeral port itself and prints it, so no other
         // process started at the same moment can take it first.
+        let tmp = tempfile::Builder::new()
+            .prefix("portcullis-chromium-")
+            .tempdir()
+            .map_err(|e| format!("a temporary directory for Chromium: {e}"))?;
         let mut driver = Command::new(chromedriver)
             .arg("--port=0")
+            .env("TMPDIR", tmp.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -139,6 +147,7 @@ impl Chromium {
             client: None,
             driver,
             log: Vec::new(),
+            _tmp: tmp,
         };
         let port = rx
             .recv_timeout(Duration::from_secs(20))
