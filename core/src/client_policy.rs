@@ -1,7 +1,8 @@
 //! Operator policy on clients (SECURITY-CHECKLIST K1–K5 in `docs/security.md`): who may use
 //! the `client_credentials` grant (RFC 6749 §4.4: only clients the operator trusts, never a
 //! client that merely registered itself), suspension, and the per-client rate limit and daily
-//! token quota, counted in the system of record so they hold across replicas and isolates.
+//! token quota, counted in the system of record so they hold across replicas and isolates
+//! (large limits a run of counts at a time, [`crate::limit_lease`]).
 //! The decisions are plain functions over values; [`enforce_limits`] does the counting.
 
 use http::header;
@@ -10,6 +11,7 @@ use crate::clients::{Client, ClientKind};
 use crate::config::MachineClientsConfig;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
+use crate::limit_lease;
 use crate::store::repo::client_policies::{self, ClientPolicy};
 use crate::store::repo::counters;
 
@@ -95,20 +97,28 @@ fn windows(client_id: &str, limits: Limits, now: i64) -> Vec<(String, i64, i64, 
     out
 }
 
-/// K3: counts one request against the client's rate limit and daily quota (atomic increments
-/// in the system of record). Over either: 429 `slow_down` with `Retry-After` until its
-/// window ends. A request that passes counts even if the grant then fails.
+/// K3: counts one request against the client's rate limit and daily quota. Over either: 429
+/// `slow_down` with `Retry-After` until its window ends. A request that passes counts even if
+/// the grant then fails. Counts are reserved in the system of record (atomic increments), a run
+/// at a time for large limits ([`crate::limit_lease`]), so the limits hold across replicas.
 pub async fn enforce_limits(ctx: &Context, client_id: &str, limits: Limits) -> Result<()> {
     let now = ctx.now();
+    let leases = ctx.limit_leases();
     for (key, ends, limit, what) in windows(client_id, limits, now) {
-        let count = counters::increment(ctx.env().sql.as_ref(), &key, ends, now).await?;
-        if count > limit {
+        if leases.take(&key, now) {
+            continue;
+        }
+        let asked = limit_lease::run_for(limit);
+        let total = counters::add(ctx.env().sql.as_ref(), &key, asked, ends, now).await?;
+        let granted = limit_lease::granted(asked, total, limit);
+        if granted == 0 {
             return Err(Error::new(
                 ErrorCode::SlowDown,
                 format!("the client's {what} ({limit}) is used up; try again later"),
             )
             .with_header(header::RETRY_AFTER, (ends - now).max(1).to_string()));
         }
+        leases.keep(&key, granted - 1, ends, now);
     }
     Ok(())
 }
@@ -141,6 +151,52 @@ pub async fn holder_active(ctx: &Context, client_id: &str) -> Result<bool> {
 mod tests {
     use super::*;
     use crate::clients::ClientMetadata;
+    use crate::store::test_store::{test_env_on, TestSql};
+
+    /// K3 with leased counts: two replicas on one store share a limit of 300 a minute (runs
+    /// of 3). Taking turns, they let exactly 300 requests through, each reservation is a run,
+    /// and the shared counter covers every request let through.
+    #[test]
+    fn k3_two_replicas_share_a_leased_limit_and_never_pass_it() {
+        futures::executor::block_on(async {
+            let sql = std::sync::Arc::new(TestSql::memory());
+            crate::store::migrations::migrate(sql.as_ref(), 0)
+                .await
+                .unwrap();
+            let replica =
+                || Context::new(test_env_on(sql.clone()).0, crate::config::Config::default());
+            let (a, b) = (replica(), replica());
+            let limits = Limits {
+                per_minute: 300,
+                per_day: 0,
+            };
+            let mut passed = 0;
+            for i in 0..400 {
+                let ctx = if i % 2 == 0 { &a } else { &b };
+                match enforce_limits(ctx, "busy", limits).await {
+                    Ok(()) => passed += 1,
+                    Err(e) => assert_eq!(e.code, ErrorCode::SlowDown),
+                }
+                if i == 0 {
+                    let (key, ..) = windows("busy", limits, a.now())[0].clone();
+                    let reserved = counters::get(sql.as_ref(), &key, a.now()).await.unwrap();
+                    assert_eq!(reserved, 3, "one request reserves a run of three");
+                }
+            }
+            assert_eq!(passed, 300);
+            // A small limit is counted one by one, exactly.
+            let small = Limits {
+                per_minute: 5,
+                per_day: 0,
+            };
+            let mut passed = 0;
+            for i in 0..8 {
+                let ctx = if i % 2 == 0 { &a } else { &b };
+                passed += usize::from(enforce_limits(ctx, "small", small).await.is_ok());
+            }
+            assert_eq!(passed, 5);
+        });
+    }
 
     fn client(kind: ClientKind, method: &str) -> Client {
         Client {

@@ -10,6 +10,7 @@ use crate::crypto::master::MasterKeyRing;
 use crate::env::Env;
 use crate::keys::KeyRing;
 use crate::kms::Kms;
+use crate::limit_lease::Leases;
 
 /// The started server's state, as the protocol modules see it.
 pub struct Context {
@@ -20,6 +21,8 @@ pub struct Context {
     kms: Kms,
     /// The issuer without a trailing slash.
     issuer: String,
+    /// This replica's reserved counts of the machine-client limits.
+    limit_leases: Leases,
 }
 
 impl Context {
@@ -34,7 +37,13 @@ impl Context {
             kms,
             cfg,
             env,
+            limit_leases: Leases::default(),
         }
+    }
+
+    /// This replica's reserved counts of the machine-client rate limit and quota.
+    pub fn limit_leases(&self) -> &Leases {
+        &self.limit_leases
     }
 
     /// The configuration in force.

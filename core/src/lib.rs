@@ -30,6 +30,7 @@ pub mod idp_policy;
 pub mod jose;
 pub mod keys;
 pub mod kms;
+pub mod limit_lease;
 pub mod maintenance;
 pub mod metrics;
 pub mod paths;
