@@ -11,6 +11,7 @@ use crate::env::Env;
 use crate::keys::KeyRing;
 use crate::kms::Kms;
 use crate::limit_lease::Leases;
+use crate::store::record_cache::RecordCache;
 
 /// The started server's state, as the protocol modules see it.
 pub struct Context {
@@ -28,8 +29,9 @@ pub struct Context {
 impl Context {
     /// A context for a validated configuration (the key ring starts empty; the server makes
     /// sure a signing key exists when it starts).
-    pub fn new(env: Env, cfg: Config) -> Self {
+    pub fn new(mut env: Env, cfg: Config) -> Self {
         let kms = Kms::new(&cfg);
+        env.sql = RecordCache::wrap(env.sql, env.clock.clone(), cfg.storage.record_cache_ms);
         Self {
             issuer: cfg.issuer().to_owned(),
             keys: KeyRing::new(&cfg, kms.vault().cloned()),

@@ -284,6 +284,10 @@ pub struct StorageConfig {
     /// Delete statements one purge runs at most, shared fairly between the tables (default
     /// 42: four per table); what is left waits for the next purge (natively one second later).
     pub purge_max_statements: i64,
+    /// Milliseconds a replica may serve a client, client policy or resource record from its
+    /// cache after reading it (`store::record_cache`); writes made through this replica take
+    /// effect at once, other replicas' within this time (0: no cache; default 1000).
+    pub record_cache_ms: i64,
     /// Live pending authorization requests one client may hold (0: no cap; default 1000).
     pub max_pending_requests_per_client: u32,
     /// Live pending authorization requests one client address (an IPv6 /64) may hold (0: no
@@ -298,6 +302,7 @@ impl Default for StorageConfig {
             purge_interval_secs: 600,
             purge_batch_size: 100,
             purge_max_statements: 42,
+            record_cache_ms: 1000,
             max_pending_requests_per_client: 1000,
             max_pending_requests_per_ip: 200,
         }
@@ -610,6 +615,12 @@ impl Config {
             if !(1..=max).contains(&v) {
                 return Err(cfg_err(name, format!("must be between 1 and {max}")));
             }
+        }
+        if !(0..=60_000).contains(&self.storage.record_cache_ms) {
+            return Err(cfg_err(
+                "storage.record_cache_ms",
+                "must be between 0 (no cache) and 60000 milliseconds",
+            ));
         }
         if !JWT_CLOCK_SKEW_RANGE.contains(&self.jwt_clock_skew_seconds) {
             return Err(cfg_err(

@@ -5,6 +5,7 @@
 
 pub mod kv;
 pub mod migrations;
+pub mod record_cache;
 pub mod repo;
 #[cfg(all(not(target_arch = "wasm32"), any(test, feature = "sqlite")))]
 pub mod sqlite;
