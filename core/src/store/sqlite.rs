@@ -1,11 +1,12 @@
 //! The embedded SQLite system of record (DESIGN.md rule 4) on rusqlite: what the native host
 //! serves from and what the core's own unit tests run on (cargo feature `sqlite`, never built
-//! for wasm32). Statements run inline on the calling task: on a WAL-mode file they take
-//! microseconds, far less than handing each one to a worker thread and back, which dominated
-//! the native server's CPU time. Reads run inline on a few reader connections; every write
-//! goes to the one writer connection on its own thread, which commits the writes of
-//! concurrent callers together (group commit, `sqlite_writer.rs`); `batch` is all or nothing.
-//! Column values follow the shared rule of [`Value::from_real`] and [`Value::from_blob`].
+//! for wasm32). Reads run inline on the calling task, on a few reader connections: on a
+//! WAL-mode file they take microseconds, far less than handing each one to a thread and back
+//! (which dominated the CPU time of the sqlx store this replaced). Writes go to the one writer
+//! connection on its own thread, which commits the writes of concurrent callers together, so
+//! the hand-off is paid once per group rather than a WAL commit per write (group commit,
+//! `sqlite_writer.rs`); `batch` is all or nothing. Column values follow the shared rule of
+//! [`Value::from_real`] and [`Value::from_blob`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};

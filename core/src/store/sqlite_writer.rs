@@ -8,6 +8,8 @@
 //! another in the order they arrived, a failed statement is undone alone (SQLite's statement
 //! atomicity; a `batch` gets its own savepoint), and a caller hears back only after the
 //! transaction holding its write has committed, so nothing is reported written that is not.
+//! A caller that stops waiting (a dropped request) does not withdraw a write it queued: the
+//! write runs, as it would on PostgreSQL once sent.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
