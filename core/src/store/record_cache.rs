@@ -35,7 +35,8 @@ const LOOKUPS: [(&str, &str); 3] = [
     ("resources", " FROM resources WHERE uri = ?"),
 ];
 
-/// Entries kept at most (then expired ones are dropped, or all when none has expired).
+/// Entries kept at most per table (then expired ones are dropped, or all when none has
+/// expired).
 const MAX_ENTRIES: usize = 10_000;
 
 /// The SQL store with the cache in front.
@@ -50,8 +51,17 @@ pub struct RecordCache {
 struct State {
     /// Per table of [`LOOKUPS`]: bumped whenever the table is written.
     generations: [u64; 3],
-    /// (table index, statement, key) → (rows, expires at in ms).
-    entries: HashMap<(usize, String, String), (Vec<Row>, i64)>,
+    /// Per table of [`LOOKUPS`]: key → what one lookup statement found.
+    entries: [HashMap<String, Entry>; 3],
+}
+
+/// One cached lookup.
+struct Entry {
+    /// The statement that found `rows` (a table's key is read by one statement).
+    sql: String,
+    rows: Vec<Row>,
+    /// When it expires, in ms.
+    expires: i64,
 }
 
 impl RecordCache {
@@ -79,7 +89,7 @@ impl RecordCache {
             let mut state = self.state();
             for (i, _) in tables.iter().enumerate().filter(|(_, &t)| t) {
                 state.generations[i] += 1;
-                state.entries.retain(|(table, ..), _| *table != i);
+                state.entries[i].clear();
             }
         }
     }
@@ -130,12 +140,11 @@ impl SqlStore for RecordCache {
             self.written(sql);
             return result;
         };
-        let key = (table, sql.to_owned(), id.clone());
         let seen = {
             let state = self.state();
-            if let Some((rows, expires)) = state.entries.get(&key) {
-                if self.clock.now_millis() < *expires {
-                    return Ok(rows.clone());
+            if let Some(hit) = state.entries[table].get(id.as_str()) {
+                if hit.sql == sql && self.clock.now_millis() < hit.expires {
+                    return Ok(hit.rows.clone());
                 }
             }
             state.generations[table]
@@ -145,13 +154,19 @@ impl SqlStore for RecordCache {
             let now = self.clock.now_millis();
             let mut state = self.state();
             if state.generations[table] == seen {
-                if state.entries.len() >= MAX_ENTRIES {
-                    state.entries.retain(|_, (_, expires)| *expires > now);
-                    if state.entries.len() >= MAX_ENTRIES {
-                        state.entries.clear();
+                let entries = &mut state.entries[table];
+                if entries.len() >= MAX_ENTRIES {
+                    entries.retain(|_, e| e.expires > now);
+                    if entries.len() >= MAX_ENTRIES {
+                        entries.clear();
                     }
                 }
-                state.entries.insert(key, (rows.clone(), now + self.ttl_ms));
+                let entry = Entry {
+                    sql: sql.to_owned(),
+                    rows: rows.clone(),
+                    expires: now + self.ttl_ms,
+                };
+                entries.insert(id.clone(), entry);
             }
         }
         Ok(rows)
