@@ -111,10 +111,15 @@ impl CryptoProvider for RingCrypto {
                 .is_ok()
     }
 
-    async fn password_hash(&self, password: &str, salt: [u8; 16]) -> Result<String, CryptoError> {
+    async fn password_hash(
+        &self,
+        password: &str,
+        salt: [u8; 16],
+        cost: password::PasswordCost,
+    ) -> Result<String, CryptoError> {
         let password = password.to_owned();
         self.off_workers(move || {
-            with_argon2_memory(|memory| password::hash_with_salt_in(&password, &salt, memory))
+            with_argon2_memory(|memory| password::hash_with_salt_in(&password, &salt, cost, memory))
         })
         .await?
     }
@@ -232,7 +237,8 @@ mod tests {
     async fn l5_argon2_runs_off_the_async_workers() {
         let ring = RingCrypto::new();
         let salt = [7u8; 16];
-        let (during, hash) = progress_during(ring.password_hash("correct horse", salt)).await;
+        let cost = password::PasswordCost::default();
+        let (during, hash) = progress_during(ring.password_hash("correct horse", salt, cost)).await;
         let hash = hash.unwrap();
         assert!(during > 0, "other tasks stalled while hashing");
         let (during, ok) = progress_during(ring.password_verify("correct horse", &hash)).await;
@@ -243,7 +249,7 @@ mod tests {
         assert!(during > 0);
         // Same results as the core's inline implementation, which stalls the runtime.
         let (during, inline) =
-            progress_during(RustCrypto.password_hash("correct horse", salt)).await;
+            progress_during(RustCrypto.password_hash("correct horse", salt, cost)).await;
         assert_eq!(inline.unwrap(), hash);
         assert_eq!(
             during, 0,

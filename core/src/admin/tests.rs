@@ -241,6 +241,45 @@ fn routing_errors_are_4xx_never_500() {
     });
 }
 
+/// `login.password_memory_kib` and `login.password_iterations` are the cost new hashes get,
+/// from the admin API and from seeds; a hash made at another cost still verifies.
+#[test]
+fn users_are_hashed_at_the_configured_password_cost() {
+    run(async {
+        let mut c = cfg();
+        c.login.password_memory_kib = 64;
+        c.login.password_iterations = 3;
+        c.users = vec![crate::config::SeedUser {
+            username: "seeded".into(),
+            password: crate::secret::Secret::new("seeded password"),
+        }];
+        let s = test_server(c).await;
+        let db = s.env().sql.as_ref();
+        let (status, created) = call(
+            &s,
+            Method::POST,
+            "/admin/users",
+            Some(json!({"username": "bob", "password": "correct horse"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        for (name, password) in [("bob", "correct horse"), ("seeded", "seeded password")] {
+            let stored = repo::users::by_username(db, name).await.unwrap().unwrap();
+            assert!(
+                stored
+                    .password_hash
+                    .starts_with("$argon2id$v=19$m=64,t=3,p=1$"),
+                "{}",
+                stored.password_hash
+            );
+            assert!(crate::crypto::password::verify(
+                password,
+                &stored.password_hash
+            ));
+        }
+    });
+}
+
 #[test]
 fn users_create_list_password_delete() {
     run(async {

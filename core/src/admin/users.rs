@@ -68,14 +68,14 @@ pub(crate) fn validate_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hashes `password` with argon2id, through the host's crypto provider (which may run it
-/// off the async workers).
+/// Hashes `password` with argon2id at the configured cost, through the host's crypto
+/// provider (which may run it off the async workers).
 pub(crate) async fn hash_password(server: &Context, password: &str) -> Result<String> {
     let salt = crate::crypto::password::new_salt(server.env().rng.as_ref());
     server
         .env()
         .crypto
-        .password_hash(password, salt)
+        .password_hash(password, salt, server.config().login.password_cost())
         .await
         .map_err(|_| Error::server("the password could not be hashed"))
 }

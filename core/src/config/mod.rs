@@ -10,6 +10,7 @@ mod vars;
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::password::PasswordCost;
 use crate::secret::Secret;
 
 pub use connectors::{ClaimNames, ConnectorInput, GroupScopes};
@@ -217,14 +218,37 @@ pub struct LoginConfig {
     /// Whether the sign-in page offers local usernames and passwords (switch off when every
     /// person signs in through a connector).
     pub local_passwords: bool,
+    /// argon2id memory of new password hashes, KiB.
+    pub password_memory_kib: u32,
+    /// argon2id passes of new password hashes.
+    pub password_iterations: u32,
 }
 
 impl Default for LoginConfig {
     fn default() -> Self {
+        let cost = PasswordCost::default();
         Self {
             max_failures: 5,
             window_secs: 300,
             local_passwords: true,
+            password_memory_kib: cost.memory_kib,
+            password_iterations: cost.iterations,
+        }
+    }
+}
+
+/// `login.password_memory_kib`: argon2's floor (8 KiB) to 64 MiB, which every host can hold
+/// (a Worker isolate has 128 MB).
+const PASSWORD_MEMORY_KIB_RANGE: std::ops::RangeInclusive<u32> = 8..=65_536;
+/// `login.password_iterations`.
+const PASSWORD_ITERATIONS_RANGE: std::ops::RangeInclusive<u32> = 1..=10;
+
+impl LoginConfig {
+    /// The argon2id cost of new password hashes.
+    pub fn password_cost(&self) -> PasswordCost {
+        PasswordCost {
+            memory_kib: self.password_memory_kib,
+            iterations: self.password_iterations,
         }
     }
 }
@@ -616,6 +640,26 @@ impl Config {
                 return Err(cfg_err(name, format!("must be between 1 and {max}")));
             }
         }
+        if !PASSWORD_MEMORY_KIB_RANGE.contains(&self.login.password_memory_kib) {
+            return Err(cfg_err(
+                "login.password_memory_kib",
+                format!(
+                    "must be between {} and {} KiB",
+                    PASSWORD_MEMORY_KIB_RANGE.start(),
+                    PASSWORD_MEMORY_KIB_RANGE.end()
+                ),
+            ));
+        }
+        if !PASSWORD_ITERATIONS_RANGE.contains(&self.login.password_iterations) {
+            return Err(cfg_err(
+                "login.password_iterations",
+                format!(
+                    "must be between {} and {}",
+                    PASSWORD_ITERATIONS_RANGE.start(),
+                    PASSWORD_ITERATIONS_RANGE.end()
+                ),
+            ));
+        }
         if !(0..=60_000).contains(&self.storage.record_cache_ms) {
             return Err(cfg_err(
                 "storage.record_cache_ms",
@@ -686,6 +730,33 @@ mod tests {
             assert_eq!(err.setting, "jwt_clock_skew_seconds");
             assert!(err.to_string().contains("between 0 and 300"), "{err}");
         }
+    }
+
+    #[test]
+    fn password_cost_is_bounded_and_every_accepted_cost_hashes() {
+        let with = |m: u32, t: u32| {
+            let mut cfg = Config::default();
+            cfg.login.password_memory_kib = m;
+            cfg.login.password_iterations = t;
+            cfg
+        };
+        for (m, t) in [(8, 1), (19_456, 2), (65_536, 10)] {
+            let cfg = with(m, t);
+            cfg.validate().unwrap();
+            assert!(cfg.login.password_cost().is_valid());
+        }
+        for (m, t, setting) in [
+            (7, 2, "login.password_memory_kib"),
+            (65_537, 2, "login.password_memory_kib"),
+            (19_456, 0, "login.password_iterations"),
+            (19_456, 11, "login.password_iterations"),
+        ] {
+            assert_eq!(with(m, t).validate().unwrap_err().setting, setting);
+        }
+        assert_eq!(
+            Config::default().login.password_cost(),
+            crate::crypto::password::PasswordCost::default()
+        );
     }
 
     #[test]

@@ -83,12 +83,18 @@ pub trait CryptoProvider: MaybeSend {
     ) -> Result<Vec<u8>, CryptoError> {
         kek::aes256gcm_open(key, nonce, ciphertext, aad)
     }
-    /// Hashes a user password with argon2id ([`password::hash_with_salt`]; the core draws
-    /// the salt). Tens of milliseconds of CPU and about 19 MiB of memory: a host with a
-    /// thread pool overrides this to run it off its async workers (the native host uses
-    /// `spawn_blocking`); the default runs inline, as the edge runtimes must.
-    async fn password_hash(&self, password: &str, salt: [u8; 16]) -> Result<String, CryptoError> {
-        password::hash_with_salt(password, &salt)
+    /// Hashes a user password with argon2id at `cost` ([`password::hash_with_salt`]; the
+    /// core draws the salt). At the default cost, tens of milliseconds of CPU and about
+    /// 19 MiB of memory: a host with a thread pool overrides this to run it off its async
+    /// workers (the native host uses `spawn_blocking`); the default runs inline, as the edge
+    /// runtimes must.
+    async fn password_hash(
+        &self,
+        password: &str,
+        salt: [u8; 16],
+        cost: password::PasswordCost,
+    ) -> Result<String, CryptoError> {
+        password::hash_with_salt(password, &salt, cost)
     }
     /// Checks a password against a stored argon2 PHC hash ([`password::verify`]); see
     /// [`Self::password_hash`] for why a host may override it.

@@ -13,9 +13,52 @@ pub use argon2::Block;
 use super::CryptoError;
 use crate::runtime::Rng;
 
-/// Hashes `password` with argon2id and a random salt.
+/// The argon2id cost of new password hashes (settings `login.password_memory_kib` and
+/// `login.password_iterations`; one lane). A stored hash keeps the cost it was made with:
+/// verification reads it from the PHC string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    /// Memory, KiB (argon2's `m`).
+    pub memory_kib: u32,
+    /// Passes over that memory (argon2's `t`).
+    pub iterations: u32,
+}
+
+impl Default for PasswordCost {
+    /// OWASP's first argon2id recommendation: 19 MiB, two passes, one lane.
+    fn default() -> Self {
+        Self {
+            memory_kib: Params::DEFAULT_M_COST,
+            iterations: Params::DEFAULT_T_COST,
+        }
+    }
+}
+
+impl PasswordCost {
+    fn params(self) -> Result<Params, CryptoError> {
+        Params::new(self.memory_kib, self.iterations, 1, None)
+            .map_err(|e| CryptoError(e.to_string()))
+    }
+
+    /// Whether argon2 accepts this cost (at least 8 KiB and one pass).
+    pub fn is_valid(self) -> bool {
+        self.params().is_ok()
+    }
+
+    /// A hash no password matches that takes as long to check as one made with this cost,
+    /// for a username that does not exist (H4). Verification computes argon2 with the
+    /// parameters the string names, so the salt and output need not come from a real hash.
+    pub fn dummy_hash(self) -> String {
+        format!(
+            "$argon2id$v=19$m={},t={},p=1$c29tZXNhbHRzb21lc2FsdA$Vu7D2cP5YkEMHdnL4w6oCRoJ3DOGUyMWfn2SIPsygv8",
+            self.memory_kib, self.iterations
+        )
+    }
+}
+
+/// Hashes `password` with argon2id at the default cost and a random salt.
 pub fn hash(rng: &dyn Rng, password: &str) -> Result<String, CryptoError> {
-    hash_with_salt(password, &new_salt(rng))
+    hash_with_salt(password, &new_salt(rng), PasswordCost::default())
 }
 
 /// A random 16-byte salt for [`hash_with_salt`].
@@ -25,10 +68,14 @@ pub fn new_salt(rng: &dyn Rng) -> [u8; 16] {
     salt
 }
 
-/// Hashes `password` with argon2id and the given salt (from [`new_salt`]).
-pub fn hash_with_salt(password: &str, salt: &[u8; 16]) -> Result<String, CryptoError> {
+/// Hashes `password` with argon2id at `cost` and the given salt (from [`new_salt`]).
+pub fn hash_with_salt(
+    password: &str,
+    salt: &[u8; 16],
+    cost: PasswordCost,
+) -> Result<String, CryptoError> {
     let salt = SaltString::encode_b64(salt).map_err(|e| CryptoError(e.to_string()))?;
-    Argon2::default()
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params()?)
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| CryptoError(e.to_string()))
@@ -40,11 +87,12 @@ pub fn hash_with_salt(password: &str, salt: &[u8; 16]) -> Result<String, CryptoE
 pub fn hash_with_salt_in(
     password: &str,
     salt: &[u8; 16],
+    cost: PasswordCost,
     memory: &mut Vec<Block>,
 ) -> Result<String, CryptoError> {
     let err = |e: &dyn std::fmt::Display| CryptoError(e.to_string());
     let salt_string = SaltString::encode_b64(salt).map_err(|e| err(&e))?;
-    let params = Params::default();
+    let params = cost.params()?;
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let output = compute_in(
         &argon2,
@@ -125,7 +173,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A fixed hash used to spend the same time when the user does not exist (H4).
+/// [`PasswordCost::dummy_hash`] at the default cost.
 pub const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Vu7D2cP5YkEMHdnL4w6oCRoJ3DOGUyMWfn2SIPsygv8";
 
@@ -140,14 +188,15 @@ mod tests {
     fn in_memory_variants_match() {
         let salt = new_salt(&SeededRng::new(5));
         let mut memory = Vec::new();
-        let h = hash_with_salt_in("correct horse", &salt, &mut memory).unwrap();
-        assert_eq!(h, hash_with_salt("correct horse", &salt).unwrap());
+        let cost = PasswordCost::default();
+        let h = hash_with_salt_in("correct horse", &salt, cost, &mut memory).unwrap();
+        assert_eq!(h, hash_with_salt("correct horse", &salt, cost).unwrap());
         assert!(verify_in("correct horse", &h, &mut memory));
         assert!(!verify_in("wrong", &h, &mut memory));
         assert!(!verify_in("x", "not a hash", &mut memory));
         assert!(verify_in(
             "correct horse",
-            &hash_with_salt("correct horse", &salt).unwrap(),
+            &hash_with_salt("correct horse", &salt, cost).unwrap(),
             &mut memory
         ));
         assert!(!verify_in("nobody", DUMMY_HASH, &mut memory));
@@ -163,5 +212,41 @@ mod tests {
         assert!(!verify("wrong", &h));
         assert!(!verify("x", "not a hash"));
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    /// A configured cost is what new hashes carry and what verification spends; the dummy
+    /// hash of a cost names the same parameters and matches no password.
+    #[test]
+    fn a_configured_cost_is_carried_by_the_hash_and_its_dummy() {
+        let salt = new_salt(&SeededRng::new(9));
+        let cheap = PasswordCost {
+            memory_kib: 64,
+            iterations: 3,
+        };
+        let mut memory = Vec::new();
+        let h = hash_with_salt_in("correct horse", &salt, cheap, &mut memory).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=64,t=3,p=1$"), "{h}");
+        assert_eq!(h, hash_with_salt("correct horse", &salt, cheap).unwrap());
+        assert!(verify("correct horse", &h) && verify_in("correct horse", &h, &mut memory));
+        let dummy = cheap.dummy_hash();
+        assert!(dummy.starts_with("$argon2id$v=19$m=64,t=3,p=1$"), "{dummy}");
+        assert!(!verify("correct horse", &dummy) && !verify_in("", &dummy, &mut memory));
+        assert_eq!(PasswordCost::default().dummy_hash(), DUMMY_HASH);
+        // argon2's own floor: 8 KiB, one pass.
+        let too_small = PasswordCost {
+            memory_kib: 7,
+            iterations: 1,
+        };
+        assert!(!too_small.is_valid() && hash_with_salt("x", &salt, too_small).is_err());
+        assert!(!PasswordCost {
+            memory_kib: 8,
+            iterations: 0
+        }
+        .is_valid());
+        assert!(PasswordCost {
+            memory_kib: 8,
+            iterations: 1
+        }
+        .is_valid());
     }
 }

@@ -11,7 +11,7 @@ use super::browser::{self, add_cookie, set_cookie, SESSION_COOKIE};
 use super::pages::{self, error_page, SignInFor};
 use crate::audit::{self, Event};
 use crate::context::Context;
-use crate::crypto::{password, token_hash};
+use crate::crypto::token_hash;
 use crate::error::Result;
 use crate::paths::{self, endpoint_url};
 use crate::request::{Params, RemoteAddr};
@@ -176,10 +176,12 @@ async fn login(server: &Context, req: &Request<Bytes>) -> Result<Response<Bytes>
     } else {
         users::by_username(server.env().sql.as_ref(), username).await?
     };
-    // Spend the same argon2 time whether or not the user exists (H4).
+    // Spend the same argon2 time whether or not the user exists (H4): the dummy hash has the
+    // cost new hashes get.
+    let dummy = server.config().login.password_cost().dummy_hash();
     let stored = user
         .as_ref()
-        .map_or(password::DUMMY_HASH, |u| u.password_hash.as_str());
+        .map_or(dummy.as_str(), |u| u.password_hash.as_str());
     let verified = server
         .env()
         .crypto

@@ -149,6 +149,7 @@ impl InProcessHost {
             ("master_key".into(), random_b64(32)),
             ("registration__rate_limit_per_minute".into(), "0".into()),
         ];
+        vars.extend(super::PASSWORD_COST.map(|(k, v)| (k.to_owned(), v.to_owned())));
         for (k, v) in options.settings {
             vars.retain(|(name, _)| *name != k);
             vars.push((k, v));

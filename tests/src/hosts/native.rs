@@ -251,6 +251,7 @@ pub async fn start(spec: Spec) -> Result<Server, String> {
         // The suites register many clients from one IP; the limit itself is a unit test.
         .env("PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE", "0")
         .env("PORTCULLIS_LOG_FORMAT", "text")
+        .envs(super::password_cost_vars())
         .envs(spec.settings.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)

@@ -152,6 +152,7 @@ impl SpinHost {
             ("master_key".into(), random_b64(32)),
             ("registration__rate_limit_per_minute".into(), "0".into()),
         ];
+        vars.extend(super::PASSWORD_COST.map(|(k, v)| (k.to_owned(), v.to_owned())));
         vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let log = database.with_extension(format!("{port}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;

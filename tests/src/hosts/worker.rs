@@ -131,6 +131,7 @@ impl WorkerHost {
             ),
             ("PORTCULLIS_CRYPTO_PROVIDER".into(), crypto),
         ];
+        vars.extend(super::password_cost_vars());
         // A setting replaces the default of the same name; an empty value removes it.
         for (k, v) in settings {
             vars.retain(|(name, _)| name != k);
