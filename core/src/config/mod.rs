@@ -733,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn password_cost_is_bounded_and_every_accepted_cost_hashes() {
+    fn password_cost_is_bounded_to_what_argon2_accepts() {
         let with = |m: u32, t: u32| {
             let mut cfg = Config::default();
             cfg.login.password_memory_kib = m;
