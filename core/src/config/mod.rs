@@ -483,6 +483,27 @@ fn cfg_err(setting: impl Into<String>, message: impl Into<String>) -> ConfigErro
     }
 }
 
+/// Refuses a `value` outside `range`, naming the setting: "must be between A and B", then the
+/// `unit` (" seconds", " KiB", or "" for a count).
+fn check_range<T>(
+    setting: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let (low, high) = range.into_inner();
+    Err(cfg_err(
+        setting,
+        format!("must be between {low} and {high}{unit}"),
+    ))
+}
+
 impl Config {
     /// The issuer parsed, without a trailing slash.
     pub fn issuer_url(&self) -> Result<url::Url, ConfigError> {
@@ -578,9 +599,7 @@ impl Config {
             }
         }
         self.kms.validate()?;
-        if !(1..=600).contains(&self.code_ttl) {
-            return Err(cfg_err("code_ttl", "must be between 1 and 600 seconds"));
-        }
+        check_range("code_ttl", self.code_ttl, 1..=600, " seconds")?;
         for (name, v) in [
             ("access_token_ttl", self.access_token_ttl),
             ("client_credentials_ttl", self.client_credentials_ttl),
@@ -636,46 +655,32 @@ impl Config {
                 1_000,
             ),
         ] {
-            if !(1..=max).contains(&v) {
-                return Err(cfg_err(name, format!("must be between 1 and {max}")));
-            }
+            check_range(name, v, 1..=max, "")?;
         }
-        if !PASSWORD_MEMORY_KIB_RANGE.contains(&self.login.password_memory_kib) {
-            return Err(cfg_err(
-                "login.password_memory_kib",
-                format!(
-                    "must be between {} and {} KiB",
-                    PASSWORD_MEMORY_KIB_RANGE.start(),
-                    PASSWORD_MEMORY_KIB_RANGE.end()
-                ),
-            ));
-        }
-        if !PASSWORD_ITERATIONS_RANGE.contains(&self.login.password_iterations) {
-            return Err(cfg_err(
-                "login.password_iterations",
-                format!(
-                    "must be between {} and {}",
-                    PASSWORD_ITERATIONS_RANGE.start(),
-                    PASSWORD_ITERATIONS_RANGE.end()
-                ),
-            ));
-        }
+        check_range(
+            "login.password_memory_kib",
+            self.login.password_memory_kib,
+            PASSWORD_MEMORY_KIB_RANGE,
+            " KiB",
+        )?;
+        check_range(
+            "login.password_iterations",
+            self.login.password_iterations,
+            PASSWORD_ITERATIONS_RANGE,
+            "",
+        )?;
         if !(0..=60_000).contains(&self.storage.record_cache_ms) {
             return Err(cfg_err(
                 "storage.record_cache_ms",
                 "must be between 0 (no cache) and 60000 milliseconds",
             ));
         }
-        if !JWT_CLOCK_SKEW_RANGE.contains(&self.jwt_clock_skew_seconds) {
-            return Err(cfg_err(
-                "jwt_clock_skew_seconds",
-                format!(
-                    "must be between {} and {} seconds",
-                    JWT_CLOCK_SKEW_RANGE.start(),
-                    JWT_CLOCK_SKEW_RANGE.end()
-                ),
-            ));
-        }
+        check_range(
+            "jwt_clock_skew_seconds",
+            self.jwt_clock_skew_seconds,
+            JWT_CLOCK_SKEW_RANGE,
+            " seconds",
+        )?;
         if self.cimd.allow_loopback && !loopback {
             return Err(cfg_err(
                 "cimd.allow_loopback",
