@@ -26,7 +26,9 @@
 
 use serde_json::{Map, Value};
 
-use super::assertion_grant::{refuse, store, verify_with_key, Refusal};
+use super::assertion_grant::{
+    audience_matches, check_time_window, refuse, required_strings, store, verify_with_key, Refusal,
+};
 use super::id_jag_policy;
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::{Issued, TokenRequest};
@@ -50,8 +52,6 @@ pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 pub const MAX_ASSERTION_AGE: i64 = 300;
 /// Largest accepted assertion, bytes.
 pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
-/// Longest accepted `sub`, `jti` or `client_id` claim, bytes.
-const MAX_CLAIM_LEN: usize = 1024;
 
 /// Why a grant was refused (a short audit reason) and the error sent to the client.
 /// What the audit event reports about the assertion.
@@ -383,64 +383,20 @@ fn check_claims<'a>(
     now: i64,
     skew: i64,
 ) -> std::result::Result<Checked<'a>, Refusal> {
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == issuer,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(issuer)),
-        _ => false,
-    };
-    if !aud_ok {
+    if !audience_matches(claims, |a| a == issuer) {
         return Err(refuse(
             "wrong_audience",
             "the assertion's aud must be this authorization server's issuer",
         ));
     }
-    let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
-        return Err(refuse("missing_claim", "the assertion has no 'exp' claim"));
-    };
-    if exp <= now {
-        return Err(refuse("expired", "the assertion has expired"));
-    }
-    let Some(iat) = claims.get("iat").and_then(Value::as_i64) else {
-        return Err(refuse("missing_claim", "the assertion has no 'iat' claim"));
-    };
-    if iat > now + skew {
-        return Err(refuse(
-            "issued_in_future",
-            "the assertion's iat is in the future",
-        ));
-    }
+    let (exp, iat) = check_time_window(claims, now, skew)?;
     if now - iat > MAX_ASSERTION_AGE {
         return Err(refuse(
             "too_old",
             format!("the assertion was issued more than {MAX_ASSERTION_AGE} seconds ago"),
         ));
     }
-    if let Some(nbf) = claims.get("nbf") {
-        match nbf.as_i64() {
-            Some(nbf) if nbf <= now + skew => {}
-            Some(_) => return Err(refuse("not_yet_valid", "the assertion is not valid yet")),
-            None => return Err(refuse("malformed", "the assertion's nbf is not a number")),
-        }
-    }
-    let mut required = [("sub", ""), ("jti", ""), ("client_id", "")];
-    for (name, value) in required.iter_mut() {
-        match non_empty(claims, name) {
-            Some(v) if v.len() <= MAX_CLAIM_LEN => *value = v,
-            Some(_) => {
-                return Err(refuse(
-                    "malformed",
-                    format!("the assertion's '{name}' claim is too long"),
-                ))
-            }
-            None => {
-                return Err(refuse(
-                    "missing_claim",
-                    format!("the assertion has no '{name}' claim"),
-                ))
-            }
-        }
-    }
-    let [(_, sub), (_, jti), (_, assertion_client)] = required;
+    let [sub, jti, assertion_client] = required_strings(claims, ["sub", "jti", "client_id"])?;
     if assertion_client != client_id {
         return Err(refuse(
             "client_mismatch",
@@ -483,6 +439,7 @@ fn unverified_claims(assertion: &str) -> std::result::Result<Value, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoints::token::assertion_grant::MAX_CLAIM_LEN;
     use crate::endpoints::token::mint::test_values::{client, resource};
     use serde_json::json;
 

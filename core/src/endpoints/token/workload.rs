@@ -35,7 +35,9 @@ use bytes::Bytes;
 use http::Request;
 use serde_json::{Map, Value};
 
-use super::assertion_grant::{refuse, store, verify_with_key, Refusal};
+use super::assertion_grant::{
+    audience_matches, check_time_window, refuse, required_strings, store, verify_with_key, Refusal,
+};
 use super::mint::{mint, RefreshPolicy, TokenDecision};
 use super::Issued;
 use crate::audit::{self, Event};
@@ -57,8 +59,6 @@ pub const CLOCK_SKEW: i64 = 60;
 /// Longest accepted workload JWT lifetime (`exp - iat`), seconds: a day. Its `jti` is kept
 /// until it expires.
 pub const MAX_LIFETIME: i64 = 24 * 3600;
-/// Longest accepted `sub` or `jti`, bytes.
-const MAX_CLAIM_LEN: usize = 1024;
 
 /// Why a grant was refused (a short audit reason) and the error sent to the client.
 /// A granted workload token, with what the token endpoint reports about it.
@@ -276,65 +276,20 @@ fn check_claims<'a>(
     audiences: &[String],
     now: i64,
 ) -> std::result::Result<Checked<'a>, Refusal> {
-    let accepted = |a: &Value| a.as_str().is_some_and(|a| audiences.iter().any(|x| x == a));
-    let aud_ok = match claims.get("aud") {
-        Some(a @ Value::String(_)) => accepted(a),
-        Some(Value::Array(list)) => list.iter().any(accepted),
-        _ => false,
-    };
-    if !aud_ok {
+    if !audience_matches(claims, |a| audiences.iter().any(|x| x == a)) {
         return Err(refuse(
             "wrong_audience",
             "the assertion's aud is not an audience this server accepts from its issuer",
         ));
     }
-    let Some(exp) = claims.get("exp").and_then(Value::as_i64) else {
-        return Err(refuse("missing_claim", "the assertion has no 'exp' claim"));
-    };
-    if exp <= now {
-        return Err(refuse("expired", "the assertion has expired"));
-    }
-    let Some(iat) = claims.get("iat").and_then(Value::as_i64) else {
-        return Err(refuse("missing_claim", "the assertion has no 'iat' claim"));
-    };
-    if iat > now + CLOCK_SKEW {
-        return Err(refuse(
-            "issued_in_future",
-            "the assertion's iat is in the future",
-        ));
-    }
+    let (exp, iat) = check_time_window(claims, now, CLOCK_SKEW)?;
     if exp - iat > MAX_LIFETIME {
         return Err(refuse(
             "lifetime_too_long",
             format!("the assertion lives longer than {MAX_LIFETIME} seconds"),
         ));
     }
-    if let Some(nbf) = claims.get("nbf") {
-        match nbf.as_i64() {
-            Some(nbf) if nbf <= now + CLOCK_SKEW => {}
-            Some(_) => return Err(refuse("not_yet_valid", "the assertion is not valid yet")),
-            None => return Err(refuse("malformed", "the assertion's nbf is not a number")),
-        }
-    }
-    let mut required = [("sub", ""), ("jti", "")];
-    for (name, value) in required.iter_mut() {
-        match claims.get(*name).and_then(Value::as_str) {
-            Some(v) if !v.is_empty() && v.len() <= MAX_CLAIM_LEN => *value = v,
-            Some(v) if !v.is_empty() => {
-                return Err(refuse(
-                    "malformed",
-                    format!("the assertion's '{name}' claim is too long"),
-                ))
-            }
-            _ => {
-                return Err(refuse(
-                    "missing_claim",
-                    format!("the assertion has no '{name}' claim"),
-                ))
-            }
-        }
-    }
-    let [(_, sub), (_, jti)] = required;
+    let [sub, jti] = required_strings(claims, ["sub", "jti"])?;
     Ok(Checked { sub, jti, exp })
 }
 
@@ -454,6 +409,7 @@ fn unverified_claims(assertion: &str) -> std::result::Result<Value, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoints::token::assertion_grant::MAX_CLAIM_LEN;
     use crate::endpoints::token::mint::test_values::{client, resource};
     use serde_json::json;
 
