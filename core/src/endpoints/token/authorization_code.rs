@@ -6,8 +6,8 @@
 //! `actor_token`, also checked before redemption; its tokens carry `act`.
 
 use super::mint::{RefreshPolicy, TokenDecision};
+use super::replay::{revoke_replayed, Replay};
 use super::TokenRequest;
-use crate::audit::{self, Event};
 use crate::clients::Client;
 use crate::context::Context;
 use crate::crypto::token_hash;
@@ -155,22 +155,12 @@ async fn replayed(
     client_id: &str,
     rid: Option<&crate::request::RequestId>,
 ) -> Error {
-    if let Err(e) = grants::revoke(server.env().sql.as_ref(), grant_id, server.now()).await {
-        return e.into();
-    }
-    audit::record(
-        server.env(),
-        Event {
-            action: "code.replay_detected",
-            success: false,
-            client_id: Some(client_id),
-            reason: Some("grant_revoked"),
-            request: rid,
-            ..Default::default()
-        },
-    )
-    .await;
-    Error::invalid_grant("the authorization code has already been used")
+    let replay = Replay {
+        action: "code.replay_detected",
+        reason: "grant_revoked",
+        description: "the authorization code has already been used",
+    };
+    revoke_replayed(server, grant_id, client_id, rid, replay).await
 }
 
 #[cfg(test)]

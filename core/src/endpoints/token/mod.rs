@@ -12,6 +12,7 @@ pub mod jwt_bearer;
 pub mod mint;
 pub mod on_behalf_of;
 pub mod refresh;
+mod replay;
 pub mod workload;
 
 pub use grant_type::GrantType;

@@ -11,8 +11,8 @@
 //! the narrower scope, or `invalid_grant` when nothing is left.
 
 use super::mint::{self, Minted, RefreshPolicy, TokenDecision};
+use super::replay::{revoke_replayed, Replay};
 use super::{Issued, TokenRequest};
-use crate::audit::{self, Event};
 use crate::context::Context;
 use crate::crypto::token_hash;
 use crate::error::{Error, Result};
@@ -202,22 +202,12 @@ async fn reuse(
     client_id: &str,
     rid: Option<&crate::request::RequestId>,
 ) -> Error {
-    if let Err(e) = grants::revoke(server.env().sql.as_ref(), grant_id, server.now()).await {
-        return e.into();
-    }
-    audit::record(
-        server.env(),
-        Event {
-            action: "refresh.reuse_detected",
-            success: false,
-            client_id: Some(client_id),
-            reason: Some("family_revoked"),
-            request: rid,
-            ..Default::default()
-        },
-    )
-    .await;
-    Error::invalid_grant("the refresh token has already been used; its grant is revoked")
+    let replay = Replay {
+        action: "refresh.reuse_detected",
+        reason: "family_revoked",
+        description: "the refresh token has already been used; its grant is revoked",
+    };
+    revoke_replayed(server, grant_id, client_id, rid, replay).await
 }
 
 #[cfg(test)]
