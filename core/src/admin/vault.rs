@@ -112,14 +112,7 @@ pub(super) async fn list_connections(
     req: &Request<Bytes>,
 ) -> Result<http::Response<Bytes>> {
     let q = Params::from_query(req.uri())?;
-    let limit = match q.get("limit") {
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| Error::invalid_request("limit must be between 1 and 1000"))?,
-        None => 100,
-    };
+    let limit = super::int_param(&q, "limit", 1, super::MAX_PAGE)?.unwrap_or(100);
     let rows = connections::list(
         server.env().sql.as_ref(),
         q.get("user"),

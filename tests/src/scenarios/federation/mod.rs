@@ -494,6 +494,12 @@ pub async fn federation_connector_admin_api(t: &Target) {
     )
     .await;
     assert_eq!(r.status, 404);
+    for limit in ["0", "1001", "ten"] {
+        let path = format!("/admin/identities?limit={limit}");
+        let r = admin(t, reqwest::Method::GET, &path, None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains("invalid_request"), "{path}: {}", r.body);
+    }
 }
 
 /// Local passwords switched off, with a connector.

@@ -459,6 +459,12 @@ pub async fn vault_provider_admin_api(t: &Target) {
     )
     .await;
     assert_eq!(again.status, 404, "{}", again.body);
+    for limit in ["0", "1001", "ten"] {
+        let path = format!("/admin/connections?limit={limit}");
+        let r = admin(t, reqwest::Method::GET, &path, None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains("invalid_request"), "{path}: {}", r.body);
+    }
 }
 
 /// Single-flight refresh: the upstream token expires; 32 concurrent vends all get the same
