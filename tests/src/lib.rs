@@ -5,6 +5,7 @@
 pub mod bridge;
 pub mod chromium;
 pub mod conformance;
+pub mod doc_server;
 pub mod hosts;
 pub mod scenarios;
 

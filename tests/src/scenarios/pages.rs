@@ -35,23 +35,7 @@ impl Journey {
         let app = ClientApp::start();
         let resource = new_resource(t, &SCOPES).await;
         let user = new_user(t).await;
-        let reg = register(
-            t,
-            json!({
-                "client_name": "Browser MCP client",
-                "redirect_uris": [app.redirect_uri()],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-                "application_type": "native",
-            }),
-        )
-        .await;
-        assert_eq!(reg.status, 201, "registration: {}", reg.body);
-        let client_id = reg.json()["client_id"]
-            .as_str()
-            .expect("client_id")
-            .to_owned();
+        let client_id = register_native_client(t, "Browser MCP client", &app.redirect_uri()).await;
         Some(Self {
             resource,
             user,

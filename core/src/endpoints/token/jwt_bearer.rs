@@ -53,7 +53,6 @@ pub const MAX_ASSERTION_AGE: i64 = 300;
 /// Largest accepted assertion, bytes.
 pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
 
-/// Why a grant was refused (a short audit reason) and the error sent to the client.
 /// What the audit event reports about the assertion.
 #[derive(Default)]
 struct Facts {

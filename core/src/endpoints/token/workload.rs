@@ -60,7 +60,6 @@ pub const CLOCK_SKEW: i64 = 60;
 /// until it expires.
 pub const MAX_LIFETIME: i64 = 24 * 3600;
 
-/// Why a grant was refused (a short audit reason) and the error sent to the client.
 /// A granted workload token, with what the token endpoint reports about it.
 pub struct Granted {
     /// The tokens.

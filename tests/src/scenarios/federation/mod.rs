@@ -85,20 +85,8 @@ impl Journey {
     async fn start_at(t: &Target, resource: String, scope: &str) -> Option<Self> {
         let browser = Chromium::start().await?;
         let app = ClientApp::start();
-        let reg = register(
-            t,
-            json!({
-                "client_name": "Federated MCP client",
-                "redirect_uris": [app.redirect_uri()],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-                "application_type": "native",
-            }),
-        )
-        .await;
-        assert_eq!(reg.status, 201, "registration: {}", reg.body);
-        let client_id = reg.json()["client_id"].as_str().unwrap().to_owned();
+        let client_id =
+            register_native_client(t, "Federated MCP client", &app.redirect_uri()).await;
         Some(Self {
             browser,
             app,

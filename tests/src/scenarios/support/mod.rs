@@ -519,6 +519,28 @@ pub async fn register(t: &Target, metadata: Value) -> Resp {
     send(http().post(t.url("/oauth/register")).json(&metadata)).await
 }
 
+/// Registers a public native client named `name` for `redirect_uri` (authorization code and
+/// refresh token grants) through RFC 7591, asserts the 201, and returns its `client_id`.
+pub async fn register_native_client(t: &Target, name: &str, redirect_uri: &str) -> String {
+    let reg = register(
+        t,
+        json!({
+            "client_name": name,
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        }),
+    )
+    .await;
+    assert_eq!(reg.status, 201, "registration: {}", reg.body);
+    reg.json()["client_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("RFC 7591 registration returns client_id: {}", reg.body))
+        .to_owned()
+}
+
 /// The audit events with `action` recorded for `client_id`, newest first (`GET /admin/audit`).
 pub async fn audit_events(t: &Target, action: &str, client_id: &str) -> Vec<Value> {
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();

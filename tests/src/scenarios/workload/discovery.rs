@@ -4,110 +4,39 @@
 //! `fetch` on Workers, `wasi:http` on Spin), from a loopback issuer the test serves
 //! (`cimd.allow_loopback`, the one loopback switch). Also an issuer trusted with a `jwks_uri`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::super::support::*;
 use super::super::Target;
 use super::{agent_client, allow, exchange, Issuer};
+use crate::doc_server::DocServer;
 
 /// Outbound calls to loopback allowed, for the test's issuer.
 pub const SETTINGS: &[(&str, &str)] = &[("cimd__allow_loopback", "true")];
-
-/// A one-thread HTTP/1.1 server on loopback serving JSON documents by path, counting hits.
-struct Documents {
-    base: String,
-    docs: Arc<Mutex<HashMap<String, Value>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Documents {
-    fn start() -> Self {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let docs: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (served, counted) = (docs.clone(), hits.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf);
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                *counted
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .entry(path.clone())
-                    .or_default() += 1;
-                let doc = served
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&path)
-                    .cloned();
-                let (status, body) = match doc {
-                    Some(d) => ("200 OK", d.to_string()),
-                    None => ("404 Not Found", String::new()),
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Self { base, docs, hits }
-    }
-
-    fn set(&self, path: &str, doc: Value) {
-        self.docs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_owned(), doc);
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        *self
-            .hits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-            .unwrap_or(&0)
-    }
-}
 
 /// An issuer trusted by identifier alone: its keys come from discovery at the issuer, then
 /// its `jwks_uri`; a workload JWT it signs is exchanged. A second issuer trusted with an
 /// explicit `jwks_uri` is used without discovery. A discovery document naming another issuer
 /// is refused (OpenID Connect Discovery 1.0 §4.3): `invalid_grant`, keys unavailable.
 pub async fn workload_identity_keys_by_discovery(t: &Target) {
-    let docs = Documents::start();
+    let docs = DocServer::start();
     let resource = new_resource(t, &SCOPES).await;
     let client = agent_client(t).await;
 
     let by_discovery = Issuer::new(format!("{}/discovered", docs.base), "ES256").await;
-    docs.set(
+    docs.json(
         "/discovered/.well-known/openid-configuration",
-        json!({ "issuer": by_discovery.issuer, "jwks_uri": format!("{}/discovered/keys", docs.base) }),
+        &json!({ "issuer": by_discovery.issuer, "jwks_uri": format!("{}/discovered/keys", docs.base) }),
     );
-    docs.set("/discovered/keys", json!({ "keys": [by_discovery.jwk] }));
+    docs.json("/discovered/keys", &json!({ "keys": [by_discovery.jwk] }));
     let by_uri = Issuer::new(format!("{}/listed", docs.base), "RS256").await;
-    docs.set("/listed/jwks.json", json!({ "keys": [by_uri.jwk] }));
+    docs.json("/listed/jwks.json", &json!({ "keys": [by_uri.jwk] }));
     let lying = Issuer::new(format!("{}/lying", docs.base), "ES256").await;
-    docs.set(
+    docs.json(
         "/lying/.well-known/openid-configuration",
-        json!({ "issuer": "https://someone-else.example.com", "jwks_uri": format!("{}/lying/keys", docs.base) }),
+        &json!({ "issuer": "https://someone-else.example.com", "jwks_uri": format!("{}/lying/keys", docs.base) }),
     );
-    docs.set("/lying/keys", json!({ "keys": [lying.jwk] }));
+    docs.json("/lying/keys", &json!({ "keys": [lying.jwk] }));
 
     for (issuer, jwks_uri) in [
         (&by_discovery, None),
