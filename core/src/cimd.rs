@@ -100,12 +100,10 @@ pub fn document_url(client_id: &str) -> std::result::Result<Url, DocumentUrlErro
     if url.path() == "/" || url.path().is_empty() {
         return Err(DocumentUrlError::NoPath);
     }
-    if url.scheme() == "http"
-        && !matches!(
-            url.host_str(),
-            Some("127.0.0.1") | Some("[::1]") | Some("localhost")
-        )
-    {
+    let loopback = url
+        .host_str()
+        .is_some_and(|h| crate::redirect::LOOPBACK_HOSTS.contains(&h));
+    if url.scheme() == "http" && !loopback {
         return Err(DocumentUrlError::NotHttps);
     }
     Ok(url)

@@ -61,8 +61,9 @@ pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 /// Schemes never redirected to (R5).
 const DANGEROUS_SCHEMES: [&str; 5] = ["javascript", "data", "vbscript", "file", "blob"];
 
-/// The loopback hosts whose redirect URIs may use plain `http` and any port (R4).
-const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
+/// The loopback hosts, spelled exactly so, whose redirect URIs may use plain `http` and any
+/// port (R4), and whose client ID metadata document URLs may be plain `http` (S1).
+pub const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
 
 /// Whether `url`'s host is loopback (`127.0.0.0/8`, `[::1]`, `localhost`).
 pub fn is_loopback_host(url: &Url) -> bool {
