@@ -144,14 +144,22 @@ fn run_alone(conn: &mut Connection, work: &Work) -> Result<Done, StoreError> {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_err)?;
-            let changed = statements
-                .iter()
-                .map(|(sql, params)| run_execute(&tx, sql, params))
-                .collect::<Result<Vec<u64>, _>>()?;
+            let changed = run_statements(&tx, statements)?;
             tx.commit().map_err(map_err)?;
             Ok(Done::Batch(changed))
         }
     }
+}
+
+/// Runs a batch's statements in order, stopping at the first failure; the rows each changed.
+fn run_statements(
+    conn: &Connection,
+    statements: &[(String, Vec<Value>)],
+) -> Result<Vec<u64>, StoreError> {
+    statements
+        .iter()
+        .map(|(sql, params)| run_execute(conn, sql, params))
+        .collect()
 }
 
 /// Runs `work` inside the group's open transaction. A failed statement is undone by SQLite
@@ -162,10 +170,7 @@ fn run_in_group(conn: &Connection, work: &Work) -> Result<Done, StoreError> {
         Work::Query(sql, params) => run_query(conn, sql, params).map(Done::Rows),
         Work::Batch(statements) => {
             conn.execute_batch("SAVEPOINT batch").map_err(map_err)?;
-            let changed = statements
-                .iter()
-                .map(|(sql, params)| run_execute(conn, sql, params))
-                .collect::<Result<Vec<u64>, _>>();
+            let changed = run_statements(conn, statements);
             if changed.is_err() && !conn.is_autocommit() {
                 conn.execute_batch("ROLLBACK TO batch").map_err(map_err)?;
             }
