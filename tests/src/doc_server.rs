@@ -1,7 +1,8 @@
 //! A one-thread HTTP/1.1 server on loopback that answers each path with a canned JSON
 //! document or redirect and counts the requests per path: the remote documents (client ID
 //! metadata documents, OpenID Connect discovery, JWK Sets) a host under test fetches through
-//! its own outbound HTTP.
+//! its own outbound HTTP. Also [`request_target`], the request-head reading the test client
+//! app ([`crate::chromium::app`]) shares.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -24,6 +25,21 @@ pub struct DocServer {
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
+/// Reads an HTTP/1.1 request head from `stream` and returns its request target (`/path?query`);
+/// `None` when the connection closes or fails before the head ends.
+pub fn request_target(stream: &mut std::net::TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    Some(head.split_whitespace().nth(1).unwrap_or("/").to_owned())
+}
+
 /// Locks `m`, going on after a panic in another test thread poisoned it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -40,16 +56,7 @@ impl DocServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf);
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let path = request_target(&mut stream).unwrap_or_else(|| "/".to_owned());
                 *lock(&counted).entry(path.clone()).or_default() += 1;
                 let answer = lock(&served).get(&path).cloned();
                 let (status, extra, body) = match answer {

@@ -80,18 +80,11 @@ impl ClientApp {
 }
 
 fn serve(mut stream: std::net::TcpStream, port: u16, seen: &Mutex<Vec<Url>>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let Some(target) = crate::doc_server::request_target(&mut stream) else {
+        return;
+    };
     let url = Url::parse(&format!("http://127.0.0.1:{port}"))
         .and_then(|b| b.join(&target))
         .ok();
