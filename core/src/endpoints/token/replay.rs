@@ -1,6 +1,6 @@
-//! A one-time credential presented twice (OAuth 2.1 §4.1.3 for codes, §4.3.1 for rotated
-//! refresh tokens; checks C2 and F2): the grant it came from is revoked with every token issued
-//! under it, the replay is recorded, and the client gets `invalid_grant`.
+//! A one-time credential presented twice (an authorization code, RFC 6749 §4.1.2; a rotated
+//! refresh token, RFC 9700 §4.14.2; checks C2 and F2): the grant it came from is revoked with
+//! every token issued under it, the replay is recorded, and the client gets `invalid_grant`.
 
 use crate::audit::{self, Event};
 use crate::context::Context;
