@@ -1,21 +1,22 @@
 //! A real browser for the page scenarios: Debian's headless Chromium driven over WebDriver
 //! (`chromedriver` and the `fantoccini` client), with the browser's console and security log
 //! (CSP violations, script errors, failed loads) collected so a scenario can fail on any of
-//! them. One `chromedriver` process (and the Chromium it starts) per [`Chromium`], killed with
-//! its process group when the value is dropped, even after a panic.
+//! them. One `chromedriver` process (and the Chromium it starts) per session; a test that
+//! finishes hands its session to the next page test of the same binary ([`pool`]), and a
+//! session dropped without finishing (a failed test) ends with its Chromium.
 //!
 //! Install the browser with `scripts/setup-browser` (Debian's `chromium` and
 //! `chromium-driver`). Without it the page scenarios skip with a message, unless
 //! `TEST_REQUIRE_BROWSER=1` (which `scripts/test` sets) makes that a failure.
 
 pub mod app;
+mod pool;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use url::Url;
 
@@ -41,14 +42,12 @@ impl LogEntry {
     }
 }
 
-/// A headless Chromium session with a fresh profile.
+/// A headless Chromium session with a fresh profile, or a pooled one reset to look like one
+/// ([`pool`]).
 pub struct Chromium {
-    client: Option<Client>,
-    driver: Child,
+    /// `None` only once [`Chromium::finish`] has handed the session back.
+    session: Option<pool::Session>,
     log: Vec<LogEntry>,
-    /// chromedriver's and Chromium's `TMPDIR`, where Chromium puts its throwaway profile: it is
-    /// killed, so it never removes the profile itself (6 MiB a session); dropped after the kill.
-    _tmp: tempfile::TempDir,
 }
 
 /// Paths of Debian's packages (`chromium`, `chromium-driver`), or `CHROMIUM` / `CHROMEDRIVER`.
@@ -88,8 +87,9 @@ impl WebDriverCompatibleCommand for BrowserLog {
 }
 
 impl Chromium {
-    /// Starts chromedriver and a headless Chromium session; `None` (with a message) when the
-    /// browser is not installed and not required.
+    /// A headless Chromium session: an idle one of this test binary's, or a new one (started
+    /// through chromedriver); `None` (with a message) when the browser is not installed and not
+    /// required.
     pub async fn start() -> Option<Self> {
         let Some((chromium, chromedriver)) = binaries() else {
             assert!(
@@ -99,64 +99,12 @@ impl Chromium {
             eprintln!("skipping: Chromium is not installed (run scripts/setup-browser)");
             return None;
         };
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match Self::try_start(&chromium, &chromedriver).await {
-                Ok(c) => return Some(c),
-                Err(e) => last_error = e,
-            }
+        if let Some(session) = pool::take() {
+            return Some(Self::with(session));
         }
-        panic!("could not start headless Chromium through chromedriver: {last_error}");
-    }
-
-    async fn try_start(chromium: &Path, chromedriver: &Path) -> Result<Self, String> {
-        use std::io::BufRead;
-        use std::os::unix::process::CommandExt;
-        // Port 0: chromedriver binds an ephemeral port itself and prints it, so no other
-        // process started at the same moment can take it first.
-        let tmp = tempfile::Builder::new()
-            .prefix("portcullis-chromium-")
-            .tempdir()
-            .map_err(|e| format!("a temporary directory for Chromium: {e}"))?;
-        let mut driver = Command::new(chromedriver)
-            .arg("--port=0")
-            .env("TMPDIR", tmp.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            // Its own process group, so Drop can end chromedriver and Chromium together.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", chromedriver.display()))?;
-        let stdout = driver.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // Reads to the end, so chromedriver never blocks on a full pipe.
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(port) = line
-                    .split("started successfully on port ")
-                    .nth(1)
-                    .and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok())
-                {
-                    let _ = tx.send(port);
-                }
-            }
-        });
-        let mut this = Self {
-            client: None,
-            driver,
-            log: Vec::new(),
-            _tmp: tmp,
-        };
-        let port = rx
-            .recv_timeout(Duration::from_secs(20))
-            .map_err(|_| "chromedriver did not report its port".to_owned())?;
-        let webdriver = format!("http://127.0.0.1:{port}");
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": chromium,
                 // The flags this machine needs (no sandbox as root, no background connections
                 // to a network that is closed), a fixed window for the screenshots.
                 "args": [
@@ -173,27 +121,29 @@ impl Chromium {
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&webdriver)
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => {
-                    return Err(format!("WebDriver session at {webdriver}: {e}"))
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            match pool::Session::start(&chromium, &chromedriver, caps.clone()).await {
+                Ok(session) => return Some(Self::with(session)),
+                Err(e) => last_error = e,
             }
-        };
-        this.client = Some(client);
-        Ok(this)
+        }
+        panic!("could not start headless Chromium through chromedriver: {last_error}");
+    }
+
+    fn with(session: pool::Session) -> Self {
+        Self {
+            session: Some(session),
+            log: Vec::new(),
+        }
     }
 
     fn client(&self) -> &Client {
-        self.client.as_ref().expect("a live WebDriver session")
+        &self
+            .session
+            .as_ref()
+            .expect("a live WebDriver session")
+            .client
     }
 
     /// Navigates to `url` and waits for the page to load.
@@ -438,25 +388,13 @@ impl Chromium {
         );
     }
 
-    /// Checks the log is clean and ends the session (Chromium quits).
+    /// Checks the log is clean and hands the session back for the next page test of this
+    /// binary ([`pool`]). A session dropped without this (a failed test) ends with its Chromium.
     pub async fn finish(mut self, during: &str) {
         self.assert_no_problems(during).await;
-        if let Some(client) = self.client.take() {
-            let _ = client.close().await;
+        if let Some(session) = self.session.take() {
+            pool::put(session).await;
         }
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        // chromedriver and the Chromium it started share the process group led by chromedriver.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
