@@ -99,7 +99,7 @@ impl Chromium {
             eprintln!("skipping: Chromium is not installed (run scripts/setup-browser)");
             return None;
         };
-        if let Some(session) = pool::take() {
+        if let Some(session) = pool::take().await {
             return Some(Self::with(session));
         }
         let caps = json!({

@@ -67,9 +67,15 @@ kill -KILL -- "-$!" 2>/dev/null
 wait
 rm -rf "$TMPDIR""#;
 
-/// An idle session, if one is waiting.
-pub(super) fn take() -> Option<Session> {
-    IDLE.lock().unwrap_or_else(|e| e.into_inner()).pop()
+/// An idle session that still answers, if one is waiting (one whose Chromium has gone is
+/// dropped).
+pub(super) async fn take() -> Option<Session> {
+    loop {
+        let session = IDLE.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+        if session.client.window().await.is_ok() {
+            return Some(session);
+        }
+    }
 }
 
 /// Keeps a session for the next test, after [`Session::reset`]; a session that cannot be reset
