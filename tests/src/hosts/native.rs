@@ -44,6 +44,11 @@ pub fn binary() -> PathBuf {
 
 /// `cargo build --workspace --bins` (the same feature unification as `cargo test
 /// --workspace`, so a no-op after it). Skipped when cargo is not running us.
+///
+/// The variables cargo sets for a running test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …) are
+/// left out: build scripts watch some of them (ring's `rerun-if-env-changed`), so with them this
+/// build reran ring's build script and rebuilt ring, rustls, reqwest and the binary, and the next
+/// `cargo test` rebuilt them all back.
 fn build(bin: &Path) {
     let Some(cargo) = std::env::var_os("CARGO") else {
         return;
@@ -52,6 +57,11 @@ fn build(bin: &Path) {
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let target_dir = profile_dir.parent().expect("target dir");
     let mut cmd = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_for_a_test) {
+            cmd.env_remove(name);
+        }
+    }
     cmd.args(["build", "--quiet", "--workspace", "--bins"])
         .arg("--manifest-path")
         .arg(crate::manifest_dir().join("../Cargo.toml"))
@@ -61,6 +71,25 @@ fn build(bin: &Path) {
     }
     let status = cmd.status().expect("running cargo build");
     assert!(status.success(), "cargo build --workspace --bins failed");
+}
+
+/// Whether cargo sets `name` for the test it runs (the Cargo book, "Environment variables Cargo
+/// sets for crates"), as opposed to a setting of the user's for cargo itself.
+fn set_for_a_test(name: &str) -> bool {
+    const PREFIXES: [&str; 5] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_BIN_",
+        "CARGO_CRATE_",
+        "CARGO_CFG_",
+    ];
+    const NAMES: [&str; 4] = [
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || NAMES.contains(&name)
 }
 
 /// A free loopback port (free when asked; callers retry on a lost race).
@@ -312,4 +341,30 @@ pub async fn start_retrying(make: impl Fn() -> Spec) -> Server {
         }
     }
     panic!("portcullis serve did not start: {last_err}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_for_a_test;
+
+    #[test]
+    fn the_inner_build_keeps_cargo_settings_and_drops_what_cargo_set_for_the_test() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "OUT_DIR",
+        ] {
+            assert!(set_for_a_test(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "CARGO_BUILD_JOBS",
+            "PATH",
+        ] {
+            assert!(!set_for_a_test(name), "{name}");
+        }
+    }
 }
