@@ -4,15 +4,15 @@
 //! next one takes it, with a new tab, no cookies and an empty cache (see [`Session::reset`]).
 //!
 //! The WebDriver client's connection task runs on one runtime of its own ([`runtime`]), so a
-//! session outlives the test (and the test's runtime) that started it. Every chromedriver runs
-//! under a small `bash` that holds the read end of a pipe from this process: when the pipe
-//! closes (the session is dropped, or the test binary exits in any way) it kills chromedriver
-//! and its Chromium and removes Chromium's throwaway profile, so nothing outlives the binary.
+//! session outlives the test (and the test's runtime) that started it. Every chromedriver has
+//! an [`OnExit`] guard: when the session is dropped, or the test binary exits in any way, it
+//! kills chromedriver's process group (Chromium is in it) and removes Chromium's throwaway
+//! profile, so nothing outlives the binary.
 
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use url::Url;
+
+use crate::hosts::native::OnExit;
 
 /// The sessions no test is using.
 static IDLE: Mutex<Vec<Session>> = Mutex::new(Vec::new());
@@ -43,29 +45,21 @@ pub(super) struct Session {
     _driver: Driver,
 }
 
-/// The `bash` that runs chromedriver: closing its stdin ends chromedriver, Chromium and the
-/// profile directory.
+/// chromedriver (in a process group of its own, which Chromium joins) and the guard that ends
+/// the group and removes the profile directory.
 struct Driver {
     child: Child,
-    stdin: Option<ChildStdin>,
+    cleanup: Option<OnExit>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        drop(self.stdin.take());
+        drop(self.cleanup.take());
+        // The guard kills the group; this only makes sure the wait cannot hang.
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
-
-/// `bash -c` script: chromedriver as a job of its own process group (with `set -m`), which
-/// Chromium joins; once stdin reaches its end the whole group is killed and the profile
-/// directory (`$TMPDIR`) removed.
-const SUPERVISOR: &str = r#"set -m
-"$0" --port=0 </dev/null &
-cat >/dev/null
-kill -KILL -- "-$!" 2>/dev/null
-wait
-rm -rf "$TMPDIR""#;
 
 /// An idle session that still answers, if one is waiting (one whose Chromium has gone is
 /// dropped).
@@ -126,32 +120,40 @@ impl Session {
         mut caps: serde_json::Map<String, Value>,
     ) -> Result<Self, String> {
         caps["goog:chromeOptions"]["binary"] = json!(chromium);
-        // Chromium puts its throwaway profile in chromedriver's TMPDIR; the supervisor removes
-        // the directory when it ends them.
+        // Chromium puts its throwaway profile in chromedriver's TMPDIR; the guard removes the
+        // directory when it ends them.
         let tmp = tempfile::Builder::new()
             .prefix("portcullis-chromium-")
             .tempdir()
             .map_err(|e| format!("a temporary directory for Chromium: {e}"))?
             .keep();
-        let mut child = Command::new("bash")
-            .args(["-c", SUPERVISOR])
-            .arg(chromedriver)
+        // Port 0: chromedriver binds an ephemeral port itself and prints it, so no other
+        // process started at the same moment can take it first.
+        let mut child = Command::new(chromedriver)
+            .arg("--port=0")
             .env("TMPDIR", &tmp)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            // Its own process group: the test binary's signals (Ctrl-C) reach it through the
-            // pipe closing instead.
+            // Its own process group, so the guard can end chromedriver and Chromium together.
             .process_group(0)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", chromedriver.display()))?;
+        let group = child.id().to_string();
+        let cleanup = OnExit::run(&[
+            "sh",
+            "-c",
+            // `-GROUP`, without `--`: dash's `kill` reads `--` as a process id.
+            r#"kill -KILL "-$1"; rm -rf "$2""#,
+            "portcullis-chromium",
+            &group,
+            &tmp.to_string_lossy(),
+        ]);
         let stdout = child.stdout.take().expect("piped stdout");
         let driver = Driver {
-            stdin: child.stdin.take(),
             child,
+            cleanup: Some(cleanup),
         };
-        // Port 0: chromedriver binds an ephemeral port itself and prints it, so no other
-        // process started at the same moment can take it first.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             // Reads to the end, so chromedriver never blocks on a full pipe.
