@@ -7,6 +7,7 @@ pub mod chromium;
 pub mod conformance;
 pub mod doc_server;
 pub mod hosts;
+pub mod on_exit;
 pub mod scenarios;
 
 /// The repository root (the parent of [`manifest_dir`]).

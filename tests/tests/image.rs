@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use portcullis_tests::conformance::uid;
-use portcullis_tests::hosts::native::{free_port, OnExit};
+use portcullis_tests::hosts::native::free_port;
 use portcullis_tests::hosts::suite::{env_name, ScenarioHost};
+use portcullis_tests::on_exit::OnExit;
 use portcullis_tests::scenarios::support::random_b64;
 use portcullis_tests::scenarios::Target;
 

@@ -21,7 +21,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::hosts::native::OnExit;
+use crate::on_exit::OnExit;
 
 /// The sessions no test is using.
 static IDLE: Mutex<Vec<Session>> = Mutex::new(Vec::new());

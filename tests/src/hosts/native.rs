@@ -3,16 +3,15 @@
 //! one under test (the vault's upstream): the binary (brought up to date with cargo, or
 //! `PORTCULLIS_BIN`), servers started with explicit issuer, ports, keys and database URL.
 //!
-//! Nothing here outlives the test process: each server is watched by a small shell guard that
-//! stops it when this process exits (the guard waits on a pipe only this process holds), and
-//! directories are removed by the same kind of guard.
+//! Nothing here outlives the test process: each server and its directory have an
+//! [`OnExit`] guard.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::conformance::uid;
+use crate::on_exit::{temp_dir, OnExit};
 use crate::scenarios::support::random_b64;
 use crate::scenarios::Target;
 
@@ -98,48 +97,6 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
-}
-
-/// A process that runs a command once this guard is dropped or this test process has exited
-/// (however it exits; statics are never dropped, so for them it is the exit).
-pub struct OnExit {
-    guard: Mutex<(Child, ChildStdin)>,
-}
-
-impl OnExit {
-    /// Stops the guard without running its command.
-    pub fn cancel(self) {
-        let (mut child, stdin) = self.guard.into_inner().unwrap_or_else(|e| e.into_inner());
-        let _ = child.kill();
-        let _ = child.wait();
-        drop(stdin);
-    }
-
-    /// Starts the guard; `cmd` runs with its output discarded.
-    pub fn run(cmd: &[&str]) -> Self {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(r#"read -r _ignored; "$@" >/dev/null 2>&1"#)
-            .arg("portcullis-cleanup")
-            .args(cmd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning a cleanup guard");
-        let stdin = child.stdin.take().expect("piped stdin");
-        Self {
-            guard: Mutex::new((child, stdin)),
-        }
-    }
-}
-
-/// A fresh temporary directory, removed when the guard is dropped or this process exits.
-pub fn temp_dir(tag: &str) -> (PathBuf, OnExit) {
-    let dir = std::env::temp_dir().join(format!("portcullis-{}", uid(tag)));
-    std::fs::create_dir_all(&dir).expect("creating a temporary directory");
-    let guard = OnExit::run(&["rm", "-rf", &dir.to_string_lossy()]);
-    (dir, guard)
 }
 
 /// How to start one `portcullis serve`.

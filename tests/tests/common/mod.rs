@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use portcullis_tests::conformance::uid;
+#[allow(unused_imports)] // some binaries use only the exit guards
 pub use portcullis_tests::hosts::native::*;
+pub use portcullis_tests::on_exit::*;
 
 /// A database of its own on the PostgreSQL server of `TEST_POSTGRES_URL`, dropped (with
 /// `psql`) when this value is dropped or this process exits.

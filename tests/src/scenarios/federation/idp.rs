@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-use crate::hosts::native::OnExit;
+use crate::on_exit::OnExit;
 use crate::scenarios::support::http;
 
 /// The running IdP.

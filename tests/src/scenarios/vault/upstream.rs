@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::hosts::native::{self, Server, Spec};
+use crate::on_exit::{temp_dir, OnExit};
 use crate::scenarios::Target;
 
 /// The upstream's access token lifetime, seconds: the vault refreshes such a token after half
@@ -17,13 +18,13 @@ use crate::scenarios::Target;
 pub const ACCESS_TTL: i64 = 5;
 
 /// The running upstream, never dropped: its exit guards stop it when the test process ends.
-static UPSTREAM: OnceCell<(Target, Server, native::OnExit)> = OnceCell::const_new();
+static UPSTREAM: OnceCell<(Target, Server, OnExit)> = OnceCell::const_new();
 
 /// The upstream server, started on first use.
 pub async fn upstream() -> &'static Target {
     let (target, _, _) = UPSTREAM
         .get_or_init(|| async {
-            let (dir, dir_guard) = native::temp_dir("upstream");
+            let (dir, dir_guard) = temp_dir("upstream");
             let db = format!("sqlite://{}", dir.join("upstream.db").display());
             let server = native::start_retrying(|| {
                 let mut spec =
