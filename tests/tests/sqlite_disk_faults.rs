@@ -35,11 +35,10 @@ use serde_json::Value;
 /// Requests sent while the fault lasts (each kind).
 const DURING: usize = 40;
 
-/// A tmpfs of this test's own, unmounted and removed at exit.
+/// A tmpfs of this test's own, unmounted and then removed at exit.
 struct Tmpfs {
     dir: PathBuf,
-    _umount: OnExit,
-    _rm: OnExit,
+    _cleanup: OnExit,
 }
 
 impl Tmpfs {
@@ -58,11 +57,19 @@ impl Tmpfs {
             eprintln!("skipped: cannot mount a tmpfs (needs root)");
             return None;
         }
-        let umount = OnExit::run(&["umount", "-l", &dir.to_string_lossy()]);
+        // One guard, in order: a removal running beside the unmount found the mount point busy
+        // and left it behind in /tmp.
+        rm.cancel();
+        let cleanup = OnExit::run(&[
+            "sh",
+            "-c",
+            r#"umount -l "$1"; rm -rf "$1""#,
+            "portcullis-tmpfs",
+            &dir.to_string_lossy(),
+        ]);
         Some(Self {
             dir,
-            _umount: umount,
-            _rm: rm,
+            _cleanup: cleanup,
         })
     }
 
