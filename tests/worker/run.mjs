@@ -10,24 +10,38 @@
 // Prints "listening on http://HOST:PORT" once ready (with --port 0 the port is chosen by
 // the system) and stops when its stdin closes (unless --ignore-stdin) or on SIGINT/SIGTERM,
 // so a test harness that holds the stdin pipe stops it by exiting, however it exits.
+//
+//   node run.mjs --many
+//
+// Runs any number of Workers, each a Miniflare instance with its own workerd, for a test
+// process that starts many (tests/src/hosts/miniflare.rs): loading Miniflare costs Node about
+// 0.75 CPU-seconds, which one process per Worker paid again for each. Reads JSON lines on
+// stdin: {"op":"start","id":N,"args":[...the arguments above...]} and {"op":"stop","id":N}.
+// Writes "N|<line>" for each line instance N logs (its "listening on ..." line, the Worker's
+// console output, a failure) and "N!exited" once it has stopped or failed to start. Stops
+// every instance and exits when stdin closes.
 
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import readline from "node:readline";
 import { pathToFileURL } from "node:url";
 import { Miniflare } from "miniflare";
 
 // The compatibility date of wrangler.toml (tests/tests/worker.rs checks they agree).
 export const COMPATIBILITY_DATE = "2026-11-01";
 
+const USAGE =
+  "usage: node run.mjs --build DIR [--port N] [--host H] [--persist DIR] [--d1-id ID] [--kv-id ID] [--var NAME=VALUE ...] [--ignore-stdin]\n" +
+  "       node run.mjs --many";
+
+class UsageError extends Error {}
+
 function usage(message) {
-  console.error(`run.mjs: ${message}`);
-  console.error(
-    "usage: node run.mjs --build DIR [--port N] [--host H] [--persist DIR] [--d1-id ID] [--kv-id ID] [--var NAME=VALUE ...] [--ignore-stdin]",
-  );
-  process.exit(2);
+  throw new UsageError(message);
 }
 
-function parseArgs(argv) {
+// The options of one Worker; `inherit` passes this process's PORTCULLIS_* variables as vars.
+function parseArgs(argv, inherit = true) {
   const opts = {
     build: null,
     port: 0,
@@ -38,7 +52,7 @@ function parseArgs(argv) {
     vars: {},
     ignoreStdin: false,
   };
-  for (const [k, v] of Object.entries(process.env)) {
+  for (const [k, v] of Object.entries(inherit ? process.env : {})) {
     if (k.startsWith("PORTCULLIS_")) opts.vars[k] = v;
   }
   for (let i = 0; i < argv.length; i++) {
@@ -87,8 +101,9 @@ function parseArgs(argv) {
   return opts;
 }
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+// Starts one Worker in Miniflare; `handleStructuredLogs` receives workerd's output (by
+// default Miniflare prints it). Resolves to the instance and its URL once it listens.
+async function startWorker(opts, handleStructuredLogs) {
   const build = path.resolve(opts.build);
   let script;
   let wasm;
@@ -96,8 +111,7 @@ async function main() {
     script = await readFile(path.join(build, "index.js"), "utf8");
     wasm = await readFile(path.join(build, "index_bg.wasm"));
   } catch (e) {
-    console.error(`run.mjs: no built Worker in ${build} (${e.code ?? e.message}); run scripts/build-worker`);
-    process.exit(1);
+    throw new Error(`no built Worker in ${build} (${e.code ?? e.message}); run scripts/build-worker`);
   }
   const env = {
     DB: { type: "d1", id: opts.d1Id },
@@ -111,6 +125,7 @@ async function main() {
     port: opts.port,
     telemetry: { enabled: false },
     enableDevRegistry: false,
+    ...(handleStructuredLogs ? { handleStructuredLogs } : {}),
     ...(opts.persist ? { resourcePersistencePath: path.join(path.resolve(opts.persist), "v3") } : {}),
     workers: [
       {
@@ -130,8 +145,33 @@ async function main() {
       },
     ],
   });
-  const url = await mf.ready;
-  const ms = Math.round(performance.now() - started);
+  try {
+    const url = await mf.ready;
+    return { mf, url, ms: Math.round(performance.now() - started) };
+  } catch (e) {
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`run.mjs: ${e.message}`);
+    console.error(USAGE);
+    process.exit(2);
+  }
+  let worker;
+  try {
+    worker = await startWorker(opts);
+  } catch (e) {
+    console.error(`run.mjs: ${e.message ?? e}`);
+    process.exit(1);
+  }
+  const { mf, url, ms } = worker;
   console.log(`listening on ${url.origin} (Miniflare ready in ${ms} ms)`);
 
   let stopping = false;
@@ -154,9 +194,58 @@ async function main() {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
+// --many: one Miniflare instance per "start" line, until stdin closes.
+async function serveMany() {
+  const instances = new Map(); // id -> Promise of the started worker (or of undefined)
+  const say = (id, text) => {
+    for (const line of String(text).split("\n")) process.stdout.write(`${id}|${line}\n`);
+  };
+  const exited = (id) => process.stdout.write(`${id}!exited\n`);
+  const start = async (id, args) => {
+    try {
+      const opts = parseArgs(args, false);
+      const { url, ms, mf } = await startWorker(opts, ({ message }) => say(id, message));
+      say(id, `listening on ${url.origin} (Miniflare ready in ${ms} ms)`);
+      return mf;
+    } catch (e) {
+      say(id, `run.mjs: ${e.message ?? e}`);
+      exited(id);
+      return undefined;
+    }
+  };
+  const stop = async (id) => {
+    const mf = await instances.get(id);
+    if (!instances.delete(id) || !mf) return;
+    say(id, "stopping");
+    await mf.dispose().catch((e) => say(id, `run.mjs: stopping: ${e.message ?? e}`));
+    exited(id);
+  };
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.on("line", (line) => {
+    let msg;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      console.error(`run.mjs --many: not a JSON line: ${line}`);
+      return;
+    }
+    if (msg.op === "start" && Array.isArray(msg.args) && !instances.has(msg.id)) {
+      instances.set(msg.id, start(msg.id, msg.args));
+    } else if (msg.op === "stop") {
+      stop(msg.id);
+    } else {
+      console.error(`run.mjs --many: unknown message: ${line}`);
+    }
+  });
+  lines.on("close", async () => {
+    await Promise.allSettled([...instances.keys()].map(stop));
+    process.exit(0);
+  });
+}
+
 // Run only when executed, not when imported (bench.mjs imports COMPATIBILITY_DATE).
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().catch((e) => {
+  (process.argv[2] === "--many" ? serveMany() : main()).catch((e) => {
     console.error(`run.mjs: ${e.stack ?? e}`);
     process.exit(1);
   });

@@ -4,6 +4,7 @@
 
 pub mod cimd;
 pub mod in_process;
+pub mod miniflare;
 pub mod native;
 pub mod process;
 pub mod spin;

@@ -1,6 +1,6 @@
-//! A host process that stops when its stdin closes (the Miniflare runner, the Spin test host):
-//! started with a pipe only this test process holds, so it also stops when the tests end
-//! however they end; and the wait for its `/health`.
+//! A host process that stops when its stdin closes (the Spin test host): started with a pipe
+//! only this test process holds, so it also stops when the tests end however they end; and the
+//! wait for a host's `/health` (also used for the Worker instances of [`super::miniflare`]).
 
 use std::process::{Child, ChildStdin, ExitStatus};
 use std::sync::Mutex;
@@ -57,30 +57,49 @@ impl HostProcess {
         timeout: Duration,
         log: impl Fn() -> String,
     ) -> Result<(), String> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(r) = client.get(health).send().await {
-                if r.status().is_success() || !healthy {
-                    return Ok(());
-                }
-            }
-            if let Some(status) = self.exit_status() {
-                return Err(format!("the host exited with {status}:\n{}", log()));
-            }
-            if Instant::now() > deadline {
-                self.stop();
-                return Err(format!(
-                    "no answer on {health} within {} s:\n{}",
-                    timeout.as_secs(),
-                    log()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let exited = || {
+            self.exit_status()
+                .map(|s| format!("the host exited with {s}"))
+        };
+        let result = wait_for_health(health, healthy, timeout, exited, &log).await;
+        if result.is_err() && self.exit_status().is_none() {
+            self.stop();
         }
+        result
+    }
+}
+
+/// Polls `health` until it answers 200 (or anything at all, unless `healthy`), `exited()` says
+/// why the host is gone, or `timeout` passes. Errors carry `log()`.
+pub async fn wait_for_health(
+    health: &str,
+    healthy: bool,
+    timeout: Duration,
+    exited: impl Fn() -> Option<String>,
+    log: impl Fn() -> String,
+) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = client.get(health).send().await {
+            if r.status().is_success() || !healthy {
+                return Ok(());
+            }
+        }
+        if let Some(why) = exited() {
+            return Err(format!("{why}:\n{}", log()));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no answer on {health} within {} s:\n{}",
+                timeout.as_secs(),
+                log()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

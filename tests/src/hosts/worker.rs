@@ -1,22 +1,23 @@
 //! The Cloudflare Worker as a test host: the built test Worker (`scripts/build-worker --test`,
 //! with the `sql-bridge` feature) run in Miniflare (workerd) on loopback by
-//! `tests/worker/run.mjs`, with a fresh D1 database and KV namespace per server; and the D1
-//! migration files of `adapters/cloudflare/migrations/`, generated from the core's
-//! migrations (see [`d1_migration_files`]).
+//! `tests/worker/run.mjs` (one runner per test process, [`super::miniflare`]), with a fresh D1
+//! database and KV namespace per server; and the D1 migration files of
+//! `adapters/cloudflare/migrations/`, generated from the core's migrations (see
+//! [`d1_migration_files`]).
 //!
 //! A server lives as long as its [`WorkerHost`] or, for one kept in a static, until this test
 //! process exits: the runner stops when its stdin closes, which happens whenever this
 //! process ends, however it ends.
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_core::store::migrations::MIGRATIONS;
 
-use super::process::HostProcess;
+use super::miniflare::Instance;
+use super::process::wait_for_health;
 use crate::scenarios::support::random_b64;
 use crate::scenarios::Target;
 
@@ -65,9 +66,8 @@ fn free_port() -> u16 {
 pub struct WorkerHost {
     /// A scenario target: one listener, admin API under `/admin/`.
     pub target: Target,
-    // The runner's output (Miniflare and the Worker's `console.log`), for failure messages.
-    log: Arc<Mutex<String>>,
-    process: HostProcess,
+    /// The Miniflare instance (its output: Miniflare's and the Worker's `console.log`).
+    instance: Instance,
 }
 
 impl WorkerHost {
@@ -139,53 +139,39 @@ impl WorkerHost {
                 vars.push((k.to_string(), v.to_string()));
             }
         }
-        let mut cmd = Command::new(node());
-        cmd.arg(repo_root().join("tests/worker/run.mjs"))
-            .arg("--build")
-            .arg(build)
-            .args(["--port", &port.to_string()]);
+        let mut args: Vec<OsString> = vec!["--build".into(), build.into(), "--port".into()];
+        args.push(port.to_string().into());
         for (k, v) in &vars {
-            cmd.arg("--var").arg(format!("{k}={v}"));
+            args.push("--var".into());
+            args.push(format!("{k}={v}").into());
         }
         if let Some(state) = state {
-            cmd.arg("--persist")
-                .arg(state)
-                .arg("--d1-id")
-                .arg(wrangler_toml_value("database_id"))
-                .arg("--kv-id")
-                .arg(wrangler_toml_value("id"));
-        }
-        // The runner passes its PORTCULLIS_* environment to the Worker: start from a clean
-        // slate, only the vars above.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("PORTCULLIS_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("spawning node tests/worker/run.mjs: {e}"))?;
-        let log = Arc::new(Mutex::new(String::new()));
-        if let Some(out) = child.stdout.take() {
-            collect(out, log.clone());
-        }
-        if let Some(err) = child.stderr.take() {
-            collect(err, log.clone());
+            args.extend([
+                "--persist".into(),
+                state.into(),
+                "--d1-id".into(),
+                wrangler_toml_value("database_id").into(),
+                "--kv-id".into(),
+                wrangler_toml_value("id").into(),
+            ]);
         }
         let host = Self {
             target: Target::new(&base, &base, &admin_key),
-            log,
-            process: HostProcess::new(child),
+            instance: Instance::start(&args)?,
+        };
+        let exited = || {
+            host.instance
+                .exited()
+                .then(|| "the Miniflare instance stopped".to_owned())
         };
         let log = || host.log_text();
-        host.process
-            .wait_for(&host.target.url("/health"), healthy, START_TIMEOUT, log)
-            .await?;
-        // Whatever answered must be this runner: another process may have taken the port
-        // between `free_port` and Miniflare's bind (then the runner never says it listens).
+        let health = host.target.url("/health");
+        if let Err(e) = wait_for_health(&health, healthy, START_TIMEOUT, exited, log).await {
+            host.stop();
+            return Err(e);
+        }
+        // Whatever answered must be this instance: another process may have taken the port
+        // between `free_port` and Miniflare's bind (then the instance never says it listens).
         if !host.wait_for_log(&format!("listening on {base}"), 10).await {
             return Err(format!(
                 "another process answers on {base}; the runner said: {}",
@@ -195,9 +181,9 @@ impl WorkerHost {
         Ok(host)
     }
 
-    /// The runner's output so far, for failure messages.
+    /// The instance's output so far, for failure messages.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.instance.log_text()
     }
 
     /// Waits (up to `secs` seconds) until the runner's output contains `needle`: workerd's
@@ -215,23 +201,10 @@ impl WorkerHost {
         }
     }
 
-    /// Stops the runner (closing its stdin) and waits for it.
+    /// Stops the instance and waits for it.
     pub fn stop(&self) {
-        self.process.stop();
+        self.instance.stop();
     }
-}
-
-/// Appends everything `stream` yields to `log` (on a thread of its own, ending with the
-/// stream).
-fn collect(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
 }
 
 /// The Node binary for the runner: `PORTCULLIS_NODE`, else `node` on PATH (Miniflare runs on
