@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
+use crate::lock;
+
 /// What a path answers.
 #[derive(Clone)]
 enum Answer {
@@ -38,11 +40,6 @@ pub fn request_target(stream: &mut std::net::TcpStream) -> Option<String> {
     }
     let head = String::from_utf8_lossy(&buf);
     Some(head.split_whitespace().nth(1).unwrap_or("/").to_owned())
-}
-
-/// Locks `m`, going on after a panic in another test thread poisoned it.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl DocServer {

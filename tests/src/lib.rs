@@ -10,6 +10,11 @@ pub mod hosts;
 pub mod on_exit;
 pub mod scenarios;
 
+/// Locks `m`, going on after a panic in another test thread poisoned it.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The repository root (the parent of [`manifest_dir`]).
 pub fn repo_root() -> std::path::PathBuf {
     manifest_dir()

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::lock;
+
 /// What the reader thread keeps for one instance.
 #[derive(Default)]
 struct Lines {
@@ -38,21 +40,13 @@ struct Runner {
 static RUNNER: Mutex<Option<Arc<Runner>>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Runner {
     fn spawn() -> Result<Self, String> {
         let mut cmd = Command::new(super::worker::node());
-        cmd.arg(super::worker::repo_root().join("tests/worker/run.mjs"))
+        // Each instance gets exactly the vars it is started with: in this mode the runner
+        // passes none of its own environment to a Worker.
+        cmd.arg(crate::repo_root().join("tests/worker/run.mjs"))
             .arg("--many");
-        // Each instance gets exactly the vars it is started with.
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("PORTCULLIS_") {
-                cmd.env_remove(k);
-            }
-        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
