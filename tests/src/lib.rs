@@ -7,8 +7,10 @@ pub mod chromium;
 pub mod conformance;
 pub mod doc_server;
 pub mod hosts;
+pub mod jose_signer;
 pub mod on_exit;
 pub mod scenarios;
+pub mod transit_server;
 
 /// Locks `m`, going on after a panic in another test thread poisoned it.
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -31,4 +33,3 @@ pub fn manifest_dir() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
-pub mod transit_server;

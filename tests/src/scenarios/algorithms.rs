@@ -5,9 +5,6 @@
 //! verification; and algorithm confusion (J2): an RS256 key presented with an HS256 token
 //! whose HMAC secret is that public key, and an RS256 token under a JWK pinned to PS256.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde_json::{json, Value};
 
 use super::support::*;
@@ -27,29 +24,10 @@ pub struct Signed {
     pub tokens: Vec<String>,
 }
 
-/// Runs `tests/node/idp/sign.mjs` with `input` (see the script).
+/// Asks this test process's `jose` signer ([`crate::jose_signer`]) for `input` (see
+/// `tests/node/idp/sign.mjs`).
 pub async fn node_sign(input: Value) -> Signed {
-    let out = tokio::task::spawn_blocking(move || {
-        let script = crate::repo_root().join("tests/node/idp/sign.mjs");
-        let mut child = Command::new("node")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("running node (tests/node, scripts/setup)");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.to_string().as_bytes())
-            .expect("writing to node");
-        child.wait_with_output().expect("node's output")
-    })
-    .await
-    .expect("the signing task");
-    assert!(out.status.success(), "sign.mjs failed");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("sign.mjs prints JSON");
+    let v = crate::jose_signer::sign(input).await;
     Signed {
         jwk: v["jwk"].clone(),
         private_jwk: v["private_jwk"].clone(),
