@@ -46,6 +46,7 @@ async fn audit_count(store: &Store, action: &str) -> usize {
 /// row, only the live ones remain (a consumed refresh token stays until its expiry, for
 /// reuse detection), and audit events older than the retention are gone.
 pub async fn b1_purge_keeps_only_live_rows(store: Store) {
+    let _purges = super::PURGES.lock().await;
     setup(&store).await;
     let db = store.as_ref();
     let id = |tag: &str| token_hash(&uid(tag));

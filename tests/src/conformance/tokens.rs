@@ -71,6 +71,7 @@ pub async fn codes_expired_not_redeemable(store: Store) {
 
 /// Housekeeping removes only codes that expired before the cut-off.
 pub async fn codes_purge_expired(store: Store) {
+    let _purges = super::PURGES.lock().await;
     setup(&store).await;
     let db = store.as_ref();
     let old = code_row(&uid("code"), &uid("grant"), "c", NOW - 2000);
