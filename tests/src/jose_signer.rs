@@ -25,7 +25,7 @@ static SIGNER: Mutex<Option<Signer>> = Mutex::new(None);
 impl Signer {
     fn spawn() -> Result<Self, String> {
         let script = crate::repo_root().join("tests/node/idp/sign.mjs");
-        let mut child = Command::new(crate::hosts::worker::node())
+        let mut child = Command::new(crate::node())
             .arg(script)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -17,6 +17,15 @@ pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The Node binary for the helpers this crate runs (the Miniflare runner, the `jose` signer):
+/// `PORTCULLIS_NODE`, else `node` on PATH (Miniflare runs on Node 20; wrangler itself needs 22,
+/// which `tests/worker/node_modules/.bin/node` provides).
+pub fn node() -> std::path::PathBuf {
+    std::env::var_os("PORTCULLIS_NODE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("node"))
+}
+
 /// The repository root (the parent of [`manifest_dir`]).
 pub fn repo_root() -> std::path::PathBuf {
     manifest_dir()

@@ -42,7 +42,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Runner {
     fn spawn() -> Result<Self, String> {
-        let mut cmd = Command::new(super::worker::node());
+        let mut cmd = Command::new(crate::node());
         // Each instance gets exactly the vars it is started with: in this mode the runner
         // passes none of its own environment to a Worker.
         cmd.arg(crate::repo_root().join("tests/worker/run.mjs"))

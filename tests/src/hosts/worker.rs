@@ -207,14 +207,6 @@ impl WorkerHost {
     }
 }
 
-/// The Node binary for the runner: `PORTCULLIS_NODE`, else `node` on PATH (Miniflare runs on
-/// Node 20; wrangler itself needs 22, which `tests/worker/node_modules/.bin/node` provides).
-pub fn node() -> PathBuf {
-    std::env::var_os("PORTCULLIS_NODE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("node"))
-}
-
 /// The first `key = "value"` of the top-level wrangler.toml (`database_id`, `id`, ...).
 pub fn wrangler_toml_value(key: &str) -> String {
     let toml = std::fs::read_to_string(repo_root().join("wrangler.toml")).expect("wrangler.toml");
