@@ -152,8 +152,9 @@ impl<H: ScenarioHost> Suite<H> {
 
 /// Defines, for the host type `$host` (a [`ScenarioHost`]), the list macros of
 /// `tests/tests/common/scenario_lists.rs` (`shared!`, `nonce_required!`, `capped!`,
-/// `isolated!`, `clocked!`), each generating one `#[tokio::test]` per scenario on the host
-/// [`Suite::host`] gives for that list. An entry `module::name with module::SETTINGS` (a
+/// `isolated!`, `waits!`, `clocked!`), each generating one `#[tokio::test]` per scenario on the
+/// host [`Suite::host`] gives for that list (`waits!`: as `isolated!`, in a module that sorts
+/// first). An entry `module::name with module::SETTINGS` (a
 /// constant of a scenario module) runs on a host of its own with those extra settings (core
 /// names). `scenario_runner!(Host, clocked)`
 /// is for hosts with a controlled clock; without `clocked`, `clocked!` generates nothing.
@@ -196,6 +197,18 @@ macro_rules! scenario_runner {
         }
         macro_rules! isolated {
             ($d($d t:tt)*) => { scenario_tests!(Isolated: $d($d t)*); };
+        }
+        macro_rules! waits {
+            ($d($d t:tt)*) => {
+                /// Scenarios that wait out real time on a host whose clock the test does not
+                /// hold. libtest starts a binary's tests in name order and `_` sorts before
+                /// letters, so these start first and their waiting overlaps the other
+                /// scenarios; last, they left the suite's threads idle at its end.
+                mod _waits_on_the_real_clock {
+                    use super::*;
+                    scenario_tests!(Isolated: $d($d t)*);
+                }
+            };
         }
         $crate::scenario_runner!(@clocked ($) $clock);
     };

@@ -6,7 +6,8 @@
 //!
 //! Which host each scenario runs on is `tests/tests/common/scenario_lists.rs`: scenarios that
 //! trip per-IP limits or change server-wide state are `isolated!` (a server of their own);
-//! scenarios that move the server's clock are `clocked!` (hosts with a controlled clock only).
+//! those that also wait out real time are `waits!` (the same, started first); scenarios that
+//! move the server's clock are `clocked!` (hosts with a controlled clock only).
 
 pub mod admin_api;
 pub mod admin_openapi;

@@ -4,8 +4,11 @@
 // macros below, and then `include!`s this file. Each entry becomes one test on the host the
 // runner gives its list: `shared!` one host per test binary (the in-process host gives every
 // scenario its own), `nonce_required!` and `capped!` one host each with their settings,
-// `isolated!` and `clocked!` a host per scenario. `clocked!` scenarios move the server's clock
-// (`Target::advance_clock`) and run only on hosts whose clock the test controls (in-process).
+// `isolated!`, `waits!` and `clocked!` a host per scenario. `waits!` scenarios wait out real
+// time (the upstream's token lifetime) on hosts whose clock the test does not hold; they start
+// first in each test binary, so that their waiting overlaps the other scenarios. `clocked!`
+// scenarios move the server's clock (`Target::advance_clock`) and run only on hosts whose
+// clock the test controls (in-process).
 shared!(
     discovery::discovery_authorization_server_metadata,
     discovery::discovery_metadata_identical_on_every_path_without_nulls_or_id_tokens,
@@ -207,8 +210,6 @@ isolated!(
     vault::vault_refusals with vault::SETTINGS,
     vault::vault_pages_in_a_browser with vault::SETTINGS,
     vault::vault_error_pages_in_a_browser with vault::SETTINGS,
-    vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
-    vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
     jwt_bearer::j5_clock_skew_setting_10_refuses_45_seconds_ahead with jwt_bearer::SKEW_10,
     private_key_jwt::j5_client_assertion_skew_is_the_setting with jwt_bearer::SKEW_10,
     metrics::metrics_count_tokens_issued_and_refused with metrics::SETTINGS,
@@ -246,4 +247,9 @@ clocked!(
     exchange::exchange_lifetime_capped_by_the_subject_token,
     jwt_bearer::x5_id_jag_replay_refused_later,
     on_behalf_of::on_behalf_of_expired_actor_token_refused,
+);
+
+waits!(
+    vault::vault_refresh_rotation_and_reauthorization with vault::SETTINGS,
+    vault::vault_single_flight_refresh_after_expiry with vault::SETTINGS,
 );
