@@ -34,3 +34,34 @@ impl ScenarioHost for NativeSqlite {
 
 portcullis_tests::scenario_runner!(NativeSqlite);
 include!("common/scenario_lists.rs");
+
+/// A start retried on fresh ports opens the database its failed attempt already wrote: the
+/// first attempt's port is taken, so that server sealed its signing key into the file and then
+/// could not bind; the retry must use the same master key (CI failed on this once, on
+/// PostgreSQL, when another process took a port between `free_port` and the bind).
+#[tokio::test]
+async fn a_start_retried_on_fresh_ports_opens_what_the_failed_attempt_wrote() {
+    let (dir, _guard) = common::temp_dir("retry");
+    let url = format!("sqlite://{}", dir.join("portcullis.db").display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let taken_port = taken.local_addr().expect("its address").port();
+    let attempts = std::sync::atomic::AtomicUsize::new(0);
+    let server = common::start_retrying(|| {
+        let mut spec = Spec::new(&url);
+        if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            spec.port = taken_port;
+            spec.issuer = spec.public_url();
+        }
+        spec
+    })
+    .await;
+    assert_eq!(
+        attempts.into_inner(),
+        2,
+        "the first attempt fails, the second starts"
+    );
+    let metadata = reqwest::get(server.target.url("/.well-known/oauth-authorization-server"))
+        .await
+        .expect("the server answers");
+    assert_eq!(metadata.status(), 200);
+}

@@ -288,16 +288,28 @@ pub async fn start(spec: Spec) -> Result<Server, String> {
 }
 
 /// Starts a server, retrying with fresh ports when a start fails (a port taken between
-/// [`free_port`] and the bind). `make` builds the spec for each attempt.
+/// [`free_port`] and the bind). `make` builds the spec for each attempt; every attempt keeps
+/// the first one's master key, because a failed attempt may already have sealed the signing
+/// key into the database under it (a later attempt with a key of its own could not open it).
 pub async fn start_retrying(make: impl Fn() -> Spec) -> Server {
-    let mut last_err = String::new();
+    let mut errors = Vec::new();
+    let mut master_key: Option<String> = None;
     for _attempt in 0..3 {
-        match start(make()).await {
+        let mut spec = make();
+        match &master_key {
+            Some(key) => spec.master_key.clone_from(key),
+            None => master_key = Some(spec.master_key.clone()),
+        }
+        match start(spec).await {
             Ok(s) => return s,
-            Err(e) => last_err = e,
+            Err(e) => errors.push(e),
         }
     }
-    panic!("portcullis serve did not start: {last_err}");
+    panic!(
+        "portcullis serve did not start in {} attempts:\n{}",
+        errors.len(),
+        errors.join("\n--- the next attempt:\n")
+    );
 }
 
 #[cfg(test)]
