@@ -120,9 +120,21 @@ impl SpinHost {
         healthy: bool,
         outbound: &[&str],
     ) -> Self {
+        // One master key for every attempt: they share the database file, and a failed one
+        // may already have sealed the signing key into it.
+        let master_key = random_b64(32);
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(host, component, database, settings, healthy, outbound).await {
+            let attempt = Self::try_start(
+                host,
+                component,
+                database,
+                settings,
+                healthy,
+                &master_key,
+                outbound,
+            );
+            match attempt.await {
                 Ok(h) => return h,
                 Err(e) => last = e,
             }
@@ -136,6 +148,7 @@ impl SpinHost {
         database: &Path,
         settings: &[(&str, &str)],
         healthy: bool,
+        master_key: &str,
         outbound: &[&str],
     ) -> Result<Self, String> {
         // The issuer must be the host's own URL, known only once it has bound a port: bind a
@@ -149,7 +162,7 @@ impl SpinHost {
         let mut vars: Vec<(String, String)> = vec![
             ("issuer".into(), base.clone()),
             ("admin_api_key".into(), admin_key.clone()),
-            ("master_key".into(), random_b64(32)),
+            ("master_key".into(), master_key.to_owned()),
             ("registration__rate_limit_per_minute".into(), "0".into()),
         ];
         vars.extend(super::PASSWORD_COST.map(|(k, v)| (k.to_owned(), v.to_owned())));

@@ -87,9 +87,12 @@ impl WorkerHost {
         settings: &[(&str, &str)],
         state: Option<&Path>,
     ) -> Self {
+        // One master key for every attempt: with `state` they share D1 and KV, and a failed
+        // one may already have sealed the signing key into them.
+        let master_key = random_b64(32);
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(build, settings, state, true).await {
+            match Self::try_start(build, settings, state, true, &master_key).await {
                 Ok(host) => return host,
                 Err(e) => last = e,
             }
@@ -102,7 +105,7 @@ impl WorkerHost {
     pub async fn start_misconfigured(build: &Path, settings: &[(&str, &str)]) -> Self {
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(build, settings, None, false).await {
+            match Self::try_start(build, settings, None, false, &random_b64(32)).await {
                 Ok(host) => return host,
                 Err(e) => last = e,
             }
@@ -115,6 +118,7 @@ impl WorkerHost {
         settings: &[(&str, &str)],
         state: Option<&Path>,
         healthy: bool,
+        master_key: &str,
     ) -> Result<Self, String> {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -124,7 +128,7 @@ impl WorkerHost {
         let mut vars: Vec<(String, String)> = vec![
             ("PORTCULLIS_ISSUER".into(), base.clone()),
             ("PORTCULLIS_ADMIN_API_KEY".into(), admin_key.clone()),
-            ("PORTCULLIS_MASTER_KEY".into(), random_b64(32)),
+            ("PORTCULLIS_MASTER_KEY".into(), master_key.to_owned()),
             (
                 "PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE".into(),
                 "0".into(),
