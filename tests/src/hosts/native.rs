@@ -288,28 +288,18 @@ pub async fn start(spec: Spec) -> Result<Server, String> {
 }
 
 /// Starts a server, retrying with fresh ports when a start fails (a port taken between
-/// [`free_port`] and the bind). `make` builds the spec for each attempt; every attempt keeps
-/// the first one's master key, because a failed attempt may already have sealed the signing
-/// key into the database under it (a later attempt with a key of its own could not open it).
+/// [`free_port`] and the bind; [`super::start_with_retries`]). `make` builds the spec for each
+/// attempt; every attempt keeps the first one's master key, because a failed attempt may
+/// already have sealed the signing key into the database under it.
 pub async fn start_retrying(make: impl Fn() -> Spec) -> Server {
-    let mut errors = Vec::new();
     let mut master_key: Option<String> = None;
-    for _attempt in 0..3 {
+    super::start_with_retries("portcullis serve", || {
         let mut spec = make();
-        match &master_key {
-            Some(key) => spec.master_key.clone_from(key),
-            None => master_key = Some(spec.master_key.clone()),
-        }
-        match start(spec).await {
-            Ok(s) => return s,
-            Err(e) => errors.push(e),
-        }
-    }
-    panic!(
-        "portcullis serve did not start in {} attempts:\n{}",
-        errors.len(),
-        errors.join("\n--- the next attempt:\n")
-    );
+        let key = master_key.get_or_insert_with(|| spec.master_key.clone());
+        spec.master_key.clone_from(key);
+        start(spec)
+    })
+    .await
 }
 
 #[cfg(test)]

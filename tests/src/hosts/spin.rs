@@ -120,12 +120,10 @@ impl SpinHost {
         healthy: bool,
         outbound: &[&str],
     ) -> Self {
-        // One master key for every attempt: they share the database file, and a failed one
-        // may already have sealed the signing key into it.
+        // One master key for every attempt: they share the database file.
         let master_key = random_b64(32);
-        let mut last = String::new();
-        for _ in 0..3 {
-            let attempt = Self::try_start(
+        super::start_with_retries("the Spin component", || {
+            Self::try_start(
                 host,
                 component,
                 database,
@@ -133,13 +131,9 @@ impl SpinHost {
                 healthy,
                 &master_key,
                 outbound,
-            );
-            match attempt.await {
-                Ok(h) => return h,
-                Err(e) => last = e,
-            }
-        }
-        panic!("the Spin component did not start: {last}");
+            )
+        })
+        .await
     }
 
     async fn try_start(

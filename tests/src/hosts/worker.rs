@@ -87,30 +87,21 @@ impl WorkerHost {
         settings: &[(&str, &str)],
         state: Option<&Path>,
     ) -> Self {
-        // One master key for every attempt: with `state` they share D1 and KV, and a failed
-        // one may already have sealed the signing key into them.
+        // One master key for every attempt: with `state` they share D1 and KV.
         let master_key = random_b64(32);
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::try_start(build, settings, state, true, &master_key).await {
-                Ok(host) => return host,
-                Err(e) => last = e,
-            }
-        }
-        panic!("the Worker did not start in Miniflare: {last}");
+        super::start_with_retries("the Worker in Miniflare", || {
+            Self::try_start(build, settings, state, true, master_key.clone())
+        })
+        .await
     }
 
     /// Starts a Worker that is expected to refuse its configuration: returns once `/health`
     /// answers at all (any status), so the caller can check the refusal.
     pub async fn start_misconfigured(build: &Path, settings: &[(&str, &str)]) -> Self {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::try_start(build, settings, None, false, &random_b64(32)).await {
-                Ok(host) => return host,
-                Err(e) => last = e,
-            }
-        }
-        panic!("the Worker did not answer in Miniflare: {last}");
+        super::start_with_retries("the misconfigured Worker in Miniflare", || {
+            Self::try_start(build, settings, None, false, random_b64(32))
+        })
+        .await
     }
 
     async fn try_start(
@@ -118,7 +109,7 @@ impl WorkerHost {
         settings: &[(&str, &str)],
         state: Option<&Path>,
         healthy: bool,
-        master_key: &str,
+        master_key: String,
     ) -> Result<Self, String> {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -128,7 +119,7 @@ impl WorkerHost {
         let mut vars: Vec<(String, String)> = vec![
             ("PORTCULLIS_ISSUER".into(), base.clone()),
             ("PORTCULLIS_ADMIN_API_KEY".into(), admin_key.clone()),
-            ("PORTCULLIS_MASTER_KEY".into(), master_key.to_owned()),
+            ("PORTCULLIS_MASTER_KEY".into(), master_key),
             (
                 "PORTCULLIS_REGISTRATION__RATE_LIMIT_PER_MINUTE".into(),
                 "0".into(),
