@@ -12,7 +12,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,12 @@ import { freePort, registerResource, spawnServer, stepUpJourney, stopServers } f
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-after(stopServers);
+// The Spin host's SQLite directory (the example keeps nothing there) goes once the hosts are stopped.
+const spinDir = mkdtempSync(join(tmpdir(), 'mcp-spin-'));
+after(() => {
+  stopServers();
+  rmSync(spinDir, { recursive: true, force: true });
+});
 
 async function startWorker() {
   const build = process.env.PORTCULLIS_TEST_MCP_WORKER ?? join(root, 'examples/mcp-worker/build');
@@ -71,7 +76,7 @@ async function startSpin() {
   const issuer = new URL(process.env.PORTCULLIS_TEST_ISSUER);
   return spawnServer(host, [
     '--component', wasm, '--listen', `127.0.0.1:${port}`,
-    '--sqlite', join(mkdtempSync(join(tmpdir(), 'mcp-spin-')), 'unused.db'),
+    '--sqlite', join(spinDir, 'unused.db'),
     '--allow-outbound', `${issuer.protocol}//${issuer.host}`,
     '--var', `mcp_auth_issuer=${process.env.PORTCULLIS_TEST_ISSUER.replace(/\/+$/, "")}`, '--var', `mcp_resource_url=${resource}`,
   ], resource);
