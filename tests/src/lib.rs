@@ -42,3 +42,26 @@ pub fn manifest_dir() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
+
+/// Starts a host or the browser with `attempt`, trying twice more when a start fails (another
+/// process may take a host's port between choosing it and the bind; a loaded machine may time
+/// out a browser session's start); panics with every attempt's error. Host attempts that share a database share its
+/// master key, made once outside `attempt`: a failed attempt may already have sealed the
+/// signing key into the database under it.
+pub async fn start_with_retries<T, F>(what: &str, mut attempt: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        match attempt().await {
+            Ok(started) => return started,
+            Err(e) => errors.push(e),
+        }
+    }
+    panic!(
+        "{what} did not start in {} attempts:\n{}",
+        errors.len(),
+        errors.join("\n--- the next attempt:\n")
+    );
+}

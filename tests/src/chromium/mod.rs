@@ -121,14 +121,11 @@ impl Chromium {
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            match pool::Session::start(&chromium, &chromedriver, caps.clone()).await {
-                Ok(session) => return Some(Self::with(session)),
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("could not start headless Chromium through chromedriver: {last_error}");
+        let session = crate::start_with_retries("headless Chromium through chromedriver", || {
+            pool::Session::start(&chromium, &chromedriver, caps.clone())
+        })
+        .await;
+        Some(Self::with(session))
     }
 
     fn with(session: pool::Session) -> Self {

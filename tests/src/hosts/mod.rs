@@ -21,28 +21,6 @@ pub const PASSWORD_COST: [(&str, &str); 2] = [
     ("login__password_iterations", "1"),
 ];
 
-/// Starts a host with `attempt`, trying twice more when a start fails (another process may take
-/// a port between choosing it and the bind); panics with every attempt's error. Attempts that
-/// share a database share its master key, made once outside `attempt`: a failed attempt may
-/// already have sealed the signing key into the database under it.
-pub async fn start_with_retries<T, F>(what: &str, mut attempt: impl FnMut() -> F) -> T
-where
-    F: std::future::Future<Output = Result<T, String>>,
-{
-    let mut errors = Vec::new();
-    for _ in 0..3 {
-        match attempt().await {
-            Ok(host) => return host,
-            Err(e) => errors.push(e),
-        }
-    }
-    panic!(
-        "{what} did not start in {} attempts:\n{}",
-        errors.len(),
-        errors.join("\n--- the next attempt:\n")
-    );
-}
-
 /// [`PASSWORD_COST`] as `PORTCULLIS_*` variables (the native and Worker hosts).
 pub fn password_cost_vars() -> impl Iterator<Item = (String, String)> {
     PASSWORD_COST.iter().map(|(k, v)| {

@@ -288,12 +288,12 @@ pub async fn start(spec: Spec) -> Result<Server, String> {
 }
 
 /// Starts a server, retrying with fresh ports when a start fails (a port taken between
-/// [`free_port`] and the bind; [`super::start_with_retries`]). `make` builds the spec for each
+/// [`free_port`] and the bind; [`crate::start_with_retries`]). `make` builds the spec for each
 /// attempt; every attempt keeps the first one's master key, because a failed attempt may
 /// already have sealed the signing key into the database under it.
 pub async fn start_retrying(make: impl Fn() -> Spec) -> Server {
     let mut master_key: Option<String> = None;
-    super::start_with_retries("portcullis serve", || {
+    crate::start_with_retries("portcullis serve", || {
         let mut spec = make();
         let key = master_key.get_or_insert_with(|| spec.master_key.clone());
         spec.master_key.clone_from(key);

@@ -122,7 +122,7 @@ impl SpinHost {
     ) -> Self {
         // One master key for every attempt: they share the database file.
         let master_key = random_b64(32);
-        super::start_with_retries("the Spin component", || {
+        crate::start_with_retries("the Spin component", || {
             Self::try_start(
                 host,
                 component,

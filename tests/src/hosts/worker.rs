@@ -89,7 +89,7 @@ impl WorkerHost {
     ) -> Self {
         // One master key for every attempt: with `state` they share D1 and KV.
         let master_key = random_b64(32);
-        super::start_with_retries("the Worker in Miniflare", || {
+        crate::start_with_retries("the Worker in Miniflare", || {
             Self::try_start(build, settings, state, true, master_key.clone())
         })
         .await
@@ -98,7 +98,7 @@ impl WorkerHost {
     /// Starts a Worker that is expected to refuse its configuration: returns once `/health`
     /// answers at all (any status), so the caller can check the refusal.
     pub async fn start_misconfigured(build: &Path, settings: &[(&str, &str)]) -> Self {
-        super::start_with_retries("the misconfigured Worker in Miniflare", || {
+        crate::start_with_retries("the misconfigured Worker in Miniflare", || {
             Self::try_start(build, settings, None, false, random_b64(32))
         })
         .await
