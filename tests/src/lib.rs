@@ -45,9 +45,9 @@ pub fn manifest_dir() -> std::path::PathBuf {
 
 /// Starts a host or the browser with `attempt`, trying twice more when a start fails (another
 /// process may take a host's port between choosing it and the bind; a loaded machine may time
-/// out a browser session's start); panics with every attempt's error. Host attempts that share a database share its
-/// master key, made once outside `attempt`: a failed attempt may already have sealed the
-/// signing key into the database under it.
+/// out a browser session's start); panics with every attempt's error. Host attempts that share
+/// a database share its master key, made once outside `attempt`: a failed attempt may already
+/// have sealed the signing key into the database under it.
 pub async fn start_with_retries<T, F>(what: &str, mut attempt: impl FnMut() -> F) -> T
 where
     F: std::future::Future<Output = Result<T, String>>,
